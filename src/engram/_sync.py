@@ -1,0 +1,165 @@
+"""Memory: the blocking facade over AsyncMemory, one line per method.
+
+Each `Memory` runs its own event loop in a daemon thread, so it works the same from plain scripts,
+from threads, and from inside a running event loop (notebooks), where `asyncio.run` would fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from engram.config import MemoryConfig
+from engram.memory import AsyncMemory
+from engram.providers.embedders.base import Embedder
+from engram.store.base import Store
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="engram-loop")
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("a blocking Memory method was called from its own event loop")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class Memory:
+    """mem0's `Memory` API, blocking. See `AsyncMemory` for the documentation of each method."""
+
+    def __init__(
+        self,
+        config: MemoryConfig | Mapping[str, Any] | None = None,
+        *,
+        embedder: Embedder | None = None,
+        store: Store | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._async = AsyncMemory(config, embedder=embedder, store=store, clock=clock)
+        self._loop = _LoopThread()
+        self._closed = False
+
+    @classmethod
+    def from_config(cls, config_dict: Mapping[str, Any]) -> Memory:
+        return cls(MemoryConfig.from_dict(config_dict))
+
+    @property
+    def async_memory(self) -> AsyncMemory:
+        return self._async
+
+    def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        app_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        infer: bool = True,
+        memory_type: str | None = None,
+        prompt: str | None = None,
+        expiration_date: str | None = None,
+        immutable: bool = False,
+        categories: list[str] | None = None,
+    ) -> dict[str, Any]:
+        return self._loop.run(self._async.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id, metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt, expiration_date=expiration_date, immutable=immutable, categories=categories))  # noqa: E501  # fmt: skip
+
+    def update(
+        self,
+        memory_id: str,
+        data: str | None = None,
+        *,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        expiration_date: str | None = None,
+        categories: list[str] | None = None,
+    ) -> dict[str, Any]:
+        return self._loop.run(self._async.update(memory_id, data, text=text, metadata=metadata, expiration_date=expiration_date, categories=categories))  # noqa: E501  # fmt: skip
+
+    def delete(self, memory_id: str) -> dict[str, Any]:
+        return self._loop.run(self._async.delete(memory_id))
+
+    def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return self._loop.run(self._async.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters))  # noqa: E501  # fmt: skip
+
+    def batch_update(self, memories: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        return self._loop.run(self._async.batch_update(memories))
+
+    def batch_delete(self, memories: Sequence[Mapping[str, Any] | str]) -> dict[str, Any]:
+        return self._loop.run(self._async.batch_delete(memories))
+
+    def reset(self) -> None:
+        return self._loop.run(self._async.reset())
+
+    def get(self, memory_id: str) -> dict[str, Any] | None:
+        return self._loop.run(self._async.get(memory_id))
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int | None = None,
+        top_k: int | None = None,
+        page: int | None = None,
+        page_size: int | None = None,
+        show_expired: bool = False,
+    ) -> dict[str, Any]:
+        return self._loop.run(self._async.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit, top_k=top_k, page=page, page_size=page_size, show_expired=show_expired))  # noqa: E501  # fmt: skip
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int | None = None,
+        top_k: int | None = None,
+        filters: dict[str, Any] | None = None,
+        threshold: float | None = None,
+        rerank: bool = False,
+        explain: bool = False,
+        show_expired: bool = False,
+    ) -> dict[str, Any]:
+        return self._loop.run(self._async.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit, top_k=top_k, filters=filters, threshold=threshold, rerank=rerank, explain=explain, show_expired=show_expired))  # noqa: E501  # fmt: skip
+
+    def history(self, memory_id: str) -> list[dict[str, Any]]:
+        return self._loop.run(self._async.history(memory_id))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.run(self._async.close())
+        self._loop.stop()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,170 @@
+"""Configuration: mem0's config dict, parsed into typed settings, and the one provider registry.
+
+The library itself takes provider instances (`AsyncMemory(embedder=..., store=...)`); this module is
+where names such as `{"embedder": {"provider": "openai"}}` become instances, for
+`Memory.from_config` and the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engram.errors import ConfigurationError
+from engram.providers.embedders.base import Embedder
+
+DEFAULT_DB_NAME = "engram.db"
+EMBEDDERS = ("minilm", "huggingface", "openai", "ollama", "lmstudio", "vllm", "hashing")
+VECTOR_STORES = ("sqlite",)
+# mem0 keys that need an LLM, graph store or reranker: they arrive with those features.
+_NOT_YET = ("llm", "graph_store", "reranker", "custom_fact_extraction_prompt",
+            "custom_update_memory_prompt")  # fmt: skip
+_KNOWN = {"embedder", "vector_store", "history_db_path", "version", "data_dir", *_NOT_YET}
+
+
+def default_data_dir() -> Path:
+    """`$ENGRAM_HOME` if set, else `~/.engram`."""
+    home = os.environ.get("ENGRAM_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".engram"
+
+
+@dataclass(slots=True)
+class MemoryConfig:
+    """Where data lives and which embedder makes vectors."""
+
+    data_dir: Path | None = None
+    db_path: Path | None = None
+    embedder_provider: str = "minilm"
+    embedder_config: dict[str, Any] = field(default_factory=dict)
+    synchronous: str = "FULL"
+
+    def resolved_data_dir(self) -> Path:
+        if self.data_dir is not None:
+            return Path(self.data_dir).expanduser()
+        if self.db_path is not None:
+            return Path(self.db_path).expanduser().parent
+        return default_data_dir()
+
+    def resolved_db_path(self) -> Path:
+        if self.db_path is not None:
+            return Path(self.db_path).expanduser()
+        return self.resolved_data_dir() / DEFAULT_DB_NAME
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> MemoryConfig:
+        """Parse mem0's config dict (the keys Engram supports; anything else is an error)."""
+        if not isinstance(config, Mapping):
+            raise ConfigurationError("config must be a dict")
+        unknown = set(config) - _KNOWN
+        if unknown:
+            raise ConfigurationError(
+                f"unknown config keys: {', '.join(sorted(unknown))}; "
+                f"supported: {', '.join(sorted(_KNOWN - set(_NOT_YET)))}"
+            )
+        for key in _NOT_YET:
+            if config.get(key):
+                raise ConfigurationError(
+                    f"config key {key!r} is not supported by this version of Engram yet; "
+                    "remove it to use the built-in offline extraction"
+                )
+        result = cls()
+        if config.get("data_dir"):
+            result.data_dir = Path(config["data_dir"])
+        _apply_vector_store(result, config.get("vector_store"))
+        _apply_embedder(result, config.get("embedder"))
+        return result
+
+
+def _provider_block(block: Any, name: str) -> tuple[str | None, dict[str, Any]]:
+    if block is None:
+        return None, {}
+    if not isinstance(block, Mapping):
+        raise ConfigurationError(f"{name} must be a dict with 'provider' and 'config'")
+    provider = block.get("provider")
+    settings = block.get("config") or {}
+    if not isinstance(settings, Mapping):
+        raise ConfigurationError(f"{name}.config must be a dict")
+    return provider, dict(settings)
+
+
+def _apply_vector_store(result: MemoryConfig, block: Any) -> None:
+    provider, settings = _provider_block(block, "vector_store")
+    if provider is None:
+        return
+    if provider not in VECTOR_STORES:
+        raise ConfigurationError(
+            f"unknown vector_store provider {provider!r}; supported: {', '.join(VECTOR_STORES)} "
+            "(memories, vectors and history live in one SQL database)"
+        )
+    path = settings.pop("path", None) or settings.pop("db_path", None)
+    if path:
+        path = Path(path)
+        result.db_path = path if path.suffix else path / DEFAULT_DB_NAME
+    if "synchronous" in settings:
+        result.synchronous = str(settings.pop("synchronous"))
+    settings.pop("collection_name", None)  # mem0 naming; one database holds every scope
+    settings.pop("embedding_model_dims", None)  # the embedder decides the dimension
+    if settings:
+        raise ConfigurationError(f"unknown vector_store config keys: {', '.join(sorted(settings))}")
+
+
+def _apply_embedder(result: MemoryConfig, block: Any) -> None:
+    provider, settings = _provider_block(block, "embedder")
+    if provider is None:
+        return
+    if provider not in EMBEDDERS:
+        raise ConfigurationError(
+            f"unknown embedder provider {provider!r}; supported: {', '.join(EMBEDDERS)}"
+        )
+    result.embedder_provider = provider
+    result.embedder_config = settings
+
+
+_LOCAL_BASE_URLS = {
+    "ollama": "http://localhost:11434/v1",
+    "lmstudio": "http://localhost:1234/v1",
+    "vllm": "http://localhost:8000/v1",
+}
+_MINILM_NAMES = {None, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def build_embedder(config: MemoryConfig) -> Embedder:
+    """The embedder a config names."""
+    provider, settings = config.embedder_provider, dict(config.embedder_config)
+    if provider in ("minilm", "huggingface"):
+        if settings.get("model") not in _MINILM_NAMES:
+            raise ConfigurationError(
+                f"the local embedder runs all-MiniLM-L6-v2 only, not {settings.get('model')!r}; "
+                "serve other models through an OpenAI-compatible endpoint (provider 'openai')"
+            )
+        from engram.providers.embedders.minilm import MiniLMEmbedder
+
+        return MiniLMEmbedder(cache_dir=config.resolved_data_dir() / "models")
+    if provider == "hashing":
+        from engram.providers.embedders.hashing import HashingEmbedder
+
+        return HashingEmbedder(int(settings.get("embedding_dims", 256)))
+    from engram.providers.embedders.openai import OpenAIEmbedder
+
+    base_url = (
+        settings.get("openai_base_url")
+        or settings.get("base_url")
+        or settings.get("ollama_base_url")
+        or _LOCAL_BASE_URLS.get(provider)
+        or os.environ.get("OPENAI_BASE_URL")
+        or "https://api.openai.com/v1"
+    )
+    if provider == "ollama" and not base_url.rstrip("/").endswith("/v1"):
+        base_url = base_url.rstrip("/") + "/v1"
+    api_key = settings.get("api_key") or (
+        os.environ.get("OPENAI_API_KEY") if provider == "openai" else None
+    )
+    return OpenAIEmbedder(
+        model=settings.get("model") or "text-embedding-3-small",
+        base_url=base_url,
+        api_key=api_key,
+        embedding_dims=settings.get("embedding_dims"),
+    )

@@ -1,0 +1,44 @@
+"""Resolve a call's scope from mem0's two styles: top-level ids (1.x) and `filters` (2.x)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engram.core.filters import SCOPE_FIELDS, And, Cond, Field, Node, combine, parse_filters
+from engram.core.ids import clean_scope_id
+from engram.errors import ValidationError
+
+SCOPE_REQUIRED = "at least one of 'user_id', 'agent_id' or 'run_id' is required"
+
+
+def scope_ids(**ids: Any) -> dict[str, str]:
+    """Validated, trimmed scope ids; `None` values are left out."""
+    cleaned = {name: clean_scope_id(name, value) for name, value in ids.items()}
+    return {name: value for name, value in cleaned.items() if value is not None}
+
+
+def resolve_filters(
+    filters: Mapping[str, Any] | None, *, require_scope: bool = True, **ids: Any
+) -> Node | None:
+    """One filter tree from top-level ids and `filters`; a scope is required unless told not to."""
+    top = scope_ids(**ids)
+    node = parse_filters(filters)
+    conds = [Cond(Field("text", name), "eq", value) for name, value in top.items()]
+    merged = combine(*conds, node)
+    if require_scope and not _has_scope(merged):
+        raise ValidationError(SCOPE_REQUIRED)
+    return merged
+
+
+def _has_scope(node: Node | None) -> bool:
+    children = node.children if isinstance(node, And) else (node,) if node else ()
+    return any(
+        isinstance(c, Cond) and c.field.kind == "text" and c.field.name in SCOPE_FIELDS
+        for c in children
+    )
+
+
+def scope_filter(scope: Mapping[str, str]) -> Node | None:
+    """Equality on each given scope id, ANDed."""
+    return combine(*(Cond(Field("text", k), "eq", v) for k, v in scope.items()))

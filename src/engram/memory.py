@@ -1,0 +1,353 @@
+"""AsyncMemory: the one implementation of mem0's Memory API. `Memory` wraps it for blocking code."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from engram.config import MemoryConfig, build_embedder
+from engram.core.ids import clean_memory_id
+from engram.core.scope import resolve_filters, scope_ids
+from engram.core.timeutil import normalize_date
+from engram.errors import ValidationError
+from engram.pipeline.add import build_request, clean_categories, clean_metadata, run_add
+from engram.pipeline.context import Context, utc_now
+from engram.pipeline.items import history_item, memory_item
+from engram.providers.embedders.base import Embedder
+from engram.store.base import UNSET, Delete, Store, Update
+from engram.store.sqlite.store import SQLiteStore
+
+logger = logging.getLogger("engram")
+
+MAX_BATCH = 1000
+V1_DEFAULT_LIMIT = 100  # mem0 1.x search default, used when ids come at the top level
+V2_DEFAULT_TOP_K = 20  # mem0 2.x search default, used when the scope comes in `filters`
+
+
+class AsyncMemory:
+    """Long-term memory with mem0's API, on an embedded SQLite store by default.
+
+    `config` is a `MemoryConfig` or mem0's config dict; `embedder` and `store` instances, when
+    given, take precedence over it. Use `async with AsyncMemory() as memory:` or call `close()`.
+    """
+
+    def __init__(
+        self,
+        config: MemoryConfig | Mapping[str, Any] | None = None,
+        *,
+        embedder: Embedder | None = None,
+        store: Store | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if config is None:
+            config = MemoryConfig()
+        elif isinstance(config, Mapping):
+            config = MemoryConfig.from_dict(config)
+        self.config = config
+        self.embedder = embedder or build_embedder(config)
+        self.store: Store = store or SQLiteStore(
+            config.resolved_db_path(), synchronous=config.synchronous
+        )
+        self._ctx = Context(self.store, self.embedder, clock or utc_now)
+        self._ready: asyncio.Future[None] | None = None
+
+    @classmethod
+    def from_config(cls, config_dict: Mapping[str, Any]) -> AsyncMemory:
+        """Build from mem0's config dict (`{"embedder": ..., "vector_store": ...}`)."""
+        return cls(MemoryConfig.from_dict(config_dict))
+
+    async def _open(self) -> Context:
+        if self._ready is None:
+            self._ready = asyncio.ensure_future(self._open_store())
+        try:
+            await asyncio.shield(self._ready)
+        except BaseException:
+            if self._ready.done() and self._ready.exception() is not None:
+                self._ready = None  # let the next call try again
+            raise
+        return self._ctx
+
+    async def _open_store(self) -> None:
+        probe = getattr(self.embedder, "probe", None)
+        if probe is not None:
+            await probe()
+        await self.store.open(dims=self.embedder.dims, model_id=self.embedder.model_id)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        app_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        infer: bool = True,
+        memory_type: str | None = None,
+        prompt: str | None = None,
+        expiration_date: str | None = None,
+        immutable: bool = False,
+        categories: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Store memories from messages: facts extracted (`infer=True`) or messages verbatim.
+
+        Returns `{"results": [{"id", "memory", "event"}, ...]}`."""
+        scope = scope_ids(user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id)
+        if prompt is not None:
+            raise ValidationError("a custom 'prompt' needs an LLM; none is configured")
+        request = build_request(
+            messages,
+            scope,
+            metadata=metadata,
+            infer=infer,
+            memory_type=memory_type,
+            expiration_date=expiration_date,
+            immutable=immutable,
+            categories=categories,
+        )
+        return await run_add(await self._open(), request)
+
+    async def update(
+        self,
+        memory_id: str,
+        data: str | None = None,
+        *,
+        text: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        expiration_date: str | None = None,
+        categories: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Change a memory's text (`data` or `text`), metadata, expiration or categories."""
+        op = await self._update_op(memory_id, data, text, metadata, expiration_date, categories)
+        await self._ctx.store.apply([op])
+        return {"message": "Memory updated successfully!"}
+
+    async def _update_op(
+        self,
+        memory_id: str,
+        data: str | None,
+        text: str | None,
+        metadata: dict[str, Any] | None,
+        expiration_date: str | None,
+        categories: list[str] | None,
+    ) -> Update:
+        ctx = await self._open()
+        memory_id = clean_memory_id(memory_id)
+        if data is not None and text is not None and data != text:
+            raise ValidationError("pass the new text as 'data' or 'text', not both")
+        new_text = text if text is not None else data
+        if new_text is not None and (not isinstance(new_text, str) or not new_text.strip()):
+            raise ValidationError("the new memory text must be a non-empty string")
+        if new_text is None and metadata is None and expiration_date is None and categories is None:
+            raise ValidationError("nothing to update: give text, metadata, expiration_date or categories")
+        op = Update(memory_id, at=ctx.now())
+        if new_text is not None:
+            op.memory = new_text
+            op.embedding = (await ctx.embedder.embed([new_text], purpose="update"))[0]
+        if metadata is not None:
+            op.metadata = clean_metadata(metadata)
+        if expiration_date is not None:
+            op.expiration_date = normalize_date(expiration_date, what="expiration_date")
+        if categories is not None:
+            op.categories = clean_categories(categories)
+        return op
+
+    async def delete(self, memory_id: str) -> dict[str, Any]:
+        ctx = await self._open()
+        await ctx.store.apply([Delete(clean_memory_id(memory_id), at=ctx.now())])
+        return {"message": "Memory deleted successfully!"}
+
+    async def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Delete every memory in the scope (no cap); returns how many were deleted."""
+        where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        ctx = await self._open()
+        assert where is not None
+        count = await ctx.store.delete_where(where, at=ctx.now())
+        return {"message": "Memories deleted successfully!", "deleted_count": count}
+
+    async def batch_update(self, memories: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Update up to 1000 memories at once: `[{"memory_id", "text"?, "metadata"?}]`, atomic."""
+        items = _batch_items(memories, "batch_update")
+        ops = [
+            await self._update_op(
+                item["memory_id"],
+                None,
+                item.get("text", item.get("memory")),
+                item.get("metadata"),
+                item.get("expiration_date"),
+                item.get("categories"),
+            )
+            for item in items
+        ]
+        await self._ctx.store.apply(ops)
+        return {"message": f"Successfully updated {len(ops)} memories", "updated_count": len(ops)}
+
+    async def batch_delete(self, memories: Sequence[Mapping[str, Any] | str]) -> dict[str, Any]:
+        """Delete up to 1000 memories at once (`[{"memory_id"}]` or ids), all or none."""
+        items = _batch_items(
+            [m if isinstance(m, Mapping) else {"memory_id": m} for m in memories], "batch_delete"
+        )
+        ctx = await self._open()
+        now = ctx.now()
+        ops = [Delete(clean_memory_id(item["memory_id"]), at=now) for item in items]
+        await ctx.store.apply(ops)
+        return {"message": f"Successfully deleted {len(ops)} memories", "deleted_count": len(ops)}
+
+    async def reset(self) -> None:
+        """Delete every memory and all history in this store."""
+        ctx = await self._open()
+        await ctx.store.reset()
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def get(self, memory_id: str) -> dict[str, Any] | None:
+        ctx = await self._open()
+        record = await ctx.store.get(clean_memory_id(memory_id))
+        return memory_item(record) if record else None
+
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int | None = None,
+        top_k: int | None = None,
+        page: int | None = None,
+        page_size: int | None = None,
+        show_expired: bool = False,
+    ) -> dict[str, Any]:
+        """Every memory in scope, newest first; `limit`/`top_k` or `page`/`page_size` to page.
+
+        `total` counts all matches, so a shorter list is never mistaken for everything."""
+        where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        cap = _limit(limit, top_k, default=None)
+        offset, cap, paged = _paging(page, page_size, cap)
+        ctx = await self._open()
+        result = await ctx.store.list(
+            where, today=ctx.today(), show_expired=show_expired, offset=offset, limit=cap
+        )
+        out: dict[str, Any] = {
+            "results": [memory_item(r) for r in result.records],
+            "total": result.total,
+        }
+        if paged:
+            assert page_size is not None and page is not None
+            out["page"], out["page_size"] = page, page_size
+            out["next_page"] = page + 1 if offset + len(result.records) < result.total else None
+        return out
+
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int | None = None,
+        top_k: int | None = None,
+        filters: dict[str, Any] | None = None,
+        threshold: float | None = None,
+        rerank: bool = False,
+        explain: bool = False,
+        show_expired: bool = False,
+    ) -> dict[str, Any]:
+        """The memories most similar to `query` within the scope and filters, best first.
+
+        Scores are cosine similarities clipped to [0, 1]. Without `limit`/`top_k`, 1.x-style calls
+        (ids at the top level) get up to 100 results and 2.x-style calls (`filters`) up to 20.
+        `rerank` has an effect only once a reranker is configured (as in mem0)."""
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError("query must be a non-empty string")
+        if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
+            raise ValidationError("threshold must be between 0 and 1")
+        top_level = any(v is not None for v in (user_id, agent_id, run_id))
+        where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        default = V1_DEFAULT_LIMIT if top_level else V2_DEFAULT_TOP_K
+        k = _limit(limit, top_k, default=default)
+        assert k is not None
+        ctx = await self._open()
+        vector = (await ctx.embedder.embed([query], purpose="search"))[0]
+        hits = await ctx.store.search(
+            vector, where, today=ctx.today(), top_k=k, threshold=threshold,
+            show_expired=show_expired,
+        )  # fmt: skip
+        results = []
+        for hit in hits:
+            item = memory_item(hit.record)
+            item["score"] = round(hit.score, 6)
+            if explain:
+                item["explain"] = {"vector": round(hit.score, 6)}
+            results.append(item)
+        return {"results": results}
+
+    async def history(self, memory_id: str) -> list[dict[str, Any]]:
+        """Every version of a memory, oldest first (also after it was deleted)."""
+        ctx = await self._open()
+        return [history_item(h) for h in await ctx.store.history(clean_memory_id(memory_id))]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        await self.store.close()
+        await self.embedder.aclose()
+
+    async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _limit(limit: int | None, top_k: int | None, *, default: int | None) -> int | None:
+    if limit is not None and top_k is not None and limit != top_k:
+        raise ValidationError("'limit' and 'top_k' mean the same; pass one of them")
+    value = limit if limit is not None else top_k
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"limit/top_k must be a positive integer, got {value!r}")
+    return value
+
+
+def _paging(page: int | None, page_size: int | None, cap: int | None) -> tuple[int, int | None, bool]:
+    if page is None and page_size is None:
+        return 0, cap, False
+    if cap is not None:
+        raise ValidationError("use either limit/top_k or page/page_size")
+    page = 1 if page is None else page
+    page_size = 100 if page_size is None else page_size
+    for name, value in (("page", page), ("page_size", page_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+    return (page - 1) * page_size, page_size, True
+
+
+def _batch_items(memories: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    if isinstance(memories, str | bytes) or not isinstance(memories, Sequence):
+        raise ValidationError(f"{name} takes a list of memories")
+    if not memories:
+        raise ValidationError(f"{name} needs at least one memory")
+    if len(memories) > MAX_BATCH:
+        raise ValidationError(f"{name} takes at most {MAX_BATCH} memories, got {len(memories)}")
+    for index, item in enumerate(memories):
+        if not isinstance(item, Mapping) or "memory_id" not in item:
+            raise ValidationError(f"{name}: item {index} needs a 'memory_id'")
+    ids = [str(item["memory_id"]) for item in memories]
+    if len(set(ids)) != len(ids):
+        raise ValidationError(f"{name}: the same memory_id appears twice")
+    return list(memories)
+

@@ -1,0 +1,153 @@
+"""The store interface: what any backend (SQLite, PostgreSQL) must provide.
+
+A backend keeps memories, their embeddings and their history in one database, and applies every
+change set in one transaction: either all of it is visible or none of it. The contract tests in
+`tests/store_contract.py` run against every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from engram.core.filters import Node
+
+Vector = npt.NDArray[np.float32]
+Event = Literal["ADD", "UPDATE", "DELETE"]
+UNSET: Any = object()  # "leave this field as it is" in an `Update`
+
+
+@dataclass(slots=True)
+class MemoryRecord:
+    id: str
+    memory: str
+    hash: str
+    created_at: str
+    updated_at: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    app_id: str | None = None
+    actor_id: str | None = None
+    role: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    categories: list[str] = field(default_factory=list)
+    memory_type: str | None = None
+    immutable: bool = False
+    expiration_date: str | None = None
+
+
+@dataclass(slots=True)
+class HistoryRecord:
+    id: str
+    memory_id: str
+    old_memory: str | None
+    new_memory: str | None
+    event: Event
+    created_at: str
+    updated_at: str | None
+    is_deleted: bool
+    actor_id: str | None
+    role: str | None
+
+
+@dataclass(slots=True)
+class Insert:
+    record: MemoryRecord
+    embedding: Vector
+
+
+@dataclass(slots=True)
+class Update:
+    """Change some fields of a memory. `UNSET` fields are kept; a new text needs its embedding."""
+
+    memory_id: str
+    at: str
+    memory: str = UNSET
+    embedding: Vector | None = None
+    metadata: dict[str, Any] = UNSET
+    categories: list[str] = UNSET
+    expiration_date: str | None = UNSET
+    actor_id: str | None = None
+    role: str | None = None
+    allow_immutable: bool = False
+
+
+@dataclass(slots=True)
+class Delete:
+    memory_id: str
+    at: str
+
+
+Operation = Insert | Update | Delete
+
+
+@dataclass(slots=True)
+class Page:
+    records: list[MemoryRecord]
+    total: int
+
+
+@dataclass(slots=True)
+class Hit:
+    record: MemoryRecord
+    score: float
+
+
+class Store(Protocol):
+    """A memory store. All methods are coroutines; blocking I/O stays inside the backend."""
+
+    async def open(self, *, dims: int, model_id: str) -> None:
+        """Create or migrate the schema; raise `DimensionMismatchError` if vectors disagree."""
+        ...
+
+    async def apply(self, operations: Sequence[Operation]) -> list[MemoryRecord]:
+        """Apply all operations in one transaction and return the records they wrote (deletes
+        return the removed record). A missing id raises `NotFoundError`, an immutable memory
+        `ImmutableMemoryError`; either way nothing is written."""
+        ...
+
+    async def get(self, memory_id: str) -> MemoryRecord | None: ...
+
+    async def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]: ...
+
+    async def list(
+        self,
+        where: Node | None,
+        *,
+        today: str,
+        show_expired: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page:
+        """Matching memories, newest first, with the total count of matches."""
+        ...
+
+    async def search(
+        self,
+        vector: Vector,
+        where: Node | None,
+        *,
+        today: str,
+        top_k: int,
+        threshold: float | None = None,
+        show_expired: bool = False,
+    ) -> list[Hit]:
+        """The `top_k` most similar matching memories; scores in [0, 1], best first."""
+        ...
+
+    async def delete_where(self, where: Node, *, at: str) -> int:
+        """Delete every matching memory (with history) in one transaction; return how many."""
+        ...
+
+    async def history(self, memory_id: str) -> list[HistoryRecord]: ...
+
+    async def reset(self) -> None:
+        """Remove every memory and history row (the schema stays)."""
+        ...
+
+    async def close(self) -> None: ...

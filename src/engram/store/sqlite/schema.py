@@ -1,0 +1,120 @@
+"""The SQLite schema, as an ordered list of migrations; `PRAGMA user_version` records the last one.
+
+Derived structures are kept in SQL too: the FTS5 index follows `memories` by trigger, and so does
+`index_log`, the change log that in-process vector indexes (one per process) replay to stay exact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from engram.errors import StoreError
+
+MIGRATIONS: list[str] = [
+    # 1: memories, history, full-text index, vector change log
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE memories (
+        rid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        memory TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        user_id TEXT,
+        agent_id TEXT,
+        run_id TEXT,
+        app_id TEXT,
+        actor_id TEXT,
+        role TEXT,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        categories TEXT NOT NULL DEFAULT '[]',
+        memory_type TEXT,
+        immutable INTEGER NOT NULL DEFAULT 0,
+        expiration_date TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        embedding BLOB NOT NULL
+    );
+    CREATE INDEX memories_user ON memories (user_id, created_at);
+    CREATE INDEX memories_agent ON memories (agent_id, created_at);
+    CREATE INDEX memories_run ON memories (run_id, created_at);
+    CREATE INDEX memories_hash ON memories (hash);
+    CREATE INDEX memories_created ON memories (created_at);
+
+    CREATE TABLE history (
+        id TEXT PRIMARY KEY,
+        memory_id TEXT NOT NULL,
+        old_memory TEXT,
+        new_memory TEXT,
+        event TEXT NOT NULL CHECK (event IN ('ADD', 'UPDATE', 'DELETE')),
+        created_at TEXT NOT NULL,
+        updated_at TEXT,
+        is_deleted INTEGER NOT NULL DEFAULT 0,
+        actor_id TEXT,
+        role TEXT
+    );
+    CREATE INDEX history_memory ON history (memory_id);
+
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        memory, content='memories', content_rowid='rid', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts (rowid, memory) VALUES (new.rid, new.memory);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, memory) VALUES ('delete', old.rid, old.memory);
+    END;
+    CREATE TRIGGER memories_fts_update AFTER UPDATE OF memory ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, memory) VALUES ('delete', old.rid, old.memory);
+        INSERT INTO memories_fts (rowid, memory) VALUES (new.rid, new.memory);
+    END;
+
+    CREATE TABLE index_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, rid INTEGER NOT NULL);
+    CREATE TRIGGER index_log_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO index_log (rid) VALUES (new.rid);
+    END;
+    CREATE TRIGGER index_log_delete AFTER DELETE ON memories BEGIN
+        INSERT INTO index_log (rid) VALUES (old.rid);
+    END;
+    CREATE TRIGGER index_log_update
+    AFTER UPDATE OF embedding, user_id, agent_id, run_id, expiration_date ON memories BEGIN
+        INSERT INTO index_log (rid) VALUES (new.rid);
+    END;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database to `SCHEMA_VERSION`, one transaction per migration."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database has schema version {version}, newer than this Engram "
+                f"({SCHEMA_VERSION}): upgrade Engram"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (triggers contain `;` inside BEGIN ... END)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise StoreError(f"incomplete statement in migration: {buffer[:80]!r}")
+    return statements

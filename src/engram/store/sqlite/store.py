@@ -1,0 +1,554 @@
+"""The embedded store: one SQLite file in WAL mode, safe for many threads and processes.
+
+All writes go through one writer thread per store, each change set in one `BEGIN IMMEDIATE`
+transaction; reads use a small pool of threads with their own connections. Several stores (in one
+process or in many) may open the same file: SQLite's locking orders their writes, and each one's
+vector index replays the shared `index_log` before it searches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from engram.core.filters import And, Cond, Node, scope_of
+from engram.errors import (
+    ConflictError,
+    DimensionMismatchError,
+    ImmutableMemoryError,
+    NotFoundError,
+    StoreError,
+)
+from engram.store.base import (
+    UNSET,
+    Delete,
+    Hit,
+    HistoryRecord,
+    Insert,
+    MemoryRecord,
+    Operation,
+    Page,
+    Update,
+    Vector,
+)
+from engram.store.sqlite.compile import compile_where
+from engram.store.sqlite.schema import migrate
+from engram.store.sqlite.vectors import VectorIndex, days_since_epoch, rows_from
+
+T = TypeVar("T")
+COLUMNS = (
+    "id, memory, hash, created_at, updated_at, user_id, agent_id, run_id, app_id, actor_id, role, "
+    "metadata, categories, memory_type, immutable, expiration_date"
+)
+HISTORY_COLUMNS = (
+    "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role"
+)
+INDEX_COLUMNS = "rid, user_id, agent_id, run_id, expiration_date, embedding"
+LOG_KEEP = 200_000  # index_log rows kept; a process further behind reloads its index
+_CHUNK = 500  # bound parameters per IN (...) list
+
+
+def _icontains(haystack: Any, needle: Any) -> int:
+    if not isinstance(haystack, str) or not isinstance(needle, str):
+        return 0
+    return int(needle.casefold() in haystack.casefold())
+
+
+def _record(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
+    return MemoryRecord(
+        id=row[0],
+        memory=row[1],
+        hash=row[2],
+        created_at=row[3],
+        updated_at=row[4],
+        user_id=row[5],
+        agent_id=row[6],
+        run_id=row[7],
+        app_id=row[8],
+        actor_id=row[9],
+        role=row[10],
+        metadata=json.loads(row[11]),
+        categories=json.loads(row[12]),
+        memory_type=row[13],
+        immutable=bool(row[14]),
+        expiration_date=row[15],
+    )
+
+
+def _history(row: tuple[Any, ...]) -> HistoryRecord:
+    return HistoryRecord(
+        id=row[0],
+        memory_id=row[1],
+        old_memory=row[2],
+        new_memory=row[3],
+        event=row[4],
+        created_at=row[5],
+        updated_at=row[6],
+        is_deleted=bool(row[7]),
+        actor_id=row[8],
+        role=row[9],
+    )
+
+
+def _blob(vector: Vector) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def _not_expired(today: str, params: list[Any]) -> str:
+    params.append(today)
+    return "(m.expiration_date IS NULL OR m.expiration_date >= ?)"
+
+
+def _pure_scope(node: Node | None) -> bool:
+    """True when the filter is nothing but equality on scope ids (the vector index handles it)."""
+    if node is None:
+        return True
+    conds = node.children if isinstance(node, And) else (node,)
+    scope = scope_of(node)
+    return all(isinstance(c, Cond) for c in conds) and len(conds) == len(scope)
+
+
+class SQLiteStore:
+    """A `Store` in one SQLite database file."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout: float = 60.0,
+        readers: int = 2,
+    ) -> None:
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self.path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._busy_timeout = busy_timeout
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="engram-sqlite-writer")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="engram-sqlite-reader")
+        self._local = threading.local()
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._index: VectorIndex | None = None
+        self._index_lock = threading.Lock()
+        self._index_seq = 0
+        self._index_epoch: str | None = None
+        self._writes_since_prune = 0
+        self._closed = False
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.create_function("engram_icontains", 2, _icontains, deterministic=True)
+            self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
+        return conn
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise StoreError("the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, self._guarded, fn, args)
+
+    def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        try:
+            return fn(self._conn(), *args)
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(f"the change conflicts with stored data: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite error on {self.path}: {exc}") from exc
+
+    def _write(self, conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = body(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return result
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def open(self, *, dims: int, model_id: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._run(self._writer, self._open, dims, model_id)
+        self._index = VectorIndex(dims)
+
+    def _open(self, conn: sqlite3.Connection, dims: int, model_id: str) -> None:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode!r})")
+        migrate(conn)
+
+        def record_embedder(c: sqlite3.Connection) -> None:
+            meta = dict(c.execute("SELECT key, value FROM meta").fetchall())
+            if "dims" not in meta:
+                c.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [("dims", str(dims)), ("model_id", model_id), ("epoch", uuid.uuid4().hex)],
+                )
+                return
+            if int(meta["dims"]) != dims or meta["model_id"] != model_id:
+                raise DimensionMismatchError(
+                    f"{self.path} holds {meta['dims']}-dimensional vectors from "
+                    f"{meta['model_id']!r}, but the configured embedder is {model_id!r} with "
+                    f"{dims} dimensions; use the original embedder or another data directory"
+                )
+
+        self._write(conn, record_embedder)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._conns_lock:
+            for conn in self._all_conns:
+                conn.close()
+            self._all_conns.clear()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    async def apply(self, operations: Sequence[Operation]) -> list[MemoryRecord]:
+        if not operations:
+            return []
+        result = await self._run(self._writer, self._apply, list(operations))
+        self._writes_since_prune += len(operations)
+        if self._writes_since_prune > 5_000:
+            self._writes_since_prune = 0
+            await self._run(self._writer, self._prune_log)
+        return result
+
+    def _apply(self, conn: sqlite3.Connection, operations: list[Operation]) -> list[MemoryRecord]:
+        def body(c: sqlite3.Connection) -> list[MemoryRecord]:
+            out = []
+            for op in operations:
+                if isinstance(op, Insert):
+                    out.append(self._insert(c, op))
+                elif isinstance(op, Update):
+                    out.append(self._update(c, op))
+                else:
+                    out.append(self._delete(c, op))
+            return out
+
+        return self._write(conn, body)
+
+    def _insert(self, c: sqlite3.Connection, op: Insert) -> MemoryRecord:
+        r = op.record
+        c.execute(
+            f"INSERT INTO memories ({COLUMNS}, embedding) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                r.id, r.memory, r.hash, r.created_at, r.updated_at, r.user_id, r.agent_id,
+                r.run_id, r.app_id, r.actor_id, r.role, json.dumps(r.metadata),
+                json.dumps(r.categories), r.memory_type, int(r.immutable), r.expiration_date,
+                _blob(op.embedding),
+            ),
+        )  # fmt: skip
+        self._add_history(c, r.id, None, r.memory, "ADD", r.created_at, r.created_at, r)
+        return r
+
+    def _load(self, c: sqlite3.Connection, memory_id: str) -> MemoryRecord:
+        row = c.execute(f"SELECT {COLUMNS} FROM memories WHERE id = ?", (memory_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"memory {memory_id} not found", details={"id": memory_id})
+        return _record(row)
+
+    def _update(self, c: sqlite3.Connection, op: Update) -> MemoryRecord:
+        old = self._load(c, op.memory_id)
+        if old.immutable and not op.allow_immutable:
+            raise ImmutableMemoryError(
+                f"memory {op.memory_id} is immutable", details={"id": op.memory_id}
+            )
+        new = MemoryRecord(**{name: getattr(old, name) for name in MemoryRecord.__slots__})
+        new.updated_at = op.at
+        sets = ["updated_at = ?"]
+        params: list[Any] = [op.at]
+        if op.memory is not UNSET:
+            from engram.core.ids import text_hash
+
+            if op.embedding is None:
+                raise ValueError("an Update of the text needs the new embedding")
+            new.memory, new.hash = op.memory, text_hash(op.memory)
+            sets += ["memory = ?", "hash = ?", "embedding = ?"]
+            params += [new.memory, new.hash, _blob(op.embedding)]
+        for name in ("metadata", "categories", "expiration_date"):
+            value = getattr(op, name)
+            if value is not UNSET:
+                setattr(new, name, value)
+                sets.append(f"{name} = ?")
+                params.append(json.dumps(value) if name != "expiration_date" else value)
+        c.execute(f"UPDATE memories SET {', '.join(sets)} WHERE id = ?", (*params, op.memory_id))
+        actor = op.actor_id if op.actor_id is not None else old.actor_id
+        role = op.role if op.role is not None else old.role
+        self._add_history(
+            c, old.id, old.memory, new.memory, "UPDATE", old.created_at, op.at, None, actor, role
+        )
+        return new
+
+    def _delete(self, c: sqlite3.Connection, op: Delete) -> MemoryRecord:
+        old = self._load(c, op.memory_id)
+        c.execute("DELETE FROM memories WHERE id = ?", (op.memory_id,))
+        self._add_history(
+            c, old.id, old.memory, None, "DELETE", old.created_at, op.at, None,
+            old.actor_id, old.role, deleted=True,
+        )  # fmt: skip
+        return old
+
+    @staticmethod
+    def _add_history(
+        c: sqlite3.Connection,
+        memory_id: str,
+        old: str | None,
+        new: str | None,
+        event: str,
+        created_at: str,
+        updated_at: str,
+        record: MemoryRecord | None,
+        actor_id: str | None = None,
+        role: str | None = None,
+        *,
+        deleted: bool = False,
+    ) -> None:
+        if record is not None:
+            actor_id, role = record.actor_id, record.role
+        c.execute(
+            f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                str(uuid.uuid4()), memory_id, old, new, event, created_at, updated_at,
+                int(deleted), actor_id, role,
+            ),
+        )  # fmt: skip
+
+    async def delete_where(self, where: Node, *, at: str) -> int:
+        return await self._run(self._writer, self._delete_where, where, at)
+
+    def _delete_where(self, conn: sqlite3.Connection, where: Node, at: str) -> int:
+        sql, params = compile_where(where)
+
+        def body(c: sqlite3.Connection) -> int:
+            rows = c.execute(
+                f"SELECT id, memory, created_at, actor_id, role FROM memories m WHERE {sql}", params
+            ).fetchall()
+            c.executemany("DELETE FROM memories WHERE id = ?", [(r[0],) for r in rows])
+            c.executemany(
+                f"INSERT INTO history ({HISTORY_COLUMNS}) "
+                "VALUES (?, ?, ?, NULL, 'DELETE', ?, ?, 1, ?, ?)",
+                [(str(uuid.uuid4()), r[0], r[1], r[2], at, r[3], r[4]) for r in rows],
+            )
+            return len(rows)
+
+        return self._write(conn, body)
+
+    async def reset(self) -> None:
+        await self._run(self._writer, self._reset)
+
+    def _reset(self, conn: sqlite3.Connection) -> None:
+        def body(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM memories")
+            c.execute("DELETE FROM history")
+            c.execute("DELETE FROM index_log")
+            c.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (uuid.uuid4().hex,))
+
+        self._write(conn, body)
+
+    def _prune_log(self, conn: sqlite3.Connection) -> None:
+        def body(c: sqlite3.Connection) -> None:
+            top = c.execute("SELECT max(seq) FROM index_log").fetchone()[0] or 0
+            floor = top - LOG_KEEP
+            if floor > 0:
+                c.execute("DELETE FROM index_log WHERE seq <= ?", (floor,))
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES ('log_floor', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(floor),),
+                )
+
+        self._write(conn, body)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def get(self, memory_id: str) -> MemoryRecord | None:
+        return (await self.get_many([memory_id])).get(memory_id)
+
+    async def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        return await self._run(self._readers, self._get_many, list(memory_ids))
+
+    def _get_many(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, MemoryRecord]:
+        found: dict[str, MemoryRecord] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            for row in conn.execute(f"SELECT {COLUMNS} FROM memories WHERE id IN ({marks})", chunk):
+                found[row[0]] = _record(row)
+        return found
+
+    async def list(
+        self,
+        where: Node | None,
+        *,
+        today: str,
+        show_expired: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page:
+        return await self._run(self._readers, self._list, where, today, show_expired, offset, limit)
+
+    def _list(
+        self,
+        conn: sqlite3.Connection,
+        where: Node | None,
+        today: str,
+        show_expired: bool,
+        offset: int,
+        limit: int | None,
+    ) -> Page:
+        sql, params = compile_where(where)
+        if not show_expired:
+            sql = f"{sql} AND {_not_expired(today, params)}"
+        conn.execute("BEGIN")  # one snapshot for the count and the rows
+        try:
+            total = conn.execute(f"SELECT count(*) FROM memories m WHERE {sql}", params).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM memories m WHERE {sql} "
+                "ORDER BY m.created_at DESC, m.rid DESC LIMIT ? OFFSET ?",
+                [*params, -1 if limit is None else limit, offset],
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        return Page([_record(r) for r in rows], total)
+
+    async def history(self, memory_id: str) -> list[HistoryRecord]:
+        return await self._run(self._readers, self._history_rows, memory_id)
+
+    def _history_rows(self, conn: sqlite3.Connection, memory_id: str) -> list[HistoryRecord]:
+        rows = conn.execute(
+            f"SELECT {HISTORY_COLUMNS} FROM history WHERE memory_id = ? ORDER BY rowid",
+            (memory_id,),
+        ).fetchall()
+        return [_history(r) for r in rows]
+
+    async def count(self) -> int:
+        return await self._run(
+            self._readers, lambda c: int(c.execute("SELECT count(*) FROM memories").fetchone()[0])
+        )
+
+    # -- vector search --------------------------------------------------------------------------
+
+    async def search(
+        self,
+        vector: Vector,
+        where: Node | None,
+        *,
+        today: str,
+        top_k: int,
+        threshold: float | None = None,
+        show_expired: bool = False,
+    ) -> list[Hit]:
+        return await self._run(
+            self._readers, self._search, vector, where, today, top_k, threshold, show_expired
+        )
+
+    def _search(
+        self,
+        conn: sqlite3.Connection,
+        vector: Vector,
+        where: Node | None,
+        today: str,
+        top_k: int,
+        threshold: float | None,
+        show_expired: bool,
+    ) -> list[Hit]:
+        if top_k <= 0:
+            return []
+        allowed = None
+        if not _pure_scope(where):
+            sql, params = compile_where(where)
+            rids = conn.execute(f"SELECT m.rid FROM memories m WHERE {sql}", params).fetchall()
+            allowed = np.sort(np.fromiter((r[0] for r in rids), dtype=np.int64, count=len(rids)))
+        query = np.ascontiguousarray(vector, dtype=np.float32)
+        day = -(2**31) if show_expired else days_since_epoch(today)
+        with self._index_lock:
+            self._sync_index(conn)
+            assert self._index is not None
+            found = self._index.search(query, scope_of(where), k=top_k, today=day, allowed=allowed)
+        if threshold is not None:
+            found = [(rid, s) for rid, s in found if max(0.0, s) >= threshold]
+        records = self._by_rid(conn, [rid for rid, _ in found])
+        return [
+            Hit(records[rid], float(min(1.0, max(0.0, s)))) for rid, s in found if rid in records
+        ]
+
+    def _by_rid(self, conn: sqlite3.Connection, rids: list[int]) -> dict[int, MemoryRecord]:
+        out: dict[int, MemoryRecord] = {}
+        for start in range(0, len(rids), _CHUNK):
+            chunk = rids[start : start + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            for row in conn.execute(
+                f"SELECT rid, {COLUMNS} FROM memories WHERE rid IN ({marks})", chunk
+            ):
+                out[row[0]] = _record(row[1:])
+        return out
+
+    def _sync_index(self, conn: sqlite3.Connection) -> None:
+        """Bring the vector index up to the database's current state (caller holds the lock)."""
+        assert self._index is not None
+        conn.execute("BEGIN")
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            top = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
+            floor = int(meta.get("log_floor", 0))
+            if meta.get("epoch") != self._index_epoch or self._index_seq < floor:
+                self._index.clear()
+                rows = conn.execute(f"SELECT {INDEX_COLUMNS} FROM memories").fetchall()
+                self._index.upsert(rows_from(rows))
+            elif top > self._index_seq:
+                changed = sorted(
+                    {
+                        r[0]
+                        for r in conn.execute(
+                            "SELECT rid FROM index_log WHERE seq > ?", (self._index_seq,)
+                        )
+                    }
+                )
+                present: set[int] = set()
+                for start in range(0, len(changed), _CHUNK):
+                    chunk = changed[start : start + _CHUNK]
+                    marks = ", ".join("?" for _ in chunk)
+                    rows = conn.execute(
+                        f"SELECT {INDEX_COLUMNS} FROM memories WHERE rid IN ({marks})", chunk
+                    ).fetchall()
+                    present.update(r[0] for r in rows)
+                    self._index.upsert(rows_from(rows))
+                self._index.remove(rid for rid in changed if rid not in present)
+        finally:
+            conn.execute("COMMIT")
+        self._index_seq = top
+        self._index_epoch = meta.get("epoch")

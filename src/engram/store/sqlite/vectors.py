@@ -1,0 +1,191 @@
+"""An in-process vector index derived from the SQL rows, partitioned by scope.
+
+Each (user_id, agent_id, run_id) triple owns a partition: a contiguous float32 matrix plus row ids
+and expiration days, so a search touches only the partitions of its scope, never the whole store.
+Scores are exact (a matrix-vector product per partition, then `argpartition`): at 100k vectors of
+384 dimensions that is one 150 MB pass, a few milliseconds.
+
+The index is kept current by replaying `index_log` (see schema.py): whoever wrote the rows, this
+process or another, the next search first applies the changes since its last sequence number.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+ScopeKey = tuple[str | None, str | None, str | None]
+NO_EXPIRY = np.iinfo(np.int32).max
+_SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
+
+
+@dataclass(slots=True)
+class Row:
+    rid: int
+    scope: ScopeKey
+    expires: int  # days since 1970-01-01, NO_EXPIRY when none
+    vector: npt.NDArray[np.float32]
+
+
+class _Partition:
+    def __init__(self, dims: int) -> None:
+        self.vectors = np.zeros((16, dims), dtype=np.float32)
+        self.rids = np.zeros(16, dtype=np.int64)
+        self.expires = np.zeros(16, dtype=np.int32)
+        self.alive = np.zeros(16, dtype=bool)
+        self.size = 0
+        self.dead = 0
+
+    def append(self, row: Row) -> int:
+        if self.size == len(self.rids):
+            self._grow(max(16, 2 * self.size))
+        pos = self.size
+        self.vectors[pos] = row.vector
+        self.rids[pos] = row.rid
+        self.expires[pos] = row.expires
+        self.alive[pos] = True
+        self.size += 1
+        return pos
+
+    def _grow(self, capacity: int) -> None:
+        def grown(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+            out = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+            out[: self.size] = array[: self.size]
+            return out
+
+        self.vectors = grown(self.vectors)  # type: ignore[assignment]
+        self.rids = grown(self.rids)  # type: ignore[assignment]
+        self.expires = grown(self.expires)  # type: ignore[assignment]
+        self.alive = grown(self.alive)  # type: ignore[assignment]
+
+
+class VectorIndex:
+    """Exact cosine search over unit vectors, partitioned by scope. Not thread-safe by itself."""
+
+    def __init__(self, dims: int) -> None:
+        self.dims = dims
+        self.clear()
+
+    def clear(self) -> None:
+        self._partitions: dict[ScopeKey, _Partition] = {}
+        self._where: dict[int, tuple[ScopeKey, int]] = {}
+        self._by_field: list[dict[str, set[ScopeKey]]] = [defaultdict(set) for _ in _SCOPE_FIELDS]
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def upsert(self, rows: Iterable[Row]) -> None:
+        for row in rows:
+            self.remove([row.rid])
+            partition = self._partitions.get(row.scope)
+            if partition is None:
+                partition = self._partitions[row.scope] = _Partition(self.dims)
+                for i, value in enumerate(row.scope):
+                    if value is not None:
+                        self._by_field[i][value].add(row.scope)
+            self._where[row.rid] = (row.scope, partition.append(row))
+
+    def remove(self, rids: Iterable[int]) -> None:
+        for rid in rids:
+            found = self._where.pop(rid, None)
+            if found is None:
+                continue
+            scope, pos = found
+            partition = self._partitions[scope]
+            partition.alive[pos] = False
+            partition.dead += 1
+            if partition.dead > 64 and partition.dead * 4 > partition.size:
+                self._compact(scope, partition)
+
+    def _compact(self, scope: ScopeKey, partition: _Partition) -> None:
+        keep = np.flatnonzero(partition.alive[: partition.size])
+        fresh = _Partition(self.dims)
+        fresh._grow(max(16, len(keep)))
+        n = len(keep)
+        fresh.vectors[:n] = partition.vectors[keep]
+        fresh.rids[:n] = partition.rids[keep]
+        fresh.expires[:n] = partition.expires[keep]
+        fresh.alive[:n] = True
+        fresh.size = n
+        self._partitions[scope] = fresh
+        for pos, rid in enumerate(fresh.rids[:n].tolist()):
+            self._where[rid] = (scope, pos)
+
+    def partitions_for(self, scope: dict[str, str]) -> list[_Partition]:
+        """The partitions whose scope agrees with the given field values ({} means all)."""
+        keys: set[ScopeKey] | None = None
+        for i, name in enumerate(_SCOPE_FIELDS):
+            if name in scope:
+                found = self._by_field[i].get(scope[name], set())
+                keys = set(found) if keys is None else keys & found
+        chosen = self._partitions.keys() if keys is None else keys
+        return [self._partitions[k] for k in chosen if k in self._partitions]
+
+    def search(
+        self,
+        query: npt.NDArray[np.float32],
+        scope: dict[str, str],
+        *,
+        k: int,
+        today: int,
+        allowed: npt.NDArray[np.int64] | None = None,
+    ) -> list[tuple[int, float]]:
+        """(rid, cosine) of the best `k` live rows in scope, best first.
+
+        `today` hides rows whose expiration day is before it (pass a negative value to keep
+        them); `allowed`, a sorted array of rids, restricts the candidates further."""
+        scores: list[npt.NDArray[np.float32]] = []
+        rids: list[npt.NDArray[np.int64]] = []
+        for part in self.partitions_for(scope):
+            n = part.size
+            if n == 0:
+                continue
+            keep = part.alive[:n] & (part.expires[:n] >= today)
+            if allowed is not None:
+                keep &= _member(part.rids[:n], allowed)
+            idx = np.flatnonzero(keep)
+            if len(idx) == 0:
+                continue
+            if len(idx) == n:
+                scores.append(part.vectors[:n] @ query)
+                rids.append(part.rids[:n])
+            else:
+                scores.append(part.vectors[idx] @ query)
+                rids.append(part.rids[idx])
+        if not scores:
+            return []
+        all_scores = np.concatenate(scores)
+        all_rids = np.concatenate(rids)
+        if k < len(all_scores):
+            top = np.argpartition(-all_scores, k - 1)[:k]
+        else:
+            top = np.arange(len(all_scores))
+        top = top[np.argsort(-all_scores[top], kind="stable")]
+        return list(zip(all_rids[top].tolist(), all_scores[top].tolist(), strict=True))
+
+
+def _member(values: npt.NDArray[np.int64], sorted_allowed: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    pos = np.searchsorted(sorted_allowed, values)
+    pos[pos >= len(sorted_allowed)] = 0
+    return sorted_allowed[pos] == values if len(sorted_allowed) else np.zeros(len(values), bool)
+
+
+def scope_key(user_id: str | None, agent_id: str | None, run_id: str | None) -> ScopeKey:
+    return (user_id, agent_id, run_id)
+
+
+def days_since_epoch(iso_date: str | None) -> int:
+    if not iso_date:
+        return int(NO_EXPIRY)
+    return int(np.datetime64(iso_date[:10], "D").astype(np.int64))
+
+
+def rows_from(raw: Sequence[tuple[int, str | None, str | None, str | None, str | None, bytes]]) -> list[Row]:
+    return [
+        Row(rid, (u, a, r), days_since_epoch(exp), np.frombuffer(blob, dtype=np.float32))
+        for rid, u, a, r, exp, blob in raw
+    ]
