@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from engram.core.timeutil import normalize_date, normalize_timestamp
-from engram.errors import FilterError
+from engram.errors import FilterError, ValidationError
 
 Scalar = str | int | float | bool | None
 FieldKind = Literal["text", "timestamp", "date", "categories", "metadata"]
@@ -182,14 +182,17 @@ def _check_value(field: Field, op: str, value: Any) -> Any:
         if not isinstance(value, str) or op in _ORDERED:
             raise FilterError("categories support eq, ne, in, nin and contains with string values")
         return value
-    if value is None and op in ("eq", "ne"):
+    if value is None and op in ("eq", "ne", "in", "nin"):
         return None
     if not isinstance(value, str):
         raise FilterError(f"'{field.name}' takes string values, got {value!r}")
-    if field.kind == "timestamp" and op not in ("contains", "icontains"):
-        return normalize_timestamp(value, what=f"filter on '{field.name}'")
-    if field.kind == "date" and op not in ("contains", "icontains"):
-        return normalize_date(value, what=f"filter on '{field.name}'")
+    try:
+        if field.kind == "timestamp" and op not in ("contains", "icontains"):
+            return normalize_timestamp(value, what=f"filter on '{field.name}'")
+        if field.kind == "date" and op not in ("contains", "icontains"):
+            return normalize_date(value, what=f"filter on '{field.name}'")
+    except ValidationError as exc:
+        raise FilterError(str(exc)) from exc
     return value
 
 

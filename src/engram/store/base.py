@@ -146,6 +146,17 @@ class Store(Protocol):
 
     async def history(self, memory_id: str) -> list[HistoryRecord]: ...
 
+    async def history_many(self, memory_ids: Sequence[str]) -> list[HistoryRecord]:
+        """History rows of many memories, in the order they were written."""
+        ...
+
+    async def restore(
+        self, memories: Sequence[Insert], history: Sequence[HistoryRecord]
+    ) -> None:
+        """Write exported records and history rows as they are, in one transaction (an id that
+        exists already raises `ConflictError`; nothing is written)."""
+        ...
+
     async def reset(self) -> None:
         """Remove every memory and history row (the schema stays)."""
         ...

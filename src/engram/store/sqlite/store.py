@@ -260,7 +260,7 @@ class SQLiteStore:
 
         return self._write(conn, body)
 
-    def _insert(self, c: sqlite3.Connection, op: Insert) -> MemoryRecord:
+    def _insert(self, c: sqlite3.Connection, op: Insert, *, with_history: bool = True) -> MemoryRecord:
         r = op.record
         c.execute(
             f"INSERT INTO memories ({COLUMNS}, embedding) "
@@ -272,7 +272,8 @@ class SQLiteStore:
                 _blob(op.embedding),
             ),
         )  # fmt: skip
-        self._add_history(c, r.id, None, r.memory, "ADD", r.created_at, r.created_at, r)
+        if with_history:
+            self._add_history(c, r.id, None, r.memory, "ADD", r.created_at, r.created_at, r)
         return r
 
     def _load(self, c: sqlite3.Connection, memory_id: str) -> MemoryRecord:
@@ -367,6 +368,26 @@ class SQLiteStore:
 
         return self._write(conn, body)
 
+    async def restore(self, memories: Sequence[Insert], history: Sequence[HistoryRecord]) -> None:
+        await self._run(self._writer, self._restore, list(memories), list(history))
+
+    def _restore(
+        self, conn: sqlite3.Connection, memories: list[Insert], history: list[HistoryRecord]
+    ) -> None:
+        def body(c: sqlite3.Connection) -> None:
+            for op in memories:
+                self._insert(c, op, with_history=False)
+            c.executemany(
+                f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (h.id, h.memory_id, h.old_memory, h.new_memory, h.event, h.created_at,
+                     h.updated_at, int(h.is_deleted), h.actor_id, h.role)
+                    for h in history
+                ],
+            )  # fmt: skip
+
+        self._write(conn, body)
+
     async def reset(self) -> None:
         await self._run(self._writer, self._reset)
 
@@ -454,6 +475,19 @@ class SQLiteStore:
             (memory_id,),
         ).fetchall()
         return [_history(r) for r in rows]
+
+    async def history_many(self, memory_ids: Sequence[str]) -> list[HistoryRecord]:
+        return await self._run(self._readers, self._history_many, list(memory_ids))
+
+    def _history_many(self, conn: sqlite3.Connection, ids: list[str]) -> list[HistoryRecord]:
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            rows += conn.execute(
+                f"SELECT rowid, {HISTORY_COLUMNS} FROM history WHERE memory_id IN ({marks})", chunk
+            ).fetchall()
+        return [_history(r[1:]) for r in sorted(rows, key=lambda r: r[0])]
 
     async def count(self) -> int:
         return await self._run(

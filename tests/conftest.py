@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from engram import AsyncMemory, Memory
+from engram.providers.embedders.hashing import HashingEmbedder
+from engram.store.sqlite.store import SQLiteStore
+from tests.fakes.openai_server import FakeOpenAI
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the real ~/.engram."""
+    monkeypatch.setenv("ENGRAM_HOME", str(tmp_path / "engram-home"))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "engram.db"
+
+
+@pytest.fixture
+async def amemory(db_path: Path) -> AsyncIterator[AsyncMemory]:
+    memory = AsyncMemory(embedder=HashingEmbedder(128), store=SQLiteStore(db_path))
+    yield memory
+    await memory.close()
+
+
+@pytest.fixture
+def memory(db_path: Path) -> Iterator[Memory]:
+    with Memory(embedder=HashingEmbedder(128), store=SQLiteStore(db_path)) as mem:
+        yield mem
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX build for the whole session."""
+    return tmp_path_factory.mktemp("models")

@@ -1,0 +1,155 @@
+"""The store contract: every backend runs these (parametrize `store` over new backends)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engram.core.filters import parse_filters
+from engram.errors import ConflictError, DimensionMismatchError, ImmutableMemoryError, NotFoundError
+from engram.store.base import Delete, Insert, MemoryRecord, Store, Update
+from engram.store.sqlite.store import SQLiteStore
+
+DIMS = 8
+TODAY = "2026-01-01"
+
+
+def vec(*values: float) -> np.ndarray:
+    v = np.zeros(DIMS, dtype=np.float32)
+    v[: len(values)] = values
+    return v / np.linalg.norm(v)
+
+
+def rec(i: int, user: str = "u1", **kw: object) -> MemoryRecord:
+    stamp = f"2025-01-{i + 1:02d}T00:00:00.000000+00:00"
+    return MemoryRecord(
+        id=f"00000000-0000-4000-8000-{i:012d}", memory=f"memory {i}", hash=f"h{i}",
+        created_at=stamp, updated_at=stamp, user_id=user, **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    backend: Store = SQLiteStore(tmp_path / "contract.db")
+    await backend.open(dims=DIMS, model_id="test-model")
+    yield backend
+    await backend.close()
+
+
+async def test_insert_get_and_history(store: Store) -> None:
+    await store.apply([Insert(rec(1, metadata={"k": 1}), vec(1))])
+    got = await store.get(rec(1).id)
+    assert got is not None and got.metadata == {"k": 1} and got.memory == "memory 1"
+    history = await store.history(rec(1).id)
+    assert [h.event for h in history] == ["ADD"]
+
+
+async def test_apply_is_all_or_nothing(store: Store) -> None:
+    await store.apply([Insert(rec(1), vec(1))])
+    with pytest.raises(NotFoundError):
+        await store.apply(
+            [Insert(rec(2), vec(0, 1)), Delete(rec(9).id, at="2026-01-01T00:00:00.000000+00:00")]
+        )
+    assert await store.get(rec(2).id) is None
+    with pytest.raises(ConflictError):
+        await store.apply([Insert(rec(3), vec(1)), Insert(rec(1), vec(1))])
+    assert await store.get(rec(3).id) is None
+
+
+async def test_update_keeps_history_and_respects_immutable(store: Store) -> None:
+    await store.apply([Insert(rec(1), vec(1)), Insert(rec(2, immutable=True), vec(0, 1))])
+    at = "2026-02-01T00:00:00.000000+00:00"
+    await store.apply([Update(rec(1).id, at=at, memory="new text", embedding=vec(0, 0, 1))])
+    history = await store.history(rec(1).id)
+    assert [(h.event, h.old_memory, h.new_memory) for h in history] == [
+        ("ADD", None, "memory 1"),
+        ("UPDATE", "memory 1", "new text"),
+    ]
+    with pytest.raises(ImmutableMemoryError):
+        await store.apply([Update(rec(2).id, at=at, metadata={"x": 1})])
+    hits = await store.search(vec(0, 0, 1), parse_filters({"user_id": "u1"}), today=TODAY, top_k=1)
+    assert hits[0].record.id == rec(1).id and hits[0].score == pytest.approx(1.0)
+
+
+async def test_search_is_scoped_filtered_and_hides_expired(store: Store) -> None:
+    await store.apply(
+        [
+            Insert(rec(1, metadata={"topic": "a"}), vec(1)),
+            Insert(rec(2, metadata={"topic": "b"}), vec(1, 0.1)),
+            Insert(rec(3, expiration_date="2025-06-01"), vec(1, 0.2)),
+            Insert(rec(4, user="u2"), vec(1)),
+        ]
+    )
+    scope = parse_filters({"user_id": "u1"})
+    assert [h.record.id for h in await store.search(vec(1), scope, today=TODAY, top_k=10)] == [
+        rec(1).id,
+        rec(2).id,
+    ]
+    shown = await store.search(vec(1), scope, today=TODAY, top_k=10, show_expired=True)
+    assert len(shown) == 3
+    only_b = parse_filters({"user_id": "u1", "topic": "b"})
+    assert [h.record.id for h in await store.search(vec(1), only_b, today=TODAY, top_k=10)] == [
+        rec(2).id
+    ]
+    high = await store.search(vec(1), scope, today=TODAY, top_k=10, threshold=0.999)
+    assert [h.record.id for h in high] == [rec(1).id]
+
+
+async def test_list_pages_with_total(store: Store) -> None:
+    await store.apply([Insert(rec(i), vec(1, i)) for i in range(25)])
+    where = parse_filters({"user_id": "u1"})
+    page = await store.list(where, today=TODAY, offset=20, limit=10)
+    assert page.total == 25 and len(page.records) == 5
+    everything = await store.list(where, today=TODAY)
+    assert len(everything.records) == 25
+    assert everything.records[0].id == rec(24).id  # newest first
+
+
+async def test_delete_where_counts_and_keeps_history(store: Store) -> None:
+    await store.apply([Insert(rec(i), vec(1, i)) for i in range(5)])
+    await store.apply([Insert(rec(9, user="u2"), vec(1))])
+    count = await store.delete_where(parse_filters({"user_id": "u1"}), at="2026-01-01")
+    assert count == 5
+    assert (await store.list(None, today=TODAY)).total == 1
+    assert [h.event for h in await store.history(rec(0).id)] == ["ADD", "DELETE"]
+    assert await store.search(vec(1), parse_filters({"user_id": "u1"}), today=TODAY, top_k=5) == []
+
+
+async def test_reset_empties_everything(store: Store) -> None:
+    await store.apply([Insert(rec(1), vec(1))])
+    await store.reset()
+    assert (await store.list(None, today=TODAY)).total == 0
+    assert await store.history(rec(1).id) == []
+    assert await store.search(vec(1), None, today=TODAY, top_k=5) == []
+
+
+async def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
+    a, b = SQLiteStore(tmp_path / "shared.db"), SQLiteStore(tmp_path / "shared.db")
+    await a.open(dims=DIMS, model_id="m")
+    await b.open(dims=DIMS, model_id="m")
+    try:
+        scope = parse_filters({"user_id": "u1"})
+        assert await b.search(vec(1), scope, today=TODAY, top_k=5) == []
+        await a.apply([Insert(rec(1), vec(1))])
+        assert [h.record.id for h in await b.search(vec(1), scope, today=TODAY, top_k=5)] == [
+            rec(1).id
+        ]
+        await a.apply([Delete(rec(1).id, at="2026-01-01")])
+        assert await b.search(vec(1), scope, today=TODAY, top_k=5) == []
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_other_dimension_or_model_is_refused(tmp_path: Path) -> None:
+    first = SQLiteStore(tmp_path / "dims.db")
+    await first.open(dims=DIMS, model_id="m")
+    await first.close()
+    for dims, model in ((DIMS * 2, "m"), (DIMS, "other")):
+        again = SQLiteStore(tmp_path / "dims.db")
+        with pytest.raises(DimensionMismatchError, match="dimensional"):
+            await again.open(dims=dims, model_id=model)
+        await again.close()
