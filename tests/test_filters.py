@@ -202,7 +202,9 @@ def _load(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
         )  # fmt: skip
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=st.lists(records, min_size=1, max_size=12), spec=filters)
 def test_sql_matches_python_evaluator(
     conn: sqlite3.Connection, rows: list[dict[str, Any]], spec: dict[str, Any]

@@ -101,9 +101,9 @@ async def test_search_is_scoped_filtered_and_hides_expired(store: Store) -> None
 async def test_list_pages_with_total(store: Store) -> None:
     await store.apply([Insert(rec(i), vec(1, i)) for i in range(25)])
     where = parse_filters({"user_id": "u1"})
-    page = await store.list(where, today=TODAY, offset=20, limit=10)
+    page = await store.list_memories(where, today=TODAY, offset=20, limit=10)
     assert page.total == 25 and len(page.records) == 5
-    everything = await store.list(where, today=TODAY)
+    everything = await store.list_memories(where, today=TODAY)
     assert len(everything.records) == 25
     assert everything.records[0].id == rec(24).id  # newest first
 
@@ -113,7 +113,7 @@ async def test_delete_where_counts_and_keeps_history(store: Store) -> None:
     await store.apply([Insert(rec(9, user="u2"), vec(1))])
     count = await store.delete_where(parse_filters({"user_id": "u1"}), at="2026-01-01")
     assert count == 5
-    assert (await store.list(None, today=TODAY)).total == 1
+    assert (await store.list_memories(None, today=TODAY)).total == 1
     assert [h.event for h in await store.history(rec(0).id)] == ["ADD", "DELETE"]
     assert await store.search(vec(1), parse_filters({"user_id": "u1"}), today=TODAY, top_k=5) == []
 
@@ -121,7 +121,7 @@ async def test_delete_where_counts_and_keeps_history(store: Store) -> None:
 async def test_reset_empties_everything(store: Store) -> None:
     await store.apply([Insert(rec(1), vec(1))])
     await store.reset()
-    assert (await store.list(None, today=TODAY)).total == 0
+    assert (await store.list_memories(None, today=TODAY)).total == 0
     assert await store.history(rec(1).id) == []
     assert await store.search(vec(1), None, today=TODAY, top_k=5) == []
 

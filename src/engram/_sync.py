@@ -23,7 +23,9 @@ T = TypeVar("T")
 class _LoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="engram-loop")
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, daemon=True, name="engram-loop"
+        )
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

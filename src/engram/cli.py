@@ -18,7 +18,8 @@ from engram.transfer import export_lines, import_lines
 
 DEMO_USER = "demo-alex"
 DEMO_CONVERSATION = [
-    {"role": "user", "content": "Hi! I'm Alex. I just moved to Lisbon for a job at Nimbus Robotics."},
+    {"role": "user", "content": "Hi! I'm Alex. I just moved to Lisbon for a job at Nimbus "
+     "Robotics."},
     {"role": "assistant", "content": "Welcome to Lisbon! How are you settling in?"},
     {"role": "user", "content": "I love the food here, especially grilled sardines. "
      "I'm allergic to peanuts though. My sister Maria visits next month."},
@@ -29,8 +30,12 @@ DEMO_QUESTIONS = ["Where does Alex live?", "What food should I avoid serving?", 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engram", description="Long-term memory for LLM apps.")
-    parser.add_argument("--data-dir", type=Path, help="data directory (default $ENGRAM_HOME or ~/.engram)")
-    parser.add_argument("--embedder", choices=EMBEDDERS, default="minilm", help="embedding provider")
+    parser.add_argument(
+        "--data-dir", type=Path, help="data directory (default $ENGRAM_HOME or ~/.engram)"
+    )
+    parser.add_argument(
+        "--embedder", choices=EMBEDDERS, default="minilm", help="embedding provider"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -82,7 +87,9 @@ async def _run(args: argparse.Namespace) -> Any:
         command = args.command
         if command == "add":
             message = {"role": args.role, "content": args.text}
-            return await memory.add(message, infer=args.infer, metadata=args.metadata, **_scope(args))
+            return await memory.add(
+                message, infer=args.infer, metadata=args.metadata, **_scope(args)
+            )
         if command == "search":
             return await memory.search(
                 args.query, top_k=args.top_k, threshold=args.threshold, filters=args.filters,
@@ -154,7 +161,10 @@ def _print(command: str, result: Any) -> None:
     if isinstance(rows, list):
         for row in rows:
             score = f"{row['score']:.3f}  " if "score" in row else ""
-            label = row.get("memory") or f"{row.get('event')}: {row.get('new_memory') or row.get('old_memory')}"
+            label = (
+                row.get("memory")
+                or f"{row.get('event')}: {row.get('new_memory') or row.get('old_memory')}"
+            )
             print(f"{score}{row.get('id', '')}  {label}")
         if isinstance(result, dict) and "total" in result:
             print(f"({len(rows)} of {result['total']})")

@@ -17,7 +17,7 @@ from engram.pipeline.add import build_request, clean_categories, clean_metadata,
 from engram.pipeline.context import Context, utc_now
 from engram.pipeline.items import history_item, memory_item
 from engram.providers.embedders.base import Embedder
-from engram.store.base import UNSET, Delete, Store, Update
+from engram.store.base import Delete, Store, Update
 from engram.store.sqlite.store import SQLiteStore
 
 logger = logging.getLogger("engram")
@@ -144,7 +144,9 @@ class AsyncMemory:
         if new_text is not None and (not isinstance(new_text, str) or not new_text.strip()):
             raise ValidationError("the new memory text must be a non-empty string")
         if new_text is None and metadata is None and expiration_date is None and categories is None:
-            raise ValidationError("nothing to update: give text, metadata, expiration_date or categories")
+            raise ValidationError(
+                "nothing to update: give text, metadata, expiration_date or categories"
+            )
         op = Update(memory_id, at=ctx.now())
         if new_text is not None:
             op.memory = new_text
@@ -237,7 +239,7 @@ class AsyncMemory:
         cap = _limit(limit, top_k, default=None)
         offset, cap, paged = _paging(page, page_size, cap)
         ctx = await self._open()
-        result = await ctx.store.list(
+        result = await ctx.store.list_memories(
             where, today=ctx.today(), show_expired=show_expired, offset=offset, limit=cap
         )
         out: dict[str, Any] = {
@@ -323,7 +325,9 @@ def _limit(limit: int | None, top_k: int | None, *, default: int | None) -> int 
     return value
 
 
-def _paging(page: int | None, page_size: int | None, cap: int | None) -> tuple[int, int | None, bool]:
+def _paging(
+    page: int | None, page_size: int | None, cap: int | None
+) -> tuple[int, int | None, bool]:
     if page is None and page_size is None:
         return 0, cap, False
     if cap is not None:
@@ -350,4 +354,3 @@ def _batch_items(memories: Sequence[Mapping[str, Any]], name: str) -> list[Mappi
     if len(set(ids)) != len(ids):
         raise ValidationError(f"{name}: the same memory_id appears twice")
     return list(memories)
-

@@ -26,7 +26,7 @@ _HISTORY_FIELDS = {f.name for f in dataclasses.fields(HistoryRecord)}
 async def export_lines(memory: AsyncMemory, where: Node | None) -> AsyncIterator[str]:
     """JSON lines for every memory matching `where` (all memories when `None`) and its history."""
     ctx = await memory._open()
-    page = await ctx.store.list(where, today="", show_expired=True)
+    page = await ctx.store.list_memories(where, today="", show_expired=True)
     records = list(reversed(page.records))  # oldest first
     for record in records:
         yield json.dumps({"type": "memory", **dataclasses.asdict(record)}, ensure_ascii=False)

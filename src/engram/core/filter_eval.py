@@ -57,9 +57,9 @@ def _column(cond: Cond, actual: str | None) -> bool:
     if op == "exists":
         return actual is not None
     if op == "eq":
-        return actual == value
+        return bool(actual == value)
     if op == "ne":
-        return actual != value
+        return bool(actual != value)
     if op == "in":
         return actual in value
     if op == "nin":
@@ -122,9 +122,11 @@ def _is_number(value: Any) -> bool:
 
 def _ordered(op: str, actual: Any, value: Any) -> bool:
     if op == "gt":
-        return bool(actual > value)
-    if op == "gte":
-        return bool(actual >= value)
-    if op == "lt":
-        return bool(actual < value)
-    return bool(actual <= value)
+        result = actual > value
+    elif op == "gte":
+        result = actual >= value
+    elif op == "lt":
+        result = actual < value
+    else:
+        result = actual <= value
+    return bool(result)

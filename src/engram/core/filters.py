@@ -19,6 +19,7 @@ Timestamps accept ISO dates or datetimes and compare in UTC. Anything outside th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,7 +40,7 @@ TEXT_FIELDS = frozenset(
 )
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 _FIELD_KINDS: dict[str, FieldKind] = {
-    **{name: "text" for name in TEXT_FIELDS},
+    **dict.fromkeys(TEXT_FIELDS, "text"),
     "created_at": "timestamp",
     "updated_at": "timestamp",
     "expiration_date": "date",
@@ -170,7 +171,7 @@ def _make_cond(field: Field, op: str, value: Any) -> Cond:
 def _check_value(field: Field, op: str, value: Any) -> Any:
     if not isinstance(value, Scalar):
         raise FilterError(f"'{field.name}' {op}: values must be strings, numbers, booleans or null")
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         raise FilterError(f"'{field.name}' {op}: NaN is not a comparable value")
     if op in ("contains", "icontains") and not isinstance(value, str):
         raise FilterError(f"'{op}' on '{field.name}' takes a string")

@@ -134,7 +134,9 @@ async def _novel(
         hits = await ctx.store.search(
             vectors[i], scope, today=ctx.today(), top_k=1, show_expired=True
         )
-        if hits and (hits[0].score >= DUPLICATE_SIMILARITY or hits[0].record.hash == text_hash(text)):
+        if hits and (
+            hits[0].score >= DUPLICATE_SIMILARITY or hits[0].record.hash == text_hash(text)
+        ):
             continue
         keep.append(i)
     return keep

@@ -22,8 +22,14 @@ _REWRITES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^i am\s+", re.IGNORECASE), "Is "),
     (re.compile(r"^i\s*'?\s*ve\s+", re.IGNORECASE), "Has "),
     (re.compile(r"^i have\s+", re.IGNORECASE), "Has "),
-    (re.compile(r"^i\s+(really\s+)?(love|like|hate|prefer|enjoy|dislike|want|need|live|work|own)"
-                r"\s+", re.IGNORECASE), ""),
+    (
+        re.compile(
+            r"^i\s+(really\s+)?(love|like|hate|prefer|enjoy|dislike|want|need|live|work|own)"
+            r"\s+",
+            re.IGNORECASE,
+        ),
+        "",
+    ),
     (re.compile(r"^my\s+", re.IGNORECASE), ""),
 ]
 _VERB3 = {"love": "Loves", "like": "Likes", "hate": "Hates", "prefer": "Prefers", "enjoy": "Enjoys",
@@ -47,14 +53,14 @@ def extract_facts(messages: Sequence[Message]) -> list[str]:
 
 def _fact(sentence: str) -> str | None:
     text = sentence.strip(" \t\"'").rstrip(".!;")
-    if not text or text.endswith("?") or _GREETING.match(text) and len(text.split()) <= 4:
+    if not text or text.endswith("?") or (_GREETING.match(text) and len(text.split()) <= 4):
         return None
     if len(text.split()) < 3:
         return None
     match = _REWRITES[4][0].match(text)
     if match:
         verb = match.group(2).lower()
-        return f"{_VERB3[verb]} {text[match.end():]}".strip()
+        return f"{_VERB3[verb]} {text[match.end() :]}".strip()
     for pattern, replacement in _REWRITES:
         if pattern.match(text):
             rest = pattern.sub(replacement, text, count=1)

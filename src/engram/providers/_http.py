@@ -1,6 +1,6 @@
 """HTTP calls to providers, with the retry policy written once.
 
-Retried: 429 (honouring `Retry-After`), 5xx, timeouts and connection errors, with exponential backoff.
+Retried, with exponential backoff: 429 (honouring `Retry-After`), 5xx, timeouts, connection errors.
 Never retried: other 4xx. Errors come out typed: `AuthenticationError` (401/403), `RateLimitError`
 (429 after the last try), `NetworkError` (connection/timeout), or the caller's `error_cls`.
 """

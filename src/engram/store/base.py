@@ -115,7 +115,7 @@ class Store(Protocol):
 
     async def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]: ...
 
-    async def list(
+    async def list_memories(
         self,
         where: Node | None,
         *,
@@ -150,9 +150,7 @@ class Store(Protocol):
         """History rows of many memories, in the order they were written."""
         ...
 
-    async def restore(
-        self, memories: Sequence[Insert], history: Sequence[HistoryRecord]
-    ) -> None:
+    async def restore(self, memories: Sequence[Insert], history: Sequence[HistoryRecord]) -> None:
         """Write exported records and history rows as they are, in one transaction (an id that
         exists already raises `ConflictError`; nothing is written)."""
         ...

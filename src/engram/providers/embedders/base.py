@@ -33,4 +33,5 @@ def normalize_rows(vectors: npt.NDArray[np.floating]) -> Vectors:
     """Scale each row to unit length (zero rows stay zero)."""
     array = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return (array / np.maximum(norms, 1e-12)).astype(np.float32)
+    out: Vectors = (array / np.maximum(norms, 1e-12)).astype(np.float32)
+    return out

@@ -29,7 +29,7 @@ class HashingEmbedder:
 
     @property
     def model_id(self) -> str:
-        return f"engram-hashing-v1-{self._dims}"
+        return f"engram-hashing-v2-{self._dims}"
 
     def _features(self, text: str) -> list[str]:
         words = _WORD.findall(text.lower())
@@ -40,9 +40,10 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self._dims), dtype=np.float32)
         for row, text in enumerate(texts):
             for feature in self._features(text):
-                digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
-                index = int.from_bytes(digest[:4], "little") % self._dims
-                out[row, index] += 1.0 if digest[4] & 1 else -1.0
+                digest = hashlib.blake2b(feature.encode(), digest_size=16).digest()
+                for part in (digest[:8], digest[8:]):  # two buckets per feature: fewer ties
+                    index = int.from_bytes(part[:4], "little") % self._dims
+                    out[row, index] += 1.0 if part[4] & 1 else -1.0
         return normalize_rows(out)
 
     async def embed(self, texts: Sequence[str], *, purpose: Purpose = "add") -> Vectors:

@@ -1,4 +1,4 @@
-"""Embeddings from any OpenAI-compatible `/embeddings` endpoint: OpenAI, Azure, Ollama, vLLM, TEI, ..."""
+"""Embeddings from OpenAI-compatible `/embeddings` endpoints (OpenAI, Azure, Ollama, vLLM, TEI)."""
 
 from __future__ import annotations
 

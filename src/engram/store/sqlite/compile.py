@@ -96,7 +96,8 @@ def _metadata(cond: Cond, params: list[Any]) -> str:
         return _json_contains(path, value, params, fold=op == "icontains")
     kinds = "'integer', 'real'" if isinstance(value, int | float) else "'text'"
     params.extend([path, path, value])
-    return f"(json_type(m.metadata, ?) IN ({kinds}) AND json_extract(m.metadata, ?) {_ORDERED_SQL[op]} ?)"
+    compare = _ORDERED_SQL[op]
+    return f"(json_type(m.metadata, ?) IN ({kinds}) AND json_extract(m.metadata, ?) {compare} ?)"
 
 
 def _json_eq(path: str, value: Any, params: list[Any]) -> str:
@@ -109,15 +110,15 @@ def _json_eq(path: str, value: Any, params: list[Any]) -> str:
         return f"coalesce(json_type(m.metadata, ?) = '{'true' if value else 'false'}', 0)"
     kinds = "'integer', 'real'" if isinstance(value, int | float) else "'text'"
     params.extend([path, path, value])
-    return (
-        f"coalesce(json_type(m.metadata, ?) IN ({kinds}) AND json_extract(m.metadata, ?) = ?, 0)"
-    )
+    return f"coalesce(json_type(m.metadata, ?) IN ({kinds}) AND json_extract(m.metadata, ?) = ?, 0)"
 
 
 def _json_contains(path: str, value: str, params: list[Any], *, fold: bool) -> str:
     test = "engram_icontains({}, ?)" if fold else "{} = ?"
-    text_test = "engram_icontains(json_extract(m.metadata, ?), ?)" if fold else (
-        "instr(json_extract(m.metadata, ?), ?) > 0"
+    text_test = (
+        "engram_icontains(json_extract(m.metadata, ?), ?)"
+        if fold
+        else ("instr(json_extract(m.metadata, ?), ?) > 0")
     )
     params.extend([path, path, value, path, value])
     return (

@@ -61,10 +61,12 @@ MIGRATIONS: list[str] = [
         INSERT INTO memories_fts (rowid, memory) VALUES (new.rid, new.memory);
     END;
     CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
-        INSERT INTO memories_fts (memories_fts, rowid, memory) VALUES ('delete', old.rid, old.memory);
+        INSERT INTO memories_fts (memories_fts, rowid, memory)
+        VALUES ('delete', old.rid, old.memory);
     END;
     CREATE TRIGGER memories_fts_update AFTER UPDATE OF memory ON memories BEGIN
-        INSERT INTO memories_fts (memories_fts, rowid, memory) VALUES ('delete', old.rid, old.memory);
+        INSERT INTO memories_fts (memories_fts, rowid, memory)
+        VALUES ('delete', old.rid, old.memory);
         INSERT INTO memories_fts (rowid, memory) VALUES (new.rid, new.memory);
     END;
 

@@ -31,8 +31,8 @@ from engram.errors import (
 from engram.store.base import (
     UNSET,
     Delete,
-    Hit,
     HistoryRecord,
+    Hit,
     Insert,
     MemoryRecord,
     Operation,
@@ -50,7 +50,8 @@ COLUMNS = (
     "metadata, categories, memory_type, immutable, expiration_date"
 )
 HISTORY_COLUMNS = (
-    "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role"
+    "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, "
+    "role"
 )
 INDEX_COLUMNS = "rid, user_id, agent_id, run_id, expiration_date, embedding"
 LOG_KEEP = 200_000  # index_log rows kept; a process further behind reloads its index
@@ -260,7 +261,9 @@ class SQLiteStore:
 
         return self._write(conn, body)
 
-    def _insert(self, c: sqlite3.Connection, op: Insert, *, with_history: bool = True) -> MemoryRecord:
+    def _insert(
+        self, c: sqlite3.Connection, op: Insert, *, with_history: bool = True
+    ) -> MemoryRecord:
         r = op.record
         c.execute(
             f"INSERT INTO memories ({COLUMNS}, embedding) "
@@ -431,7 +434,7 @@ class SQLiteStore:
                 found[row[0]] = _record(row)
         return found
 
-    async def list(
+    async def list_memories(
         self,
         where: Node | None,
         *,
@@ -456,7 +459,9 @@ class SQLiteStore:
             sql = f"{sql} AND {_not_expired(today, params)}"
         conn.execute("BEGIN")  # one snapshot for the count and the rows
         try:
-            total = conn.execute(f"SELECT count(*) FROM memories m WHERE {sql}", params).fetchone()[0]
+            total = conn.execute(f"SELECT count(*) FROM memories m WHERE {sql}", params).fetchone()[
+                0
+            ]
             rows = conn.execute(
                 f"SELECT {COLUMNS} FROM memories m WHERE {sql} "
                 "ORDER BY m.created_at DESC, m.rid DESC LIMIT ? OFFSET ?",

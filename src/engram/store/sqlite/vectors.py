@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -52,15 +53,15 @@ class _Partition:
         return pos
 
     def _grow(self, capacity: int) -> None:
-        def grown(array: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+        def grown(array: Any) -> Any:
             out = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
             out[: self.size] = array[: self.size]
             return out
 
-        self.vectors = grown(self.vectors)  # type: ignore[assignment]
-        self.rids = grown(self.rids)  # type: ignore[assignment]
-        self.expires = grown(self.expires)  # type: ignore[assignment]
-        self.alive = grown(self.alive)  # type: ignore[assignment]
+        self.vectors = grown(self.vectors)
+        self.rids = grown(self.rids)
+        self.expires = grown(self.expires)
+        self.alive = grown(self.alive)
 
 
 class VectorIndex:
@@ -168,7 +169,9 @@ class VectorIndex:
         return list(zip(all_rids[top].tolist(), all_scores[top].tolist(), strict=True))
 
 
-def _member(values: npt.NDArray[np.int64], sorted_allowed: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+def _member(
+    values: npt.NDArray[np.int64], sorted_allowed: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
     pos = np.searchsorted(sorted_allowed, values)
     pos[pos >= len(sorted_allowed)] = 0
     return sorted_allowed[pos] == values if len(sorted_allowed) else np.zeros(len(values), bool)
@@ -184,7 +187,9 @@ def days_since_epoch(iso_date: str | None) -> int:
     return int(np.datetime64(iso_date[:10], "D").astype(np.int64))
 
 
-def rows_from(raw: Sequence[tuple[int, str | None, str | None, str | None, str | None, bytes]]) -> list[Row]:
+def rows_from(
+    raw: Sequence[tuple[int, str | None, str | None, str | None, str | None, bytes]],
+) -> list[Row]:
     return [
         Row(rid, (u, a, r), days_since_epoch(exp), np.frombuffer(blob, dtype=np.float32))
         for rid, u, a, r, exp, blob in raw

@@ -121,7 +121,9 @@ class MiniLMEmbedder:
         try:
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise MissingDependencyError("the default embedder needs: pip install tokenizers") from exc
+            raise MissingDependencyError(
+                "the default embedder needs: pip install tokenizers"
+            ) from exc
         tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         # tokenizer.json pads every input to 128 tokens and truncates there; the model was trained
         # with up to 256 tokens and pooling must see no padding beyond each batch's longest input.

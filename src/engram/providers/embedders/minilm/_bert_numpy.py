@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-Arrays = dict[str, npt.NDArray[np.generic]]
+Arrays = dict[str, npt.NDArray[Any]]
 F32 = npt.NDArray[np.float32]
 
 
@@ -15,11 +16,12 @@ def _layer_norm(x: F32, weights: Arrays, prefix: str, eps: float) -> F32:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
     normed = (x - mean) / np.sqrt(var + eps)
-    return normed * weights[f"{prefix}.weight"] + weights[f"{prefix}.bias"]  # type: ignore[no-any-return]
+    out: F32 = normed * weights[f"{prefix}.weight"] + weights[f"{prefix}.bias"]
+    return out
 
 
 def _dense(x: F32, weights: Arrays, prefix: str) -> F32:
-    return x @ weights[f"{prefix}.weight"].T + weights[f"{prefix}.bias"]  # type: ignore[no-any-return]
+    return x @ weights[f"{prefix}.weight"].T + weights[f"{prefix}.bias"]
 
 
 def _erf(x: F32) -> F32:
@@ -27,12 +29,14 @@ def _erf(x: F32) -> F32:
     sign = np.sign(x)
     a = np.abs(x).astype(np.float64)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32)  # type: ignore[no-any-return]
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    return (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32)
 
 
 def _gelu(x: F32) -> F32:
-    return (0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32)  # type: ignore[no-any-return]
+    return (0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32)
 
 
 def encode(
@@ -76,7 +80,10 @@ def encode(
             eps,
         )
         h = _gelu(_dense(x, weights, f"{p}.intermediate.dense"))
-        x = _layer_norm(_dense(h, weights, f"{p}.output.dense") + x, weights, f"{p}.output.LayerNorm", eps)
+        x = _layer_norm(
+            _dense(h, weights, f"{p}.output.dense") + x, weights, f"{p}.output.LayerNorm", eps
+        )
     pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
     norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-    return (pooled / norms).astype(np.float32)  # type: ignore[no-any-return]
+    out: F32 = (pooled / norms).astype(np.float32)
+    return out

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-Arrays = dict[str, npt.NDArray[np.generic]]
+Arrays = dict[str, npt.NDArray[Any]]
 OPSET = 17
 
 
@@ -89,7 +89,11 @@ def build_model(weights: Arrays, *, heads: int, layers: int, eps: float) -> byte
         weights["embeddings.position_embeddings.weight"]
         + weights["embeddings.token_type_embeddings.weight"][0]
     )
-    word = g.op("Gather", g.const("word_embeddings", weights["embeddings.word_embeddings.weight"]), "input_ids")
+    word = g.op(
+        "Gather",
+        g.const("word_embeddings", weights["embeddings.word_embeddings.weight"]),
+        "input_ids",
+    )
     seq_len = g.op("Shape", "input_ids", start=1, end=2)  # 1-D: [seq]
     zero = g.const("zero_1d", [0], np.int64)
     pos = g.op("Slice", g.const("position_embeddings", positions), zero, seq_len, zero)
@@ -123,7 +127,11 @@ def build_model(weights: Arrays, *, heads: int, layers: int, eps: float) -> byte
             g.helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
             g.helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
         ],
-        [g.helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", hidden])],
+        [
+            g.helper.make_tensor_value_info(
+                "sentence_embedding", TensorProto.FLOAT, ["batch", hidden]
+            )
+        ],
         initializer=g.initializers,
     )
     model = g.helper.make_model(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -12,13 +13,13 @@ import numpy.typing as npt
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32}
 
 
-def read_safetensors(path: Path) -> dict[str, npt.NDArray[np.generic]]:
+def read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
     """All tensors of the file, as read-only arrays over one buffer."""
     data = path.read_bytes()
     (header_len,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + header_len])
     body = memoryview(data)[8 + header_len :]
-    tensors: dict[str, npt.NDArray[np.generic]] = {}
+    tensors: dict[str, npt.NDArray[Any]] = {}
     for name, spec in header.items():
         if name == "__metadata__":
             continue

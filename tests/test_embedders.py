@@ -1,0 +1,163 @@
+"""Embedders: MiniLM against sentence-transformers' vectors; the OpenAI-compatible provider over
+real HTTP with injected faults."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engram import AsyncMemory, DimensionMismatchError
+from engram.errors import AuthenticationError, EmbeddingError, NetworkError, RateLimitError
+from engram.providers._http import RetryPolicy
+from engram.providers.embedders.minilm import MiniLMEmbedder, model_dir
+from engram.providers.embedders.openai import OpenAIEmbedder
+from engram.store.sqlite.store import SQLiteStore
+from tests.fakes.openai_server import FakeOpenAI
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text())
+FAST = RetryPolicy(max_retries=2, backoff=0.01)
+
+
+@pytest.fixture(scope="module")
+def minilm(model_cache: Path) -> MiniLMEmbedder:
+    return MiniLMEmbedder(cache_dir=model_cache)
+
+
+def test_onnx_graph_matches_reference_vectors(minilm: MiniLMEmbedder, model_cache: Path) -> None:
+    got = minilm.embed_sync(REFERENCE["sentences"])
+    want = np.asarray(REFERENCE["vectors"], dtype=np.float32)
+    assert minilm.backend == "onnx"
+    assert np.abs(got - want).max() < 1e-4
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert list(model_cache.glob("minilm-*.onnx")), "the ONNX graph is cached in the data dir"
+
+
+def test_numpy_fallback_matches_reference_vectors(model_cache: Path) -> None:
+    numpy_backend = MiniLMEmbedder(cache_dir=model_cache, backend="numpy")
+    got = numpy_backend.embed_sync(REFERENCE["sentences"][:3])
+    want = np.asarray(REFERENCE["vectors"][:3], dtype=np.float32)
+    assert numpy_backend.backend == "numpy"
+    assert np.abs(got - want).max() < 1e-4
+
+
+def test_padding_does_not_change_vectors(minilm: MiniLMEmbedder) -> None:
+    """Batched with a long text (padded) or alone (no padding): the same vector."""
+    short = "Loves sci-fi movies"
+    alone = minilm.embed_sync([short])[0]
+    batched = minilm.embed_sync([short, REFERENCE["sentences"][-1]])[0]
+    assert np.abs(alone - batched).max() < 1e-5
+
+
+def test_damaged_weights_are_refused(tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir(), copy)
+    data = bytearray((copy / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (copy / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(EmbeddingError, match="sha256"):
+        MiniLMEmbedder(cache_dir=tmp_path / "cache", weights_dir=copy).embed_sync(["x"])
+
+
+async def test_store_refuses_another_embedder(tmp_path: Path, model_cache: Path) -> None:
+    db = tmp_path / "e.db"
+    async with AsyncMemory(
+        embedder=MiniLMEmbedder(cache_dir=model_cache), store=SQLiteStore(db)
+    ) as m:
+        await m.add("something", user_id="a", infer=False)
+    from engram.providers.embedders.hashing import HashingEmbedder
+
+    other = AsyncMemory(embedder=HashingEmbedder(384), store=SQLiteStore(db))
+    with pytest.raises(DimensionMismatchError, match="all-MiniLM"):
+        await other.get_all(user_id="a")
+    await other.close()
+
+
+# -- OpenAI-compatible ----------------------------------------------------------------------------
+
+
+def _client(fake: FakeOpenAI, **kw: object) -> OpenAIEmbedder:
+    return OpenAIEmbedder(
+        model="text-embedding-3-small", base_url=fake.base_url, api_key="test-key",
+        embedding_dims=fake.dims, retry=FAST, **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+async def test_openai_embeddings_in_order_and_batched(fake_openai: FakeOpenAI) -> None:
+    embedder = _client(fake_openai, batch_size=2)
+    vectors = await embedder.embed(["one", "two", "three"])
+    await embedder.aclose()
+    assert vectors.shape == (3, fake_openai.dims)
+    from engram.providers.embedders.hashing import HashingEmbedder
+
+    assert np.allclose(
+        vectors, HashingEmbedder(fake_openai.dims).embed_sync(["one", "two", "three"])
+    )
+    assert len(fake_openai.requests) == 2
+    first = fake_openai.requests[0]
+    assert first["path"] == "/v1/embeddings"
+    assert first["headers"]["Authorization"] == "Bearer test-key"
+    assert first["json"] == {
+        "model": "text-embedding-3-small",
+        "input": ["one", "two"],
+        "dimensions": 64,
+    }
+
+
+async def test_openai_retries_429_and_500(fake_openai: FakeOpenAI) -> None:
+    fake_openai.fail(429, headers={"Retry-After": "0.05"})
+    fake_openai.fail(500)
+    embedder = _client(fake_openai)
+    assert (await embedder.embed(["x"])).shape == (1, 64)
+    await embedder.aclose()
+    assert len(fake_openai.requests) == 3
+
+
+async def test_openai_errors_are_typed(fake_openai: FakeOpenAI) -> None:
+    embedder = _client(fake_openai)
+    fake_openai.fail(429, times=3, headers={"Retry-After": "0"})
+    with pytest.raises(RateLimitError):
+        await embedder.embed(["x"])
+    fake_openai.fail(400)
+    with pytest.raises(EmbeddingError, match="400"):
+        await embedder.embed(["x"])
+    fake_openai.fail(200, body="not json")
+    with pytest.raises(EmbeddingError, match="not JSON"):
+        await embedder.embed(["x"])
+    fake_openai.fail(200, body=json.dumps({"data": []}))
+    with pytest.raises(EmbeddingError):
+        await embedder.embed(["x"])
+    await embedder.aclose()
+    wrong_key = OpenAIEmbedder(
+        base_url=fake_openai.base_url, api_key="nope", embedding_dims=64, retry=FAST
+    )
+    with pytest.raises(AuthenticationError):
+        await wrong_key.embed(["x"])
+    await wrong_key.aclose()
+
+
+async def test_openai_timeouts_and_unreachable(fake_openai: FakeOpenAI) -> None:
+    fake_openai.fail(200, delay=0.5, times=3)
+    slow = _client(fake_openai, timeout=0.1)
+    with pytest.raises(NetworkError):
+        await slow.embed(["x"])
+    await slow.aclose()
+    dead = OpenAIEmbedder(base_url="http://127.0.0.1:9/v1", embedding_dims=8, retry=FAST)
+    with pytest.raises(NetworkError):
+        await dead.embed(["x"])
+    await dead.aclose()
+
+
+async def test_openai_dimension_probe_and_memory(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    embedder = OpenAIEmbedder(
+        model="my-model", base_url=fake_openai.base_url, api_key="test-key", retry=FAST
+    )
+    async with AsyncMemory(embedder=embedder, store=SQLiteStore(tmp_path / "o.db")) as memory:
+        await memory.add("Prefers window seats", user_id="a", infer=False)
+        found = await memory.search("window seats", user_id="a")
+    assert embedder.dims == fake_openai.dims
+    assert found["results"][0]["memory"] == "Prefers window seats"
+    assert "dimensions" not in fake_openai.requests[0]["json"]
