@@ -68,7 +68,10 @@ def test_export_import_round_trips_exactly(tmp_path: Path) -> None:
     )
     by_flag = [sys.executable, "-m", "engram.cli", "--embedder", "hashing", "--data-dir"]
     listed = subprocess.run(
-        [*by_flag, str(source), "list", "--user", "alex"], check=True, capture_output=True, text=True
+        [*by_flag, str(source), "list", "--user", "alex"],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert "error" not in listed.stderr
     dump = tmp_path / "dump.jsonl"
@@ -98,5 +101,5 @@ def test_demo_runs_on_the_default_embedder(tmp_path: Path) -> None:
         check=True, timeout=300,
     ).stdout  # fmt: skip
     assert "Stored from the conversation" in out
-    where = out.split("Where does Alex live?")[1].splitlines()[1]
+    where = out.split("Which city does the user live in?")[1].splitlines()[1]
     assert "Lisbon" in where

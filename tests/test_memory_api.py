@@ -313,3 +313,19 @@ def test_bad_config_is_a_clear_error(config: dict[str, object], message: str) ->
 
     with pytest.raises(ConfigurationError, match=message):
         Memory.from_config(config)
+
+
+async def test_async_from_config_can_be_awaited(tmp_path: object) -> None:
+    config = {"data_dir": str(tmp_path), "embedder": {"provider": "hashing"}}
+    memory = await AsyncMemory.from_config(config)
+    await memory.add("awaited construction works", user_id="a", infer=False)
+    assert (await memory.get_all(user_id="a"))["total"] == 1
+    await memory.close()
+
+
+def test_closed_memory_raises_clearly(memory: Memory) -> None:
+    from engram import EngramError
+
+    memory.close()
+    with pytest.raises(EngramError, match="closed"):
+        memory.get_all(user_id="a")

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from engram.config import MemoryConfig
+from engram.errors import EngramError
 from engram.memory import AsyncMemory
 from engram.providers.embedders.base import Embedder
 from engram.store.base import Store
@@ -29,6 +30,9 @@ class _LoopThread:
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self.loop.is_closed():
+            coro.close()
+            raise EngramError("this Memory is closed; create a new one")
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("a blocking Memory method was called from its own event loop")

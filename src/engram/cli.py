@@ -25,7 +25,11 @@ DEMO_CONVERSATION = [
      "I'm allergic to peanuts though. My sister Maria visits next month."},
     {"role": "user", "content": "I prefer sci-fi movies over thrillers."},
 ]  # fmt: skip
-DEMO_QUESTIONS = ["Where does Alex live?", "What food should I avoid serving?", "Who is Maria?"]
+DEMO_QUESTIONS = [
+    "Which city does the user live in?",
+    "What food should I avoid serving?",
+    "Who is Maria?",
+]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -308,6 +308,12 @@ class AsyncMemory:
         await self.embedder.aclose()
 
     async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    def __await__(self) -> Generator[Any, None, AsyncMemory]:
+        """`await AsyncMemory.from_config(...)` (mem0's async form) opens the store and returns
+        the instance; the plain call works too and opens the store on first use."""
+        yield from self._open().__await__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

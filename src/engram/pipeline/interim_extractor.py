@@ -17,24 +17,19 @@ _GREETING = re.compile(
     r"^(hi|hello|hey|thanks|thank you|ok|okay|sure|bye|goodbye|good (morning|night|evening))\b",
     re.IGNORECASE,
 )
-_REWRITES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^i\s*'?\s*m\s+", re.IGNORECASE), "Is "),
-    (re.compile(r"^i am\s+", re.IGNORECASE), "Is "),
-    (re.compile(r"^i\s*'?\s*ve\s+", re.IGNORECASE), "Has "),
-    (re.compile(r"^i have\s+", re.IGNORECASE), "Has "),
-    (
-        re.compile(
-            r"^i\s+(really\s+)?(love|like|hate|prefer|enjoy|dislike|want|need|live|work|own)"
-            r"\s+",
-            re.IGNORECASE,
-        ),
-        "",
-    ),
+_NAME = re.compile(r"^(?:i\s*'?\s*m|i am|my name is|call me)\s+([A-Z][\w-]+)$", re.IGNORECASE)
+_VERB = re.compile(
+    r"^i\s+(?:really\s+)?(love|like|hate|prefer|enjoy|dislike|want|need|live|work|own)\s+",
+    re.IGNORECASE,
+)
+_THIRD_PERSON = {"love": "Loves", "like": "Likes", "hate": "Hates", "prefer": "Prefers",
+                 "enjoy": "Enjoys", "dislike": "Dislikes", "want": "Wants", "need": "Needs",
+                 "live": "Lives", "work": "Works", "own": "Owns"}  # fmt: skip
+_OPENINGS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^(?:i\s*'?\s*m|i am)\s+", re.IGNORECASE), "Is "),
+    (re.compile(r"^(?:i\s*'?\s*ve|i have)\s+", re.IGNORECASE), "Has "),
     (re.compile(r"^my\s+", re.IGNORECASE), ""),
 ]
-_VERB3 = {"love": "Loves", "like": "Likes", "hate": "Hates", "prefer": "Prefers", "enjoy": "Enjoys",
-          "dislike": "Dislikes", "want": "Wants", "need": "Needs", "live": "Lives",
-          "work": "Works", "own": "Owns"}  # fmt: skip
 
 
 def extract_facts(messages: Sequence[Message]) -> list[str]:
@@ -55,13 +50,15 @@ def _fact(sentence: str) -> str | None:
     text = sentence.strip(" \t\"'").rstrip(".!;")
     if not text or text.endswith("?") or (_GREETING.match(text) and len(text.split()) <= 4):
         return None
+    name = _NAME.match(text)
+    if name and name.group(1)[0].isupper():
+        return f"Name is {name.group(1)}"
     if len(text.split()) < 3:
         return None
-    match = _REWRITES[4][0].match(text)
-    if match:
-        verb = match.group(2).lower()
-        return f"{_VERB3[verb]} {text[match.end() :]}".strip()
-    for pattern, replacement in _REWRITES:
+    verb = _VERB.match(text)
+    if verb:
+        return f"{_THIRD_PERSON[verb.group(1).lower()]} {text[verb.end() :]}".strip()
+    for pattern, replacement in _OPENINGS:
         if pattern.match(text):
             rest = pattern.sub(replacement, text, count=1)
             return rest[:1].upper() + rest[1:]

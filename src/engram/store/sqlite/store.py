@@ -196,6 +196,13 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await self._run(self._writer, self._open, dims, model_id)
         self._index = VectorIndex(dims)
+        # Load the vector index in the background now: the first search (which also has to load
+        # the embedding model) finds it ready or waits on the lock for the rest.
+        self._readers.submit(self._guarded, self._warm_index, ())
+
+    def _warm_index(self, conn: sqlite3.Connection) -> None:
+        with self._index_lock:
+            self._sync_index(conn)
 
     def _open(self, conn: sqlite3.Connection, dims: int, model_id: str) -> None:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -565,9 +572,10 @@ class SQLiteStore:
             top = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
             floor = int(meta.get("log_floor", 0))
             if meta.get("epoch") != self._index_epoch or self._index_seq < floor:
-                self._index.clear()
-                rows = conn.execute(f"SELECT {INDEX_COLUMNS} FROM memories").fetchall()
-                self._index.upsert(rows_from(rows))
+                meta_sql = INDEX_COLUMNS.removesuffix(", embedding")
+                rows = conn.execute(f"SELECT {meta_sql} FROM memories ORDER BY rid").fetchall()
+                blobs = conn.execute("SELECT embedding FROM memories ORDER BY rid")
+                self._index.load(rows, (b[0] for b in blobs))
             elif top > self._index_seq:
                 changed = sorted(
                     {

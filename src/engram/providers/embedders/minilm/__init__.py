@@ -211,6 +211,9 @@ class _OnnxRunner:
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        # Idle worker threads would spin for a while after each run, taking the CPU from the
+        # threads that search the store right after the query is embedded.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )

@@ -1,0 +1,152 @@
+"""Core benchmark: add throughput and search latency at 1k, 10k and 100k memories in one scope.
+
+Runs through the public API (`Memory`) on the default embedder (all-MiniLM-L6-v2 via ONNX), with
+100 other scopes of 100 memories each present the whole time. One store grows from 1k to 10k to
+100k memories in the measured scope; at each size it measures single adds, end-to-end search
+(query embedding included) and reopening the store.
+
+    .venv/bin/python bench/core.py [--sizes 1000,10000,100000] [--queries 300]
+
+Prints a table; nothing is asserted (this machine is shared and noisy: read medians and ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+from engram import Memory
+from engram.providers.embedders.minilm import MiniLMEmbedder
+
+SUBJECTS = [
+    "hiking",
+    "jazz",
+    "sushi",
+    "chess",
+    "cycling",
+    "pottery",
+    "sailing",
+    "opera",
+    "gardening",
+    "photography",
+    "tennis",
+    "baking",
+    "astronomy",
+    "yoga",
+    "poetry",
+]
+PLACES = ["Lisbon", "Osaka", "Denver", "Nairobi", "Oslo", "Lima", "Hanoi", "Porto", "Quebec"]
+PEOPLE = ["sister", "brother", "manager", "neighbour", "cousin", "friend", "daughter", "mentor"]
+TEMPLATES = [
+    "Enjoys {s} with their {p} in {c} on weekends",
+    "Planning a trip to {c} next month to try {s}",
+    "Their {p} recommended a {s} club in {c}",
+    "Stopped doing {s} after moving to {c}",
+    "Has been learning {s} for {n} years",
+    "Met their {p} at a {s} event in {c}",
+]  # fmt: skip
+QUESTIONS = [
+    "What hobbies does the user have?", "Where is the user travelling next?",
+    "Who recommended the club?", "What did the user stop doing?", "How long have they practised?",
+    "Where did they meet their friend?", "Does the user like music?", "Which city do they live in?",
+]  # fmt: skip
+
+
+def sentence(rng: random.Random) -> str:
+    return rng.choice(TEMPLATES).format(
+        s=rng.choice(SUBJECTS), p=rng.choice(PEOPLE), c=rng.choice(PLACES), n=rng.randint(2, 30)
+    )
+
+
+def fill(memory: Memory, user: str, count: int, rng: random.Random, batch: int = 500) -> float:
+    """Add `count` memories in batched calls; returns memories per second."""
+    start = time.perf_counter()
+    for offset in range(0, count, batch):
+        size = min(batch, count - offset)
+        messages = [{"role": "user", "content": sentence(rng)} for _ in range(size)]
+        memory.add(messages, user_id=user, infer=False)
+    return count / (time.perf_counter() - start)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure_search(memory: Memory, rng: random.Random, queries: int) -> tuple[float, float]:
+    timings = []
+    for i in range(queries):
+        question = f"{rng.choice(QUESTIONS)} {rng.choice(SUBJECTS)} {i}"
+        start = time.perf_counter()
+        memory.search(question, user_id="target", top_k=10)
+        timings.append((time.perf_counter() - start) * 1000)
+    return statistics.median(timings), percentile(timings, 0.95)
+
+
+def measure_single_adds(memory: Memory, rng: random.Random, count: int = 100) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        memory.add(sentence(rng), user_id="single-adds", infer=False)
+    return count / (time.perf_counter() - start)
+
+
+def measure_reopen(data_dir: Path) -> float:
+    start = time.perf_counter()
+    with Memory({"data_dir": str(data_dir)}) as memory:
+        memory.search("What hobbies does the user have?", user_id="target", top_k=10)
+        return time.perf_counter() - start
+
+
+def query_embedding_p50(cache: Path, count: int = 300) -> float:
+    embedder = MiniLMEmbedder(cache_dir=cache)
+    embedder.embed_sync(["warm up"])
+    timings = []
+    for i in range(count):
+        start = time.perf_counter()
+        embedder.embed_sync([f"What does the user enjoy doing on weekends {i}?"])
+        timings.append((time.perf_counter() - start) * 1000)
+    return statistics.median(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--data-dir", type=Path, default=Path("bench/out/core"))
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    shutil.rmtree(args.data_dir, ignore_errors=True)
+    rng = random.Random(7)
+
+    rows = []
+    config = {"data_dir": str(args.data_dir)}
+    with Memory(config) as memory:
+        other_rate = sum(fill(memory, f"other-{i}", 100, rng) for i in range(100)) / 100
+    in_scope = 0
+    for size in sizes:
+        with Memory(config) as memory:
+            batched = fill(memory, "target", size - in_scope, rng)
+            in_scope = size
+            single = measure_single_adds(memory, rng)
+            memory.search("warm up", user_id="target")
+            p50, p95 = measure_search(memory, rng, args.queries)
+        reopen = measure_reopen(args.data_dir)
+        rows.append((size, batched, single, p50, p95, reopen))
+    embed_p50 = query_embedding_p50(args.data_dir / "models")
+
+    print(f"other scopes: 100 x 100 memories (batched fill {other_rate:.0f} memories/s)")
+    print(f"query embedding p50: {embed_p50:.2f} ms")
+    header = ("in scope", "batched add/s", "single add/s", "search p50 ms", "search p95 ms",
+              "reopen+1st search s")  # fmt: skip
+    print(" | ".join(header))
+    for size, batched, single, p50, p95, reopen in rows:
+        print(f"{size:>8} | {batched:>14.0f} | {single:>12.1f} | {p50:>13.2f} | {p95:>13.2f} | "
+              f"{reopen:>19.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
