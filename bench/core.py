@@ -21,6 +21,7 @@ from pathlib import Path
 
 from engram import Memory
 from engram.providers.embedders.minilm import MiniLMEmbedder
+from engram.store.sqlite.store import SQLiteStore
 
 SUBJECTS = [
     "hiking",
@@ -101,6 +102,35 @@ def measure_reopen(data_dir: Path) -> float:
         return time.perf_counter() - start
 
 
+def measure_ivf(data_dir: Path, rng: random.Random, queries: int) -> tuple[float, float, float]:
+    """Search p50/p95 with the IVF index forced on for the target scope, and its recall@10
+    against exact search (a result counts when it scores at least the exact 10th score)."""
+    questions = [f"{rng.choice(QUESTIONS)} {rng.choice(SUBJECTS)} {i}" for i in range(queries)]
+    db = data_dir / "engram.db"
+
+    def memory(threshold: int | None) -> Memory:
+        embedder = MiniLMEmbedder(cache_dir=data_dir / "models")
+        return Memory(embedder=embedder, store=SQLiteStore(db, ann_threshold=threshold))
+
+    with memory(None) as exact:
+        floors = [
+            exact.search(q, user_id="target", top_k=10)["results"][-1]["score"] for q in questions
+        ]
+    with memory(50_000) as approx:
+        approx.search("warm up", user_id="target")
+        store = approx.async_memory.store
+        assert isinstance(store, SQLiteStore)
+        while not store.ann_ready({"user_id": "target"}):
+            time.sleep(0.1)
+        timings, hits = [], []
+        for question, floor in zip(questions, floors, strict=True):
+            start = time.perf_counter()
+            found = approx.search(question, user_id="target", top_k=10)["results"]
+            timings.append((time.perf_counter() - start) * 1000)
+            hits.append(sum(r["score"] >= floor - 1e-6 for r in found) / 10)
+    return statistics.median(timings), percentile(timings, 0.95), statistics.mean(hits)
+
+
 def query_embedding_p50(cache: Path, count: int = 300) -> float:
     embedder = MiniLMEmbedder(cache_dir=cache)
     embedder.embed_sync(["warm up"])
@@ -137,6 +167,7 @@ def main() -> None:
         reopen = measure_reopen(args.data_dir)
         rows.append((size, batched, single, p50, p95, reopen))
     embed_p50 = query_embedding_p50(args.data_dir / "models")
+    ivf = measure_ivf(args.data_dir, rng, args.queries) if max(sizes) >= 50_000 else None
 
     print(f"other scopes: 100 x 100 memories (batched fill {other_rate:.0f} memories/s)")
     print(f"query embedding p50: {embed_p50:.2f} ms")
@@ -146,6 +177,11 @@ def main() -> None:
     for size, batched, single, p50, p95, reopen in rows:
         print(f"{size:>8} | {batched:>14.0f} | {single:>12.1f} | {p50:>13.2f} | {p95:>13.2f} | "
               f"{reopen:>19.2f}")  # fmt: skip
+    if ivf:
+        print(
+            f"IVF forced on at {max(sizes)} in scope: search p50 {ivf[0]:.2f} ms, "
+            f"p95 {ivf[1]:.2f} ms, recall@10 vs exact {ivf[2]:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import threading
 import uuid
@@ -40,11 +41,19 @@ from engram.store.base import (
     Update,
     Vector,
 )
+from engram.store.sqlite.ann import build_ivf
 from engram.store.sqlite.compile import compile_where
 from engram.store.sqlite.schema import migrate
-from engram.store.sqlite.vectors import VectorIndex, days_since_epoch, rows_from
+from engram.store.sqlite.vectors import (
+    ANN_THRESHOLD,
+    ScopeKey,
+    VectorIndex,
+    days_since_epoch,
+    rows_from,
+)
 
 T = TypeVar("T")
+logger = logging.getLogger("engram.store.sqlite")
 COLUMNS = (
     "id, memory, hash, created_at, updated_at, user_id, agent_id, run_id, app_id, actor_id, role, "
     "metadata, categories, memory_type, immutable, expiration_date"
@@ -128,6 +137,7 @@ class SQLiteStore:
         synchronous: str = "FULL",
         busy_timeout: float = 60.0,
         readers: int = 2,
+        ann_threshold: int | None = ANN_THRESHOLD,
     ) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
@@ -135,6 +145,8 @@ class SQLiteStore:
         self._synchronous = synchronous.upper()
         self._busy_timeout = busy_timeout
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="engram-sqlite-writer")
+        self._builder = ThreadPoolExecutor(1, thread_name_prefix="engram-ann-builder")
+        self._ann_threshold = ann_threshold
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="engram-sqlite-reader")
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
@@ -195,7 +207,7 @@ class SQLiteStore:
     async def open(self, *, dims: int, model_id: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await self._run(self._writer, self._open, dims, model_id)
-        self._index = VectorIndex(dims)
+        self._index = VectorIndex(dims, ann_threshold=self._ann_threshold)
         # Load the vector index in the background now: the first search (which also has to load
         # the embedding model) finds it ready or waits on the lock for the rest.
         self._readers.submit(self._guarded, self._warm_index, ())
@@ -237,6 +249,7 @@ class SQLiteStore:
     def _shutdown(self) -> None:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
+        self._builder.shutdown(wait=True)
         with self._conns_lock:
             for conn in self._all_conns:
                 conn.close()
@@ -545,12 +558,33 @@ class SQLiteStore:
             self._sync_index(conn)
             assert self._index is not None
             found = self._index.search(query, scope_of(where), k=top_k, today=day, allowed=allowed)
+            wanted = self._index.wanted_builds()
+        for scope, part in wanted:
+            self._builder.submit(self._build_ann, scope, part)
         if threshold is not None:
             found = [(rid, s) for rid, s in found if max(0.0, s) >= threshold]
         records = self._by_rid(conn, [rid for rid, _ in found])
         return [
             Hit(records[rid], float(min(1.0, max(0.0, s)))) for rid, s in found if rid in records
         ]
+
+    def ann_ready(self, scope: dict[str, str]) -> bool:
+        """Whether every partition of the scope has an approximate index installed."""
+        with self._index_lock:
+            parts = self._index.partitions_for(scope) if self._index else []
+            return bool(parts) and all(p.ivf is not None for p in parts)
+
+    def _build_ann(self, scope: ScopeKey, part: Any) -> None:
+        """Build a partition's IVF index outside the lock (positions below `size` never change),
+        then install it under the lock."""
+        ivf = None
+        try:
+            ivf = build_ivf(part.vectors[: part.size])
+        except Exception:  # the exact search keeps working; try again on a later search
+            logger.exception("building the approximate index failed")
+        with self._index_lock:
+            if self._index is not None:
+                self._index.install(scope, part, ivf)
 
     def _by_rid(self, conn: sqlite3.Connection, rids: list[int]) -> dict[int, MemoryRecord]:
         out: dict[int, MemoryRecord] = {}

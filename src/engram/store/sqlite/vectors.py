@@ -21,12 +21,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engram.store.sqlite.ann import IVF
+
 ScopeKey = tuple[str | None, str | None, str | None]
 RawRow = tuple[int, str | None, str | None, str | None, str | None, bytes]  # INDEX_COLUMNS
 MetaRow = tuple[
     int, str | None, str | None, str | None, str | None
 ]  # INDEX_COLUMNS less the vector
 _LOAD_CHUNK = 4096
+ANN_THRESHOLD = 200_000  # vectors in one scope; below it exact search is cheaper (~5 ms at 100k)
 _HUGE_MIN = 8 << 20
 NO_EXPIRY = np.iinfo(np.int32).max
 _SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
@@ -61,6 +64,8 @@ class _Partition:
         self.alive = np.zeros(capacity, dtype=bool)
         self.size = 0
         self.dead = 0
+        self.ivf: IVF | None = None
+        self.building = False
 
     @classmethod
     def over(
@@ -72,6 +77,7 @@ class _Partition:
         part.vectors, part.rids, part.expires = vectors, rids, expires
         part.alive = np.ones(len(rids), dtype=bool)
         part.size, part.dead = len(rids), 0
+        part.ivf, part.building = None, False
         return part
 
     def append(self, row: Row) -> int:
@@ -98,10 +104,15 @@ class _Partition:
 
 
 class VectorIndex:
-    """Exact cosine search over unit vectors, partitioned by scope. Not thread-safe by itself."""
+    """Cosine search over unit vectors, partitioned by scope. Not thread-safe by itself.
 
-    def __init__(self, dims: int) -> None:
+    Partitions below `ann_threshold` vectors are searched exactly. Larger ones are searched through
+    an IVF index (see ann.py) once one is built; `wanted_builds()` names the partitions that need
+    one and `install()` attaches it. Searches with an `allowed` set stay exact."""
+
+    def __init__(self, dims: int, *, ann_threshold: int | None = ANN_THRESHOLD) -> None:
         self.dims = dims
+        self.ann_threshold = ann_threshold
         self.clear()
 
     def clear(self) -> None:
@@ -196,6 +207,25 @@ class VectorIndex:
         for pos, rid in enumerate(fresh.rids[:n].tolist()):
             self._where[rid] = (scope, pos)
 
+    def wanted_builds(self) -> list[tuple[ScopeKey, _Partition]]:
+        """Partitions that need an (up to date) IVF index; each is marked as being built."""
+        if self.ann_threshold is None:
+            return []
+        wanted = []
+        for scope, part in self._partitions.items():
+            live = part.size - part.dead
+            stale = part.ivf is None or part.size > part.ivf.built * 1.5
+            if live >= self.ann_threshold and stale and not part.building:
+                part.building = True
+                wanted.append((scope, part))
+        return wanted
+
+    def install(self, scope: ScopeKey, part: _Partition, ivf: IVF | None) -> None:
+        """Attach a built index, unless the partition was replaced (compacted) meanwhile."""
+        part.building = False
+        if ivf is not None and self._partitions.get(scope) is part and ivf.built <= part.size:
+            part.ivf = ivf
+
     def partitions_for(self, scope: dict[str, str]) -> list[_Partition]:
         """The partitions whose scope agrees with the given field values ({} means all)."""
         keys: set[ScopeKey] | None = None
@@ -222,21 +252,16 @@ class VectorIndex:
         scores: list[npt.NDArray[np.float32]] = []
         rids: list[npt.NDArray[np.int64]] = []
         for part in self.partitions_for(scope):
-            n = part.size
-            if n == 0:
-                continue
-            keep = part.alive[:n] & (part.expires[:n] >= today)
-            if allowed is not None:
-                keep &= _member(part.rids[:n], allowed)
-            idx = np.flatnonzero(keep)
-            if len(idx) == 0:
-                continue
-            if len(idx) == n:
-                scores.append(part.vectors[:n] @ query)
-                rids.append(part.rids[:n])
-            else:
-                scores.append(part.vectors[idx] @ query)
-                rids.append(part.rids[idx])
+            found = None
+            if part.ivf is not None and allowed is None:
+                found = _score(part, query, today, None, part.ivf.candidates(query, part.size))
+                if found is not None and len(found[0]) < k:
+                    found = None  # too few near the query: look at everything
+            if found is None:
+                found = _score(part, query, today, allowed, None)
+            if found is not None:
+                scores.append(found[0])
+                rids.append(found[1])
         if not scores:
             return []
         all_scores = np.concatenate(scores)
@@ -247,6 +272,31 @@ class VectorIndex:
             top = np.arange(len(all_scores))
         top = top[np.argsort(-all_scores[top], kind="stable")]
         return list(zip(all_rids[top].tolist(), all_scores[top].tolist(), strict=True))
+
+
+def _score(
+    part: _Partition,
+    query: npt.NDArray[np.float32],
+    today: int,
+    allowed: npt.NDArray[np.int64] | None,
+    positions: npt.NDArray[np.int64] | None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]] | None:
+    """Scores and rids of the live, unexpired (and allowed) rows among `positions` (None: all)."""
+    n = part.size
+    if n == 0:
+        return None
+    if positions is None:
+        keep = part.alive[:n] & (part.expires[:n] >= today)
+        if allowed is not None:
+            keep &= _member(part.rids[:n], allowed)
+        if keep.all():
+            return part.vectors[:n] @ query, part.rids[:n]
+        positions = np.flatnonzero(keep)
+    else:
+        positions = positions[part.alive[positions] & (part.expires[positions] >= today)]
+    if len(positions) == 0:
+        return None
+    return part.vectors[positions] @ query, part.rids[positions]
 
 
 def _member(
