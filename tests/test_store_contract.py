@@ -153,3 +153,24 @@ async def test_other_dimension_or_model_is_refused(tmp_path: Path) -> None:
         with pytest.raises(DimensionMismatchError, match="dimensional"):
             await again.open(dims=dims, model_id=model)
         await again.close()
+
+
+async def test_schema_is_versioned_and_newer_versions_are_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    from engram.errors import StoreError
+    from engram.store.sqlite.schema import SCHEMA_VERSION
+
+    path = tmp_path / "versions.db"
+    store = SQLiteStore(path)
+    await store.open(dims=DIMS, model_id="m")
+    await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    newer = SQLiteStore(path)
+    with pytest.raises(StoreError, match="newer than this Engram"):
+        await newer.open(dims=DIMS, model_id="m")
+    await newer.close()
