@@ -13,6 +13,7 @@ EngramError
 ├── ProviderError                          a configured provider failed
 │   ├── EmbeddingError
 │   ├── LLMError
+│   │   └── LLMOutputError                 the model's answer did not parse, even after a repair
 │   ├── AuthenticationError
 │   ├── RateLimitError
 │   └── NetworkError
@@ -108,6 +109,12 @@ class LLMError(ProviderError):
     code = "llm_error"
 
 
+class LLMOutputError(LLMError):
+    """The model's answer was not valid JSON for the expected schema, even after one repair."""
+
+    code = "llm_output_error"
+
+
 class AuthenticationError(ProviderError):
     code = "authentication_error"
 
@@ -155,6 +162,7 @@ HTTP_STATUS: dict[type[EngramError], int] = {
     ProviderError: 502,
     EmbeddingError: 502,
     LLMError: 502,
+    LLMOutputError: 502,
     NetworkError: 502,
     StoreError: 503,
     EngramError: 500,

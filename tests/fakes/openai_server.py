@@ -1,8 +1,10 @@
-"""A small OpenAI-compatible HTTP server for tests: real sockets, scripted faults.
+"""A small OpenAI- and Anthropic-compatible HTTP server for tests: real sockets, scripted replies.
 
-`FakeOpenAI()` starts on a free loopback port in a thread. Queue faults with `fail(status, ...)`;
-each request takes the next fault, or is answered normally when none is queued. `requests` keeps
-every request (path, headers, JSON body) for assertions.
+`FakeOpenAI()` starts on a free loopback port in a thread. It answers `POST /v1/embeddings`
+(hashing vectors), `POST /v1/chat/completions` (OpenAI) and `POST /v1/messages` (Anthropic).
+Queue faults with `fail(status, ...)` and chat answers with `reply(text_or_json, ...)`; each
+request takes the next queued item, else embeddings are computed and chat requests go to
+`responder(request_json) -> text` (default: `{"facts": []}`). `requests` keeps every request.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,12 +28,21 @@ class Fault:
     delay: float = 0.0
 
 
+@dataclass
+class ChatReply:
+    text: str
+    prompt_tokens: int = 100
+    completion_tokens: int = 20
+    finish_reason: str = "stop"
+
+
 class FakeOpenAI:
     def __init__(self, dims: int = 64, api_key: str | None = "test-key") -> None:
         self.dims = dims
         self.api_key = api_key
         self.requests: list[dict[str, Any]] = []
-        self._faults: list[Fault] = []
+        self._faults: list[Fault | ChatReply] = []
+        self.responder: Callable[[dict[str, Any]], str] = lambda _: '{"facts": []}'
         self._lock = threading.Lock()
         self._embedder = HashingEmbedder(dims)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -47,11 +59,25 @@ class FakeOpenAI:
         with self._lock:
             self._faults.extend(Fault(status, body, headers or {}, delay) for _ in range(times))
 
+    def reply(self, *answers: str | dict[str, Any], prompt_tokens: int = 100,
+              completion_tokens: int = 20, finish_reason: str = "stop") -> None:  # fmt: skip
+        """Queue chat answers (dicts are sent as JSON text)."""
+        with self._lock:
+            for answer in answers:
+                text = answer if isinstance(answer, str) else json.dumps(answer)
+                self._faults.append(
+                    ChatReply(text, prompt_tokens, completion_tokens, finish_reason)
+                )
+
+    @property
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if not r["path"].endswith("/embeddings")]
+
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 
-    def _next_fault(self) -> Fault | None:
+    def _next_fault(self) -> Fault | ChatReply | None:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
 
@@ -91,18 +117,80 @@ class FakeOpenAI:
                 fake.requests.append(
                     {"path": self.path, "headers": dict(self.headers), "json": body}
                 )
-                fault = fake._next_fault()
-                if fault is not None:
-                    time.sleep(fault.delay)
-                    error = {"error": {"message": f"injected {fault.status}"}}
-                    self._send(fault.status, fault.body or json.dumps(error), fault.headers)
+                item = fake._next_fault()
+                if isinstance(item, Fault):
+                    time.sleep(item.delay)
+                    error = {"error": {"message": f"injected {item.status}"}}
+                    self._send(item.status, item.body or json.dumps(error), item.headers)
                     return
-                if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                if not self._authorized():
                     self._send(401, json.dumps({"error": {"message": "bad key"}}), {})
                     return
                 if self.path.endswith("/embeddings"):
                     self._send(200, json.dumps(fake._embeddings(body)), {})
+                    return
+                reply = item or ChatReply(fake.responder(body))
+                if self.path.endswith("/chat/completions"):
+                    self._send(200, json.dumps(_openai_answer(body, reply)), {})
+                elif self.path.endswith("/messages"):
+                    self._send(200, json.dumps(_anthropic_answer(body, reply)), {})
                 else:
                     self._send(404, json.dumps({"error": {"message": "no route"}}), {})
 
+            def _authorized(self) -> bool:
+                if not fake.api_key:
+                    return True
+                bearer = self.headers.get("Authorization") == f"Bearer {fake.api_key}"
+                return bearer or fake.api_key in (
+                    self.headers.get("x-api-key"),
+                    self.headers.get("api-key"),
+                )
+
         return Handler
+
+
+def _openai_answer(body: dict[str, Any], reply: ChatReply) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "model": body.get("model"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.text},
+                "finish_reason": reply.finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        },
+    }
+
+
+def _anthropic_answer(body: dict[str, Any], reply: ChatReply) -> dict[str, Any]:
+    """A forced tool call's input when the text is a JSON object, else a text block."""
+    try:
+        data = json.loads(reply.text)
+    except ValueError:
+        data = None
+    tool = (body.get("tool_choice") or {}).get("name")
+    if isinstance(data, dict) and tool:
+        block: dict[str, Any] = {
+            "type": "tool_use",
+            "id": "toolu_fake",
+            "name": tool,
+            "input": data,
+        }
+    else:
+        block = {"type": "text", "text": reply.text}
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model"),
+        "content": [block],
+        "stop_reason": "tool_use" if block["type"] == "tool_use" else "end_turn",
+        "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
+    }
