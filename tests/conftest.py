@@ -46,3 +46,10 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One ONNX build for the whole session."""
     return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(autouse=True)
+def _no_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach a real provider through keys in the developer's environment."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)

@@ -16,6 +16,7 @@ from engram.config import MemoryConfig
 from engram.errors import EngramError
 from engram.memory import AsyncMemory
 from engram.providers.embedders.base import Embedder
+from engram.providers.llm.base import LLM
 from engram.store.base import Store
 
 T = TypeVar("T")
@@ -53,9 +54,10 @@ class Memory:
         *,
         embedder: Embedder | None = None,
         store: Store | None = None,
+        llm: LLM | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self._async = AsyncMemory(config, embedder=embedder, store=store, clock=clock)
+        self._async = AsyncMemory(config, embedder=embedder, store=store, llm=llm, clock=clock)
         self._loop = _LoopThread()
         self._closed = False
 
@@ -82,8 +84,13 @@ class Memory:
         expiration_date: str | None = None,
         immutable: bool = False,
         categories: list[str] | None = None,
+        timestamp: str | int | float | None = None,
+        includes: str | None = None,
+        excludes: str | None = None,
+        custom_instructions: str | None = None,
+        custom_categories: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
-        return self._loop.run(self._async.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id, metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt, expiration_date=expiration_date, immutable=immutable, categories=categories))  # noqa: E501  # fmt: skip
+        return self._loop.run(self._async.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id, metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt, expiration_date=expiration_date, immutable=immutable, categories=categories, timestamp=timestamp, includes=includes, excludes=excludes, custom_instructions=custom_instructions, custom_categories=custom_categories))  # noqa: E501  # fmt: skip
 
     def update(
         self,

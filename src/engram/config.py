@@ -15,14 +15,21 @@ from typing import Any
 
 from engram.errors import ConfigurationError
 from engram.providers.embedders.base import Embedder
+from engram.providers.llm.base import LLM
 
 DEFAULT_DB_NAME = "engram.db"
 EMBEDDERS = ("minilm", "huggingface", "openai", "ollama", "lmstudio", "vllm", "hashing")
 VECTOR_STORES = ("sqlite",)
-# mem0 keys that need an LLM, graph store or reranker: they arrive with those features.
-_NOT_YET = ("llm", "graph_store", "reranker", "custom_fact_extraction_prompt",
-            "custom_update_memory_prompt")  # fmt: skip
-_KNOWN = {"embedder", "vector_store", "history_db_path", "version", "data_dir", *_NOT_YET}
+LLMS = ("openai", "azure_openai", "anthropic", "ollama", "vllm", "lmstudio", "groq", "together",
+        "deepseek", "xai", "openrouter", "offline")  # fmt: skip
+# mem0 keys for the graph store and reranker: they arrive with those features.
+_NOT_YET = ("graph_store", "reranker")
+_GUIDANCE = ("custom_instructions", "custom_categories", "custom_fact_extraction_prompt",
+             "custom_update_memory_prompt")  # fmt: skip
+_KNOWN = {"embedder", "vector_store", "llm", "history_db_path", "version", "data_dir",
+          *_NOT_YET, *_GUIDANCE}  # fmt: skip
+_LLM_KEYS = {"model", "api_key", "temperature", "max_tokens", "enable_vision", "timeout",
+             "structured_output", "azure_kwargs"}  # fmt: skip
 
 
 def default_data_dir() -> Path:
@@ -40,6 +47,12 @@ class MemoryConfig:
     embedder_provider: str = "minilm"
     embedder_config: dict[str, Any] = field(default_factory=dict)
     synchronous: str = "FULL"
+    llm_provider: str | None = None  # None: from the environment's API keys, else offline
+    llm_config: dict[str, Any] = field(default_factory=dict)
+    custom_instructions: str | None = None
+    custom_categories: Any = None
+    custom_fact_extraction_prompt: str | None = None
+    custom_update_memory_prompt: str | None = None
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:
@@ -75,6 +88,10 @@ class MemoryConfig:
             result.data_dir = Path(config["data_dir"])
         _apply_vector_store(result, config.get("vector_store"))
         _apply_embedder(result, config.get("embedder"))
+        _apply_llm(result, config.get("llm"))
+        for key in _GUIDANCE:
+            if config.get(key) is not None:
+                setattr(result, key, config[key])
         return result
 
 
@@ -121,6 +138,80 @@ def _apply_embedder(result: MemoryConfig, block: Any) -> None:
         )
     result.embedder_provider = provider
     result.embedder_config = settings
+
+
+def _apply_llm(result: MemoryConfig, block: Any) -> None:
+    provider, settings = _provider_block(block, "llm")
+    if provider is None:
+        return
+    if provider not in LLMS:
+        raise ConfigurationError(f"unknown llm provider {provider!r}; supported: {', '.join(LLMS)}")
+    unknown = {k for k in settings if k not in _LLM_KEYS and not k.endswith("base_url")}
+    if unknown:
+        raise ConfigurationError(
+            f"unknown llm config keys: {', '.join(sorted(unknown))}; supported: "
+            f"{', '.join(sorted(_LLM_KEYS))} and <provider>_base_url"
+        )
+    result.llm_provider = provider
+    result.llm_config = settings
+
+
+def build_llm(config: MemoryConfig) -> LLM | None:
+    """The LLM a config names; with none named, one from OPENAI_API_KEY or ANTHROPIC_API_KEY
+    in the environment; else `None` (the offline extractor)."""
+    provider, settings = config.llm_provider, dict(config.llm_config)
+    if provider is None:
+        if os.environ.get("OPENAI_API_KEY"):
+            provider = "openai"
+        elif os.environ.get("ANTHROPIC_API_KEY"):
+            provider = "anthropic"
+        else:
+            return None
+    if provider == "offline":
+        return None
+    common: dict[str, Any] = {
+        k: settings[k] for k in ("temperature", "max_tokens", "timeout") if k in settings
+    }
+    common["enable_vision"] = bool(settings.get("enable_vision", False))
+    base_url = next((v for k, v in settings.items() if k.endswith("base_url") and v), None)
+    if provider == "anthropic":
+        from engram.providers.llm.anthropic import AnthropicLLM
+
+        return AnthropicLLM(
+            model=settings.get("model") or "claude-sonnet-4-5",
+            base_url=base_url
+            or os.environ.get("ANTHROPIC_BASE_URL")
+            or "https://api.anthropic.com",
+            api_key=settings.get("api_key") or os.environ.get("ANTHROPIC_API_KEY"),
+            **common,
+        )
+    from engram.providers.llm.openai import PRESETS, OpenAILLM
+
+    if provider == "azure_openai":
+        azure = dict(settings.get("azure_kwargs") or {})
+        endpoint = azure.get("azure_endpoint") or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        deployment = azure.get("azure_deployment") or settings.get("model")
+        if not endpoint or not deployment:
+            raise ConfigurationError(
+                "azure_openai needs azure_kwargs.azure_endpoint and azure_deployment"
+            )
+        return OpenAILLM(
+            model=deployment,
+            base_url=f"{endpoint.rstrip('/')}/openai/deployments/{deployment}",
+            api_key=azure.get("api_key") or os.environ.get("AZURE_OPENAI_API_KEY"),
+            azure_api_version=azure.get("api_version") or "2024-10-21",
+            **common,
+        )
+    preset = PRESETS[provider]
+    env_base = os.environ.get("OPENAI_BASE_URL") if provider == "openai" else None
+    return OpenAILLM(
+        model=settings.get("model") or preset.model,
+        base_url=base_url or env_base or preset.base_url,
+        api_key=settings.get("api_key")
+        or (os.environ.get(preset.api_key_env) if preset.api_key_env else None),
+        structured=settings.get("structured_output") or preset.structured,
+        **common,
+    )
 
 
 _LOCAL_BASE_URLS = {

@@ -8,15 +8,18 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from engram.config import MemoryConfig, build_embedder
+from engram.config import MemoryConfig, build_embedder, build_llm
 from engram.core.ids import clean_memory_id
 from engram.core.scope import resolve_filters, scope_ids
 from engram.core.timeutil import normalize_date
 from engram.errors import ValidationError
-from engram.pipeline.add import build_request, clean_categories, clean_metadata, run_add
+from engram.pipeline.add import run_add
 from engram.pipeline.context import Context, utc_now
+from engram.pipeline.extractors import Extractor, LLMExtractor, OfflineExtractor
 from engram.pipeline.items import history_item, memory_item
+from engram.pipeline.requests import Guidance, build_request, clean_categories, clean_metadata
 from engram.providers.embedders.base import Embedder
+from engram.providers.llm.base import LLM
 from engram.store.base import Delete, Store, Update
 from engram.store.sqlite.store import SQLiteStore
 
@@ -30,8 +33,10 @@ V2_DEFAULT_TOP_K = 20  # mem0 2.x search default, used when the scope comes in `
 class AsyncMemory:
     """Long-term memory with mem0's API, on an embedded SQLite store by default.
 
-    `config` is a `MemoryConfig` or mem0's config dict; `embedder` and `store` instances, when
-    given, take precedence over it. Use `async with AsyncMemory() as memory:` or call `close()`.
+    `config` is a `MemoryConfig` or mem0's config dict; `embedder`, `store` and `llm` instances,
+    when given, take precedence over it. Without an LLM (none given, configured, or found through
+    OPENAI_API_KEY / ANTHROPIC_API_KEY), `add(infer=True)` uses the offline rule-based extractor.
+    Use `async with AsyncMemory() as memory:` or call `close()`.
     """
 
     def __init__(
@@ -40,6 +45,7 @@ class AsyncMemory:
         *,
         embedder: Embedder | None = None,
         store: Store | None = None,
+        llm: LLM | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if config is None:
@@ -51,7 +57,9 @@ class AsyncMemory:
         self.store: Store = store or SQLiteStore(
             config.resolved_db_path(), synchronous=config.synchronous
         )
-        self._ctx = Context(self.store, self.embedder, clock or utc_now)
+        llm = llm or build_llm(config)
+        self.extractor: Extractor = LLMExtractor(llm) if llm else OfflineExtractor()
+        self._ctx = Context(self.store, self.embedder, self.extractor, clock or utc_now)
         self._ready: asyncio.Future[None] | None = None
 
     @classmethod
@@ -93,22 +101,42 @@ class AsyncMemory:
         expiration_date: str | None = None,
         immutable: bool = False,
         categories: list[str] | None = None,
+        timestamp: str | int | float | None = None,
+        includes: str | None = None,
+        excludes: str | None = None,
+        custom_instructions: str | None = None,
+        custom_categories: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
-        """Store memories from messages: facts extracted (`infer=True`) or messages verbatim.
+        """Store memories from messages: facts extracted and reconciled (`infer=True`) or the
+        messages verbatim (`infer=False`).
 
-        Returns `{"results": [{"id", "memory", "event"}, ...]}`."""
+        Returns `{"results": [{"id", "memory", "event", "previous_memory"?}], "usage": {...}}`,
+        plus `"warnings"` when something was not applied as the extractor asked. `prompt` (this
+        call's extraction instructions), `includes`, `excludes`, `custom_instructions` and
+        `custom_categories` override the config's for this call; `timestamp` is the event time
+        (relative dates resolve against it; it becomes `created_at`)."""
         scope = scope_ids(user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id)
-        if prompt is not None:
-            raise ValidationError("a custom 'prompt' needs an LLM; none is configured")
+        cfg = self.config
+        guidance = Guidance(
+            custom_instructions=custom_instructions or cfg.custom_instructions,
+            custom_categories=custom_categories or cfg.custom_categories,
+            includes=includes,
+            excludes=excludes,
+            custom_fact_prompt=prompt or cfg.custom_fact_extraction_prompt,
+            custom_update_prompt=cfg.custom_update_memory_prompt,
+        )
         request = build_request(
             messages,
             scope,
+            now=self._ctx.now(),
             metadata=metadata,
             infer=infer,
             memory_type=memory_type,
             expiration_date=expiration_date,
             immutable=immutable,
             categories=categories,
+            timestamp=timestamp,
+            guidance=guidance,
         )
         return await run_add(await self._open(), request)
 
@@ -306,6 +334,7 @@ class AsyncMemory:
     async def close(self) -> None:
         await self.store.close()
         await self.embedder.aclose()
+        await self.extractor.aclose()
 
     async def __aenter__(self) -> AsyncMemory:
         return self

@@ -58,8 +58,11 @@ async def import_lines(memory: AsyncMemory, lines: Iterable[str]) -> dict[str, i
         except TypeError as exc:
             raise ValidationError(f"line {number}: {exc}") from exc
     ctx = await memory._open()
-    vectors = await ctx.embedder.embed([r.memory for r in records]) if records else []
-    await ctx.store.restore([Insert(r, vectors[i]) for i, r in enumerate(records)], history)
+    inserts = []
+    if records:
+        vectors = await ctx.embedder.embed([r.memory for r in records])
+        inserts = [Insert(r, vectors[i]) for i, r in enumerate(records)]
+    await ctx.store.restore(inserts, history)
     return {"memories": len(records), "history": len(history)}
 
 

@@ -1,13 +1,15 @@
-"""What every pipeline step works with: the store, the embedder and the clock."""
+"""What every pipeline step works with: the store, the embedder, the extractor and the clock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from engram.core.timeutil import format_timestamp
-from engram.providers.embedders.base import Embedder
+from engram.pipeline.extractors import Extractor
+from engram.providers.embedders.base import Embedder, Purpose, Vectors
+from engram.providers.llm.base import Usage
 from engram.store.base import Store
 
 
@@ -19,6 +21,7 @@ def utc_now() -> datetime:
 class Context:
     store: Store
     embedder: Embedder
+    extractor: Extractor
     clock: Callable[[], datetime] = utc_now
 
     def now(self) -> str:
@@ -26,3 +29,8 @@ class Context:
 
     def today(self) -> str:
         return self.now()[:10]
+
+    async def embed(self, texts: Sequence[str], purpose: Purpose, usage: Usage) -> Vectors:
+        """Embed and count the call in the operation's usage."""
+        usage.embedding_calls += 1
+        return await self.embedder.embed(texts, purpose=purpose)

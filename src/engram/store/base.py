@@ -57,8 +57,23 @@ class HistoryRecord:
 
 @dataclass(slots=True)
 class Insert:
+    """Add a memory. With `dedupe`, the store skips it (inside the transaction, so concurrent adds
+    cannot both pass) when a memory of the same scope has the same text or a vector at least
+    `dedupe` similar; `apply` then returns `None` in its place."""
+
     record: MemoryRecord
     embedding: Vector
+    dedupe: float | None = None
+
+
+@dataclass(slots=True)
+class SaveMessages:
+    """Keep the latest messages of a scope (the context of the next add), at most `keep`."""
+
+    scope: dict[str, str | None]
+    messages: list[tuple[str, str | None, str]]  # role, name, content
+    at: str
+    keep: int = 20
 
 
 @dataclass(slots=True)
@@ -83,7 +98,7 @@ class Delete:
     at: str
 
 
-Operation = Insert | Update | Delete
+Operation = Insert | Update | Delete | SaveMessages
 
 
 @dataclass(slots=True)
@@ -105,10 +120,17 @@ class Store(Protocol):
         """Create or migrate the schema; raise `DimensionMismatchError` if vectors disagree."""
         ...
 
-    async def apply(self, operations: Sequence[Operation]) -> list[MemoryRecord]:
-        """Apply all operations in one transaction and return the records they wrote (deletes
-        return the removed record). A missing id raises `NotFoundError`, an immutable memory
-        `ImmutableMemoryError`; either way nothing is written."""
+    async def apply(self, operations: Sequence[Operation]) -> list[MemoryRecord | None]:
+        """Apply all operations in one transaction and return, per operation, the record it
+        wrote (deletes: the removed record; skipped duplicates and messages: `None`). A missing
+        id raises `NotFoundError`, an immutable memory `ImmutableMemoryError`; either way
+        nothing is written."""
+        ...
+
+    async def recent_messages(
+        self, scope: dict[str, str | None], limit: int
+    ) -> list[tuple[str, str | None, str]]:
+        """The last `limit` messages saved for exactly this scope, oldest first."""
         ...
 
     async def get(self, memory_id: str) -> MemoryRecord | None: ...

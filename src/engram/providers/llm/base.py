@@ -36,6 +36,7 @@ class Usage:
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    embedding_calls: int = 0
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, prompt: Prompt[Any], model: str, reply: Reply, seconds: float) -> None:
@@ -58,6 +59,7 @@ class Usage:
             "llm_calls": self.llm_calls,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "embedding_calls": self.embedding_calls,
             "calls": list(self.calls),
         }
 

@@ -82,6 +82,20 @@ MIGRATIONS: list[str] = [
         INSERT INTO index_log (rid) VALUES (new.rid);
     END;
     """,
+    # 2: the recent messages of each scope, context for the next add
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        user_id TEXT,
+        agent_id TEXT,
+        run_id TEXT,
+        role TEXT NOT NULL,
+        name TEXT,
+        content TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX messages_scope ON messages (user_id, agent_id, run_id, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

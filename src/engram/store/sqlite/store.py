@@ -38,6 +38,7 @@ from engram.store.base import (
     MemoryRecord,
     Operation,
     Page,
+    SaveMessages,
     Update,
     Vector,
 )
@@ -65,6 +66,7 @@ HISTORY_COLUMNS = (
 INDEX_COLUMNS = "rid, user_id, agent_id, run_id, expiration_date, embedding"
 LOG_KEEP = 200_000  # index_log rows kept; a process further behind reloads its index
 _CHUNK = 500  # bound parameters per IN (...) list
+_SAME_SCOPE = "user_id IS ? AND agent_id IS ? AND run_id IS ?"
 
 
 def _icontains(haystack: Any, needle: Any) -> int:
@@ -257,7 +259,7 @@ class SQLiteStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    async def apply(self, operations: Sequence[Operation]) -> list[MemoryRecord]:
+    async def apply(self, operations: Sequence[Operation]) -> list[MemoryRecord | None]:
         if not operations:
             return []
         result = await self._run(self._writer, self._apply, list(operations))
@@ -267,19 +269,72 @@ class SQLiteStore:
             await self._run(self._writer, self._prune_log)
         return result
 
-    def _apply(self, conn: sqlite3.Connection, operations: list[Operation]) -> list[MemoryRecord]:
-        def body(c: sqlite3.Connection) -> list[MemoryRecord]:
-            out = []
+    def _apply(
+        self, conn: sqlite3.Connection, operations: list[Operation]
+    ) -> list[MemoryRecord | None]:
+        def body(c: sqlite3.Connection) -> list[MemoryRecord | None]:
+            if any(isinstance(op, Insert) and op.dedupe is not None for op in operations):
+                with self._index_lock:  # we hold the write lock: this sees every commit
+                    self._sync_index(c, in_transaction=True)
+            out: list[MemoryRecord | None] = []
             for op in operations:
                 if isinstance(op, Insert):
-                    out.append(self._insert(c, op))
+                    out.append(None if self._duplicate(c, op) else self._insert(c, op))
                 elif isinstance(op, Update):
                     out.append(self._update(c, op))
-                else:
+                elif isinstance(op, Delete):
                     out.append(self._delete(c, op))
+                else:
+                    self._save_messages(c, op)
+                    out.append(None)
             return out
 
         return self._write(conn, body)
+
+    def _duplicate(self, c: sqlite3.Connection, op: Insert) -> bool:
+        if op.dedupe is None:
+            return False
+        r = op.record
+        same = c.execute(
+            f"SELECT 1 FROM memories WHERE hash = ? AND {_SAME_SCOPE} LIMIT 1",
+            (r.hash, r.user_id, r.agent_id, r.run_id),
+        ).fetchone()
+        if same:
+            return True
+        assert self._index is not None
+        with self._index_lock:
+            best = self._index.search_exact_scope(
+                np.ascontiguousarray(op.embedding, dtype=np.float32),
+                (r.user_id, r.agent_id, r.run_id),
+            )
+        return best is not None and best >= op.dedupe
+
+    def _save_messages(self, c: sqlite3.Connection, op: SaveMessages) -> None:
+        scope = (op.scope.get("user_id"), op.scope.get("agent_id"), op.scope.get("run_id"))
+        c.executemany(
+            "INSERT INTO messages (user_id, agent_id, run_id, role, name, content, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(*scope, role, name, content, op.at) for role, name, content in op.messages],
+        )
+        c.execute(
+            f"DELETE FROM messages WHERE {_SAME_SCOPE} AND id <= coalesce((SELECT id FROM messages"
+            f" WHERE {_SAME_SCOPE} ORDER BY id DESC LIMIT 1 OFFSET ?), -1)",
+            (*scope, *scope, op.keep),
+        )
+
+    async def recent_messages(
+        self, scope: dict[str, str | None], limit: int
+    ) -> list[tuple[str, str | None, str]]:
+        key = (scope.get("user_id"), scope.get("agent_id"), scope.get("run_id"))
+        rows = await self._run(
+            self._readers,
+            lambda c: c.execute(
+                f"SELECT role, name, content FROM messages WHERE {_SAME_SCOPE} "
+                "ORDER BY id DESC LIMIT ?",
+                (*key, limit),
+            ).fetchall(),
+        )
+        return [(r[0], r[1], r[2]) for r in reversed(rows)]
 
     def _insert(
         self, c: sqlite3.Connection, op: Insert, *, with_history: bool = True
@@ -418,6 +473,7 @@ class SQLiteStore:
         def body(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM memories")
             c.execute("DELETE FROM history")
+            c.execute("DELETE FROM messages")
             c.execute("DELETE FROM index_log")
             c.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (uuid.uuid4().hex,))
 
@@ -597,10 +653,11 @@ class SQLiteStore:
                 out[row[0]] = _record(row[1:])
         return out
 
-    def _sync_index(self, conn: sqlite3.Connection) -> None:
+    def _sync_index(self, conn: sqlite3.Connection, *, in_transaction: bool = False) -> None:
         """Bring the vector index up to the database's current state (caller holds the lock)."""
         assert self._index is not None
-        conn.execute("BEGIN")
+        if not in_transaction:
+            conn.execute("BEGIN")
         try:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             top = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
@@ -630,6 +687,7 @@ class SQLiteStore:
                     self._index.upsert(rows_from(rows))
                 self._index.remove(rid for rid in changed if rid not in present)
         finally:
-            conn.execute("COMMIT")
+            if not in_transaction:
+                conn.execute("COMMIT")
         self._index_seq = top
         self._index_epoch = meta.get("epoch")

@@ -207,6 +207,12 @@ class VectorIndex:
         for pos, rid in enumerate(fresh.rids[:n].tolist()):
             self._where[rid] = (scope, pos)
 
+    def search_exact_scope(self, query: npt.NDArray[np.float32], scope: ScopeKey) -> float | None:
+        """The best cosine among the live rows of exactly this scope (expired ones included)."""
+        part = self._partitions.get(scope)
+        found = _score(part, query, -(2**31), None, None) if part else None
+        return float(found[0].max()) if found is not None else None
+
     def wanted_builds(self) -> list[tuple[ScopeKey, _Partition]]:
         """Partitions that need an (up to date) IVF index; each is marked as being built."""
         if self.ann_threshold is None:

@@ -1,0 +1,153 @@
+"""Validate an add() call into an `AddRequest` before anything is computed or written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engram.core.messages import Message, normalize_messages
+from engram.core.timeutil import normalize_date, normalize_timestamp
+from engram.errors import ValidationError
+from engram.prompts.extract import DEFAULT_CATEGORIES
+
+PROCEDURAL = "procedural_memory"
+
+
+@dataclass(slots=True)
+class AddRequest:
+    messages: list[Message]
+    scope: dict[str, str]
+    event_time: str  # canonical timestamp: `timestamp` if given, else now
+    metadata: dict[str, Any] = field(default_factory=dict)
+    infer: bool = True
+    memory_type: str | None = None
+    expiration_date: str | None = None
+    immutable: bool = False
+    categories: list[str] = field(default_factory=list)  # explicit, for infer=False
+    categories_allowed: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
+    timestamp: str | None = None
+    instructions: str | None = None
+    custom_fact_prompt: str | None = None
+    custom_update_prompt: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Guidance:
+    """What shapes extraction, from config and from the call (the call wins)."""
+
+    custom_instructions: str | None = None
+    custom_categories: Any = None
+    includes: str | None = None
+    excludes: str | None = None
+    custom_fact_prompt: str | None = None
+    custom_update_prompt: str | None = None
+
+
+def build_request(
+    messages: Any,
+    scope: dict[str, str],
+    *,
+    now: str,
+    metadata: Mapping[str, Any] | None,
+    infer: bool,
+    memory_type: str | None,
+    expiration_date: Any,
+    immutable: bool,
+    categories: Sequence[str] | None = None,
+    timestamp: Any = None,
+    guidance: Guidance = Guidance(),
+) -> AddRequest:
+    if not any(scope.get(k) for k in ("user_id", "agent_id", "run_id")):
+        raise ValidationError("at least one of 'user_id', 'agent_id' or 'run_id' is required")
+    if memory_type not in (None, PROCEDURAL):
+        raise ValidationError(f"memory_type must be {PROCEDURAL!r} or None, got {memory_type!r}")
+    if memory_type == PROCEDURAL and "agent_id" not in scope:
+        raise ValidationError("procedural memories need an agent_id")
+    stamp = None if timestamp is None else normalize_timestamp(timestamp, what="timestamp")
+    return AddRequest(
+        messages=normalize_messages(messages),
+        scope=scope,
+        event_time=stamp or now,
+        metadata=clean_metadata(metadata),
+        infer=bool(infer),
+        memory_type=memory_type,
+        expiration_date=(
+            None
+            if expiration_date is None
+            else normalize_date(expiration_date, what="expiration_date")
+        ),
+        immutable=bool(immutable),
+        categories=clean_categories(categories),
+        categories_allowed=custom_categories(guidance.custom_categories),
+        timestamp=stamp,
+        instructions=_instructions(guidance),
+        custom_fact_prompt=_text(guidance.custom_fact_prompt, "prompt"),
+        custom_update_prompt=_text(guidance.custom_update_prompt, "custom_update_memory_prompt"),
+    )
+
+
+def clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ValidationError(f"metadata must be a dict, got {type(metadata).__name__}")
+    if any(not isinstance(k, str) for k in metadata):
+        raise ValidationError("metadata keys must be strings")
+    try:
+        result: dict[str, Any] = json.loads(json.dumps(dict(metadata), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"metadata must be JSON-serializable: {exc}") from exc
+    return result
+
+
+def clean_categories(categories: Sequence[str] | None) -> list[str]:
+    if categories is None:
+        return []
+    if isinstance(categories, str) or not all(isinstance(c, str) and c for c in categories):
+        raise ValidationError("categories must be a list of non-empty strings")
+    return list(dict.fromkeys(categories))
+
+
+def custom_categories(value: Any) -> dict[str, str]:
+    """mem0's `custom_categories`: `[{"name": "description"}, ...]` (or one dict) replaces the
+    default 15; `None` keeps them."""
+    if value is None:
+        return dict(DEFAULT_CATEGORIES)
+    items = [value] if isinstance(value, Mapping) else value
+    if isinstance(items, str) or not isinstance(items, Sequence) or not items:
+        raise ValidationError(
+            'custom_categories must be a non-empty list like [{"name": "description"}]'
+        )
+    result: dict[str, str] = {}
+    for item in items:
+        if not isinstance(item, Mapping) or not item:
+            raise ValidationError(
+                'each custom category must be a dict like {"name": "description"}'
+            )
+        for name, description in item.items():
+            if not isinstance(name, str) or not name.strip() or not isinstance(description, str):
+                raise ValidationError(f"invalid custom category {name!r}: {description!r}")
+            result[name.strip()] = description
+    return result
+
+
+def _instructions(guidance: Guidance) -> str | None:
+    parts = []
+    if guidance.custom_instructions:
+        parts.append(_text(guidance.custom_instructions, "custom_instructions"))
+    if guidance.includes:
+        parts.append(f"Only remember facts about: {_text(guidance.includes, 'includes')}")
+    if guidance.excludes:
+        parts.append(f"Never remember facts about: {_text(guidance.excludes, 'excludes')}")
+    return "\n".join(str(p) for p in parts) or None
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} must be a non-empty string")
+    return value.strip()
