@@ -1,0 +1,183 @@
+"""LLM providers over real HTTP against the fake server: parsing, repair, retries, typed errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from engram.core.jsonparse import JSONNotFoundError, extract_json
+from engram.core.messages import Message
+from engram.errors import LLMError, LLMOutputError
+from engram.prompts import extract, vision
+from engram.prompts.extract import ExtractInput
+from engram.providers._http import RetryPolicy
+from engram.providers.llm.anthropic import AnthropicLLM
+from engram.providers.llm.base import Usage
+from engram.providers.llm.openai import OpenAILLM
+from tests.fakes.openai_server import FakeOpenAI
+
+FAST = RetryPolicy(max_retries=2, backoff=0.01)
+RAW = Path(__file__).parent / "data" / "llm_outputs"
+GOOD = {"facts": [{"text": "Loves sci-fi movies", "event": "ADD", "categories": ["entertainment"]}]}
+
+
+def prompt() -> extract.Prompt[extract.ExtractOutput]:
+    return extract.render(
+        ExtractInput(messages=[Message("user", "I love sci-fi movies")], today="2026-01-02")
+    )
+
+
+@pytest.fixture
+async def openai_llm(fake_openai: FakeOpenAI) -> AsyncIterator[OpenAILLM]:
+    llm = OpenAILLM(model="gpt-test", base_url=fake_openai.base_url, api_key="test-key", retry=FAST)
+    yield llm
+    await llm.aclose()
+
+
+@pytest.fixture
+async def anthropic_llm(fake_openai: FakeOpenAI) -> AsyncIterator[AnthropicLLM]:
+    base = fake_openai.base_url.removesuffix("/v1")
+    llm = AnthropicLLM(model="claude-test", base_url=base, api_key="test-key", retry=FAST)
+    yield llm
+    await llm.aclose()
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in RAW.glob("*.txt")))
+def test_recorded_raw_outputs_parse(name: str) -> None:
+    raw = (RAW / f"{name}.txt").read_text()
+    expected = json.loads((RAW / f"{name}.json").read_text())
+    if expected == "error":
+        with pytest.raises(JSONNotFoundError):
+            extract_json(raw)
+    else:
+        parsed = extract.ExtractOutput.model_validate(extract_json(raw))
+        assert parsed.model_dump() == expected
+
+
+async def test_openai_structured_call_and_usage(
+    fake_openai: FakeOpenAI, openai_llm: OpenAILLM
+) -> None:
+    fake_openai.reply(GOOD, prompt_tokens=321, completion_tokens=45)
+    usage = Usage()
+    out = await openai_llm.generate(prompt(), usage=usage)
+    assert out.facts[0].text == "Loves sci-fi movies"
+    (request,) = fake_openai.chat_requests
+    body = request["json"]
+    assert request["path"] == "/v1/chat/completions"
+    assert body["model"] == "gpt-test"
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["schema"]["properties"]["facts"]
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert (usage.llm_calls, usage.prompt_tokens, usage.completion_tokens) == (1, 321, 45)
+    assert usage.calls[0]["prompt_version"] == extract.VERSION
+
+
+async def test_invalid_answer_gets_one_repair(
+    fake_openai: FakeOpenAI, openai_llm: OpenAILLM
+) -> None:
+    fake_openai.reply("Sure! The facts are: none that I can see", GOOD)
+    out = await openai_llm.generate(prompt())
+    assert len(out.facts) == 1
+    repair = fake_openai.chat_requests[1]["json"]["messages"]
+    assert repair[-2]["role"] == "assistant" and repair[-1]["role"] == "user"
+    assert "could not be used" in repair[-1]["content"]
+
+
+async def test_schema_violation_then_failure_is_llm_output_error(
+    fake_openai: FakeOpenAI, openai_llm: OpenAILLM
+) -> None:
+    bad = {"facts": [{"text": "x", "event": "MAYBE"}]}
+    fake_openai.reply(bad, bad)
+    with pytest.raises(LLMOutputError, match="event"):
+        await openai_llm.generate(prompt())
+    assert len(fake_openai.chat_requests) == 2
+
+
+async def test_retries_on_429_and_500_then_succeeds(
+    fake_openai: FakeOpenAI, openai_llm: OpenAILLM
+) -> None:
+    fake_openai.fail(429, headers={"Retry-After": "0.05"})
+    fake_openai.fail(500)
+    fake_openai.reply(GOOD)
+    assert (await openai_llm.generate(prompt())).facts
+    assert len(fake_openai.chat_requests) == 3
+
+
+async def test_persistent_failures_are_llm_errors(
+    fake_openai: FakeOpenAI, openai_llm: OpenAILLM
+) -> None:
+    fake_openai.fail(500, times=3)
+    with pytest.raises(LLMError, match="500"):
+        await openai_llm.generate(prompt())
+    fake_openai.fail(429, times=3, headers={"Retry-After": "0"})
+    with pytest.raises(LLMError, match="rate limited"):
+        await openai_llm.generate(prompt())
+    fake_openai.fail(200, delay=0.5, times=3)
+    slow = OpenAILLM(base_url=fake_openai.base_url, api_key="test-key", timeout=0.1, retry=FAST)
+    with pytest.raises(LLMError, match="Timeout"):
+        await slow.generate(prompt())
+    await slow.aclose()
+    wrong = OpenAILLM(base_url=fake_openai.base_url, api_key="wrong", retry=FAST)
+    with pytest.raises(LLMError, match="401"):
+        await wrong.generate(prompt())
+    await wrong.aclose()
+
+
+async def test_4xx_is_not_retried(fake_openai: FakeOpenAI, openai_llm: OpenAILLM) -> None:
+    openai_llm.structured = "json_object"
+    fake_openai.fail(422)
+    with pytest.raises(LLMError, match="422"):
+        await openai_llm.generate(prompt())
+    assert len(fake_openai.chat_requests) == 1
+
+
+async def test_json_schema_refused_falls_back_to_json_object(
+    fake_openai: FakeOpenAI, openai_llm: OpenAILLM
+) -> None:
+    fake_openai.fail(400, body=json.dumps({"error": {"message": "response_format not supported"}}))
+    fake_openai.reply(GOOD, GOOD)
+    await openai_llm.generate(prompt())
+    await openai_llm.generate(prompt())
+    formats = [r["json"]["response_format"]["type"] for r in fake_openai.chat_requests]
+    assert formats == ["json_schema", "json_object", "json_object"]
+
+
+async def test_anthropic_forced_tool_call(
+    fake_openai: FakeOpenAI, anthropic_llm: AnthropicLLM
+) -> None:
+    fake_openai.reply(GOOD, prompt_tokens=50, completion_tokens=7)
+    usage = Usage()
+    out = await anthropic_llm.generate(prompt(), usage=usage)
+    assert out.facts[0].text == "Loves sci-fi movies"
+    (request,) = fake_openai.chat_requests
+    assert request["path"] == "/v1/messages"
+    assert request["headers"]["x-api-key"] == "test-key"
+    assert request["headers"]["anthropic-version"] == "2023-06-01"
+    body = request["json"]
+    assert body["tool_choice"] == {"type": "tool", "name": "extract"}
+    assert body["tools"][0]["input_schema"]["properties"]["facts"]
+    assert body["system"].startswith("You keep a long-term memory")
+    assert [m["role"] for m in body["messages"]] == ["user"]
+    assert (usage.prompt_tokens, usage.completion_tokens) == (50, 7)
+
+
+async def test_anthropic_text_answer_repair_and_images(
+    fake_openai: FakeOpenAI, anthropic_llm: AnthropicLLM
+) -> None:
+    fake_openai.reply("no json here", GOOD)
+    assert (await anthropic_llm.generate(prompt())).facts
+    fake_openai.reply({"description": "a red bicycle"})
+    image = vision.render("data:image/png;base64,iVBORw0KGgo=")
+    assert (await anthropic_llm.generate(image)).description == "a red bicycle"
+    blocks = fake_openai.chat_requests[-1]["json"]["messages"][0]["content"]
+    assert blocks[1]["source"] == {
+        "type": "base64",
+        "media_type": "image/png",
+        "data": "iVBORw0KGgo=",
+    }
+    fake_openai.fail(529, times=3)
+    with pytest.raises(LLMError):
+        await anthropic_llm.generate(prompt())
