@@ -20,7 +20,7 @@ from tests.fakes.openai_server import FakeOpenAI
 FAST = RetryPolicy(max_retries=1, backoff=0.01)
 
 
-def fact(text: str, event: str = "ADD", id: int | None = None, **kw: Any) -> dict[str, Any]:  # noqa: A002
+def fact(text: str, event: str = "ADD", id: int | None = None, **kw: Any) -> dict[str, Any]:
     return {"text": text, "event": event, "id": id, **kw}
 
 
