@@ -44,11 +44,12 @@ def test_add_infer_true_extracts_and_skips_duplicates(memory: Memory) -> None:
     first = memory.add(text, user_id="alex")
     assert [r["memory"] for r in first["results"]] == [
         "Loves sci-fi movies",
-        "Works at Nimbus as an engineer",
+        "Works at Nimbus",
+        "Works as an engineer",
     ]
     again = memory.add("I love sci-fi movies!", user_id="alex")
     assert again["results"] == []
-    assert memory.get_all(user_id="alex")["total"] == 2
+    assert memory.get_all(user_id="alex")["total"] == 3
 
 
 def test_string_message_and_both_call_styles(memory: Memory) -> None:

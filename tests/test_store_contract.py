@@ -174,3 +174,30 @@ async def test_schema_is_versioned_and_newer_versions_are_refused(tmp_path: Path
     with pytest.raises(StoreError, match="newer than this Engram"):
         await newer.open(dims=DIMS, model_id="m")
     await newer.close()
+
+
+def test_concurrent_first_opens_wait_instead_of_failing(tmp_path: Path) -> None:
+    """Switching a new file to WAL takes an exclusive lock, and SQLite answers BUSY at once
+    (no busy wait) when openers race; the store must retry, not fail."""
+    import threading
+
+    errors: list[BaseException] = []
+    for trial in range(40):
+        stores = [SQLiteStore(tmp_path / f"race-{trial}.db") for _ in range(4)]
+        barrier = threading.Barrier(len(stores))
+
+        def open_now(store: SQLiteStore, barrier: threading.Barrier = barrier) -> None:
+            conn = store._conn()
+            barrier.wait()
+            try:
+                store._open(conn, DIMS, "m")
+            except BaseException as exc:
+                errors.append(exc)
+            conn.close()
+
+        threads = [threading.Thread(target=open_now, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []

@@ -1,22 +1,77 @@
-"""The offline extractor's rules: facts from the user's statements, reconciled by text.
+"""The offline extractor: `offline_rules` statements reconciled against stored memories by
+attribute key.
 
-Splits user messages into statements; skips questions, greetings and filler; rewrites common
-first-person openings into self-contained facts. A fact already stored (same text) is NONE.
+- a single-valued attribute (name, location, employer, job, diet, a favourite, a like/dislike of
+  one thing) with a new value UPDATEs the stored fact; the same value is NONE;
+- a multi-valued one (allergies, named relatives and pets, things owned or played) is NONE when
+  stored already, else ADD;
+- a retraction DELETEs the stored fact with the same attribute (and value), if there is one;
+- anything else is ADD, or NONE when the same text is stored.
 """
 
 from __future__ import annotations
 
-from engram.pipeline.offline_rules import extract_facts
-from engram.prompts.extract import ExtractInput, ExtractOutput, Fact
+from engram.pipeline.offline_rules import Key, extract_statements, fact_key
+from engram.prompts.extract import Event, ExtractInput, ExtractOutput, Fact
+
+_CATEGORY_BY_KEY = {
+    "name": "personal_details", "location": "personal_details", "origin": "personal_details",
+    "age": "personal_details", "employer": "professional_details",
+    "job": "professional_details", "diet": "food", "allergy": "health", "named": "family",
+    "pref": "user_preferences", "favorite": "user_preferences", "plays": "hobbies",
+}  # fmt: skip
 
 
 def offline_extract(data: ExtractInput) -> ExtractOutput:
-    known = {text.lower(): i for i, text in enumerate(data.existing)}
-    facts = []
-    for text in extract_facts(data.messages):
-        index = known.get(text.lower())
-        if index is not None:
-            facts.append(Fact(text=text, event="NONE", id=index))
-        else:
-            facts.append(Fact(text=text, event="ADD"))
+    stored = [(i, fact_key(text), text.strip().lower()) for i, text in enumerate(data.existing)]
+    used: set[int] = set()
+    facts: list[Fact] = []
+    for statement in extract_statements(data.messages, data.today):
+        key = fact_key(statement.text)
+        match = _match(stored, used, key, statement.text.lower(), retract=statement.negated)
+        if statement.negated:
+            if match is not None:
+                used.add(match[0])
+                facts.append(Fact(text=data.existing[match[0]], event="DELETE", id=match[0]))
+            continue
+        event: Event = "ADD"
+        target = None
+        if match is not None:
+            target, same = match
+            used.add(target)
+            event = "NONE" if same else "UPDATE"
+        facts.append(
+            Fact(text=statement.text, event=event, id=target, categories=_categories(key, data))
+        )
     return ExtractOutput(facts=facts)
+
+
+def _match(
+    stored: list[tuple[int, Key | None, str]],
+    used: set[int],
+    key: Key | None,
+    text: str,
+    *,
+    retract: bool,
+) -> tuple[int, bool] | None:
+    """(index, same value) of the stored fact this one is about, if any."""
+    for index, stored_key, stored_text in stored:
+        if index in used:
+            continue
+        if stored_text == text:
+            return index, True
+        if key is None or stored_key is None or stored_key.name != key.name:
+            continue
+        if retract:
+            if not key.single or stored_key.value == key.value or key.name.startswith("pref:"):
+                return index, True
+            continue
+        return index, (stored_key.value == key.value or not key.single)
+    return None
+
+
+def _categories(key: Key | None, data: ExtractInput) -> list[str]:
+    if key is None:
+        return []
+    category = _CATEGORY_BY_KEY.get(key.name.split(":", 1)[0])
+    return [category] if category in data.categories else []

@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -219,6 +220,23 @@ class SQLiteStore:
             self._sync_index(conn)
 
     def _open(self, conn: sqlite3.Connection, dims: int, model_id: str) -> None:
+        """Switch to WAL, migrate, record the embedder. Retried on lock errors: switching a new
+        file to WAL needs an exclusive lock, and SQLite answers BUSY at once, without waiting,
+        where waiting could deadlock (two connections opening the same new file together)."""
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.01
+        while True:
+            try:
+                self._open_once(conn, dims, model_id)
+                return
+            except sqlite3.OperationalError as exc:
+                locked = "locked" in str(exc) or "busy" in str(exc)
+                if not locked or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _open_once(self, conn: sqlite3.Connection, dims: int, model_id: str) -> None:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode!r})")

@@ -1,0 +1,103 @@
+"""The offline extractor, measured on labelled conversations, and its reconciliation end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engram import Memory
+from engram.core.dates import resolve_relative_dates
+from engram.core.messages import Message
+from engram.pipeline.evaluate import Scored, score
+from engram.pipeline.offline import offline_extract
+from engram.prompts.extract import ExtractInput
+
+DATA = Path(__file__).parent / "data"
+TODAY = "2026-03-10"  # a Tuesday
+
+
+def evaluate(name: str) -> Scored:
+    predicted = expected = matched = 0
+    for line in (DATA / name).read_text().splitlines():
+        case = json.loads(line)
+        raw = case.get("messages") or [{"role": "user", "content": case["user"]}]
+        messages = [Message(m["role"], m["content"]) for m in raw]
+        out = offline_extract(
+            ExtractInput(messages=messages, today=TODAY, existing=case.get("existing", []))
+        )
+        result = score(
+            [(f.event, f.text, f.id) for f in out.facts],
+            [(e[0], e[1], e[2] if len(e) > 2 else None) for e in case["expect"]],
+        )
+        predicted, expected, matched = (
+            predicted + result.predicted, expected + result.expected, matched + result.matched,
+        )  # fmt: skip
+    return Scored(predicted, expected, matched)
+
+
+def test_labelled_set_has_enough_cases() -> None:
+    assert len((DATA / "offline_cases.jsonl").read_text().splitlines()) >= 60
+
+
+def test_precision_and_recall_on_the_labelled_set() -> None:
+    result = evaluate("offline_cases.jsonl")
+    print(
+        f"offline extractor, labelled set: precision {result.precision:.3f} recall {result.recall:.3f}"
+    )
+    assert result.precision >= 0.95
+    assert result.recall >= 0.95
+
+
+def test_precision_and_recall_on_the_held_out_set() -> None:
+    result = evaluate("offline_heldout.jsonl")
+    print(
+        f"offline extractor, held-out set: precision {result.precision:.3f} recall {result.recall:.3f}"
+    )
+    assert result.precision >= 0.85
+    assert result.recall >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Visits next month", "Visits in April 2026"),
+        ("Flight tomorrow", "Flight on 2026-03-11"),
+        ("Started yesterday", "Started on 2026-03-09"),
+        ("Conference next week", "Conference in the week of 2026-03-16"),
+        ("Wedding next year", "Wedding in 2027"),
+        ("Marathon in June", "Marathon in June 2026"),
+        ("Skiing in February", "Skiing in February 2027"),
+        ("Dinner on Friday", "Dinner on 2026-03-13"),
+        ("Dinner next Friday", "Dinner on 2026-03-20"),
+        ("Met last Monday", "Met on 2026-03-09"),
+        ("Moved last month", "Moved in February 2026"),
+        ("No dates here", "No dates here"),
+    ],
+)
+def test_relative_dates(text: str, expected: str) -> None:
+    assert resolve_relative_dates(text, TODAY) == expected
+
+
+def test_offline_reconciliation_end_to_end(memory: Memory) -> None:
+    first = memory.add("Hi! I'm Alex. I live in Porto and I love chicken dishes.", user_id="alex")
+    assert [r["memory"] for r in first["results"]] == [
+        "Name is Alex",
+        "Lives in Porto",
+        "Loves chicken dishes",
+    ]
+    assert first["usage"]["extractor"] == "offline"
+    moved = memory.add("I moved to Lisbon last week!", user_id="alex")
+    (update,) = moved["results"]
+    assert (update["event"], update["memory"], update["previous_memory"]) == (
+        "UPDATE",
+        "Lives in Lisbon",
+        "Lives in Porto",
+    )
+    assert [h["event"] for h in memory.history(update["id"])] == ["ADD", "UPDATE"]
+    assert memory.add("I live in Lisbon", user_id="alex")["results"] == []
+    gone = memory.add("I don't live in Lisbon anymore.", user_id="alex")
+    assert [(r["event"], r["memory"]) for r in gone["results"]] == [("DELETE", "Lives in Lisbon")]
+    remaining = {r["memory"] for r in memory.get_all(user_id="alex")["results"]}
+    assert remaining == {"Name is Alex", "Loves chicken dishes"}
