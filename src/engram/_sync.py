@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from engram.config import MemoryConfig
 from engram.errors import EngramError
 from engram.memory import AsyncMemory
+from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
 from engram.store.base import Store
@@ -55,9 +56,12 @@ class Memory:
         embedder: Embedder | None = None,
         store: Store | None = None,
         llm: LLM | None = None,
+        documents: DocumentFetcher | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self._async = AsyncMemory(config, embedder=embedder, store=store, llm=llm, clock=clock)
+        self._async = AsyncMemory(
+            config, embedder=embedder, store=store, llm=llm, documents=documents, clock=clock
+        )
         self._loop = _LoopThread()
         self._closed = False
 

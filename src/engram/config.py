@@ -27,7 +27,8 @@ _NOT_YET = ("graph_store", "reranker")
 _GUIDANCE = ("custom_instructions", "custom_categories", "custom_fact_extraction_prompt",
              "custom_update_memory_prompt")  # fmt: skip
 _KNOWN = {"embedder", "vector_store", "llm", "history_db_path", "version", "data_dir",
-          *_NOT_YET, *_GUIDANCE}  # fmt: skip
+          "documents", *_NOT_YET, *_GUIDANCE}  # fmt: skip
+_DOCUMENT_KEYS = {"timeout", "max_bytes", "max_chars", "allow_private_urls"}
 _LLM_KEYS = {"model", "api_key", "temperature", "max_tokens", "enable_vision", "timeout",
              "structured_output", "azure_kwargs"}  # fmt: skip
 
@@ -53,6 +54,7 @@ class MemoryConfig:
     custom_categories: Any = None
     custom_fact_extraction_prompt: str | None = None
     custom_update_memory_prompt: str | None = None
+    documents: dict[str, Any] = field(default_factory=dict)  # DocumentFetcher settings
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:
@@ -92,6 +94,7 @@ class MemoryConfig:
         for key in _GUIDANCE:
             if config.get(key) is not None:
                 setattr(result, key, config[key])
+        result.documents = _documents(config.get("documents"))
         return result
 
 
@@ -138,6 +141,20 @@ def _apply_embedder(result: MemoryConfig, block: Any) -> None:
         )
     result.embedder_provider = provider
     result.embedder_config = settings
+
+
+def _documents(block: Any) -> dict[str, Any]:
+    """The `documents` block: how document URLs in messages are fetched."""
+    if block is None:
+        return {}
+    if not isinstance(block, Mapping) or set(block) - _DOCUMENT_KEYS:
+        raise ConfigurationError(
+            f"documents takes a dict with keys {', '.join(sorted(_DOCUMENT_KEYS))}"
+        )
+    settings = dict(block)
+    if "allow_private_urls" in settings:
+        settings["allow_private"] = bool(settings.pop("allow_private_urls"))
+    return settings
 
 
 def _apply_llm(result: MemoryConfig, block: Any) -> None:

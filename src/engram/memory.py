@@ -18,6 +18,7 @@ from engram.pipeline.context import Context, utc_now
 from engram.pipeline.extractors import Extractor, LLMExtractor, OfflineExtractor
 from engram.pipeline.items import history_item, memory_item
 from engram.pipeline.requests import Guidance, build_request, clean_categories, clean_metadata
+from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
 from engram.store.base import Delete, Store, Update
@@ -46,6 +47,7 @@ class AsyncMemory:
         embedder: Embedder | None = None,
         store: Store | None = None,
         llm: LLM | None = None,
+        documents: DocumentFetcher | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if config is None:
@@ -59,7 +61,10 @@ class AsyncMemory:
         )
         llm = llm or build_llm(config)
         self.extractor: Extractor = LLMExtractor(llm) if llm else OfflineExtractor()
-        self._ctx = Context(self.store, self.embedder, self.extractor, clock or utc_now)
+        self.documents = documents or DocumentFetcher(**config.documents)
+        self._ctx = Context(
+            self.store, self.embedder, self.extractor, self.documents, clock or utc_now
+        )
         self._ready: asyncio.Future[None] | None = None
 
     @classmethod

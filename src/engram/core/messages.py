@@ -11,11 +11,23 @@ from engram.errors import ValidationError
 ROLES = frozenset({"user", "assistant", "system", "tool"})
 
 
+PART_TYPES = {"image_url": "image", "mdx_url": "mdx", "txt_url": "txt", "pdf_url": "pdf"}
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A non-text part of a message: an image, or a document to read as text."""
+
+    kind: str  # image, mdx, txt or pdf
+    url: str  # http(s) or data: URL
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     role: str
     content: str
     name: str | None = None
+    parts: tuple[Part, ...] = ()
 
 
 def normalize_messages(messages: Any) -> list[Message]:
@@ -52,25 +64,41 @@ def _message(index: int, item: Any) -> Message:
     name = item.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ValidationError(f"messages[{index}].name must be a non-empty string")
-    return Message(role, _content_text(index, item["content"]), name.strip() if name else None)
+    text, parts = _content(index, item["content"])
+    return Message(role, text, name.strip() if name else None, parts)
 
 
-def _content_text(index: int, content: Any) -> str:
+def _content(index: int, content: Any) -> tuple[str, tuple[Part, ...]]:
+    """Text and parts of mem0's content forms: a string, one part dict, or a list of parts."""
     if isinstance(content, str):
-        return content
-    parts = [content] if isinstance(content, Mapping) else content
-    if not isinstance(parts, Sequence) or isinstance(parts, bytes):
+        return content, ()
+    items = [content] if isinstance(content, Mapping) else content
+    if not isinstance(items, Sequence) or isinstance(items, bytes):
         raise ValidationError(f"messages[{index}].content must be a string or a list of parts")
-    texts = []
-    for part in parts:
-        if isinstance(part, str):
-            texts.append(part)
-        elif isinstance(part, Mapping) and part.get("type") == "text":
-            texts.append(str(part.get("text", "")))
+    texts: list[str] = []
+    parts: list[Part] = []
+    for item in items:
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, Mapping) and item.get("type") == "text":
+            texts.append(str(item.get("text", "")))
+        elif isinstance(item, Mapping) and item.get("type") in PART_TYPES:
+            parts.append(Part(PART_TYPES[item["type"]], _part_url(index, item)))
         else:
-            kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+            kind = item.get("type") if isinstance(item, Mapping) else type(item).__name__
             raise ValidationError(
-                f"messages[{index}].content part of type {kind!r} needs a vision or document "
-                "capable LLM; configure one with Memory.from_config({'llm': ...})"
+                f"messages[{index}].content has a part of unknown type {kind!r}; supported: "
+                f"text, {', '.join(PART_TYPES)}"
             )
-    return "\n".join(texts)
+    return "\n".join(texts), tuple(parts)
+
+
+def _part_url(index: int, item: Mapping[str, Any]) -> str:
+    value = item.get(item["type"])
+    url = value.get("url") if isinstance(value, Mapping) else value
+    if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
+        raise ValidationError(
+            f"messages[{index}]: a {item['type']} part needs an http(s) or data: URL, "
+            f"as {{'type': '{item['type']}', '{item['type']}': {{'url': ...}}}}"
+        )
+    return url

@@ -6,9 +6,9 @@ from typing import Any
 
 from engram.core.ids import new_id, text_hash
 from engram.core.messages import Message
-from engram.errors import ValidationError
 from engram.pipeline.context import Context
 from engram.pipeline.infer import infer_add
+from engram.pipeline.multimodal import expand_parts
 from engram.pipeline.requests import PROCEDURAL, AddRequest
 from engram.providers.llm.base import Usage
 from engram.store.base import Insert, MemoryRecord
@@ -16,6 +16,11 @@ from engram.store.base import Insert, MemoryRecord
 
 async def run_add(ctx: Context, request: AddRequest) -> dict[str, Any]:
     usage = Usage()
+    if any(m.parts for m in request.messages):
+        request.messages, warnings = await expand_parts(
+            request.messages, ctx.extractor, ctx.documents, usage
+        )
+        request.warnings.extend(warnings)
     if request.memory_type == PROCEDURAL:
         result = await _procedural(ctx, request, usage)
     elif not request.infer:
@@ -29,12 +34,12 @@ async def run_add(ctx: Context, request: AddRequest) -> dict[str, Any]:
 
 
 async def _verbatim(ctx: Context, request: AddRequest, usage: Usage) -> dict[str, Any]:
-    """mem0's infer=False: every non-system message stored as it is."""
-    for index, message in enumerate(request.messages):
-        if message.role != "system" and not message.content.strip():
-            raise ValidationError(f"messages[{index}] has empty content")
-    conversation = [m for m in request.messages if m.role != "system"]
-    return await _store(ctx, request, [(m.content, m) for m in conversation], usage)
+    """mem0's infer=False: every non-system message stored as it is (images as their
+    description; a message left empty by a skipped image is reported in the warnings)."""
+    conversation = [m for m in request.messages if m.role != "system" and m.content.strip()]
+    result = await _store(ctx, request, [(m.content, m) for m in conversation], usage)
+    result["warnings"] = list(request.warnings)
+    return result
 
 
 async def _procedural(ctx: Context, request: AddRequest, usage: Usage) -> dict[str, Any]:

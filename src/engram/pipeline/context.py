@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from engram.core.timeutil import format_timestamp
 from engram.pipeline.extractors import Extractor
+from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder, Purpose, Vectors
 from engram.providers.llm.base import Usage
 from engram.store.base import Store
@@ -22,6 +23,7 @@ class Context:
     store: Store
     embedder: Embedder
     extractor: Extractor
+    documents: DocumentFetcher
     clock: Callable[[], datetime] = utc_now
 
     def now(self) -> str:

@@ -67,8 +67,13 @@ def build_request(
     if memory_type == PROCEDURAL and "agent_id" not in scope:
         raise ValidationError("procedural memories need an agent_id")
     stamp = None if timestamp is None else normalize_timestamp(timestamp, what="timestamp")
+    normalized = normalize_messages(messages)
+    if not infer:
+        for index, message in enumerate(normalized):
+            if message.role != "system" and not message.content.strip() and not message.parts:
+                raise ValidationError(f"messages[{index}] has empty content")
     return AddRequest(
-        messages=normalize_messages(messages),
+        messages=normalized,
         scope=scope,
         event_time=stamp or now,
         metadata=clean_metadata(metadata),

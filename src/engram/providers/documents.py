@@ -1,0 +1,137 @@
+"""Fetch documents named in messages (mdx/txt/pdf URLs, or data: URLs) and return their text.
+
+Guarded: http(s) only; every hop's host must resolve to public addresses unless
+`allow_private=True` (no loopback, private, link-local, reserved or multicast targets);
+redirects are followed by hand (at most 3), each one checked; a timeout per request; a size cap
+read as a stream; the content type must fit the kind of document. PDFs need the `pdf` extra
+(pypdf).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import ipaddress
+import socket
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
+
+import httpx
+
+from engram.errors import MissingDependencyError, NetworkError, ValidationError
+
+MAX_REDIRECTS = 3
+_TYPES = {
+    "pdf": ("application/pdf", "application/octet-stream"),
+    "mdx": ("text/", "application/octet-stream", "application/x-mdx", "application/markdown"),
+    "txt": ("text/", "application/octet-stream"),
+}
+
+
+class DocumentFetcher:
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        max_bytes: int = 10_000_000,
+        max_chars: int = 50_000,
+        allow_private: bool = False,
+    ) -> None:
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.max_chars = max_chars
+        self.allow_private = allow_private
+
+    async def text(self, url: str, kind: str) -> tuple[str, str | None]:
+        """The document's text, and a warning when it was cut at `max_chars`."""
+        if url.startswith("data:"):
+            media, data = _data_url(url)
+        else:
+            media, data = await self._download(url)
+        if not any(media.startswith(t) for t in _TYPES[kind]):
+            raise ValidationError(f"{url[:80]}: content type {media!r} is not a {kind} document")
+        text = _pdf_text(data) if kind == "pdf" else data.decode("utf-8", errors="replace")
+        if len(text) > self.max_chars:
+            return text[: self.max_chars], f"document {url[:80]} cut to {self.max_chars} characters"
+        return text, None
+
+    async def _download(self, url: str) -> tuple[str, bytes]:
+        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+            for _ in range(MAX_REDIRECTS + 1):
+                await self._check_host(url)
+                try:
+                    async with client.stream("GET", url) as response:
+                        if response.is_redirect:
+                            url = urljoin(url, response.headers.get("location", ""))
+                            continue
+                        if response.status_code >= 400:
+                            raise NetworkError(f"{url[:80]}: HTTP {response.status_code}")
+                        media = response.headers.get("content-type", "").split(";")[0].strip()
+                        return media.lower(), await self._read(response, url)
+                except httpx.HTTPError as exc:
+                    raise NetworkError(f"{url[:80]}: {type(exc).__name__}: {exc}") from exc
+        raise NetworkError(f"{url[:80]}: more than {MAX_REDIRECTS} redirects")
+
+    async def _read(self, response: httpx.Response, url: str) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise ValidationError(
+                f"{url[:80]}: {declared} bytes is over the {self.max_bytes} limit"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise ValidationError(f"{url[:80]}: over the {self.max_bytes} byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _check_host(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError(f"only http(s) document URLs are fetched, not {url[:80]!r}")
+        if self.allow_private:
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                type=socket.SOCK_STREAM,
+            )  # fmt: skip
+        except OSError as exc:
+            raise NetworkError(f"{parts.hostname}: cannot resolve: {exc}") from exc
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            if not address.is_global or address.is_multicast:
+                raise ValidationError(
+                    f"{parts.hostname} resolves to {address}, a non-public address; documents "
+                    "are fetched from public hosts only unless allow_private_urls is set"
+                )
+
+
+def _data_url(url: str) -> tuple[str, bytes]:
+    header, _, payload = url[5:].partition(",")
+    media = header.split(";")[0].strip().lower() or "text/plain"
+    try:
+        data = (
+            base64.b64decode(payload, validate=True)
+            if header.endswith(";base64")
+            else (unquote_to_bytes(payload))
+        )
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationError(f"invalid data: URL: {exc}") from exc
+    return media, data
+
+
+def _pdf_text(data: bytes) -> str:
+    try:
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+    except ImportError as exc:
+        raise MissingDependencyError("pdf_url documents need: pip install 'engram[pdf]'") from exc
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        return "\n".join((page.extract_text() or "").strip() for page in reader.pages).strip()
+    except (PdfReadError, ValueError, KeyError) as exc:
+        raise ValidationError(f"the PDF could not be read: {exc}") from exc
