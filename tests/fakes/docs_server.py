@@ -64,7 +64,7 @@ class DocsServer:
             def log_message(self, *args: Any) -> None:
                 return None
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 docs.requests.append(self.path)
                 if self.path == "/redirect":
                     self.send_response(302)
