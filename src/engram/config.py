@@ -94,6 +94,13 @@ class MemoryConfig:
         for key in _GUIDANCE:
             if config.get(key) is not None:
                 setattr(result, key, config[key])
+        if result.custom_categories is not None:
+            from engram.pipeline.requests import custom_categories
+
+            try:
+                custom_categories(result.custom_categories)
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from exc
         result.documents = _documents(config.get("documents"))
         return result
 

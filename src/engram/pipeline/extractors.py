@@ -54,8 +54,15 @@ class OfflineExtractor:
     name = "offline"
     supports_vision = False
 
+    _announced = False
+
     def __init__(self) -> None:
-        logger.info("no LLM configured: using the offline rule-based extractor")
+        if not OfflineExtractor._announced:  # once per process
+            OfflineExtractor._announced = True
+            logger.info(
+                "no LLM configured (nor OPENAI_API_KEY / ANTHROPIC_API_KEY): "
+                "add(infer=True) uses the offline rule-based extractor"
+            )
 
     async def extract(self, data: ExtractInput, usage: Usage) -> ExtractOutput:
         return offline_extract(data)
