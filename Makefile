@@ -34,6 +34,7 @@ typecheck: install
 
 bench: install
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/add_pipeline.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import engram
 from engram.cli import _parser
-from engram.config import EMBEDDERS
+from engram.config import EMBEDDERS, LLMS
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -35,8 +35,8 @@ def test_every_cli_command_is_documented() -> None:
         assert f"engram {name}" in USAGE, name
 
 
-def test_every_embedder_and_error_is_documented() -> None:
-    for provider in EMBEDDERS:
+def test_every_provider_and_error_is_documented() -> None:
+    for provider in (*EMBEDDERS, *LLMS):
         assert f"`{provider}`" in USAGE, provider
     errors = [n for n in engram.__all__ if n.endswith("Error")]
     for name in errors:

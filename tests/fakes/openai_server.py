@@ -42,7 +42,7 @@ class FakeOpenAI:
         self.api_key = api_key
         self.requests: list[dict[str, Any]] = []
         self._faults: list[Fault | ChatReply] = []
-        self.responder: Callable[[dict[str, Any]], str] = lambda _: '{"facts": []}'
+        self.responder: Callable[[dict[str, Any]], str | ChatReply] = lambda _: '{"facts": []}'
         self._lock = threading.Lock()
         self._embedder = HashingEmbedder(dims)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -129,7 +129,10 @@ class FakeOpenAI:
                 if self.path.endswith("/embeddings"):
                     self._send(200, json.dumps(fake._embeddings(body)), {})
                     return
-                reply = item or ChatReply(fake.responder(body))
+                if item is None:
+                    answer = fake.responder(body)
+                    item = answer if isinstance(answer, ChatReply) else ChatReply(answer)
+                reply = item
                 if self.path.endswith("/chat/completions"):
                     self._send(200, json.dumps(_openai_answer(body, reply)), {})
                 elif self.path.endswith("/messages"):
