@@ -129,9 +129,8 @@ def main() -> None:
 
     adds = len(stats["llm"])
     system = extract.render(extract.ExtractInput(messages=[], today="2023-05-08")).system
-    print(
-        f"adds: {adds} ({args.conversations} conversations, {args.batch} turns per add, both speakers)"
-    )
+    setup = f"{args.conversations} conversations, {args.batch} turns per add, both speakers"
+    print(f"adds: {adds} ({setup})")
     print(f"fixed system prompt: {len(system)} characters")
     print("per add              |   mean |    p50 |    p95 |    max")
     for label, key in (("LLM calls", "llm"), ("prompt tokens", "prompt"),
