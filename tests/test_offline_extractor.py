@@ -41,22 +41,15 @@ def test_labelled_set_has_enough_cases() -> None:
     assert len((DATA / "offline_cases.jsonl").read_text().splitlines()) >= 60
 
 
-def test_precision_and_recall_on_the_labelled_set() -> None:
-    result = evaluate("offline_cases.jsonl")
-    print(
-        f"offline extractor, labelled set: precision {result.precision:.3f} recall {result.recall:.3f}"
-    )
-    assert result.precision >= 0.95
-    assert result.recall >= 0.95
-
-
-def test_precision_and_recall_on_the_held_out_set() -> None:
-    result = evaluate("offline_heldout.jsonl")
-    print(
-        f"offline extractor, held-out set: precision {result.precision:.3f} recall {result.recall:.3f}"
-    )
-    assert result.precision >= 0.85
-    assert result.recall >= 0.8
+@pytest.mark.parametrize(
+    ("name", "min_precision", "min_recall"),
+    [("offline_cases.jsonl", 0.95, 0.95), ("offline_heldout.jsonl", 0.85, 0.8)],
+)
+def test_precision_and_recall(name: str, min_precision: float, min_recall: float) -> None:
+    result = evaluate(name)
+    print(f"offline extractor, {name}: precision {result.precision:.3f} recall {result.recall:.3f}")
+    assert result.precision >= min_precision
+    assert result.recall >= min_recall
 
 
 @pytest.mark.parametrize(
