@@ -14,8 +14,8 @@ from engram.core.filter_eval import matches
 from engram.core.filters import And, Cond, Not, Or, parse_filters, scope_of
 from engram.errors import FilterError
 from engram.store.sqlite.compile import compile_where
+from engram.store.sqlite.rows import icontains
 from engram.store.sqlite.schema import migrate
-from engram.store.sqlite.store import _icontains
 
 # -- parsing ------------------------------------------------------------------------------------
 
@@ -183,7 +183,7 @@ filters = st.recursive(
 @pytest.fixture(scope="module")
 def conn() -> sqlite3.Connection:
     connection = sqlite3.connect(":memory:", isolation_level=None)
-    connection.create_function("engram_icontains", 2, _icontains, deterministic=True)
+    connection.create_function("engram_icontains", 2, icontains, deterministic=True)
     migrate(connection)
     return connection
 

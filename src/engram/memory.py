@@ -78,7 +78,8 @@ class AsyncMemory:
         try:
             await asyncio.shield(self._ready)
         except BaseException:
-            if self._ready.done() and self._ready.exception() is not None:
+            ready = self._ready
+            if ready.done() and (ready.cancelled() or ready.exception() is not None):
                 self._ready = None  # let the next call try again
             raise
         return self._ctx

@@ -9,7 +9,6 @@ vector index replays the shared `index_log` before it searches.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import threading
@@ -26,12 +25,9 @@ from engram.core.filters import And, Cond, Node, scope_of
 from engram.errors import (
     ConflictError,
     DimensionMismatchError,
-    ImmutableMemoryError,
-    NotFoundError,
     StoreError,
 )
 from engram.store.base import (
-    UNSET,
     Delete,
     HistoryRecord,
     Hit,
@@ -39,12 +35,22 @@ from engram.store.base import (
     MemoryRecord,
     Operation,
     Page,
-    SaveMessages,
     Update,
     Vector,
 )
+from engram.store.sqlite import writes
 from engram.store.sqlite.ann import build_ivf
 from engram.store.sqlite.compile import compile_where
+from engram.store.sqlite.rows import (
+    COLUMNS,
+    HISTORY_COLUMNS,
+    INDEX_COLUMNS,
+    SAME_SCOPE,
+    chunked,
+    icontains,
+    record,
+)
+from engram.store.sqlite.rows import history as history_row
 from engram.store.sqlite.schema import migrate
 from engram.store.sqlite.vectors import (
     ANN_THRESHOLD,
@@ -56,64 +62,6 @@ from engram.store.sqlite.vectors import (
 
 T = TypeVar("T")
 logger = logging.getLogger("engram.store.sqlite")
-COLUMNS = (
-    "id, memory, hash, created_at, updated_at, user_id, agent_id, run_id, app_id, actor_id, role, "
-    "metadata, categories, memory_type, immutable, expiration_date"
-)
-HISTORY_COLUMNS = (
-    "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, "
-    "role"
-)
-INDEX_COLUMNS = "rid, user_id, agent_id, run_id, expiration_date, embedding"
-LOG_KEEP = 200_000  # index_log rows kept; a process further behind reloads its index
-_CHUNK = 500  # bound parameters per IN (...) list
-_SAME_SCOPE = "user_id IS ? AND agent_id IS ? AND run_id IS ?"
-
-
-def _icontains(haystack: Any, needle: Any) -> int:
-    if not isinstance(haystack, str) or not isinstance(needle, str):
-        return 0
-    return int(needle.casefold() in haystack.casefold())
-
-
-def _record(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
-    return MemoryRecord(
-        id=row[0],
-        memory=row[1],
-        hash=row[2],
-        created_at=row[3],
-        updated_at=row[4],
-        user_id=row[5],
-        agent_id=row[6],
-        run_id=row[7],
-        app_id=row[8],
-        actor_id=row[9],
-        role=row[10],
-        metadata=json.loads(row[11]),
-        categories=json.loads(row[12]),
-        memory_type=row[13],
-        immutable=bool(row[14]),
-        expiration_date=row[15],
-    )
-
-
-def _history(row: tuple[Any, ...]) -> HistoryRecord:
-    return HistoryRecord(
-        id=row[0],
-        memory_id=row[1],
-        old_memory=row[2],
-        new_memory=row[3],
-        event=row[4],
-        created_at=row[5],
-        updated_at=row[6],
-        is_deleted=bool(row[7]),
-        actor_id=row[8],
-        role=row[9],
-    )
-
-
-def _blob(vector: Vector) -> bytes:
-    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
 
 
 def _not_expired(today: str, params: list[Any]) -> str:
@@ -175,7 +123,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA temp_store = MEMORY")
-            conn.create_function("engram_icontains", 2, _icontains, deterministic=True)
+            conn.create_function("engram_icontains", 2, icontains, deterministic=True)
             self._local.conn = conn
             with self._conns_lock:
                 self._all_conns.append(conn)
@@ -284,7 +232,7 @@ class SQLiteStore:
         self._writes_since_prune += len(operations)
         if self._writes_since_prune > 5_000:
             self._writes_since_prune = 0
-            await self._run(self._writer, self._prune_log)
+            await self._run(self._writer, lambda conn: self._write(conn, writes.prune_log))
         return result
 
     def _apply(
@@ -297,13 +245,13 @@ class SQLiteStore:
             out: list[MemoryRecord | None] = []
             for op in operations:
                 if isinstance(op, Insert):
-                    out.append(None if self._duplicate(c, op) else self._insert(c, op))
+                    out.append(None if self._duplicate(c, op) else writes.insert(c, op))
                 elif isinstance(op, Update):
-                    out.append(self._update(c, op))
+                    out.append(writes.update(c, op))
                 elif isinstance(op, Delete):
-                    out.append(self._delete(c, op))
+                    out.append(writes.delete(c, op))
                 else:
-                    self._save_messages(c, op)
+                    writes.save_messages(c, op)
                     out.append(None)
             return out
 
@@ -312,13 +260,9 @@ class SQLiteStore:
     def _duplicate(self, c: sqlite3.Connection, op: Insert) -> bool:
         if op.dedupe is None:
             return False
-        r = op.record
-        same = c.execute(
-            f"SELECT 1 FROM memories WHERE hash = ? AND {_SAME_SCOPE} LIMIT 1",
-            (r.hash, r.user_id, r.agent_id, r.run_id),
-        ).fetchone()
-        if same:
+        if writes.same_text_stored(c, op.record):
             return True
+        r = op.record
         assert self._index is not None
         with self._index_lock:
             best = self._index.search_exact_scope(
@@ -327,19 +271,6 @@ class SQLiteStore:
             )
         return best is not None and best >= op.dedupe
 
-    def _save_messages(self, c: sqlite3.Connection, op: SaveMessages) -> None:
-        scope = (op.scope.get("user_id"), op.scope.get("agent_id"), op.scope.get("run_id"))
-        c.executemany(
-            "INSERT INTO messages (user_id, agent_id, run_id, role, name, content, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(*scope, role, name, content, op.at) for role, name, content in op.messages],
-        )
-        c.execute(
-            f"DELETE FROM messages WHERE {_SAME_SCOPE} AND id <= coalesce((SELECT id FROM messages"
-            f" WHERE {_SAME_SCOPE} ORDER BY id DESC LIMIT 1 OFFSET ?), -1)",
-            (*scope, *scope, op.keep),
-        )
-
     async def recent_messages(
         self, scope: dict[str, str | None], limit: int
     ) -> list[tuple[str, str | None, str]]:
@@ -347,169 +278,29 @@ class SQLiteStore:
         rows = await self._run(
             self._readers,
             lambda c: c.execute(
-                f"SELECT role, name, content FROM messages WHERE {_SAME_SCOPE} "
+                f"SELECT role, name, content FROM messages WHERE {SAME_SCOPE} "
                 "ORDER BY id DESC LIMIT ?",
                 (*key, limit),
             ).fetchall(),
         )
         return [(r[0], r[1], r[2]) for r in reversed(rows)]
 
-    def _insert(
-        self, c: sqlite3.Connection, op: Insert, *, with_history: bool = True
-    ) -> MemoryRecord:
-        r = op.record
-        c.execute(
-            f"INSERT INTO memories ({COLUMNS}, embedding) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                r.id, r.memory, r.hash, r.created_at, r.updated_at, r.user_id, r.agent_id,
-                r.run_id, r.app_id, r.actor_id, r.role, json.dumps(r.metadata),
-                json.dumps(r.categories), r.memory_type, int(r.immutable), r.expiration_date,
-                _blob(op.embedding),
-            ),
-        )  # fmt: skip
-        if with_history:
-            self._add_history(c, r.id, None, r.memory, "ADD", r.created_at, r.created_at, r)
-        return r
-
-    def _load(self, c: sqlite3.Connection, memory_id: str) -> MemoryRecord:
-        row = c.execute(f"SELECT {COLUMNS} FROM memories WHERE id = ?", (memory_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"memory {memory_id} not found", details={"id": memory_id})
-        return _record(row)
-
-    def _update(self, c: sqlite3.Connection, op: Update) -> MemoryRecord:
-        old = self._load(c, op.memory_id)
-        if old.immutable and not op.allow_immutable:
-            raise ImmutableMemoryError(
-                f"memory {op.memory_id} is immutable", details={"id": op.memory_id}
-            )
-        new = MemoryRecord(**{name: getattr(old, name) for name in MemoryRecord.__slots__})
-        new.updated_at = op.at
-        sets = ["updated_at = ?"]
-        params: list[Any] = [op.at]
-        if op.memory is not UNSET:
-            from engram.core.ids import text_hash
-
-            if op.embedding is None:
-                raise ValueError("an Update of the text needs the new embedding")
-            new.memory, new.hash = op.memory, text_hash(op.memory)
-            sets += ["memory = ?", "hash = ?", "embedding = ?"]
-            params += [new.memory, new.hash, _blob(op.embedding)]
-        for name in ("metadata", "categories", "expiration_date"):
-            value = getattr(op, name)
-            if value is not UNSET:
-                setattr(new, name, value)
-                sets.append(f"{name} = ?")
-                params.append(json.dumps(value) if name != "expiration_date" else value)
-        c.execute(f"UPDATE memories SET {', '.join(sets)} WHERE id = ?", (*params, op.memory_id))
-        actor = op.actor_id if op.actor_id is not None else old.actor_id
-        role = op.role if op.role is not None else old.role
-        self._add_history(
-            c, old.id, old.memory, new.memory, "UPDATE", old.created_at, op.at, None, actor, role
-        )
-        return new
-
-    def _delete(self, c: sqlite3.Connection, op: Delete) -> MemoryRecord:
-        old = self._load(c, op.memory_id)
-        c.execute("DELETE FROM memories WHERE id = ?", (op.memory_id,))
-        self._add_history(
-            c, old.id, old.memory, None, "DELETE", old.created_at, op.at, None,
-            old.actor_id, old.role, deleted=True,
-        )  # fmt: skip
-        return old
-
-    @staticmethod
-    def _add_history(
-        c: sqlite3.Connection,
-        memory_id: str,
-        old: str | None,
-        new: str | None,
-        event: str,
-        created_at: str,
-        updated_at: str,
-        record: MemoryRecord | None,
-        actor_id: str | None = None,
-        role: str | None = None,
-        *,
-        deleted: bool = False,
-    ) -> None:
-        if record is not None:
-            actor_id, role = record.actor_id, record.role
-        c.execute(
-            f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(uuid.uuid4()), memory_id, old, new, event, created_at, updated_at,
-                int(deleted), actor_id, role,
-            ),
-        )  # fmt: skip
-
     async def delete_where(self, where: Node, *, at: str) -> int:
-        return await self._run(self._writer, self._delete_where, where, at)
-
-    def _delete_where(self, conn: sqlite3.Connection, where: Node, at: str) -> int:
-        sql, params = compile_where(where)
-
-        def body(c: sqlite3.Connection) -> int:
-            rows = c.execute(
-                f"SELECT id, memory, created_at, actor_id, role FROM memories m WHERE {sql}", params
-            ).fetchall()
-            c.executemany("DELETE FROM memories WHERE id = ?", [(r[0],) for r in rows])
-            c.executemany(
-                f"INSERT INTO history ({HISTORY_COLUMNS}) "
-                "VALUES (?, ?, ?, NULL, 'DELETE', ?, ?, 1, ?, ?)",
-                [(str(uuid.uuid4()), r[0], r[1], r[2], at, r[3], r[4]) for r in rows],
-            )
-            return len(rows)
-
-        return self._write(conn, body)
+        return await self._run(
+            self._writer,
+            lambda conn: self._write(conn, lambda c: writes.delete_matching(c, where, at)),
+        )
 
     async def restore(self, memories: Sequence[Insert], history: Sequence[HistoryRecord]) -> None:
-        await self._run(self._writer, self._restore, list(memories), list(history))
-
-    def _restore(
-        self, conn: sqlite3.Connection, memories: list[Insert], history: list[HistoryRecord]
-    ) -> None:
-        def body(c: sqlite3.Connection) -> None:
-            for op in memories:
-                self._insert(c, op, with_history=False)
-            c.executemany(
-                f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (h.id, h.memory_id, h.old_memory, h.new_memory, h.event, h.created_at,
-                     h.updated_at, int(h.is_deleted), h.actor_id, h.role)
-                    for h in history
-                ],
-            )  # fmt: skip
-
-        self._write(conn, body)
+        await self._run(
+            self._writer,
+            lambda conn: self._write(
+                conn, lambda c: writes.restore(c, list(memories), list(history))
+            ),
+        )
 
     async def reset(self) -> None:
-        await self._run(self._writer, self._reset)
-
-    def _reset(self, conn: sqlite3.Connection) -> None:
-        def body(c: sqlite3.Connection) -> None:
-            c.execute("DELETE FROM memories")
-            c.execute("DELETE FROM history")
-            c.execute("DELETE FROM messages")
-            c.execute("DELETE FROM index_log")
-            c.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (uuid.uuid4().hex,))
-
-        self._write(conn, body)
-
-    def _prune_log(self, conn: sqlite3.Connection) -> None:
-        def body(c: sqlite3.Connection) -> None:
-            top = c.execute("SELECT max(seq) FROM index_log").fetchone()[0] or 0
-            floor = top - LOG_KEEP
-            if floor > 0:
-                c.execute("DELETE FROM index_log WHERE seq <= ?", (floor,))
-                c.execute(
-                    "INSERT INTO meta (key, value) VALUES ('log_floor', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(floor),),
-                )
-
-        self._write(conn, body)
+        await self._run(self._writer, lambda conn: self._write(conn, writes.reset))
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -521,11 +312,9 @@ class SQLiteStore:
 
     def _get_many(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, MemoryRecord]:
         found: dict[str, MemoryRecord] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in chunked(ids):
             for row in conn.execute(f"SELECT {COLUMNS} FROM memories WHERE id IN ({marks})", chunk):
-                found[row[0]] = _record(row)
+                found[row[0]] = record(row)
         return found
 
     async def list_memories(
@@ -563,7 +352,7 @@ class SQLiteStore:
             ).fetchall()
         finally:
             conn.execute("COMMIT")
-        return Page([_record(r) for r in rows], total)
+        return Page([record(r) for r in rows], total)
 
     async def history(self, memory_id: str) -> list[HistoryRecord]:
         return await self._run(self._readers, self._history_rows, memory_id)
@@ -573,20 +362,18 @@ class SQLiteStore:
             f"SELECT {HISTORY_COLUMNS} FROM history WHERE memory_id = ? ORDER BY rowid",
             (memory_id,),
         ).fetchall()
-        return [_history(r) for r in rows]
+        return [history_row(r) for r in rows]
 
     async def history_many(self, memory_ids: Sequence[str]) -> list[HistoryRecord]:
         return await self._run(self._readers, self._history_many, list(memory_ids))
 
     def _history_many(self, conn: sqlite3.Connection, ids: list[str]) -> list[HistoryRecord]:
         rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in chunked(ids):
             rows += conn.execute(
                 f"SELECT rowid, {HISTORY_COLUMNS} FROM history WHERE memory_id IN ({marks})", chunk
             ).fetchall()
-        return [_history(r[1:]) for r in sorted(rows, key=lambda r: r[0])]
+        return [history_row(r[1:]) for r in sorted(rows, key=lambda r: r[0])]
 
     async def count(self) -> int:
         return await self._run(
@@ -662,13 +449,11 @@ class SQLiteStore:
 
     def _by_rid(self, conn: sqlite3.Connection, rids: list[int]) -> dict[int, MemoryRecord]:
         out: dict[int, MemoryRecord] = {}
-        for start in range(0, len(rids), _CHUNK):
-            chunk = rids[start : start + _CHUNK]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in chunked(rids):
             for row in conn.execute(
                 f"SELECT rid, {COLUMNS} FROM memories WHERE rid IN ({marks})", chunk
             ):
-                out[row[0]] = _record(row[1:])
+                out[row[0]] = record(row[1:])
         return out
 
     def _sync_index(self, conn: sqlite3.Connection, *, in_transaction: bool = False) -> None:
@@ -695,9 +480,7 @@ class SQLiteStore:
                     }
                 )
                 present: set[int] = set()
-                for start in range(0, len(changed), _CHUNK):
-                    chunk = changed[start : start + _CHUNK]
-                    marks = ", ".join("?" for _ in chunk)
+                for chunk, marks in chunked(changed):
                     rows = conn.execute(
                         f"SELECT {INDEX_COLUMNS} FROM memories WHERE rid IN ({marks})", chunk
                     ).fetchall()
