@@ -81,7 +81,12 @@ def test_threshold_and_explain(memory: Memory) -> None:
     memory.add("Quarterly revenue grew", user_id="a", infer=False)
     found = memory.search("violin", user_id="a", threshold=0.3, explain=True)
     assert [r["memory"] for r in found["results"]] == ["I play the violin"]
-    assert found["results"][0]["explain"]["vector"] == found["results"][0]["score"]
+    explain = found["results"][0]["explain"]
+    assert explain["recipe"] == "hybrid"
+    assert explain["keyword"] == 1.0  # the only keyword hit
+    assert 0 < explain["vector"] <= 1
+    vector_only = memory.search("violin", user_id="a", recipe="vector", explain=True)["results"]
+    assert vector_only[0]["score"] == vector_only[0]["explain"]["vector"]
 
 
 def test_scope_ids_are_validated_and_metadata_cannot_change_scope(memory: Memory) -> None:

@@ -162,8 +162,10 @@ class Memory:
         rerank: bool = False,
         explain: bool = False,
         show_expired: bool = False,
+        keyword_search: bool | None = None,
+        recipe: str | None = None,
     ) -> dict[str, Any]:
-        return self._loop.run(self._async.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit, top_k=top_k, filters=filters, threshold=threshold, rerank=rerank, explain=explain, show_expired=show_expired))  # noqa: E501  # fmt: skip
+        return self._loop.run(self._async.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit, top_k=top_k, filters=filters, threshold=threshold, rerank=rerank, explain=explain, show_expired=show_expired, keyword_search=keyword_search, recipe=recipe))  # noqa: E501  # fmt: skip
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
         return self._loop.run(self._async.history(memory_id))

@@ -18,6 +18,7 @@ from engram.pipeline.context import Context, utc_now
 from engram.pipeline.extractors import Extractor, LLMExtractor, OfflineExtractor
 from engram.pipeline.items import history_item, memory_item
 from engram.pipeline.requests import Guidance, build_request, clean_categories, clean_metadata
+from engram.pipeline.search import SearchRequest, pick_recipe, run_search
 from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
@@ -300,12 +301,17 @@ class AsyncMemory:
         rerank: bool = False,
         explain: bool = False,
         show_expired: bool = False,
+        keyword_search: bool | None = None,
+        recipe: str | None = None,
     ) -> dict[str, Any]:
-        """The memories most similar to `query` within the scope and filters, best first.
+        """The memories that best match `query` within the scope and filters, best first.
 
-        Scores are cosine similarities clipped to [0, 1]. Without `limit`/`top_k`, 1.x-style calls
-        (ids at the top level) get up to 100 results and 2.x-style calls (`filters`) up to 20.
-        `rerank` has an effect only once a reranker is configured (as in mem0)."""
+        `recipe` picks the retrievers and their weights (`vector`, `keyword`, `hybrid` (the
+        default), `hybrid_graph`); mem0's `keyword_search=False` means `vector`, `True` `hybrid`.
+        Scores are in [0, 1] in every recipe (see `engram.core.scoring`); `explain=True` adds
+        each component's score. Without `limit`/`top_k`, 1.x-style calls (ids at the top level)
+        get up to 100 results and 2.x-style calls (`filters`) up to 20. `rerank` has an effect
+        only once a reranker is configured (as in mem0)."""
         if not isinstance(query, str) or not query.strip():
             raise ValidationError("query must be a non-empty string")
         if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
@@ -315,20 +321,13 @@ class AsyncMemory:
         default = V1_DEFAULT_LIMIT if top_level else V2_DEFAULT_TOP_K
         k = _limit(limit, top_k, default=default)
         assert k is not None
-        ctx = await self._open()
-        vector = (await ctx.embedder.embed([query], purpose="search"))[0]
-        hits = await ctx.store.search(
-            vector, where, today=ctx.today(), top_k=k, threshold=threshold,
+        request = SearchRequest(
+            query=query, where=where, top_k=k,
+            threshold=None if threshold is None else float(threshold),
+            recipe=pick_recipe(recipe, keyword_search), explain=explain,
             show_expired=show_expired,
         )  # fmt: skip
-        results = []
-        for hit in hits:
-            item = memory_item(hit.record)
-            item["score"] = round(hit.score, 6)
-            if explain:
-                item["explain"] = {"vector": round(hit.score, 6)}
-            results.append(item)
-        return {"results": results}
+        return await run_search(await self._open(), request)
 
     async def history(self, memory_id: str) -> list[dict[str, Any]]:
         """Every version of a memory, oldest first (also after it was deleted)."""

@@ -39,6 +39,7 @@ class MemoryRecord:
     memory_type: str | None = None
     immutable: bool = False
     expiration_date: str | None = None
+    feedback: float = 0.0  # in [-1, 1]: a ranking signal from users' feedback
 
 
 @dataclass(slots=True)
@@ -113,6 +114,15 @@ class Hit:
     score: float
 
 
+@dataclass(slots=True)
+class Candidate:
+    """A search candidate with its raw scores: cosine, and BM25 (higher is better; 0: no term)."""
+
+    record: MemoryRecord
+    vector: float
+    keyword: float
+
+
 class Store(Protocol):
     """A memory store. All methods are coroutines; blocking I/O stays inside the backend."""
 
@@ -160,6 +170,21 @@ class Store(Protocol):
         show_expired: bool = False,
     ) -> list[Hit]:
         """The `top_k` most similar matching memories; scores in [0, 1], best first."""
+        ...
+
+    async def candidates(
+        self,
+        vector: Vector | None,
+        terms: Sequence[str],
+        where: Node | None,
+        *,
+        today: str,
+        n_vector: int,
+        n_keyword: int,
+        show_expired: bool = False,
+    ) -> list[Candidate]:
+        """The union of the `n_vector` most similar and the `n_keyword` best full-text matches
+        (any of `terms`) among matching memories, each with both scores."""
         ...
 
     async def delete_where(self, where: Node, *, at: str) -> int:

@@ -13,7 +13,7 @@ from engram.store.base import HistoryRecord, MemoryRecord, Vector
 
 COLUMNS = (
     "id, memory, hash, created_at, updated_at, user_id, agent_id, run_id, app_id, actor_id, role, "
-    "metadata, categories, memory_type, immutable, expiration_date"
+    "metadata, categories, memory_type, immutable, expiration_date, feedback"
 )
 HISTORY_COLUMNS = (
     "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, "
@@ -57,6 +57,7 @@ def record(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
         memory_type=row[13],
         immutable=bool(row[14]),
         expiration_date=row[15],
+        feedback=float(row[16]),
     )
 
 

@@ -96,6 +96,33 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX messages_scope ON messages (user_id, agent_id, run_id, id);
     """,
+    # 3: full-text index over the text and the speaker, with stemming; the feedback signal
+    """
+    DROP TRIGGER memories_fts_insert;
+    DROP TRIGGER memories_fts_delete;
+    DROP TRIGGER memories_fts_update;
+    DROP TABLE memories_fts;
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        memory, actor_id, content='memories', content_rowid='rid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts (rowid, memory, actor_id)
+        VALUES (new.rid, new.memory, new.actor_id);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, memory, actor_id)
+        VALUES ('delete', old.rid, old.memory, old.actor_id);
+    END;
+    CREATE TRIGGER memories_fts_update AFTER UPDATE OF memory, actor_id ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, memory, actor_id)
+        VALUES ('delete', old.rid, old.memory, old.actor_id);
+        INSERT INTO memories_fts (rowid, memory, actor_id)
+        VALUES (new.rid, new.memory, new.actor_id);
+    END;
+    INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
+    ALTER TABLE memories ADD COLUMN feedback REAL NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

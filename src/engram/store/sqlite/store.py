@@ -20,14 +20,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from engram.core.filters import And, Cond, Node, scope_of
+from engram.core.text import fts_match
 from engram.errors import (
     ConflictError,
     DimensionMismatchError,
     StoreError,
 )
 from engram.store.base import (
+    Candidate,
     Delete,
     HistoryRecord,
     Hit,
@@ -61,6 +64,7 @@ from engram.store.sqlite.vectors import (
 )
 
 T = TypeVar("T")
+_BM25 = "bm25(memories_fts, 1.0, 0.5)"  # text, speaker
 logger = logging.getLogger("engram.store.sqlite")
 
 
@@ -428,6 +432,109 @@ class SQLiteStore:
         return [
             Hit(records[rid], float(min(1.0, max(0.0, s)))) for rid, s in found if rid in records
         ]
+
+    async def candidates(
+        self,
+        vector: Vector | None,
+        terms: Sequence[str],
+        where: Node | None,
+        *,
+        today: str,
+        n_vector: int,
+        n_keyword: int,
+        show_expired: bool = False,
+    ) -> list[Candidate]:
+        return await self._run(
+            self._readers, self._candidates, vector, list(terms), where, today, n_vector,
+            n_keyword, show_expired,
+        )  # fmt: skip
+
+    def _candidates(
+        self,
+        conn: sqlite3.Connection,
+        vector: Vector | None,
+        terms: list[str],
+        where: Node | None,
+        today: str,
+        n_vector: int,
+        n_keyword: int,
+        show_expired: bool,
+    ) -> list[Candidate]:
+        query = None if vector is None else np.ascontiguousarray(vector, dtype=np.float32)
+        cosine: dict[int, float] = {}
+        if query is not None and n_vector > 0:
+            cosine = dict(self._vector_hits(conn, query, where, today, n_vector, show_expired))
+        keyword = self._keyword_hits(conn, terms, where, today, n_keyword, show_expired)
+        if terms and cosine:
+            missing = [rid for rid in cosine if rid not in keyword]
+            keyword.update(self._keyword_scores(conn, terms, missing))
+        if query is not None:
+            with self._index_lock:
+                assert self._index is not None
+                cosine.update(self._index.cosines(query, [r for r in keyword if r not in cosine]))
+        records = self._by_rid(conn, list({*cosine, *keyword}))
+        return [
+            Candidate(records[rid], cosine.get(rid, 0.0), keyword.get(rid, 0.0)) for rid in records
+        ]
+
+    def _vector_hits(
+        self,
+        conn: sqlite3.Connection,
+        query: npt.NDArray[np.float32],
+        where: Node | None,
+        today: str,
+        k: int,
+        show_expired: bool,
+    ) -> list[tuple[int, float]]:
+        allowed = None
+        if not _pure_scope(where):
+            sql, params = compile_where(where)
+            rids = conn.execute(f"SELECT m.rid FROM memories m WHERE {sql}", params).fetchall()
+            allowed = np.sort(np.fromiter((r[0] for r in rids), dtype=np.int64, count=len(rids)))
+        day = -(2**31) if show_expired else days_since_epoch(today)
+        with self._index_lock:
+            self._sync_index(conn)
+            assert self._index is not None
+            found = self._index.search(query, scope_of(where), k=k, today=day, allowed=allowed)
+            wanted = self._index.wanted_builds()
+        for scope, part in wanted:
+            self._builder.submit(self._build_ann, scope, part)
+        return found
+
+    def _keyword_hits(
+        self,
+        conn: sqlite3.Connection,
+        terms: list[str],
+        where: Node | None,
+        today: str,
+        k: int,
+        show_expired: bool,
+    ) -> dict[int, float]:
+        if not terms or k <= 0:
+            return {}
+        sql, params = compile_where(where)
+        if not show_expired:
+            sql = f"{sql} AND {_not_expired(today, params)}"
+        rows = conn.execute(
+            f"SELECT memories_fts.rowid, -{_BM25} FROM memories_fts "
+            f"JOIN memories m ON m.rid = memories_fts.rowid WHERE memories_fts MATCH ? AND {sql} "
+            f"ORDER BY {_BM25} LIMIT ?",
+            [fts_match(terms), *params, k],
+        ).fetchall()
+        return {int(r[0]): float(r[1]) for r in rows}
+
+    def _keyword_scores(
+        self, conn: sqlite3.Connection, terms: list[str], rids: list[int]
+    ) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for chunk, marks in chunked(rids):
+            rows = conn.execute(
+                f"SELECT rowid, -{_BM25} FROM memories_fts "
+                f"WHERE memories_fts MATCH ? AND rowid IN ({marks})",
+                [fts_match(terms), *chunk],
+            ).fetchall()
+            out.update((int(r[0]), float(r[1])) for r in rows)
+        return out
 
     def ann_ready(self, scope: dict[str, str]) -> bool:
         """Whether every partition of the scope has an approximate index installed."""

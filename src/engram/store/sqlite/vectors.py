@@ -213,6 +213,16 @@ class VectorIndex:
         found = _score(part, query, -(2**31), None, None) if part else None
         return float(found[0].max()) if found is not None else None
 
+    def cosines(self, query: npt.NDArray[np.float32], rids: Iterable[int]) -> dict[int, float]:
+        """The cosine of the query with each indexed row (rows not indexed are left out)."""
+        out: dict[int, float] = {}
+        for rid in rids:
+            found = self._where.get(rid)
+            if found is not None:
+                scope, pos = found
+                out[rid] = float(self._partitions[scope].vectors[pos] @ query)
+        return out
+
     def wanted_builds(self) -> list[tuple[ScopeKey, _Partition]]:
         """Partitions that need an (up to date) IVF index; each is marked as being built."""
         if self.ann_threshold is None:

@@ -29,12 +29,12 @@ def insert(c: sqlite3.Connection, op: Insert, *, with_history: bool = True) -> M
     r = op.record
     c.execute(
         f"INSERT INTO memories ({COLUMNS}, embedding) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             r.id, r.memory, r.hash, r.created_at, r.updated_at, r.user_id, r.agent_id,
             r.run_id, r.app_id, r.actor_id, r.role, json.dumps(r.metadata),
             json.dumps(r.categories), r.memory_type, int(r.immutable), r.expiration_date,
-            blob(op.embedding),
+            r.feedback, blob(op.embedding),
         ),
     )  # fmt: skip
     if with_history:

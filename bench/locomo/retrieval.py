@@ -1,0 +1,105 @@
+"""LoCoMo retrieval benchmark: evidence recall of search over stored conversations.
+
+    .venv/bin/python -m bench.locomo.retrieval [--mode raw|extracted] [--recipes vector,hybrid,...]
+
+Every turn is stored through the public API (`add`, speaker as `name`, session date as
+`timestamp`): `raw` stores turns verbatim (`infer=False`); `extracted` stores what the offline
+extractor makes of each turn. Each question (category 5, adversarial, excluded) is searched in
+its conversation's scope; a result counts for the turns it came from. Printed: all@k (every
+evidence turn in the top k) and any@k (at least one), k = 5, 10, 20, per category, per recipe,
+and time per query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from bench.locomo.data import CATEGORIES, Conversation, load
+from engram import Memory
+
+KS = (5, 10, 20)
+OUT = Path(__file__).resolve().parents[1] / "out" / "locomo"
+
+
+def store(memory: Memory, conv: Conversation, mode: str) -> None:
+    user = f"conv-{conv.index}"
+    if mode == "raw":
+        by_session: dict[int, list] = defaultdict(list)
+        for turn in conv.turns:
+            by_session[turn.session].append(turn)
+        for turns in by_session.values():
+            for turn in turns:  # one add per turn: each keeps its own dia_id
+                memory.add(
+                    {"role": "user", "content": turn.text, "name": turn.speaker},
+                    user_id=user, infer=False, timestamp=turn.when,
+                    metadata={"dia_id": turn.dia_id, "session": turn.session},
+                )  # fmt: skip
+        return
+    for turn in conv.turns:
+        memory.add(
+            {"role": "user", "content": turn.text, "name": turn.speaker},
+            user_id=user, timestamp=turn.when, metadata={"dia_id": turn.dia_id},
+        )  # fmt: skip
+
+
+def evaluate(memory: Memory, conv: Conversation, recipe: str, rows: list[dict]) -> None:
+    user = f"conv-{conv.index}"
+    for question in conv.questions:
+        start = time.perf_counter()
+        found = memory.search(question.text, user_id=user, top_k=max(KS), recipe=recipe)
+        elapsed = (time.perf_counter() - start) * 1000
+        ranked: list[str] = []
+        for item in found["results"]:
+            dia = item["metadata"].get("dia_id")
+            if dia and dia not in ranked:
+                ranked.append(dia)
+        evidence = set(question.evidence)
+        row = {"category": question.category, "ms": elapsed}
+        for k in KS:
+            top = set(ranked[:k])
+            row[f"all@{k}"] = float(evidence <= top)
+            row[f"any@{k}"] = float(bool(evidence & top))
+        rows.append(row)
+
+
+def report(recipe: str, rows: list[dict]) -> None:
+    print(f"\nrecipe {recipe}: {len(rows)} questions, "
+          f"{statistics.median(r['ms'] for r in rows):.1f} ms median per query")  # fmt: skip
+    header = " | ".join(f"{m}@{k}" for m in ("all", "any") for k in KS)
+    print(f"{'category':<12} |  n  | {header}")
+    groups = [(name, [r for r in rows if r["category"] == c]) for c, name in CATEGORIES.items()]
+    for name, group in [*groups, ("overall", rows)]:
+        cells = " | ".join(
+            f"{statistics.mean(r[f'{m}@{k}'] for r in group):.3f}" for m in ("all", "any") for k in KS
+        )
+        print(f"{name:<12} | {len(group):>3} | {cells}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=("raw", "extracted"), default="raw")
+    parser.add_argument("--recipes", default="vector")
+    parser.add_argument("--conversations", type=int, default=None)
+    args = parser.parse_args()
+    conversations = load(limit=args.conversations)
+    results: dict[str, list[dict]] = {r: [] for r in args.recipes.split(",")}
+    for conv in conversations:
+        data_dir = OUT / args.mode / f"conv-{conv.index}"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        with Memory({"data_dir": str(data_dir), "llm": {"provider": "offline"}}) as memory:
+            store(memory, conv, args.mode)
+            for recipe, rows in results.items():
+                evaluate(memory, conv, recipe, rows)
+    print(f"mode {args.mode}: {sum(len(c.turns) for c in conversations)} turns, "
+          f"{len(conversations)} conversations")  # fmt: skip
+    for recipe, rows in results.items():
+        report(recipe, rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Fusing search signals into one score in [0, 1], per named recipe.
+
+Each candidate has, per component, a normalised score in [0, 1]:
+- `vector`: cosine similarity, clipped to [0, 1] (absolute: comparable across queries);
+- `keyword`: BM25, divided by the best BM25 among this query's candidates (relative);
+- `graph`: how closely the memory is linked to entities named in the query (1 direct, 0.5 one hop);
+- `recency`: exp(-age / half_life), 1 for a memory created now;
+and `feedback` in [-1, 1] (0 neutral). The fused score is
+`clip(sum(weight[c] * score[c]) + feedback_weight * feedback, 0, 1)`; the positive weights of a
+recipe sum to 1, so a `threshold` in [0, 1] means the same thing in every recipe.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+COMPONENTS = ("vector", "keyword", "graph", "recency")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    name: str
+    weights: dict[str, float]
+    feedback: float = 0.1  # weight of the feedback signal
+    half_life_days: float = 180.0
+    candidates: int = 50  # taken from each retriever before fusion
+
+    def uses(self, component: str) -> bool:
+        return self.weights.get(component, 0.0) > 0
+
+
+RECIPES: dict[str, Recipe] = {
+    "vector": Recipe("vector", {"vector": 1.0}, feedback=0.0),
+    "keyword": Recipe("keyword", {"keyword": 1.0}, feedback=0.0),
+    "hybrid": Recipe("hybrid", {"vector": 0.55, "keyword": 0.4, "recency": 0.05}),
+    "hybrid_graph": Recipe(
+        "hybrid_graph", {"vector": 0.5, "keyword": 0.35, "graph": 0.1, "recency": 0.05}
+    ),
+}
+DEFAULT_RECIPE = "hybrid"
+
+
+@dataclass(slots=True)
+class Scores:
+    vector: float = 0.0
+    keyword_raw: float = 0.0  # BM25 (higher is better), normalised in fuse()
+    graph: float = 0.0
+    age_days: float = 0.0
+    feedback: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)
+    total: float = 0.0
+
+
+def fuse(candidates: list[Scores], recipe: Recipe) -> None:
+    """Fill `parts` and `total` of every candidate."""
+    best_keyword = max((c.keyword_raw for c in candidates), default=0.0)
+    for c in candidates:
+        parts = {
+            "vector": min(1.0, max(0.0, c.vector)),
+            "keyword": c.keyword_raw / best_keyword if best_keyword > 0 else 0.0,
+            "graph": min(1.0, max(0.0, c.graph)),
+            "recency": math.exp(-max(0.0, c.age_days) / recipe.half_life_days),
+        }
+        total = sum(recipe.weights.get(name, 0.0) * parts[name] for name in COMPONENTS)
+        total += recipe.feedback * max(-1.0, min(1.0, c.feedback))
+        c.parts = {name: round(parts[name], 6) for name in COMPONENTS if recipe.uses(name)}
+        if recipe.feedback:
+            c.parts["feedback"] = round(c.feedback, 6)
+        c.total = min(1.0, max(0.0, total))

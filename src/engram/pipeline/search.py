@@ -1,0 +1,77 @@
+"""search(): candidates from every retriever the recipe uses, fused into one ranked list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engram.core.filters import Node
+from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe, Scores, fuse
+from engram.core.text import query_terms
+from engram.errors import ValidationError
+from engram.pipeline.context import Context
+from engram.pipeline.items import memory_item
+from engram.providers.llm.base import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    query: str
+    where: Node | None
+    top_k: int
+    threshold: float | None
+    recipe: Recipe
+    explain: bool
+    show_expired: bool
+
+
+def pick_recipe(name: str | None, keyword_search: bool | None) -> Recipe:
+    """A named recipe; mem0's `keyword_search=False` means semantic only, `True` hybrid."""
+    if name is None:
+        name = (
+            DEFAULT_RECIPE if keyword_search is None else ("hybrid" if keyword_search else "vector")
+        )
+    elif keyword_search is not None:
+        raise ValidationError("pass either 'recipe' or 'keyword_search', not both")
+    if name not in RECIPES:
+        raise ValidationError(f"unknown search recipe {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
+    recipe = request.recipe
+    vector = None
+    if recipe.uses("vector"):
+        vector = (await ctx.embed([request.query], "search", Usage()))[0]
+    terms = query_terms(request.query) if recipe.uses("keyword") else []
+    pool = max(request.top_k, recipe.candidates)
+    found = await ctx.store.candidates(
+        vector, terms, request.where, today=ctx.today(),
+        n_vector=(request.top_k if recipe.name == "vector" else pool) if vector is not None else 0,
+        n_keyword=pool if terms else 0, show_expired=request.show_expired,
+    )  # fmt: skip
+    now = ctx.clock()
+    scores = [
+        Scores(
+            vector=c.vector,
+            keyword_raw=c.keyword,
+            age_days=(now - datetime.fromisoformat(c.record.created_at)).total_seconds() / 86400,
+            feedback=c.record.feedback,
+        )
+        for c in found
+    ]
+    fuse(scores, recipe)
+    ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1].total)
+    results = []
+    for candidate, score in ranked:
+        if request.threshold is not None and score.total < request.threshold:
+            continue
+        item = memory_item(candidate.record)
+        item["score"] = round(score.total, 6)
+        if request.explain:
+            item["explain"] = {"recipe": recipe.name, **score.parts}
+        results.append(item)
+        if len(results) == request.top_k:
+            break
+    return {"results": results}
