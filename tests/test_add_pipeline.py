@@ -111,7 +111,9 @@ async def test_bad_output_or_failing_provider_writes_nothing(
     assert (await mem.get_all(user_id="alex"))["total"] == 1
     fake_openai.reply({"facts": [fact("Lives in Rome")]})
     await mem.add("I moved to Rome", user_id="alex")
-    assert "Earlier conversation" not in user_prompt(fake_openai)  # failed adds kept no messages
+    earlier = user_prompt(fake_openai).split("NEW messages:")[0]
+    assert "user: Seed memory" in earlier
+    assert "I moved to Rome" not in earlier  # the failed adds kept no messages
 
 
 async def test_parallel_adds_of_one_fact_store_it_once(

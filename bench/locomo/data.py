@@ -54,7 +54,9 @@ def load(path: Path = DATA, limit: int | None = None) -> list[Conversation]:
     for index, item in enumerate(json.loads(path.read_text())[:limit]):
         conv = item["conversation"]
         turns = []
-        keys = sorted((k for k in conv if re.fullmatch(r"session_\d+", k)), key=lambda k: int(k[8:]))
+        keys = sorted(
+            (k for k in conv if re.fullmatch(r"session_\d+", k)), key=lambda k: int(k[8:])
+        )
         for key in keys:
             when = session_date(conv[f"{key}_date_time"])
             for turn in conv[key]:

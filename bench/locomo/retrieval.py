@@ -75,7 +75,9 @@ def report(recipe: str, rows: list[dict]) -> None:
     groups = [(name, [r for r in rows if r["category"] == c]) for c, name in CATEGORIES.items()]
     for name, group in [*groups, ("overall", rows)]:
         cells = " | ".join(
-            f"{statistics.mean(r[f'{m}@{k}'] for r in group):.3f}" for m in ("all", "any") for k in KS
+            f"{statistics.mean(r[f'{m}@{k}'] for r in group):.3f}"
+            for m in ("all", "any")
+            for k in KS
         )
         print(f"{name:<12} | {len(group):>3} | {cells}")
 

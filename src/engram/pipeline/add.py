@@ -11,7 +11,9 @@ from engram.pipeline.infer import infer_add
 from engram.pipeline.multimodal import expand_parts
 from engram.pipeline.requests import PROCEDURAL, AddRequest
 from engram.providers.llm.base import Usage
-from engram.store.base import Insert, MemoryRecord
+from engram.store.base import Insert, MemoryRecord, Operation, SaveMessages
+
+_CONTEXT_CHARS = 300  # of the previous turn, in a verbatim message's embedding input
 
 
 async def run_add(ctx: Context, request: AddRequest) -> dict[str, Any]:
@@ -35,11 +37,34 @@ async def run_add(ctx: Context, request: AddRequest) -> dict[str, Any]:
 
 async def _verbatim(ctx: Context, request: AddRequest, usage: Usage) -> dict[str, Any]:
     """mem0's infer=False: every non-system message stored as it is (images as their
-    description; a message left empty by a skipped image is reported in the warnings)."""
+    description; a message left empty by a skipped image is reported in the warnings).
+
+    Each message is embedded as `speaker: text`; a reply (the turn before it, from this call or
+    the scope's last saved message, came from someone else) also carries that turn as context,
+    since "Yes, twice last year!" means little alone. The stored text is the message itself."""
     conversation = [m for m in request.messages if m.role != "system" and m.content.strip()]
-    result = await _store(ctx, request, [(m.content, m) for m in conversation], usage)
+    if not conversation:
+        return {"results": [], "warnings": list(request.warnings)}
+    key = {name: request.scope.get(name) for name in ("user_id", "agent_id", "run_id")}
+    before = await ctx.store.recent_messages(key, 1)
+    previous = Message(before[0][0], before[0][2], before[0][1]) if before else None
+    contexts = []
+    for message in conversation:
+        contexts.append(_in_context(message, previous))
+        previous = message
+    saved = SaveMessages(key, [(m.role, m.name, m.content) for m in conversation], ctx.now())
+    drafts: list[tuple[str, Message | None]] = [(m.content, m) for m in conversation]
+    result = await _store(ctx, request, drafts, usage, embed_texts=contexts, extra=[saved])
     result["warnings"] = list(request.warnings)
     return result
+
+
+def _in_context(message: Message, previous: Message | None) -> str:
+    speaker = message.name or message.role
+    line = f"{speaker}: {message.content.strip()}"
+    if previous is None or (previous.name or previous.role) == speaker:
+        return line
+    return f"{previous.name or previous.role}: {previous.content.strip()[:_CONTEXT_CHARS]}\n{line}"
 
 
 async def _procedural(ctx: Context, request: AddRequest, usage: Usage) -> dict[str, Any]:
@@ -51,17 +76,24 @@ async def _procedural(ctx: Context, request: AddRequest, usage: Usage) -> dict[s
 
 
 async def _store(
-    ctx: Context, request: AddRequest, drafts: list[tuple[str, Message | None]], usage: Usage
+    ctx: Context,
+    request: AddRequest,
+    drafts: list[tuple[str, Message | None]],
+    usage: Usage,
+    *,
+    embed_texts: list[str] | None = None,
+    extra: list[Operation] | None = None,
 ) -> dict[str, Any]:
     if not drafts:
         return {"results": []}
-    vectors = await ctx.embed([text for text, _ in drafts], "add", usage)
+    vectors = await ctx.embed(embed_texts or [text for text, _ in drafts], "add", usage)
     now = ctx.now()
-    inserts = [
+    ops: list[Operation] = [
         Insert(_record(request, text, message, request.timestamp or now), vectors[i])
         for i, (text, message) in enumerate(drafts)
     ]
-    records = [r for r in await ctx.store.apply(inserts) if r is not None]
+    written = await ctx.store.apply([*ops, *(extra or [])])
+    records = [r for r in written[: len(ops)] if r is not None]
     return {"results": [_result(r, request) for r in records]}
 
 

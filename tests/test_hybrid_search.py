@@ -1,0 +1,127 @@
+"""Hybrid search: every retriever contributes candidates, fusion is documented and bounded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engram import Memory, ValidationError
+from engram.core.scoring import RECIPES, Scores, fuse
+from engram.providers.embedders.hashing import HashingEmbedder
+from engram.store.sqlite.store import SQLiteStore
+
+
+def test_fusion_is_bounded_and_weighted() -> None:
+    a = Scores(vector=0.9, keyword_raw=4.0, age_days=0)
+    b = Scores(vector=0.2, keyword_raw=8.0, age_days=365)
+    c = Scores(vector=-0.3, keyword_raw=0.0, age_days=0, feedback=-1.0)
+    fuse([a, b, c], RECIPES["hybrid"])
+    w = RECIPES["hybrid"].weights
+    assert a.parts["keyword"] == 0.5
+    assert b.parts["keyword"] == 1.0
+    assert a.total == pytest.approx(w["vector"] * 0.9 + w["keyword"] * 0.5 + w["recency"] * 1.0)
+    assert all(0.0 <= s.total <= 1.0 for s in (a, b, c))
+    assert c.total == 0.0  # negative feedback cannot push below 0
+    assert sum(v for v in RECIPES["hybrid_graph"].weights.values()) == pytest.approx(1.0)
+
+
+def test_keyword_only_hits_are_candidates(memory: Memory) -> None:
+    memory.add("Passport number is X99-123-ZQ", user_id="a", infer=False)
+    for i in range(30):
+        memory.add(f"Travel note {i}: went somewhere nice", user_id="a", infer=False)
+    hits = memory.search("X99-123-ZQ", user_id="a", top_k=3, explain=True)["results"]
+    assert hits[0]["memory"] == "Passport number is X99-123-ZQ"
+    assert hits[0]["explain"]["keyword"] == 1.0
+    keyword = memory.search("X99-123-ZQ", user_id="a", top_k=3, recipe="keyword")["results"]
+    assert [h["memory"] for h in keyword] == ["Passport number is X99-123-ZQ"]
+
+
+def test_speaker_names_are_searchable(memory: Memory) -> None:
+    memory.add(
+        {"role": "user", "content": "I adopted a dog last week", "name": "Caroline"},
+        user_id="a",
+        infer=False,
+    )
+    memory.add(
+        {"role": "user", "content": "I adopted a cat last week", "name": "Melanie"},
+        user_id="a",
+        infer=False,
+    )
+    hits = memory.search("What did Caroline adopt?", user_id="a", top_k=1, recipe="keyword")[
+        "results"
+    ]
+    assert hits[0]["actor_id"] == "Caroline"
+
+
+def test_keyword_search_flag_and_recipes(memory: Memory) -> None:
+    memory.add("Enjoys kayaking", user_id="a", infer=False)
+    vector = memory.search("kayaking", user_id="a", keyword_search=False, explain=True)["results"][
+        0
+    ]
+    hybrid = memory.search("kayaking", user_id="a", keyword_search=True, explain=True)["results"][0]
+    assert vector["explain"]["recipe"] == "vector"
+    assert hybrid["explain"]["recipe"] == "hybrid"
+    with pytest.raises(ValidationError, match="recipe"):
+        memory.search("x", user_id="a", recipe="magic")
+    with pytest.raises(ValidationError, match="not both"):
+        memory.search("x", user_id="a", recipe="vector", keyword_search=True)
+
+
+def test_filters_scope_and_expiry_apply_to_keyword_hits(db_path: Path) -> None:
+    clock = lambda: datetime(2026, 6, 1, tzinfo=UTC)  # noqa: E731
+    with Memory(embedder=HashingEmbedder(64), store=SQLiteStore(db_path), clock=clock) as m:
+        m.add("zebra crossing report", user_id="a", infer=False, metadata={"kind": "x"})
+        m.add("zebra crossing report", user_id="b", infer=False)
+        m.add("zebra crossing old", user_id="a", infer=False, expiration_date="2026-01-01")
+        hits = m.search("zebra", user_id="a", recipe="keyword")["results"]
+        assert [h["memory"] for h in hits] == ["zebra crossing report"]
+        assert (
+            len(m.search("zebra", user_id="a", recipe="keyword", show_expired=True)["results"]) == 2
+        )
+        assert (
+            m.search("zebra", filters={"user_id": "a", "kind": "y"}, recipe="keyword")["results"]
+            == []
+        )
+
+
+def test_recency_breaks_ties_towards_newer(db_path: Path) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    with Memory(
+        embedder=HashingEmbedder(64), store=SQLiteStore(db_path), clock=lambda: now[0]
+    ) as m:
+        old = m.add("Favorite tea is oolong", user_id="a", infer=False)["results"][0]["id"]
+        now[0] += timedelta(days=400)
+        new = m.add("Favorite tea is oolong", user_id="a", infer=False)["results"][0]["id"]
+        hits = m.search("favorite tea", user_id="a", explain=True)["results"]
+        assert [h["id"] for h in hits] == [new, old]
+        assert hits[0]["explain"]["recency"] > hits[1]["explain"]["recency"]
+
+
+def test_replies_are_embedded_with_the_turn_they_answer(memory: Memory) -> None:
+    memory.add(
+        [
+            {"role": "user", "name": "Ann", "content": "Have you ever been skydiving?"},
+            {"role": "user", "name": "Bob", "content": "Yes, twice last year!"},
+            {"role": "user", "name": "Bob", "content": "Pottery classes start Monday."},
+        ],
+        user_id="a", infer=False,
+    )  # fmt: skip
+    hits = memory.search("skydiving", user_id="a", recipe="vector", explain=True)["results"]
+    by_text = {h["memory"]: h["explain"]["vector"] for h in hits}
+    assert by_text["Yes, twice last year!"] > 0.3  # found through the question it answers
+    assert by_text["Pottery classes start Monday."] < 0.1  # same speaker: no context carried
+    # the next add's first message is a reply to the scope's last saved message
+    memory.add(
+        {"role": "user", "name": "Ann", "content": "Cool, mine start Tuesday."},
+        user_id="a",
+        infer=False,
+    )
+    pottery = memory.search("pottery classes", user_id="a", recipe="vector", explain=True)[
+        "results"
+    ]
+    assert {h["memory"] for h in pottery[:2]} == {
+        "Pottery classes start Monday.",
+        "Cool, mine start Tuesday.",
+    }
