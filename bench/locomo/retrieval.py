@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.locomo.data import CATEGORIES, Conversation, load
+
 from engram import Memory
 
 KS = (5, 10, 20)
