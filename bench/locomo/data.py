@@ -49,6 +49,12 @@ def _text(turn: dict[str, Any]) -> str:
     return f"{text} [image: {caption}]" if caption else text
 
 
+def _evidence(question: dict[str, Any]) -> tuple[str, ...]:
+    """Evidence turn ids ("D8:6; D9:17" in one entry also happens)."""
+    ids = (e.strip() for entry in question["evidence"] for e in re.split(r"[;,]", entry))
+    return tuple(e for e in ids if e)
+
+
 def load(path: Path = DATA, limit: int | None = None) -> list[Conversation]:
     out = []
     for index, item in enumerate(json.loads(path.read_text())[:limit]):
@@ -62,13 +68,9 @@ def load(path: Path = DATA, limit: int | None = None) -> list[Conversation]:
             for turn in conv[key]:
                 turns.append(Turn(turn["dia_id"], turn["speaker"], _text(turn), int(key[8:]), when))
         questions = [
-            Question(
-                q["question"], str(q.get("answer", "")),
-                tuple(e.strip() for ev in q.get("evidence", []) for e in re.split(r"[;,]", ev) if e.strip()),
-                int(q["category"]),
-            )
+            Question(q["question"], str(q.get("answer", "")), _evidence(q), int(q["category"]))
             for q in item["qa"]
             if int(q["category"]) in CATEGORIES and q.get("evidence")
-        ]  # fmt: skip
+        ]
         out.append(Conversation(index, (conv["speaker_a"], conv["speaker_b"]), turns, questions))
     return out
