@@ -102,7 +102,8 @@ def test_offline_extractor_is_announced_once(
         ({"llm": {"provider": "azure_openai", "config": {}}}, "azure_endpoint"),
         ({"custom_categories": "food"}, "custom_categories"),
         ({"documents": {"verify": False}}, "documents takes"),
-        ({"graph_store": {"provider": "neo4j"}}, "not supported by this version"),
+        ({"graph_store": {"provider": "neo4j"}}, "supported: sqlite"),
+        ({"reranker": {"provider": "cohere"}}, "not supported by this version"),
     ],
 )
 def test_bad_llm_config(config: dict[str, object], message: str, tmp_path: Path) -> None:

@@ -34,6 +34,11 @@ CASES: dict[str, Prompt] = {  # type: ignore[type-arg]
             custom_update_prompt="Prefer UPDATE over ADD.",
         )
     ),
+    "extract_graph": extract.render(
+        ExtractInput(
+            messages=CONVERSATION[:1], today="2026-03-10", existing=["Lives in Porto"], graph=True
+        )
+    ),
     "procedural": procedural.render(CONVERSATION),
     "vision": vision.render("https://example.org/cat.png", "What is this?"),
 }

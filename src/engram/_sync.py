@@ -93,8 +93,9 @@ class Memory:
         excludes: str | None = None,
         custom_instructions: str | None = None,
         custom_categories: list[dict[str, str]] | None = None,
+        enable_graph: bool | None = None,
     ) -> dict[str, Any]:
-        return self._loop.run(self._async.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id, metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt, expiration_date=expiration_date, immutable=immutable, categories=categories, timestamp=timestamp, includes=includes, excludes=excludes, custom_instructions=custom_instructions, custom_categories=custom_categories))  # noqa: E501  # fmt: skip
+        return self._loop.run(self._async.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id, metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt, expiration_date=expiration_date, immutable=immutable, categories=categories, timestamp=timestamp, includes=includes, excludes=excludes, custom_instructions=custom_instructions, custom_categories=custom_categories, enable_graph=enable_graph))  # noqa: E501  # fmt: skip
 
     def update(
         self,
@@ -145,8 +146,19 @@ class Memory:
         page: int | None = None,
         page_size: int | None = None,
         show_expired: bool = False,
+        enable_graph: bool | None = None,
     ) -> dict[str, Any]:
-        return self._loop.run(self._async.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit, top_k=top_k, page=page, page_size=page_size, show_expired=show_expired))  # noqa: E501  # fmt: skip
+        return self._loop.run(self._async.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit, top_k=top_k, page=page, page_size=page_size, show_expired=show_expired, enable_graph=enable_graph))  # noqa: E501  # fmt: skip
+
+    def get_profile(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        include_history: bool = False,
+    ) -> dict[str, Any]:
+        return self._loop.run(self._async.get_profile(user_id=user_id, agent_id=agent_id, run_id=run_id, include_history=include_history))  # noqa: E501  # fmt: skip
 
     def search(
         self,
@@ -164,8 +176,9 @@ class Memory:
         show_expired: bool = False,
         keyword_search: bool | None = None,
         recipe: str | None = None,
+        enable_graph: bool | None = None,
     ) -> dict[str, Any]:
-        return self._loop.run(self._async.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit, top_k=top_k, filters=filters, threshold=threshold, rerank=rerank, explain=explain, show_expired=show_expired, keyword_search=keyword_search, recipe=recipe))  # noqa: E501  # fmt: skip
+        return self._loop.run(self._async.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit, top_k=top_k, filters=filters, threshold=threshold, rerank=rerank, explain=explain, show_expired=show_expired, keyword_search=keyword_search, recipe=recipe, enable_graph=enable_graph))  # noqa: E501  # fmt: skip
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
         return self._loop.run(self._async.history(memory_id))

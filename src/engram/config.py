@@ -22,12 +22,13 @@ EMBEDDERS = ("minilm", "huggingface", "openai", "ollama", "lmstudio", "vllm", "h
 VECTOR_STORES = ("sqlite",)
 LLMS = ("openai", "azure_openai", "anthropic", "ollama", "vllm", "lmstudio", "groq", "together",
         "deepseek", "xai", "openrouter", "offline")  # fmt: skip
-# mem0 keys for the graph store and reranker: they arrive with those features.
-_NOT_YET = ("graph_store", "reranker")
+# mem0 keys for the reranker: it arrives with that feature.
+_NOT_YET = ("reranker",)
+GRAPH_STORES = ("sqlite",)
 _GUIDANCE = ("custom_instructions", "custom_categories", "custom_fact_extraction_prompt",
              "custom_update_memory_prompt")  # fmt: skip
 _KNOWN = {"embedder", "vector_store", "llm", "history_db_path", "version", "data_dir",
-          "documents", *_NOT_YET, *_GUIDANCE}  # fmt: skip
+          "documents", "graph_store", *_NOT_YET, *_GUIDANCE}  # fmt: skip
 _DOCUMENT_KEYS = {"timeout", "max_bytes", "max_chars", "allow_private_urls"}
 _LLM_KEYS = {"model", "api_key", "temperature", "max_tokens", "enable_vision", "timeout",
              "structured_output", "azure_kwargs"}  # fmt: skip
@@ -55,6 +56,7 @@ class MemoryConfig:
     custom_fact_extraction_prompt: str | None = None
     custom_update_memory_prompt: str | None = None
     documents: dict[str, Any] = field(default_factory=dict)  # DocumentFetcher settings
+    graph: bool = False  # graph memory: entities and relations beside the memories
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:
@@ -102,6 +104,7 @@ class MemoryConfig:
             except ValueError as exc:
                 raise ConfigurationError(str(exc)) from exc
         result.documents = _documents(config.get("documents"))
+        result.graph = _graph(config.get("graph_store"))
         return result
 
 
@@ -148,6 +151,18 @@ def _apply_embedder(result: MemoryConfig, block: Any) -> None:
         )
     result.embedder_provider = provider
     result.embedder_config = settings
+
+
+def _graph(block: Any) -> bool:
+    provider, _ = _provider_block(block, "graph_store")
+    if provider is None:
+        return bool(block)
+    if provider not in GRAPH_STORES:
+        raise ConfigurationError(
+            f"unknown graph_store provider {provider!r}; supported: {', '.join(GRAPH_STORES)} "
+            "(entities and relations live in the same SQL database as the memories)"
+        )
+    return True
 
 
 def _documents(block: Any) -> dict[str, Any]:

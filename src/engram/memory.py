@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from engram.config import MemoryConfig, build_embedder, build_llm
+from engram.core.filters import scope_of
 from engram.core.ids import clean_memory_id
 from engram.core.scope import resolve_filters, scope_ids
 from engram.core.timeutil import normalize_date
@@ -113,6 +114,7 @@ class AsyncMemory:
         excludes: str | None = None,
         custom_instructions: str | None = None,
         custom_categories: list[dict[str, str]] | None = None,
+        enable_graph: bool | None = None,
     ) -> dict[str, Any]:
         """Store memories from messages: facts extracted and reconciled (`infer=True`) or the
         messages verbatim (`infer=False`).
@@ -121,7 +123,9 @@ class AsyncMemory:
         plus `"warnings"` when something was not applied as the extractor asked. `prompt` (this
         call's extraction instructions), `includes`, `excludes`, `custom_instructions` and
         `custom_categories` override the config's for this call; `timestamp` is the event time
-        (relative dates resolve against it; it becomes `created_at`)."""
+        (relative dates resolve against it; it becomes `created_at`). With graph memory on
+        (config `graph_store` or `enable_graph=True`), the facts' relations are stored too and
+        the result has `relations: {"added_entities", "deleted_entities"}`."""
         scope = scope_ids(user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id)
         cfg = self.config
         guidance = Guidance(
@@ -144,8 +148,12 @@ class AsyncMemory:
             categories=categories,
             timestamp=timestamp,
             guidance=guidance,
+            graph=self._graph(enable_graph),
         )
         return await run_add(await self._open(), request)
+
+    def _graph(self, enable_graph: bool | None) -> bool:
+        return self.config.graph if enable_graph is None else bool(enable_graph)
 
     async def update(
         self,
@@ -266,10 +274,12 @@ class AsyncMemory:
         page: int | None = None,
         page_size: int | None = None,
         show_expired: bool = False,
+        enable_graph: bool | None = None,
     ) -> dict[str, Any]:
         """Every memory in scope, newest first; `limit`/`top_k` or `page`/`page_size` to page.
 
-        `total` counts all matches, so a shorter list is never mistaken for everything."""
+        `total` counts all matches, so a shorter list is never mistaken for everything. With
+        graph memory on, `relations` lists the scope's valid relations."""
         where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
         cap = _limit(limit, top_k, default=None)
         offset, cap, paged = _paging(page, page_size, cap)
@@ -285,6 +295,36 @@ class AsyncMemory:
             assert page_size is not None and page is not None
             out["page"], out["page_size"] = page, page_size
             out["next_page"] = page + 1 if offset + len(result.records) < result.total else None
+        if self._graph(enable_graph):
+            scope = scope_ids(user_id=user_id, agent_id=agent_id, run_id=run_id) or scope_of(where)
+            out["relations"] = [
+                {"source": r["source"], "relationship": r["relationship"], "target": r["target"]}
+                for r in await ctx.store.relations(scope)
+            ]
+        return out
+
+    async def get_profile(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        include_history: bool = False,
+    ) -> dict[str, Any]:
+        """The scope's profile facts (single-valued attributes such as location, employer,
+        diet), key -> value, each with the memory it came from; kept by the add pipeline when
+        graph memory is on. `include_history` adds every change, oldest first."""
+        scope = scope_ids(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        if not scope:
+            raise ValidationError("at least one of 'user_id', 'agent_id' or 'run_id' is required")
+        ctx = await self._open()
+        facts = await ctx.store.profile(scope)
+        out: dict[str, Any] = {
+            "profile": {key: fact["value"] for key, fact in facts.items()},
+            "results": [{"key": key, **fact} for key, fact in facts.items()],
+        }
+        if include_history:
+            out["history"] = await ctx.store.profile_history(scope)
         return out
 
     async def search(
@@ -303,6 +343,7 @@ class AsyncMemory:
         show_expired: bool = False,
         keyword_search: bool | None = None,
         recipe: str | None = None,
+        enable_graph: bool | None = None,
     ) -> dict[str, Any]:
         """The memories that best match `query` within the scope and filters, best first.
 
@@ -324,8 +365,8 @@ class AsyncMemory:
         request = SearchRequest(
             query=query, where=where, top_k=k,
             threshold=None if threshold is None else float(threshold),
-            recipe=pick_recipe(recipe, keyword_search), explain=explain,
-            show_expired=show_expired,
+            recipe=pick_recipe(recipe, keyword_search, graph=self._graph(enable_graph)),
+            explain=explain, show_expired=show_expired, graph=self._graph(enable_graph),
         )  # fmt: skip
         return await run_search(await self._open(), request)
 

@@ -42,6 +42,11 @@ class Change:
     target: int | None = None  # index into the existing memories shown to the extractor
     categories: list[str] = field(default_factory=list)
     about: str = "user"
+    relations: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _triples(fact: FactLike) -> list[tuple[str, str, str]]:
+    return [(r.source, r.relationship, r.target) for r in getattr(fact, "relations", [])]
 
 
 def reconcile(
@@ -78,12 +83,12 @@ def reconcile(
         if event == "UPDATE" and target is not None and not existing[target].immutable:
             if text != existing[target].text:
                 touched.add(target)
-                changes.append(Change("UPDATE", text, target, cats, fact.about))
+                changes.append(Change("UPDATE", text, target, cats, fact.about, _triples(fact)))
             continue
         if event == "UPDATE":
             reason = "it is immutable" if target is not None else "no such existing memory"
             warnings.append(f"UPDATE of {fact.id!r} stored as a new memory: {reason}")
         if text.lower() not in added:
             added.add(text.lower())
-            changes.append(Change("ADD", text, None, cats, fact.about))
+            changes.append(Change("ADD", text, None, cats, fact.about, _triples(fact)))
     return changes, warnings

@@ -17,7 +17,16 @@ from engram.pipeline.context import Context
 from engram.pipeline.requests import AddRequest
 from engram.prompts.extract import ExtractInput
 from engram.providers.llm.base import Usage
-from engram.store.base import Delete, Insert, MemoryRecord, Operation, SaveMessages, Update
+from engram.store.base import (
+    Delete,
+    Insert,
+    LinkGraph,
+    MemoryRecord,
+    Operation,
+    SaveMessages,
+    Triple,
+    Update,
+)
 
 CONTEXT_MESSAGES = 10  # earlier turns of the scope shown as context
 RELATED_MEMORIES = 15  # existing memories shown for reconciliation
@@ -57,6 +66,7 @@ async def _attempt(
         with_agent="agent_id" in request.scope and "user_id" in request.scope,
         custom_fact_prompt=request.custom_fact_prompt,
         custom_update_prompt=request.custom_update_prompt,
+        graph=request.graph,
     )
     output = await ctx.extractor.extract(data, usage)
     changes, warnings = reconcile(
@@ -69,7 +79,16 @@ async def _attempt(
         for change, record in zip(changes, written, strict=False)
         if record is not None
     ]
-    return {"results": results, "warnings": [*request.warnings, *warnings]}
+    out: dict[str, Any] = {"results": results, "warnings": [*request.warnings, *warnings]}
+    if request.graph:
+        links = [op for op in ops if isinstance(op, LinkGraph)]
+        out["relations"] = {
+            "added_entities": [r for link in links for r in link.added],
+            "deleted_entities": [
+                r for op in ops if isinstance(op, LinkGraph | Delete) for r in op.ended
+            ],
+        }
+    return out
 
 
 async def _operations(
@@ -81,26 +100,84 @@ async def _operations(
     usage: Usage,
 ) -> list[Operation]:
     texts = [c.text for c in changes if c.kind != "DELETE"]
-    vectors = iter(await ctx.embed(texts, "add", usage)) if texts else iter(())
+    names = _entity_names(request, changes) if request.graph else []
+    vectors = await ctx.embed([*texts, *names], "add", usage) if texts or names else None
+    fact_vectors = iter(vectors[: len(texts)] if vectors is not None else ())
+    name_vectors = (
+        dict(zip(names, vectors[len(texts) :], strict=True)) if vectors is not None else {}
+    )
     now = ctx.now()
     ops: list[Operation] = []
+    links: list[LinkGraph] = []
     for change in changes:
         if change.kind == "ADD":
             record = _record(request, change, now)
-            ops.append(Insert(record, next(vectors), dedupe=DUPLICATE_SIMILARITY))
+            ops.append(Insert(record, next(fact_vectors), dedupe=DUPLICATE_SIMILARITY))
+            scope = (record.user_id, record.agent_id, record.run_id)
         elif change.kind == "UPDATE":
             assert change.target is not None
             update = Update(existing[change.target].id, at=now, memory=change.text)
-            update.embedding = next(vectors)
+            update.embedding = next(fact_vectors)
             if change.categories:
                 update.categories = change.categories
             ops.append(update)
+            old = existing[change.target]
+            scope = (old.user_id, old.agent_id, old.run_id)
         else:
             assert change.target is not None
-            ops.append(Delete(existing[change.target].id, at=now))
+            ops.append(Delete(existing[change.target].id, at=now, keep_graph=True))
+            continue
+        if request.graph:
+            links.append(_link(request, change, scope, len(ops) - 1, name_vectors))
+    ops.extend(links)
     messages = [(m.role, m.name, m.content) for m in conversation]
     ops.append(SaveMessages(_key(request.scope), messages, now, keep=CONTEXT_MESSAGES * 2))
     return ops
+
+
+def _owner(scope: dict[str, str], about: str) -> str | None:
+    if about == "agent" and "agent_id" in scope:
+        return scope["agent_id"]
+    return scope.get("user_id") or scope.get("agent_id") or scope.get("run_id")
+
+
+def _entity(name: str, request: AddRequest, about: str) -> str:
+    """The extractor's "user" / "agent" stand for the scope's own ids."""
+    lowered = name.strip().lower()
+    if lowered == "user" and "user_id" in request.scope:
+        return request.scope["user_id"]
+    if lowered == "agent" and "agent_id" in request.scope:
+        return request.scope["agent_id"]
+    if lowered in ("user", "agent"):
+        return _owner(request.scope, about) or name
+    return name.strip()
+
+
+def _entity_names(request: AddRequest, changes: list[Change]) -> list[str]:
+    names: dict[str, None] = {}
+    for change in changes:
+        for source, _, target in change.relations:
+            names[_entity(source, request, change.about)] = None
+            names[_entity(target, request, change.about)] = None
+    return [n for n in names if n]
+
+
+def _link(
+    request: AddRequest,
+    change: Change,
+    scope: tuple[str | None, str | None, str | None],
+    index: int,
+    vectors: dict[str, Any],
+) -> LinkGraph:
+    triples = []
+    for source, relationship, target in change.relations:
+        s, t = _entity(source, request, change.about), _entity(target, request, change.about)
+        triples.append(Triple(s, relationship, t, vectors.get(s), vectors.get(t)))
+    owner = scope[0] or scope[1] or scope[2]
+    return LinkGraph(
+        scope=scope, at=request.event_time, memory=index, triples=triples,
+        retire_previous=change.kind == "UPDATE", owner=owner,
+    )  # fmt: skip
 
 
 def _key(scope: dict[str, str]) -> dict[str, str | None]:

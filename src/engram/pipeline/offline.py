@@ -12,7 +12,7 @@ attribute key.
 from __future__ import annotations
 
 from engram.pipeline.offline_rules import Key, extract_statements, fact_key
-from engram.prompts.extract import Event, ExtractInput, ExtractOutput, Fact
+from engram.prompts.extract import Event, ExtractInput, ExtractOutput, Fact, Relation
 
 _CATEGORY_BY_KEY = {
     "name": "personal_details", "location": "personal_details", "origin": "personal_details",
@@ -41,9 +41,42 @@ def offline_extract(data: ExtractInput) -> ExtractOutput:
             used.add(target)
             event = "NONE" if same else "UPDATE"
         facts.append(
-            Fact(text=statement.text, event=event, id=target, categories=_categories(key, data))
-        )
+            Fact(
+                text=statement.text, event=event, id=target, categories=_categories(key, data),
+                relations=_relations(key) if data.graph else [],
+            )
+        )  # fmt: skip
     return ExtractOutput(facts=facts)
+
+
+_RELATIONSHIP = {
+    "name": "name", "location": "lives_in", "origin": "is_from", "age": "age",
+    "employer": "works_at", "job": "works_as", "diet": "diet", "allergy": "allergic_to",
+    "plays": "plays", "has": "has", "does": "does",
+}  # fmt: skip
+
+
+def _relations(key: Key | None) -> list[Relation]:
+    """The triple a recognised attribute states about the user."""
+    if key is None:
+        return []
+    kind, _, detail = key.name.partition(":")
+    if kind == "pref":
+        verb = "likes" if key.value == "+" else "dislikes"
+        return [Relation(source="user", relationship=verb, target=key.display)]
+    if kind == "favorite":
+        relationship = f"favorite_{detail.replace(' ', '_')}"
+        return [Relation(source="user", relationship=relationship, target=key.display)]
+    if kind == "named":  # "has a sister named Maria": a relation to the named one
+        who, _, name = key.display.partition(" ")
+        return (
+            [Relation(source="user", relationship=f"has_{who.lower()}", target=name)]
+            if name
+            else []
+        )
+    if kind in _RELATIONSHIP:
+        return [Relation(source="user", relationship=_RELATIONSHIP[kind], target=key.display)]
+    return []
 
 
 def _match(

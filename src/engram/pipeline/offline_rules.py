@@ -406,8 +406,9 @@ _PREF = _m(r"^(loves|likes|enjoys|adores|prefers|hates|dislikes) (.+)$")
 @dataclass(frozen=True, slots=True)
 class Key:
     name: str  # attribute, with the object for per-object attributes ("pref:jazz")
-    value: str  # the attribute's value; single-valued keys compare it
+    value: str  # the attribute's value, normalised; single-valued keys compare it
     single: bool
+    display: str = ""  # the value as written (for entity names)
 
 
 def fact_key(text: str) -> Key | None:
@@ -416,19 +417,20 @@ def fact_key(text: str) -> Key | None:
     for pattern, name in _KEYED:
         match = pattern.match(text)
         if match:
-            return Key(name, _norm(match.group(1)), True)
+            return Key(name, _norm(match.group(1)), True, match.group(1).strip())
     match = _FAV.match(text)
     if match:
-        return Key(f"favorite:{_norm(match.group(1))}", _norm(match.group(2)), True)
+        value = match.group(2).strip()
+        return Key(f"favorite:{_norm(match.group(1))}", _norm(value), True, value)
     match = _PREF.match(text)
     if match:
         polarity = "-" if match.group(1).lower() in ("hates", "dislikes") else "+"
-        return Key(f"pref:{_norm(match.group(2))}", polarity, True)
+        return Key(f"pref:{_norm(match.group(2))}", polarity, True, match.group(2).strip())
     for pattern, name in _MULTI:
         match = pattern.match(text)
         if match:
-            value = _norm(" ".join(g for g in match.groups() if g))
-            return Key(f"{name}:{value}", value, False)
+            raw = " ".join(g for g in match.groups() if g)
+            return Key(f"{name}:{_norm(raw)}", _norm(raw), False, raw.strip())
     return None
 
 

@@ -31,6 +31,7 @@ class AddRequest:
     instructions: str | None = None
     custom_fact_prompt: str | None = None
     custom_update_prompt: str | None = None
+    graph: bool = False
     warnings: list[str] = field(default_factory=list)
 
 
@@ -59,6 +60,7 @@ def build_request(
     categories: Sequence[str] | None = None,
     timestamp: Any = None,
     guidance: Guidance = Guidance(),
+    graph: bool = False,
 ) -> AddRequest:
     if not any(scope.get(k) for k in ("user_id", "agent_id", "run_id")):
         raise ValidationError("at least one of 'user_id', 'agent_id' or 'run_id' is required")
@@ -91,6 +93,7 @@ def build_request(
         instructions=_instructions(guidance),
         custom_fact_prompt=_text(guidance.custom_fact_prompt, "prompt"),
         custom_update_prompt=_text(guidance.custom_update_prompt, "custom_update_memory_prompt"),
+        graph=graph,
     )
 
 

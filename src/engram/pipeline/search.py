@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engram.core.filters import Node
+from engram.core.filters import Node, scope_of
 from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe, Scores, fuse
 from engram.core.text import query_terms
 from engram.errors import ValidationError
@@ -24,14 +24,16 @@ class SearchRequest:
     recipe: Recipe
     explain: bool
     show_expired: bool
+    graph: bool = False
 
 
-def pick_recipe(name: str | None, keyword_search: bool | None) -> Recipe:
-    """A named recipe; mem0's `keyword_search=False` means semantic only, `True` hybrid."""
-    if name is None:
-        name = (
-            DEFAULT_RECIPE if keyword_search is None else ("hybrid" if keyword_search else "vector")
-        )
+def pick_recipe(name: str | None, keyword_search: bool | None, *, graph: bool = False) -> Recipe:
+    """A named recipe; mem0's `keyword_search=False` means semantic only, `True` hybrid. With
+    graph memory on, the default is `hybrid_graph`."""
+    if name is None and keyword_search is not None:
+        name = "hybrid" if keyword_search else "vector"
+    elif name is None:
+        name = "hybrid_graph" if graph else DEFAULT_RECIPE
     elif keyword_search is not None:
         raise ValidationError("pass either 'recipe' or 'keyword_search', not both")
     if name not in RECIPES:
@@ -46,10 +48,15 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
         vector = (await ctx.embed([request.query], "search", Usage()))[0]
     terms = query_terms(request.query) if recipe.uses("keyword") else []
     pool = max(request.top_k, recipe.candidates)
+    linked: dict[str, float] = {}
+    relations: list[dict[str, str]] = []
+    if request.graph:
+        linked, relations = await ctx.store.neighbourhood(scope_of(request.where), request.query)
     found = await ctx.store.candidates(
         vector, terms, request.where, today=ctx.today(),
         n_vector=(request.top_k if recipe.name == "vector" else pool) if vector is not None else 0,
         n_keyword=pool if terms else 0, show_expired=request.show_expired,
+        extra_ids=list(linked) if recipe.uses("graph") else [],
     )  # fmt: skip
     now = ctx.clock()
     scores = [
@@ -58,6 +65,7 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
             keyword_raw=c.keyword,
             age_days=(now - datetime.fromisoformat(c.record.created_at)).total_seconds() / 86400,
             feedback=c.record.feedback,
+            graph=linked.get(c.record.id, 0.0),
         )
         for c in found
     ]
@@ -74,4 +82,7 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
         results.append(item)
         if len(results) == request.top_k:
             break
-    return {"results": results}
+    out: dict[str, Any] = {"results": results}
+    if request.graph:
+        out["relations"] = relations
+    return out

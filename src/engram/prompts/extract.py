@@ -12,7 +12,7 @@ from engram.core.messages import Message
 from engram.prompts.base import Prompt
 
 NAME = "extract"
-VERSION = "extract-v1"
+VERSION = "extract-v2"
 DEFAULT_CATEGORIES: dict[str, str] = {
     "personal_details": "name, age, birthday, where they live, languages",
     "family": "family members and relationships",
@@ -34,6 +34,14 @@ DEFAULT_CATEGORIES: dict[str, str] = {
 Event = Literal["ADD", "UPDATE", "DELETE", "NONE"]
 
 
+class Relation(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    source: str
+    relationship: str = Field(description="snake_case, e.g. lives_in, works_at, sister_of")
+    target: str
+
+
 class Fact(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -42,6 +50,7 @@ class Fact(BaseModel):
     id: int | None = Field(default=None, description="the existing memory's id (not for ADD)")
     categories: list[str] = Field(default_factory=list)
     about: Literal["user", "agent"] = "user"
+    relations: list[Relation] = Field(default_factory=list)
 
 
 class ExtractOutput(BaseModel):
@@ -61,6 +70,7 @@ class ExtractInput:
     with_agent: bool = False  # facts the assistant states about itself belong to the agent
     custom_fact_prompt: str | None = None  # mem0 1.x custom_fact_extraction_prompt
     custom_update_prompt: str | None = None  # mem0 1.x custom_update_memory_prompt
+    graph: bool = False  # ask for each fact's relations (entity triples)
 
 
 _SYSTEM = """\
@@ -80,8 +90,13 @@ Reconcile with EXISTING memories (by id):
 - DELETE: memory id is no longer true (contradicted or retracted); text is the memory removed;
 - NONE: memory id already says it.
 Use each existing id at most once. Categories, any that fit: {categories}.
-{custom}Answer with JSON only: {{"facts": [{{"text": ..., "event": ..., "id": ..., \
-"categories": [...], "about": ...}}]}}. No facts: {{"facts": []}}."""
+{graph}{custom}Answer with JSON only: {{"facts": [{{"text": ..., "event": ..., "id": ..., \
+"categories": [...], "about": ...{relations}}}]}}. No facts: {{"facts": []}}."""
+_GRAPH = """\
+Relations: for each fact, the entity triples it states, as {"source", "relationship", "target"} \
+with a snake_case relationship ("lives_in", "works_at", "sister_of", "likes"); write "user" for \
+the user and "agent" for the assistant.
+"""
 
 _ABOUT_USER = '- every fact is about the user ("about": "user").'
 _ABOUT_AGENT = (
@@ -109,6 +124,8 @@ def render(data: ExtractInput) -> Prompt[ExtractOutput]:
         about=_ABOUT_AGENT if data.with_agent else _ABOUT_USER,
         categories=", ".join(data.categories),
         custom=custom,
+        graph=_GRAPH if data.graph else "",
+        relations=', "relations": [...]' if data.graph else "",
     )
     sections = [f"Today: {data.today}"]
     existing = "\n".join(f"{i}: {text}" for i, text in enumerate(data.existing)) or "(none)"

@@ -95,11 +95,43 @@ class Update:
 
 @dataclass(slots=True)
 class Delete:
+    """Delete a memory. An explicit delete also removes the graph facts only it supported;
+    the pipeline's deletes (`keep_graph`) end their validity instead."""
+
     memory_id: str
     at: str
+    keep_graph: bool = False
+    ended: list[dict[str, str]] = field(default_factory=list)  # relations ended (by `apply`)
 
 
-Operation = Insert | Update | Delete | SaveMessages
+@dataclass(frozen=True, slots=True)
+class Triple:
+    """A relation as the extractor states it; entity vectors are for name resolution."""
+
+    source: str
+    relationship: str
+    target: str
+    source_vector: Vector | None = None
+    target_vector: Vector | None = None
+
+
+@dataclass(slots=True)
+class LinkGraph:
+    """Graph changes of one memory: new relations it states (valid from `at`), and, when the
+    memory was updated or deleted by the pipeline, its earlier relations end at `at`.
+    `memory` is the index of the operation in the same `apply` call whose record it is."""
+
+    scope: tuple[str | None, str | None, str | None]
+    at: str
+    memory: int
+    triples: list[Triple] = field(default_factory=list)
+    retire_previous: bool = False
+    owner: str | None = None  # the scope's own entity name (the user or agent id)
+    added: list[dict[str, str]] = field(default_factory=list)  # filled in by `apply`
+    ended: list[dict[str, str]] = field(default_factory=list)  # filled in by `apply`
+
+
+Operation = Insert | Update | Delete | SaveMessages | LinkGraph
 
 
 @dataclass(slots=True)
@@ -182,10 +214,29 @@ class Store(Protocol):
         n_vector: int,
         n_keyword: int,
         show_expired: bool = False,
+        extra_ids: Sequence[str] = (),
     ) -> list[Candidate]:
         """The union of the `n_vector` most similar and the `n_keyword` best full-text matches
-        (any of `terms`) among matching memories, each with both scores."""
+        (any of `terms`) among matching memories, plus the matching ones of `extra_ids` (from
+        the graph), each with both scores."""
         ...
+
+    async def relations(
+        self, scope: dict[str, str], *, include_ended: bool = False
+    ) -> list[dict[str, Any]]:
+        """The scope's relations (valid ones only, unless `include_ended`), oldest first."""
+        ...
+
+    async def neighbourhood(
+        self, scope: dict[str, str], query: str
+    ) -> tuple[dict[str, float], list[dict[str, str]]]:
+        """Memory ids linked to entities named in `query` (1.0 direct, 0.5 one hop away) and the
+        valid relations of those entities."""
+        ...
+
+    async def profile(self, scope: dict[str, str]) -> dict[str, dict[str, Any]]: ...
+
+    async def profile_history(self, scope: dict[str, str]) -> list[dict[str, Any]]: ...
 
     async def delete_where(self, where: Node, *, at: str) -> int:
         """Delete every matching memory (with history) in one transaction; return how many."""

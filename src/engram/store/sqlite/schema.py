@@ -123,6 +123,60 @@ MIGRATIONS: list[str] = [
     INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
     ALTER TABLE memories ADD COLUMN feedback REAL NOT NULL DEFAULT 0;
     """,
+    # 4: graph memory (entities, relations with validity) and profile facts (key -> value)
+    """
+    CREATE TABLE entities (
+        id INTEGER PRIMARY KEY,
+        user_id TEXT,
+        agent_id TEXT,
+        run_id TEXT,
+        name TEXT NOT NULL,
+        norm TEXT NOT NULL,
+        type TEXT,
+        embedding BLOB,
+        created_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX entities_norm
+        ON entities (coalesce(user_id, ''), coalesce(agent_id, ''), coalesce(run_id, ''), norm);
+    CREATE TABLE relations (
+        id INTEGER PRIMARY KEY,
+        user_id TEXT,
+        agent_id TEXT,
+        run_id TEXT,
+        source_id INTEGER NOT NULL REFERENCES entities (id),
+        relationship TEXT NOT NULL,
+        target_id INTEGER NOT NULL REFERENCES entities (id),
+        memory_id TEXT,
+        valid_at TEXT NOT NULL,
+        invalid_at TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX relations_memory ON relations (memory_id);
+    CREATE INDEX relations_source ON relations (source_id, relationship);
+    CREATE INDEX relations_target ON relations (target_id);
+    CREATE TABLE profile (
+        user_id TEXT,
+        agent_id TEXT,
+        run_id TEXT,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        memory_id TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX profile_key
+        ON profile (coalesce(user_id, ''), coalesce(agent_id, ''), coalesce(run_id, ''), key);
+    CREATE TABLE profile_history (
+        id INTEGER PRIMARY KEY,
+        user_id TEXT,
+        agent_id TEXT,
+        run_id TEXT,
+        key TEXT NOT NULL,
+        old_value TEXT,
+        new_value TEXT,
+        memory_id TEXT,
+        changed_at TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -35,13 +35,15 @@ from engram.store.base import (
     HistoryRecord,
     Hit,
     Insert,
+    LinkGraph,
     MemoryRecord,
     Operation,
     Page,
+    SaveMessages,
     Update,
     Vector,
 )
-from engram.store.sqlite import writes
+from engram.store.sqlite import graph, writes
 from engram.store.sqlite.ann import build_ivf
 from engram.store.sqlite.compile import compile_where
 from engram.store.sqlite.rows import (
@@ -254,9 +256,15 @@ class SQLiteStore:
                     out.append(writes.update(c, op))
                 elif isinstance(op, Delete):
                     out.append(writes.delete(c, op))
-                else:
+                elif isinstance(op, SaveMessages):
                     writes.save_messages(c, op)
                     out.append(None)
+                else:
+                    out.append(None)
+            for op in operations:
+                target = out[op.memory] if isinstance(op, LinkGraph) else None
+                if isinstance(op, LinkGraph) and target is not None:
+                    op.added, op.ended = graph.link(c, op, target.id)
             return out
 
         return self._write(conn, body)
@@ -288,6 +296,24 @@ class SQLiteStore:
             ).fetchall(),
         )
         return [(r[0], r[1], r[2]) for r in reversed(rows)]
+
+    async def relations(
+        self, scope: dict[str, str], *, include_ended: bool = False
+    ) -> list[dict[str, Any]]:
+        return await self._run(
+            self._readers, lambda c: graph.relations(c, scope, include_ended=include_ended)
+        )
+
+    async def neighbourhood(
+        self, scope: dict[str, str], query: str
+    ) -> tuple[dict[str, float], list[dict[str, str]]]:
+        return await self._run(self._readers, lambda c: graph.neighbourhood(c, scope, query))
+
+    async def profile(self, scope: dict[str, str]) -> dict[str, dict[str, Any]]:
+        return await self._run(self._readers, lambda c: graph.profile(c, scope))
+
+    async def profile_history(self, scope: dict[str, str]) -> list[dict[str, Any]]:
+        return await self._run(self._readers, lambda c: graph.profile_changes(c, scope))
 
     async def delete_where(self, where: Node, *, at: str) -> int:
         return await self._run(
@@ -443,10 +469,11 @@ class SQLiteStore:
         n_vector: int,
         n_keyword: int,
         show_expired: bool = False,
+        extra_ids: Sequence[str] = (),
     ) -> list[Candidate]:
         return await self._run(
             self._readers, self._candidates, vector, list(terms), where, today, n_vector,
-            n_keyword, show_expired,
+            n_keyword, show_expired, list(extra_ids),
         )  # fmt: skip
 
     def _candidates(
@@ -459,20 +486,23 @@ class SQLiteStore:
         n_vector: int,
         n_keyword: int,
         show_expired: bool,
+        extra_ids: list[str],
     ) -> list[Candidate]:
         query = None if vector is None else np.ascontiguousarray(vector, dtype=np.float32)
         cosine: dict[int, float] = {}
         if query is not None and n_vector > 0:
             cosine = dict(self._vector_hits(conn, query, where, today, n_vector, show_expired))
         keyword = self._keyword_hits(conn, terms, where, today, n_keyword, show_expired)
-        if terms and cosine:
-            missing = [rid for rid in cosine if rid not in keyword]
+        extra = self._matching_ids(conn, extra_ids, where, today, show_expired)
+        if terms:
+            missing = [rid for rid in {*cosine, *extra} if rid not in keyword]
             keyword.update(self._keyword_scores(conn, terms, missing))
         if query is not None:
             with self._index_lock:
                 assert self._index is not None
-                cosine.update(self._index.cosines(query, [r for r in keyword if r not in cosine]))
-        records = self._by_rid(conn, list({*cosine, *keyword}))
+                others = [r for r in {*keyword, *extra} if r not in cosine]
+                cosine.update(self._index.cosines(query, others))
+        records = self._by_rid(conn, list({*cosine, *keyword, *extra}))
         return [
             Candidate(records[rid], cosine.get(rid, 0.0), keyword.get(rid, 0.0)) for rid in records
         ]
@@ -499,6 +529,26 @@ class SQLiteStore:
             wanted = self._index.wanted_builds()
         for scope, part in wanted:
             self._builder.submit(self._build_ann, scope, part)
+        return found
+
+    def _matching_ids(
+        self,
+        conn: sqlite3.Connection,
+        ids: list[str],
+        where: Node | None,
+        today: str,
+        show_expired: bool,
+    ) -> set[int]:
+        """Row ids of the given memory ids that pass the filters (and expiry)."""
+        found: set[int] = set()
+        for chunk, marks in chunked(ids):
+            sql, params = compile_where(where)
+            if not show_expired:
+                sql = f"{sql} AND {_not_expired(today, params)}"
+            rows = conn.execute(
+                f"SELECT m.rid FROM memories m WHERE m.id IN ({marks}) AND {sql}", [*chunk, *params]
+            ).fetchall()
+            found.update(int(r[0]) for r in rows)
         return found
 
     def _keyword_hits(

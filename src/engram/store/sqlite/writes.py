@@ -19,6 +19,7 @@ from engram.store.base import (
     SaveMessages,
     Update,
 )
+from engram.store.sqlite import graph
 from engram.store.sqlite.compile import compile_where
 from engram.store.sqlite.rows import COLUMNS, HISTORY_COLUMNS, SAME_SCOPE, blob, record
 
@@ -81,6 +82,10 @@ def update(c: sqlite3.Connection, op: Update) -> MemoryRecord:
 def delete(c: sqlite3.Connection, op: Delete) -> MemoryRecord:
     old = load(c, op.memory_id)
     c.execute("DELETE FROM memories WHERE id = ?", (op.memory_id,))
+    if op.keep_graph:
+        op.ended = graph.retire_memory(c, op.memory_id, op.at)
+    else:
+        graph.remove_for_memories(c, [op.memory_id], op.at)
     add_history(
         c, old.id, old.memory, None, "DELETE", old.created_at, op.at, old.actor_id, old.role,
         deleted=True,
@@ -139,6 +144,7 @@ def delete_matching(c: sqlite3.Connection, where: Node, at: str) -> int:
         f"SELECT id, memory, created_at, actor_id, role FROM memories m WHERE {sql}", params
     ).fetchall()
     c.executemany("DELETE FROM memories WHERE id = ?", [(r[0],) for r in rows])
+    graph.remove_for_memories(c, [r[0] for r in rows], at)
     c.executemany(
         f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, NULL, 'DELETE', ?, ?, 1, ?, ?)",
         [(str(uuid.uuid4()), r[0], r[1], r[2], at, r[3], r[4]) for r in rows],
@@ -162,6 +168,7 @@ def restore(c: sqlite3.Connection, memories: list[Insert], entries: list[History
 def reset(c: sqlite3.Connection) -> None:
     for table in ("memories", "history", "messages", "index_log"):
         c.execute(f"DELETE FROM {table}")
+    graph.reset(c)
     c.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (uuid.uuid4().hex,))
 
 
