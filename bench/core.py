@@ -78,12 +78,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure_search(memory: Memory, rng: random.Random, queries: int) -> tuple[float, float]:
+RECIPES = ("vector", "hybrid", "hybrid_graph")
+
+
+def measure_search(
+    memory: Memory, rng: random.Random, queries: int, recipe: str
+) -> tuple[float, float]:
     timings = []
+    graph = recipe == "hybrid_graph"
     for i in range(queries):
         question = f"{rng.choice(QUESTIONS)} {rng.choice(SUBJECTS)} {i}"
         start = time.perf_counter()
-        memory.search(question, user_id="target", top_k=10)
+        memory.search(question, user_id="target", top_k=10, recipe=recipe, enable_graph=graph)
         timings.append((time.perf_counter() - start) * 1000)
     return statistics.median(timings), percentile(timings, 0.95)
 
@@ -163,20 +169,21 @@ def main() -> None:
             in_scope = size
             single = measure_single_adds(memory, rng)
             memory.search("warm up", user_id="target")
-            p50, p95 = measure_search(memory, rng, args.queries)
+            searches = [measure_search(memory, rng, args.queries, r) for r in RECIPES]
         reopen = measure_reopen(args.data_dir)
-        rows.append((size, batched, single, p50, p95, reopen))
+        rows.append((size, batched, single, searches, reopen))
     embed_p50 = query_embedding_p50(args.data_dir / "models")
     ivf = measure_ivf(args.data_dir, rng, args.queries) if max(sizes) >= 50_000 else None
 
     print(f"other scopes: 100 x 100 memories (batched fill {other_rate:.0f} memories/s)")
     print(f"query embedding p50: {embed_p50:.2f} ms")
-    header = ("in scope", "batched add/s", "single add/s", "search p50 ms", "search p95 ms",
-              "reopen+1st search s")  # fmt: skip
-    print(" | ".join(header))
-    for size, batched, single, p50, p95, reopen in rows:
-        print(f"{size:>8} | {batched:>14.0f} | {single:>12.1f} | {p50:>13.2f} | {p95:>13.2f} | "
-              f"{reopen:>19.2f}")  # fmt: skip
+    print("in scope | batched add/s | single add/s | reopen+1st search s")
+    for size, batched, single, _, reopen in rows:
+        print(f"{size:>8} | {batched:>13.0f} | {single:>12.1f} | {reopen:>19.2f}")
+    print("\nsearch, end to end (ms) | " + " | ".join(f"{r} p50 / p95" for r in RECIPES))
+    for size, _, _, searches, _ in rows:
+        cells = " | ".join(f"{p50:>6.2f} / {p95:>6.2f}" for p50, p95 in searches)
+        print(f"{size:>23} | {cells}")
     if ivf:
         print(
             f"IVF forced on at {max(sizes)} in scope: search p50 {ivf[0]:.2f} ms, "

@@ -103,7 +103,8 @@ def test_offline_extractor_is_announced_once(
         ({"custom_categories": "food"}, "custom_categories"),
         ({"documents": {"verify": False}}, "documents takes"),
         ({"graph_store": {"provider": "neo4j"}}, "supported: sqlite"),
-        ({"reranker": {"provider": "cohere"}}, "not supported by this version"),
+        ({"reranker": {"provider": "cohere"}}, "supported: llm_reranker"),
+        ({"reranker": {"provider": "llm_reranker"}}, "needs an LLM"),
     ],
 )
 def test_bad_llm_config(config: dict[str, object], message: str, tmp_path: Path) -> None:

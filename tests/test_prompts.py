@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from engram.core.messages import Message
-from engram.prompts import extract, procedural, vision
+from engram.prompts import extract, procedural, rerank, vision
 from engram.prompts.base import Prompt
 from engram.prompts.extract import ExtractInput
+from engram.prompts.rerank import RerankInput
 
 GOLDEN = Path(__file__).parent / "golden"
 CONVERSATION = [
@@ -40,6 +41,7 @@ CASES: dict[str, Prompt] = {  # type: ignore[type-arg]
         )
     ),
     "procedural": procedural.render(CONVERSATION),
+    "rerank": rerank.render(RerankInput("Where does Alex live?", ["Lives in Lisbon", "Likes tea"])),
     "vision": vision.render("https://example.org/cat.png", "What is this?"),
 }
 

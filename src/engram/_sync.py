@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from engram.config import MemoryConfig
 from engram.errors import EngramError
 from engram.memory import AsyncMemory
+from engram.pipeline.rerank import Reranker
 from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
@@ -57,11 +58,13 @@ class Memory:
         store: Store | None = None,
         llm: LLM | None = None,
         documents: DocumentFetcher | None = None,
+        reranker: Reranker | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._async = AsyncMemory(
-            config, embedder=embedder, store=store, llm=llm, documents=documents, clock=clock
-        )
+            config, embedder=embedder, store=store, llm=llm, documents=documents,
+            reranker=reranker, clock=clock,
+        )  # fmt: skip
         self._loop = _LoopThread()
         self._closed = False
 

@@ -11,24 +11,26 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engram.errors import ConfigurationError
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
+
+if TYPE_CHECKING:
+    from engram.pipeline.rerank import Reranker
 
 DEFAULT_DB_NAME = "engram.db"
 EMBEDDERS = ("minilm", "huggingface", "openai", "ollama", "lmstudio", "vllm", "hashing")
 VECTOR_STORES = ("sqlite",)
 LLMS = ("openai", "azure_openai", "anthropic", "ollama", "vllm", "lmstudio", "groq", "together",
         "deepseek", "xai", "openrouter", "offline")  # fmt: skip
-# mem0 keys for the reranker: it arrives with that feature.
-_NOT_YET = ("reranker",)
 GRAPH_STORES = ("sqlite",)
+RERANKERS = ("llm_reranker", "llm")
 _GUIDANCE = ("custom_instructions", "custom_categories", "custom_fact_extraction_prompt",
              "custom_update_memory_prompt")  # fmt: skip
 _KNOWN = {"embedder", "vector_store", "llm", "history_db_path", "version", "data_dir",
-          "documents", "graph_store", *_NOT_YET, *_GUIDANCE}  # fmt: skip
+          "documents", "graph_store", "reranker", *_GUIDANCE}  # fmt: skip
 _DOCUMENT_KEYS = {"timeout", "max_bytes", "max_chars", "allow_private_urls"}
 _LLM_KEYS = {"model", "api_key", "temperature", "max_tokens", "enable_vision", "timeout",
              "structured_output", "azure_kwargs"}  # fmt: skip
@@ -57,6 +59,7 @@ class MemoryConfig:
     custom_update_memory_prompt: str | None = None
     documents: dict[str, Any] = field(default_factory=dict)  # DocumentFetcher settings
     graph: bool = False  # graph memory: entities and relations beside the memories
+    reranker: dict[str, Any] | None = None  # {"llm": {...}} or {} for the main LLM
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:
@@ -79,14 +82,8 @@ class MemoryConfig:
         if unknown:
             raise ConfigurationError(
                 f"unknown config keys: {', '.join(sorted(unknown))}; "
-                f"supported: {', '.join(sorted(_KNOWN - set(_NOT_YET)))}"
+                f"supported: {', '.join(sorted(_KNOWN))}"
             )
-        for key in _NOT_YET:
-            if config.get(key):
-                raise ConfigurationError(
-                    f"config key {key!r} is not supported by this version of Engram yet; "
-                    "remove it to use the built-in offline extraction"
-                )
         result = cls()
         if config.get("data_dir"):
             result.data_dir = Path(config["data_dir"])
@@ -105,6 +102,7 @@ class MemoryConfig:
                 raise ConfigurationError(str(exc)) from exc
         result.documents = _documents(config.get("documents"))
         result.graph = _graph(config.get("graph_store"))
+        result.reranker = _reranker(config.get("reranker"))
         return result
 
 
@@ -151,6 +149,39 @@ def _apply_embedder(result: MemoryConfig, block: Any) -> None:
         )
     result.embedder_provider = provider
     result.embedder_config = settings
+
+
+def _reranker(block: Any) -> dict[str, Any] | None:
+    provider, settings = _provider_block(block, "reranker")
+    if provider is None:
+        return None
+    if provider not in RERANKERS:
+        raise ConfigurationError(
+            f"unknown reranker provider {provider!r}; supported: {', '.join(RERANKERS)} "
+            "(any configured LLM reranks; serve other models through an OpenAI-compatible LLM)"
+        )
+    llm = settings.get("llm")
+    if llm is not None and not isinstance(llm, Mapping):
+        raise ConfigurationError("reranker.config.llm must be an llm block like the top-level one")
+    return {"llm": dict(llm)} if llm else {}
+
+
+def build_reranker(config: MemoryConfig, main_llm: LLM | None) -> Reranker | None:
+    """The configured reranker: its own LLM if it names one, else the main LLM."""
+    if config.reranker is None:
+        return None
+    from engram.pipeline.rerank import LLMReranker
+
+    llm = main_llm
+    if "llm" in config.reranker:
+        own = MemoryConfig()
+        _apply_llm(own, config.reranker["llm"])
+        llm = build_llm(own)
+    if llm is None:
+        raise ConfigurationError(
+            "the reranker needs an LLM: configure 'llm' or reranker.config.llm"
+        )
+    return LLMReranker(llm)
 
 
 def _graph(block: Any) -> bool:

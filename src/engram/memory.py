@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from engram.config import MemoryConfig, build_embedder, build_llm
+from engram.config import MemoryConfig, build_embedder, build_llm, build_reranker
 from engram.core.filters import scope_of
 from engram.core.ids import clean_memory_id
 from engram.core.scope import resolve_filters, scope_ids
@@ -19,6 +19,7 @@ from engram.pipeline.context import Context, utc_now
 from engram.pipeline.extractors import Extractor, LLMExtractor, OfflineExtractor
 from engram.pipeline.items import history_item, memory_item
 from engram.pipeline.requests import Guidance, build_request, clean_categories, clean_metadata
+from engram.pipeline.rerank import Reranker
 from engram.pipeline.search import SearchRequest, pick_recipe, run_search
 from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder
@@ -50,6 +51,7 @@ class AsyncMemory:
         store: Store | None = None,
         llm: LLM | None = None,
         documents: DocumentFetcher | None = None,
+        reranker: Reranker | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if config is None:
@@ -64,9 +66,11 @@ class AsyncMemory:
         llm = llm or build_llm(config)
         self.extractor: Extractor = LLMExtractor(llm) if llm else OfflineExtractor()
         self.documents = documents or DocumentFetcher(**config.documents)
+        self.reranker = reranker or build_reranker(config, llm)
         self._ctx = Context(
-            self.store, self.embedder, self.extractor, self.documents, clock or utc_now
-        )
+            self.store, self.embedder, self.extractor, self.documents, clock or utc_now,
+            self.reranker,
+        )  # fmt: skip
         self._ready: asyncio.Future[None] | None = None
 
     @classmethod
@@ -351,8 +355,9 @@ class AsyncMemory:
         default), `hybrid_graph`); mem0's `keyword_search=False` means `vector`, `True` `hybrid`.
         Scores are in [0, 1] in every recipe (see `engram.core.scoring`); `explain=True` adds
         each component's score. Without `limit`/`top_k`, 1.x-style calls (ids at the top level)
-        get up to 100 results and 2.x-style calls (`filters`) up to 20. `rerank` has an effect
-        only once a reranker is configured (as in mem0)."""
+        get up to 100 results and 2.x-style calls (`filters`) up to 20. `rerank=True` has the
+        configured reranker reorder the best 20 fused candidates (its relevance becomes the
+        score); with none configured the result says so in `warnings`."""
         if not isinstance(query, str) or not query.strip():
             raise ValidationError("query must be a non-empty string")
         if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
@@ -367,6 +372,7 @@ class AsyncMemory:
             threshold=None if threshold is None else float(threshold),
             recipe=pick_recipe(recipe, keyword_search, graph=self._graph(enable_graph)),
             explain=explain, show_expired=show_expired, graph=self._graph(enable_graph),
+            rerank=rerank,
         )  # fmt: skip
         return await run_search(await self._open(), request)
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from engram.core.timeutil import format_timestamp
 from engram.pipeline.extractors import Extractor
+from engram.pipeline.rerank import Reranker
 from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder, Purpose, Vectors
 from engram.providers.llm.base import Usage
@@ -25,6 +26,7 @@ class Context:
     extractor: Extractor
     documents: DocumentFetcher
     clock: Callable[[], datetime] = utc_now
+    reranker: Reranker | None = None
 
     def now(self) -> str:
         return format_timestamp(self.clock())

@@ -13,6 +13,7 @@ from engram.errors import ValidationError
 from engram.pipeline.context import Context
 from engram.pipeline.items import memory_item
 from engram.providers.llm.base import Usage
+from engram.store.base import Candidate, MemoryRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,27 @@ class SearchRequest:
     explain: bool
     show_expired: bool
     graph: bool = False
+    rerank: bool = False
+
+
+RERANK_POOL = 20  # fused candidates the reranker looks at (at least top_k)
+
+
+async def _rerank(
+    ctx: Context,
+    query: str,
+    winners: list[tuple[Candidate, Scores]],
+    records: dict[str, MemoryRecord],
+) -> list[tuple[Candidate, Scores]]:
+    """The reranker's relevance becomes the score (the fused one stays in `explain`)."""
+    assert ctx.reranker is not None
+    texts = [records[c.memory_id].memory for c, _ in winners]
+    relevance = await ctx.reranker.scores(query, texts, Usage())
+    for (_, score), value in zip(winners, relevance, strict=True):
+        score.parts["fused"] = round(score.total, 6)
+        score.parts["rerank"] = round(value, 6)
+        score.total = min(1.0, max(0.0, value))
+    return sorted(winners, key=lambda pair: -pair[1].total)
 
 
 def pick_recipe(name: str | None, keyword_search: bool | None, *, graph: bool = False) -> Recipe:
@@ -63,26 +85,32 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
         Scores(
             vector=c.vector,
             keyword_raw=c.keyword,
-            age_days=(now - datetime.fromisoformat(c.record.created_at)).total_seconds() / 86400,
-            feedback=c.record.feedback,
-            graph=linked.get(c.record.id, 0.0),
+            age_days=(now - datetime.fromisoformat(c.created_at)).total_seconds() / 86400,
+            feedback=c.feedback,
+            graph=linked.get(c.memory_id, 0.0),
         )
         for c in found
     ]
     fuse(scores, recipe)
     ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1].total)
+    if request.threshold is not None:
+        ranked = [(c, s) for c, s in ranked if s.total >= request.threshold]
+    reranking = request.rerank and ctx.reranker is not None
+    winners = ranked[: max(request.top_k, RERANK_POOL) if reranking else request.top_k]
+    records = await ctx.store.get_many([c.memory_id for c, _ in winners])
+    winners = [(c, s) for c, s in winners if c.memory_id in records]  # not deleted meanwhile
+    if reranking:
+        winners = await _rerank(ctx, request.query, winners, records)
     results = []
-    for candidate, score in ranked:
-        if request.threshold is not None and score.total < request.threshold:
-            continue
-        item = memory_item(candidate.record)
+    for candidate, score in winners[: request.top_k]:
+        item = memory_item(records[candidate.memory_id])
         item["score"] = round(score.total, 6)
         if request.explain:
             item["explain"] = {"recipe": recipe.name, **score.parts}
         results.append(item)
-        if len(results) == request.top_k:
-            break
     out: dict[str, Any] = {"results": results}
+    if request.rerank and ctx.reranker is None:
+        out["warnings"] = ["rerank was asked for but no reranker is configured; results are fused"]
     if request.graph:
         out["relations"] = relations
     return out

@@ -148,9 +148,12 @@ class Hit:
 
 @dataclass(slots=True)
 class Candidate:
-    """A search candidate with its raw scores: cosine, and BM25 (higher is better; 0: no term)."""
+    """A search candidate: what ranking needs (the full record is loaded for the winners only)
+    and its raw scores: cosine, and BM25 (higher is better; 0: no query term)."""
 
-    record: MemoryRecord
+    memory_id: str
+    created_at: str
+    feedback: float
     vector: float
     keyword: float
 

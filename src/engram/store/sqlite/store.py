@@ -67,6 +67,7 @@ from engram.store.sqlite.vectors import (
 
 T = TypeVar("T")
 _BM25 = "bm25(memories_fts, 1.0, 0.5)"  # text, speaker
+KEYWORD_FETCH = 5000  # full-text matches read per query; past it, candidates are scored directly
 logger = logging.getLogger("engram.store.sqlite")
 
 
@@ -492,20 +493,30 @@ class SQLiteStore:
         cosine: dict[int, float] = {}
         if query is not None and n_vector > 0:
             cosine = dict(self._vector_hits(conn, query, where, today, n_vector, show_expired))
-        keyword = self._keyword_hits(conn, terms, where, today, n_keyword, show_expired)
+        matches, complete = self._keyword_hits(conn, terms, where, today, show_expired)
+        keyword = dict(list(matches.items())[:n_keyword])
         extra = self._matching_ids(conn, extra_ids, where, today, show_expired)
-        if terms:
-            missing = [rid for rid in {*cosine, *extra} if rid not in keyword]
+        for rid in {*cosine, *extra}:
+            if rid in matches:
+                keyword[rid] = matches[rid]
+        if terms and not complete:  # more matches than fetched: score the rest directly
+            missing = [rid for rid in {*cosine, *extra} if rid not in matches]
             keyword.update(self._keyword_scores(conn, terms, missing))
         if query is not None:
             with self._index_lock:
                 assert self._index is not None
                 others = [r for r in {*keyword, *extra} if r not in cosine]
                 cosine.update(self._index.cosines(query, others))
-        records = self._by_rid(conn, list({*cosine, *keyword, *extra}))
-        return [
-            Candidate(records[rid], cosine.get(rid, 0.0), keyword.get(rid, 0.0)) for rid in records
-        ]
+        found: list[Candidate] = []
+        for chunk, marks in chunked(list({*cosine, *keyword, *extra})):
+            rows = conn.execute(
+                f"SELECT rid, id, created_at, feedback FROM memories WHERE rid IN ({marks})", chunk
+            ).fetchall()
+            found += [
+                Candidate(r[1], r[2], float(r[3]), cosine.get(r[0], 0.0), keyword.get(r[0], 0.0))
+                for r in rows
+            ]
+        return found
 
     def _vector_hits(
         self,
@@ -557,11 +568,11 @@ class SQLiteStore:
         terms: list[str],
         where: Node | None,
         today: str,
-        k: int,
         show_expired: bool,
-    ) -> dict[int, float]:
-        if not terms or k <= 0:
-            return {}
+    ) -> tuple[dict[int, float], bool]:
+        """Matching rows, best BM25 first (at most KEYWORD_FETCH), and whether that is all."""
+        if not terms:
+            return {}, True
         sql, params = compile_where(where)
         if not show_expired:
             sql = f"{sql} AND {_not_expired(today, params)}"
@@ -569,9 +580,10 @@ class SQLiteStore:
             f"SELECT memories_fts.rowid, -{_BM25} FROM memories_fts "
             f"JOIN memories m ON m.rid = memories_fts.rowid WHERE memories_fts MATCH ? AND {sql} "
             f"ORDER BY {_BM25} LIMIT ?",
-            [fts_match(terms), *params, k],
+            [fts_match(terms), *params, KEYWORD_FETCH + 1],
         ).fetchall()
-        return {int(r[0]): float(r[1]) for r in rows}
+        complete = len(rows) <= KEYWORD_FETCH
+        return {int(r[0]): float(r[1]) for r in rows[:KEYWORD_FETCH]}, complete
 
     def _keyword_scores(
         self, conn: sqlite3.Connection, terms: list[str], rids: list[int]

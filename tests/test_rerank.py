@@ -1,0 +1,63 @@
+"""rerank=True: the configured reranker reorders the best fused candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engram import AsyncMemory, Memory
+from engram.pipeline.rerank import LLMReranker
+from engram.providers._http import RetryPolicy
+from engram.providers.embedders.hashing import HashingEmbedder
+from engram.providers.llm.openai import OpenAILLM
+from engram.store.sqlite.store import SQLiteStore
+from tests.fakes.openai_server import FakeOpenAI
+
+
+async def test_llm_reranker_reorders_and_explains(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    llm = OpenAILLM(
+        base_url=fake_openai.base_url, api_key="test-key", retry=RetryPolicy(max_retries=0)
+    )
+    memory = AsyncMemory(embedder=HashingEmbedder(128), store=SQLiteStore(tmp_path / "r.db"),
+                         llm=llm, reranker=LLMReranker(llm))  # fmt: skip
+    for text in ("Tea with lemon", "Tea with milk", "Coffee black"):
+        await memory.add(text, user_id="a", infer=False)
+    fused = (await memory.search("tea", user_id="a"))["results"]
+    fake_openai.responder = lambda body: (
+        '{"scores": ['
+        + ", ".join(
+            f'{{"id": {i}, "score": {0.9 if "milk" in line else 0.1}}}'
+            for i, line in enumerate(
+                body["messages"][1]["content"].split("Memories:\n")[1].splitlines()
+            )
+        )
+        + "]}"
+    )
+    reranked = (await memory.search("tea", user_id="a", rerank=True, explain=True))["results"]
+    await memory.close()
+    assert reranked[0]["memory"] == "Tea with milk"
+    assert reranked[0]["score"] == 0.9
+    assert reranked[0]["explain"]["rerank"] == 0.9
+    assert "fused" in reranked[0]["explain"]
+    assert {r["memory"] for r in fused} == {r["memory"] for r in reranked}
+    assert (
+        fake_openai.chat_requests[-1]["json"]["response_format"]["json_schema"]["name"] == "rerank"
+    )
+
+
+def test_rerank_without_a_reranker_says_so(memory: Memory) -> None:
+    memory.add("Tea with lemon", user_id="a", infer=False)
+    result = memory.search("tea", user_id="a", rerank=True)
+    assert result["results"]
+    assert "no reranker is configured" in result["warnings"][0]
+    assert "warnings" not in memory.search("tea", user_id="a")
+
+
+def test_reranker_from_config_uses_the_main_llm(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    config = {
+        "data_dir": str(tmp_path), "embedder": {"provider": "hashing"},
+        "llm": {"provider": "openai", "config": {"openai_base_url": fake_openai.base_url, "api_key": "test-key"}},
+        "reranker": {"provider": "llm_reranker"},
+    }  # fmt: skip
+    with Memory.from_config(config) as memory:
+        assert isinstance(memory.async_memory.reranker, LLMReranker)
+        assert memory.async_memory.reranker.llm is memory.async_memory.extractor.llm  # type: ignore[attr-defined]
