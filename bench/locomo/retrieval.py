@@ -88,13 +88,17 @@ def main() -> None:
     parser.add_argument("--mode", choices=("raw", "extracted"), default="raw")
     parser.add_argument("--recipes", default="vector")
     parser.add_argument("--conversations", type=int, default=None)
+    parser.add_argument("--graph", action="store_true", help="graph memory on (extracted mode)")
     args = parser.parse_args()
     conversations = load(limit=args.conversations)
     results: dict[str, list[dict]] = {r: [] for r in args.recipes.split(",")}
     for conv in conversations:
         data_dir = OUT / args.mode / f"conv-{conv.index}"
         shutil.rmtree(data_dir, ignore_errors=True)
-        with Memory({"data_dir": str(data_dir), "llm": {"provider": "offline"}}) as memory:
+        config: dict[str, object] = {"data_dir": str(data_dir), "llm": {"provider": "offline"}}
+        if args.graph:
+            config["graph_store"] = {"provider": "sqlite"}
+        with Memory(config) as memory:
             store(memory, conv, args.mode)
             for recipe, rows in results.items():
                 evaluate(memory, conv, recipe, rows)
