@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engram.core.filters import And, Cond, Node, Not, Or
+from engram.core.filters import And, Cond, Node, Not, Or, scope_of
 
 _ORDERED_SQL = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
@@ -128,3 +128,17 @@ def _json_contains(path: str, value: str, params: list[Any], *, fold: bool) -> s
         f"WHERE e.type = 'text' AND {test.format('e.value')}) "
         "ELSE 0 END"
     )
+
+
+def not_expired_sql(today: str, params: list[Any]) -> str:
+    """A condition keeping memories whose expiration date is not before `today`."""
+    params.append(today)
+    return "(m.expiration_date IS NULL OR m.expiration_date >= ?)"
+
+
+def is_pure_scope(node: Node | None) -> bool:
+    """True when the filter is only equality on scope ids (the vector index applies it itself)."""
+    if node is None:
+        return True
+    conds = node.children if isinstance(node, And) else (node,)
+    return all(isinstance(c, Cond) for c in conds) and len(conds) == len(scope_of(node))

@@ -9,7 +9,6 @@ vector index replays the shared `index_log` before it searches.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
 import threading
 import time
@@ -20,10 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 
-from engram.core.filters import And, Cond, Node, scope_of
-from engram.core.text import fts_match
+from engram.core.filters import Node
 from engram.errors import (
     ConflictError,
     DimensionMismatchError,
@@ -43,13 +40,12 @@ from engram.store.base import (
     Update,
     Vector,
 )
-from engram.store.sqlite import graph, writes
-from engram.store.sqlite.ann import build_ivf
-from engram.store.sqlite.compile import compile_where
+from engram.store.sqlite import graph, keyword, writes
+from engram.store.sqlite.compile import compile_where, not_expired_sql
+from engram.store.sqlite.indexing import IndexKeeper
 from engram.store.sqlite.rows import (
     COLUMNS,
     HISTORY_COLUMNS,
-    INDEX_COLUMNS,
     SAME_SCOPE,
     chunked,
     icontains,
@@ -57,32 +53,9 @@ from engram.store.sqlite.rows import (
 )
 from engram.store.sqlite.rows import history as history_row
 from engram.store.sqlite.schema import migrate
-from engram.store.sqlite.vectors import (
-    ANN_THRESHOLD,
-    ScopeKey,
-    VectorIndex,
-    days_since_epoch,
-    rows_from,
-)
+from engram.store.sqlite.vectors import ANN_THRESHOLD
 
 T = TypeVar("T")
-_BM25 = "bm25(memories_fts, 1.0, 0.5)"  # text, speaker
-KEYWORD_FETCH = 5000  # full-text matches read per query; past it, candidates are scored directly
-logger = logging.getLogger("engram.store.sqlite")
-
-
-def _not_expired(today: str, params: list[Any]) -> str:
-    params.append(today)
-    return "(m.expiration_date IS NULL OR m.expiration_date >= ?)"
-
-
-def _pure_scope(node: Node | None) -> bool:
-    """True when the filter is nothing but equality on scope ids (the vector index handles it)."""
-    if node is None:
-        return True
-    conds = node.children if isinstance(node, And) else (node,)
-    scope = scope_of(node)
-    return all(isinstance(c, Cond) for c in conds) and len(conds) == len(scope)
 
 
 class SQLiteStore:
@@ -103,16 +76,11 @@ class SQLiteStore:
         self._synchronous = synchronous.upper()
         self._busy_timeout = busy_timeout
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="engram-sqlite-writer")
-        self._builder = ThreadPoolExecutor(1, thread_name_prefix="engram-ann-builder")
-        self._ann_threshold = ann_threshold
+        self._keeper = IndexKeeper(ann_threshold)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="engram-sqlite-reader")
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self._index: VectorIndex | None = None
-        self._index_lock = threading.Lock()
-        self._index_seq = 0
-        self._index_epoch: str | None = None
         self._writes_since_prune = 0
         self._closed = False
 
@@ -165,14 +133,10 @@ class SQLiteStore:
     async def open(self, *, dims: int, model_id: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await self._run(self._writer, self._open, dims, model_id)
-        self._index = VectorIndex(dims, ann_threshold=self._ann_threshold)
+        self._keeper.open(dims)
         # Load the vector index in the background now: the first search (which also has to load
         # the embedding model) finds it ready or waits on the lock for the rest.
-        self._readers.submit(self._guarded, self._warm_index, ())
-
-    def _warm_index(self, conn: sqlite3.Connection) -> None:
-        with self._index_lock:
-            self._sync_index(conn)
+        self._readers.submit(self._guarded, self._keeper.warm, ())
 
     def _open(self, conn: sqlite3.Connection, dims: int, model_id: str) -> None:
         """Switch to WAL, migrate, record the embedder. Retried on lock errors: switching a new
@@ -224,7 +188,7 @@ class SQLiteStore:
     def _shutdown(self) -> None:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
-        self._builder.shutdown(wait=True)
+        self._keeper.shutdown()
         with self._conns_lock:
             for conn in self._all_conns:
                 conn.close()
@@ -247,8 +211,7 @@ class SQLiteStore:
     ) -> list[MemoryRecord | None]:
         def body(c: sqlite3.Connection) -> list[MemoryRecord | None]:
             if any(isinstance(op, Insert) and op.dedupe is not None for op in operations):
-                with self._index_lock:  # we hold the write lock: this sees every commit
-                    self._sync_index(c, in_transaction=True)
+                self._keeper.sync_for_write(c)
             out: list[MemoryRecord | None] = []
             for op in operations:
                 if isinstance(op, Insert):
@@ -276,12 +239,8 @@ class SQLiteStore:
         if writes.same_text_stored(c, op.record):
             return True
         r = op.record
-        assert self._index is not None
-        with self._index_lock:
-            best = self._index.search_exact_scope(
-                np.ascontiguousarray(op.embedding, dtype=np.float32),
-                (r.user_id, r.agent_id, r.run_id),
-            )
+        query = np.ascontiguousarray(op.embedding, dtype=np.float32)
+        best = self._keeper.best_in_scope(query, (r.user_id, r.agent_id, r.run_id))
         return best is not None and best >= op.dedupe
 
     async def recent_messages(
@@ -370,7 +329,7 @@ class SQLiteStore:
     ) -> Page:
         sql, params = compile_where(where)
         if not show_expired:
-            sql = f"{sql} AND {_not_expired(today, params)}"
+            sql = f"{sql} AND {not_expired_sql(today, params)}"
         conn.execute("BEGIN")  # one snapshot for the count and the rows
         try:
             total = conn.execute(f"SELECT count(*) FROM memories m WHERE {sql}", params).fetchone()[
@@ -437,22 +396,8 @@ class SQLiteStore:
         threshold: float | None,
         show_expired: bool,
     ) -> list[Hit]:
-        if top_k <= 0:
-            return []
-        allowed = None
-        if not _pure_scope(where):
-            sql, params = compile_where(where)
-            rids = conn.execute(f"SELECT m.rid FROM memories m WHERE {sql}", params).fetchall()
-            allowed = np.sort(np.fromiter((r[0] for r in rids), dtype=np.int64, count=len(rids)))
         query = np.ascontiguousarray(vector, dtype=np.float32)
-        day = -(2**31) if show_expired else days_since_epoch(today)
-        with self._index_lock:
-            self._sync_index(conn)
-            assert self._index is not None
-            found = self._index.search(query, scope_of(where), k=top_k, today=day, allowed=allowed)
-            wanted = self._index.wanted_builds()
-        for scope, part in wanted:
-            self._builder.submit(self._build_ann, scope, part)
+        found = self._keeper.nearest(conn, query, where, today, top_k, show_expired)
         if threshold is not None:
             found = [(rid, s) for rid, s in found if max(0.0, s) >= threshold]
         records = self._by_rid(conn, [rid for rid, _ in found])
@@ -491,55 +436,30 @@ class SQLiteStore:
     ) -> list[Candidate]:
         query = None if vector is None else np.ascontiguousarray(vector, dtype=np.float32)
         cosine: dict[int, float] = {}
-        if query is not None and n_vector > 0:
-            cosine = dict(self._vector_hits(conn, query, where, today, n_vector, show_expired))
-        matches, complete = self._keyword_hits(conn, terms, where, today, show_expired)
-        keyword = dict(list(matches.items())[:n_keyword])
+        if query is not None:
+            cosine = dict(self._keeper.nearest(conn, query, where, today, n_vector, show_expired))
+        matches, complete = keyword.matches(conn, terms, where, today, show_expired)
+        scored = dict(list(matches.items())[:n_keyword])
         extra = self._matching_ids(conn, extra_ids, where, today, show_expired)
         for rid in {*cosine, *extra}:
             if rid in matches:
-                keyword[rid] = matches[rid]
-        if terms and not complete:  # more matches than fetched: score the rest directly
+                scored[rid] = matches[rid]
+        if terms and not complete:  # more matches than were read: score the rest directly
             missing = [rid for rid in {*cosine, *extra} if rid not in matches]
-            keyword.update(self._keyword_scores(conn, terms, missing))
+            scored.update(keyword.scores(conn, terms, missing))
         if query is not None:
-            with self._index_lock:
-                assert self._index is not None
-                others = [r for r in {*keyword, *extra} if r not in cosine]
-                cosine.update(self._index.cosines(query, others))
+            cosine.update(
+                self._keeper.cosines(query, [r for r in {*scored, *extra} if r not in cosine])
+            )
         found: list[Candidate] = []
-        for chunk, marks in chunked(list({*cosine, *keyword, *extra})):
+        for chunk, marks in chunked(list({*cosine, *scored, *extra})):
             rows = conn.execute(
                 f"SELECT rid, id, created_at, feedback FROM memories WHERE rid IN ({marks})", chunk
             ).fetchall()
             found += [
-                Candidate(r[1], r[2], float(r[3]), cosine.get(r[0], 0.0), keyword.get(r[0], 0.0))
+                Candidate(r[1], r[2], float(r[3]), cosine.get(r[0], 0.0), scored.get(r[0], 0.0))
                 for r in rows
             ]
-        return found
-
-    def _vector_hits(
-        self,
-        conn: sqlite3.Connection,
-        query: npt.NDArray[np.float32],
-        where: Node | None,
-        today: str,
-        k: int,
-        show_expired: bool,
-    ) -> list[tuple[int, float]]:
-        allowed = None
-        if not _pure_scope(where):
-            sql, params = compile_where(where)
-            rids = conn.execute(f"SELECT m.rid FROM memories m WHERE {sql}", params).fetchall()
-            allowed = np.sort(np.fromiter((r[0] for r in rids), dtype=np.int64, count=len(rids)))
-        day = -(2**31) if show_expired else days_since_epoch(today)
-        with self._index_lock:
-            self._sync_index(conn)
-            assert self._index is not None
-            found = self._index.search(query, scope_of(where), k=k, today=day, allowed=allowed)
-            wanted = self._index.wanted_builds()
-        for scope, part in wanted:
-            self._builder.submit(self._build_ann, scope, part)
         return found
 
     def _matching_ids(
@@ -555,66 +475,16 @@ class SQLiteStore:
         for chunk, marks in chunked(ids):
             sql, params = compile_where(where)
             if not show_expired:
-                sql = f"{sql} AND {_not_expired(today, params)}"
+                sql = f"{sql} AND {not_expired_sql(today, params)}"
             rows = conn.execute(
                 f"SELECT m.rid FROM memories m WHERE m.id IN ({marks}) AND {sql}", [*chunk, *params]
             ).fetchall()
             found.update(int(r[0]) for r in rows)
         return found
 
-    def _keyword_hits(
-        self,
-        conn: sqlite3.Connection,
-        terms: list[str],
-        where: Node | None,
-        today: str,
-        show_expired: bool,
-    ) -> tuple[dict[int, float], bool]:
-        """Matching rows, best BM25 first (at most KEYWORD_FETCH), and whether that is all."""
-        if not terms:
-            return {}, True
-        sql, params = compile_where(where)
-        if not show_expired:
-            sql = f"{sql} AND {_not_expired(today, params)}"
-        rows = conn.execute(
-            f"SELECT memories_fts.rowid, -{_BM25} FROM memories_fts "
-            f"JOIN memories m ON m.rid = memories_fts.rowid WHERE memories_fts MATCH ? AND {sql} "
-            f"ORDER BY {_BM25} LIMIT ?",
-            [fts_match(terms), *params, KEYWORD_FETCH + 1],
-        ).fetchall()
-        complete = len(rows) <= KEYWORD_FETCH
-        return {int(r[0]): float(r[1]) for r in rows[:KEYWORD_FETCH]}, complete
-
-    def _keyword_scores(
-        self, conn: sqlite3.Connection, terms: list[str], rids: list[int]
-    ) -> dict[int, float]:
-        out: dict[int, float] = {}
-        for chunk, marks in chunked(rids):
-            rows = conn.execute(
-                f"SELECT rowid, -{_BM25} FROM memories_fts "
-                f"WHERE memories_fts MATCH ? AND rowid IN ({marks})",
-                [fts_match(terms), *chunk],
-            ).fetchall()
-            out.update((int(r[0]), float(r[1])) for r in rows)
-        return out
-
     def ann_ready(self, scope: dict[str, str]) -> bool:
         """Whether every partition of the scope has an approximate index installed."""
-        with self._index_lock:
-            parts = self._index.partitions_for(scope) if self._index else []
-            return bool(parts) and all(p.ivf is not None for p in parts)
-
-    def _build_ann(self, scope: ScopeKey, part: Any) -> None:
-        """Build a partition's IVF index outside the lock (positions below `size` never change),
-        then install it under the lock."""
-        ivf = None
-        try:
-            ivf = build_ivf(part.vectors[: part.size])
-        except Exception:  # the exact search keeps working; try again on a later search
-            logger.exception("building the approximate index failed")
-        with self._index_lock:
-            if self._index is not None:
-                self._index.install(scope, part, ivf)
+        return self._keeper.ann_ready(scope)
 
     def _by_rid(self, conn: sqlite3.Connection, rids: list[int]) -> dict[int, MemoryRecord]:
         out: dict[int, MemoryRecord] = {}
@@ -624,40 +494,3 @@ class SQLiteStore:
             ):
                 out[row[0]] = record(row[1:])
         return out
-
-    def _sync_index(self, conn: sqlite3.Connection, *, in_transaction: bool = False) -> None:
-        """Bring the vector index up to the database's current state (caller holds the lock)."""
-        assert self._index is not None
-        if not in_transaction:
-            conn.execute("BEGIN")
-        try:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            top = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
-            floor = int(meta.get("log_floor", 0))
-            if meta.get("epoch") != self._index_epoch or self._index_seq < floor:
-                meta_sql = INDEX_COLUMNS.removesuffix(", embedding")
-                rows = conn.execute(f"SELECT {meta_sql} FROM memories ORDER BY rid").fetchall()
-                blobs = conn.execute("SELECT embedding FROM memories ORDER BY rid")
-                self._index.load(rows, (b[0] for b in blobs))
-            elif top > self._index_seq:
-                changed = sorted(
-                    {
-                        r[0]
-                        for r in conn.execute(
-                            "SELECT rid FROM index_log WHERE seq > ?", (self._index_seq,)
-                        )
-                    }
-                )
-                present: set[int] = set()
-                for chunk, marks in chunked(changed):
-                    rows = conn.execute(
-                        f"SELECT {INDEX_COLUMNS} FROM memories WHERE rid IN ({marks})", chunk
-                    ).fetchall()
-                    present.update(r[0] for r in rows)
-                    self._index.upsert(rows_from(rows))
-                self._index.remove(rid for rid in changed if rid not in present)
-        finally:
-            if not in_transaction:
-                conn.execute("COMMIT")
-        self._index_seq = top
-        self._index_epoch = meta.get("epoch")

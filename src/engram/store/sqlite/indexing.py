@@ -1,0 +1,146 @@
+"""The process's vector index over one database: kept current from `index_log`, searched under a
+lock, with approximate (IVF) indexes for large scopes built in the background."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engram.core.filters import Node, scope_of
+from engram.store.sqlite.ann import build_ivf
+from engram.store.sqlite.compile import compile_where, is_pure_scope
+from engram.store.sqlite.rows import INDEX_COLUMNS, chunked
+from engram.store.sqlite.vectors import (
+    ANN_THRESHOLD,
+    ScopeKey,
+    VectorIndex,
+    days_since_epoch,
+    rows_from,
+)
+
+logger = logging.getLogger("engram.store.sqlite")
+F32 = npt.NDArray[np.float32]
+
+
+class IndexKeeper:
+    def __init__(self, ann_threshold: int | None = ANN_THRESHOLD) -> None:
+        self._ann_threshold = ann_threshold
+        self._index: VectorIndex | None = None
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._epoch: str | None = None
+        self._builder = ThreadPoolExecutor(1, thread_name_prefix="engram-ann-builder")
+
+    def open(self, dims: int) -> None:
+        self._index = VectorIndex(dims, ann_threshold=self._ann_threshold)
+
+    @property
+    def index(self) -> VectorIndex:
+        assert self._index is not None, "the store is not open"
+        return self._index
+
+    def warm(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            self.sync(conn)
+
+    def nearest(
+        self,
+        conn: sqlite3.Connection,
+        query: F32,
+        where: Node | None,
+        today: str,
+        k: int,
+        show_expired: bool,
+    ) -> list[tuple[int, float]]:
+        """(rid, cosine) of the `k` most similar rows passing the filters, best first."""
+        if k <= 0:
+            return []
+        allowed = None
+        if not is_pure_scope(where):
+            sql, params = compile_where(where)
+            rids = conn.execute(f"SELECT m.rid FROM memories m WHERE {sql}", params).fetchall()
+            allowed = np.sort(np.fromiter((r[0] for r in rids), dtype=np.int64, count=len(rids)))
+        day = -(2**31) if show_expired else days_since_epoch(today)
+        with self._lock:
+            self.sync(conn)
+            found = self.index.search(query, scope_of(where), k=k, today=day, allowed=allowed)
+            wanted = self.index.wanted_builds()
+        for scope, part in wanted:
+            self._builder.submit(self._build, scope, part)
+        return found
+
+    def cosines(self, query: F32, rids: list[int]) -> dict[int, float]:
+        with self._lock:
+            return self.index.cosines(query, rids)
+
+    def sync_for_write(self, conn: sqlite3.Connection) -> None:
+        """Sync at the start of a write transaction, before it writes anything: the caller holds
+        SQLite's write lock, so this sees every committed row and none of its own (which a
+        rollback could take back)."""
+        with self._lock:
+            self.sync(conn, in_transaction=True)
+
+    def best_in_scope(self, query: F32, scope: ScopeKey) -> float | None:
+        """The best cosine among the live rows of exactly this scope."""
+        with self._lock:
+            return self.index.search_exact_scope(query, scope)
+
+    def ann_ready(self, scope: dict[str, str]) -> bool:
+        """Whether every partition of the scope has an approximate index installed."""
+        with self._lock:
+            parts = self._index.partitions_for(scope) if self._index else []
+            return bool(parts) and all(p.ivf is not None for p in parts)
+
+    def shutdown(self) -> None:
+        self._builder.shutdown(wait=True)
+
+    def _build(self, scope: ScopeKey, part: Any) -> None:
+        """Build a partition's IVF index outside the lock (positions below `size` never change),
+        then install it under the lock."""
+        ivf = None
+        try:
+            ivf = build_ivf(part.vectors[: part.size])
+        except Exception:  # the exact search keeps working; try again on a later search
+            logger.exception("building the approximate index failed")
+        with self._lock:
+            if self._index is not None:
+                self._index.install(scope, part, ivf)
+
+    def sync(self, conn: sqlite3.Connection, *, in_transaction: bool = False) -> None:
+        """Bring the index up to the database's current state (the caller holds the lock)."""
+        if not in_transaction:
+            conn.execute("BEGIN")
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            top = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
+            floor = int(meta.get("log_floor", 0))
+            if meta.get("epoch") != self._epoch or self._seq < floor:
+                meta_sql = INDEX_COLUMNS.removesuffix(", embedding")
+                rows = conn.execute(f"SELECT {meta_sql} FROM memories ORDER BY rid").fetchall()
+                blobs = conn.execute("SELECT embedding FROM memories ORDER BY rid")
+                self.index.load(rows, (b[0] for b in blobs))
+            elif top > self._seq:
+                self._replay(conn)
+        finally:
+            if not in_transaction:
+                conn.execute("COMMIT")
+        self._seq = top
+        self._epoch = meta.get("epoch")
+
+    def _replay(self, conn: sqlite3.Connection) -> None:
+        log = conn.execute("SELECT rid FROM index_log WHERE seq > ?", (self._seq,))
+        changed = sorted({r[0] for r in log})
+        present: set[int] = set()
+        for chunk, marks in chunked(changed):
+            rows = conn.execute(
+                f"SELECT {INDEX_COLUMNS} FROM memories WHERE rid IN ({marks})", chunk
+            ).fetchall()
+            present.update(r[0] for r in rows)
+            self.index.upsert(rows_from(rows))
+        self.index.remove(rid for rid in changed if rid not in present)

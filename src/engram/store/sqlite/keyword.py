@@ -1,0 +1,45 @@
+"""Full-text (FTS5 BM25) retrieval within the filters."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from engram.core.filters import Node
+from engram.core.text import fts_match
+from engram.store.sqlite.compile import compile_where, not_expired_sql
+from engram.store.sqlite.rows import chunked
+
+BM25 = "bm25(memories_fts, 1.0, 0.5)"  # weights: text, speaker
+FETCH = 5000  # matches read per query; past it, other candidates are scored directly
+
+
+def matches(
+    conn: sqlite3.Connection, terms: list[str], where: Node | None, today: str, show_expired: bool
+) -> tuple[dict[int, float], bool]:
+    """rid -> BM25 (higher is better) of matching rows, best first (at most FETCH), and whether
+    that is every match."""
+    if not terms:
+        return {}, True
+    sql, params = compile_where(where)
+    if not show_expired:
+        sql = f"{sql} AND {not_expired_sql(today, params)}"
+    rows = conn.execute(
+        f"SELECT memories_fts.rowid, -{BM25} FROM memories_fts "
+        f"JOIN memories m ON m.rid = memories_fts.rowid WHERE memories_fts MATCH ? AND {sql} "
+        f"ORDER BY {BM25} LIMIT ?",
+        [fts_match(terms), *params, FETCH + 1],
+    ).fetchall()
+    return {int(r[0]): float(r[1]) for r in rows[:FETCH]}, len(rows) <= FETCH
+
+
+def scores(conn: sqlite3.Connection, terms: list[str], rids: list[int]) -> dict[int, float]:
+    """BM25 of the given rows (those with no query term are left out)."""
+    out: dict[int, float] = {}
+    for chunk, marks in chunked(rids):
+        rows = conn.execute(
+            f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ? "
+            f"AND rowid IN ({marks})",
+            [fts_match(terms), *chunk],
+        ).fetchall()
+        out.update((int(r[0]), float(r[1])) for r in rows)
+    return out
