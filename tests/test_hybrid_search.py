@@ -125,3 +125,19 @@ def test_replies_are_embedded_with_the_turn_they_answer(memory: Memory) -> None:
         "Pottery classes start Monday.",
         "Cool, mine start Tuesday.",
     }
+
+
+def test_the_speaker_named_in_the_query_is_favoured(memory: Memory) -> None:
+    memory.add(
+        [
+            {"role": "user", "name": "Caroline", "content": "I went hiking in the mountains"},
+            {"role": "user", "name": "Melanie", "content": "I went hiking in the mountains too"},
+        ],
+        user_id="a", infer=False,
+    )  # fmt: skip
+    for name in ("Caroline", "Melanie"):
+        hits = memory.search(f"Where did {name} go hiking?", user_id="a", explain=True)["results"]
+        assert hits[0]["actor_id"] == name
+        assert hits[0]["explain"]["speaker"] == 1.0
+    both = memory.search("Did Caroline and Melanie hike?", user_id="a", explain=True)["results"]
+    assert all(h["explain"]["speaker"] == 0.0 for h in both)  # two named: no preference

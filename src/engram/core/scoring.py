@@ -4,6 +4,8 @@ Each candidate has, per component, a normalised score in [0, 1]:
 - `vector`: cosine similarity, clipped to [0, 1] (absolute: comparable across queries);
 - `keyword`: BM25, divided by the best BM25 among this query's candidates (relative);
 - `graph`: how closely the memory is linked to entities named in the query (1 direct, 0.5 one hop);
+- `speaker`: 1 when the memory was said by the one speaker (`actor_id`) the query names
+  ("what does Maria think of ..." favours what Maria said);
 - `recency`: exp(-age / half_life), 1 for a memory created now;
 and `feedback` in [-1, 1] (0 neutral). The fused score is
 `clip(sum(weight[c] * score[c]) + feedback_weight * feedback, 0, 1)`; the positive weights of a
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-COMPONENTS = ("vector", "keyword", "graph", "recency")
+COMPONENTS = ("vector", "keyword", "graph", "speaker", "recency")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +35,10 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "vector": Recipe("vector", {"vector": 1.0}, feedback=0.0),
     "keyword": Recipe("keyword", {"keyword": 1.0}, feedback=0.0),
-    "hybrid": Recipe("hybrid", {"vector": 0.55, "keyword": 0.4, "recency": 0.05}),
+    "hybrid": Recipe("hybrid", {"vector": 0.46, "keyword": 0.33, "speaker": 0.16, "recency": 0.05}),
     "hybrid_graph": Recipe(
-        "hybrid_graph", {"vector": 0.5, "keyword": 0.35, "graph": 0.1, "recency": 0.05}
+        "hybrid_graph",
+        {"vector": 0.42, "keyword": 0.3, "graph": 0.09, "speaker": 0.14, "recency": 0.05},
     ),
 }
 DEFAULT_RECIPE = "hybrid"
@@ -46,6 +49,7 @@ class Scores:
     vector: float = 0.0
     keyword_raw: float = 0.0  # BM25 (higher is better), normalised in fuse()
     graph: float = 0.0
+    speaker: float = 0.0
     age_days: float = 0.0
     feedback: float = 0.0
     parts: dict[str, float] = field(default_factory=dict)
@@ -60,6 +64,7 @@ def fuse(candidates: list[Scores], recipe: Recipe) -> None:
             "vector": min(1.0, max(0.0, c.vector)),
             "keyword": c.keyword_raw / best_keyword if best_keyword > 0 else 0.0,
             "graph": min(1.0, max(0.0, c.graph)),
+            "speaker": min(1.0, max(0.0, c.speaker)),
             "recency": math.exp(-max(0.0, c.age_days) / recipe.half_life_days),
         }
         total = sum(recipe.weights.get(name, 0.0) * parts[name] for name in COMPONENTS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,13 @@ async def _rerank(
     return sorted(winners, key=lambda pair: -pair[1].total)
 
 
+def named_speaker(query: str, speakers: set[str]) -> str | None:
+    """The one speaker among the candidates' that the query names (none when it names several)."""
+    text = query.casefold()
+    named = [s for s in speakers if re.search(rf"(?<!\w){re.escape(s.casefold())}(?!\w)", text)]
+    return named[0] if len(named) == 1 else None
+
+
 def pick_recipe(name: str | None, keyword_search: bool | None, *, graph: bool = False) -> Recipe:
     """A named recipe; mem0's `keyword_search=False` means semantic only, `True` hybrid. With
     graph memory on, the default is `hybrid_graph`."""
@@ -81,6 +89,7 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
         extra_ids=list(linked) if recipe.uses("graph") else [],
     )  # fmt: skip
     now = ctx.clock()
+    speaker = named_speaker(request.query, {c.actor_id for c in found if c.actor_id})
     scores = [
         Scores(
             vector=c.vector,
@@ -88,6 +97,7 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
             age_days=(now - datetime.fromisoformat(c.created_at)).total_seconds() / 86400,
             feedback=c.feedback,
             graph=linked.get(c.memory_id, 0.0),
+            speaker=1.0 if speaker is not None and c.actor_id == speaker else 0.0,
         )
         for c in found
     ]

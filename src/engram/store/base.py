@@ -156,6 +156,7 @@ class Candidate:
     feedback: float
     vector: float
     keyword: float
+    actor_id: str | None = None
 
 
 class Store(Protocol):

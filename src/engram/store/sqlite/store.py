@@ -454,10 +454,14 @@ class SQLiteStore:
         found: list[Candidate] = []
         for chunk, marks in chunked(list({*cosine, *scored, *extra})):
             rows = conn.execute(
-                f"SELECT rid, id, created_at, feedback FROM memories WHERE rid IN ({marks})", chunk
+                "SELECT rid, id, created_at, feedback, actor_id FROM memories "
+                f"WHERE rid IN ({marks})",
+                chunk,
             ).fetchall()
             found += [
-                Candidate(r[1], r[2], float(r[3]), cosine.get(r[0], 0.0), scored.get(r[0], 0.0))
+                Candidate(
+                    r[1], r[2], float(r[3]), cosine.get(r[0], 0.0), scored.get(r[0], 0.0), r[4]
+                )
                 for r in rows
             ]
         return found
