@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,20 +74,33 @@ def pick_recipe(name: str | None, keyword_search: bool | None, *, graph: bool = 
 
 async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
     recipe = request.recipe
+    terms = query_terms(request.query) if recipe.uses("keyword") else []
+    # The full-text query and the graph lookup need no embedding: they run (in the store's
+    # threads) while the query is embedded.
+    keyword = None
+    if terms:
+        keyword = asyncio.ensure_future(
+            ctx.store.keyword_matches(
+                terms, request.where, today=ctx.today(), show_expired=request.show_expired
+            )
+        )
+    graph = None
+    if request.graph:
+        graph = asyncio.ensure_future(
+            ctx.store.neighbourhood(scope_of(request.where), request.query)
+        )
     vector = None
     if recipe.uses("vector"):
+        await asyncio.sleep(0)  # let those tasks hand their work to the threads first
         vector = (await ctx.embed([request.query], "search", Usage()))[0]
-    terms = query_terms(request.query) if recipe.uses("keyword") else []
+    linked, relations = await graph if graph else ({}, [])
     pool = max(request.top_k, recipe.candidates)
-    linked: dict[str, float] = {}
-    relations: list[dict[str, str]] = []
-    if request.graph:
-        linked, relations = await ctx.store.neighbourhood(scope_of(request.where), request.query)
     found = await ctx.store.candidates(
         vector, terms, request.where, today=ctx.today(),
         n_vector=(request.top_k if recipe.name == "vector" else pool) if vector is not None else 0,
         n_keyword=pool if terms else 0, show_expired=request.show_expired,
         extra_ids=list(linked) if recipe.uses("graph") else [],
+        keyword=await keyword if keyword else None,
     )  # fmt: skip
     now = ctx.clock()
     speaker = named_speaker(request.query, {c.actor_id for c in found if c.actor_id})

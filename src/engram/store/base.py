@@ -146,6 +146,16 @@ class Hit:
     score: float
 
 
+@dataclass(frozen=True, slots=True)
+class KeywordMatches:
+    """Full-text matches of a query within the filters: the backend's row key -> BM25 (higher
+    is better), best first, and whether that is every match. Opaque to callers: pass it back to
+    `candidates`."""
+
+    scores: dict[Any, float]
+    complete: bool
+
+
 @dataclass(slots=True)
 class Candidate:
     """A search candidate: what ranking needs (the full record is loaded for the winners only)
@@ -208,6 +218,13 @@ class Store(Protocol):
         """The `top_k` most similar matching memories; scores in [0, 1], best first."""
         ...
 
+    async def keyword_matches(
+        self, terms: Sequence[str], where: Node | None, *, today: str, show_expired: bool = False
+    ) -> KeywordMatches:
+        """Full-text matches of any of `terms` among the memories passing the filters (a search
+        runs this while the query is being embedded)."""
+        ...
+
     async def candidates(
         self,
         vector: Vector | None,
@@ -219,10 +236,12 @@ class Store(Protocol):
         n_keyword: int,
         show_expired: bool = False,
         extra_ids: Sequence[str] = (),
+        keyword: KeywordMatches | None = None,
     ) -> list[Candidate]:
         """The union of the `n_vector` most similar and the `n_keyword` best full-text matches
-        (any of `terms`) among matching memories, plus the matching ones of `extra_ids` (from
-        the graph), each with both scores."""
+        (any of `terms`; `keyword`, when given, is their `keyword_matches`) among matching
+        memories, plus the matching ones of `extra_ids` (from the graph), each with both
+        scores."""
         ...
 
     async def relations(

@@ -23,9 +23,11 @@ def matches(
     sql, params = compile_where(where)
     if not show_expired:
         sql = f"{sql} AND {not_expired_sql(today, params)}"
+    # CROSS JOIN keeps the full-text index as the outer loop: left to itself, the planner may
+    # scan the scope's rows and probe the index for each (measured: 500 ms instead of 3 ms).
     rows = conn.execute(
         f"SELECT memories_fts.rowid, -{BM25} FROM memories_fts "
-        f"JOIN memories m ON m.rid = memories_fts.rowid WHERE memories_fts MATCH ? AND {sql} "
+        f"CROSS JOIN memories m ON m.rid = memories_fts.rowid WHERE memories_fts MATCH ? AND {sql} "
         f"ORDER BY {BM25} LIMIT ?",
         [fts_match(terms), *params, FETCH + 1],
     ).fetchall()

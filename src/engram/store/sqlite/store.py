@@ -32,6 +32,7 @@ from engram.store.base import (
     HistoryRecord,
     Hit,
     Insert,
+    KeywordMatches,
     LinkGraph,
     MemoryRecord,
     Operation,
@@ -40,7 +41,8 @@ from engram.store.base import (
     Update,
     Vector,
 )
-from engram.store.sqlite import graph, keyword, writes
+from engram.store.sqlite import graph, writes
+from engram.store.sqlite import keyword as keyword_sql
 from engram.store.sqlite.compile import compile_where, not_expired_sql
 from engram.store.sqlite.indexing import IndexKeeper
 from engram.store.sqlite.rows import (
@@ -416,11 +418,21 @@ class SQLiteStore:
         n_keyword: int,
         show_expired: bool = False,
         extra_ids: Sequence[str] = (),
+        keyword: KeywordMatches | None = None,
     ) -> list[Candidate]:
         return await self._run(
             self._readers, self._candidates, vector, list(terms), where, today, n_vector,
-            n_keyword, show_expired, list(extra_ids),
+            n_keyword, show_expired, list(extra_ids), keyword,
         )  # fmt: skip
+
+    async def keyword_matches(
+        self, terms: Sequence[str], where: Node | None, *, today: str, show_expired: bool = False
+    ) -> KeywordMatches:
+        def run(conn: sqlite3.Connection) -> KeywordMatches:
+            found, complete = keyword_sql.matches(conn, list(terms), where, today, show_expired)
+            return KeywordMatches(found, complete)
+
+        return await self._run(self._readers, run)
 
     def _candidates(
         self,
@@ -433,12 +445,16 @@ class SQLiteStore:
         n_keyword: int,
         show_expired: bool,
         extra_ids: list[str],
+        known: KeywordMatches | None,
     ) -> list[Candidate]:
         query = None if vector is None else np.ascontiguousarray(vector, dtype=np.float32)
         cosine: dict[int, float] = {}
         if query is not None:
             cosine = dict(self._keeper.nearest(conn, query, where, today, n_vector, show_expired))
-        matches, complete = keyword.matches(conn, terms, where, today, show_expired)
+        if known is None:
+            matches, complete = keyword_sql.matches(conn, terms, where, today, show_expired)
+        else:
+            matches, complete = known.scores, known.complete
         scored = dict(list(matches.items())[:n_keyword])
         extra = self._matching_ids(conn, extra_ids, where, today, show_expired)
         for rid in {*cosine, *extra}:
@@ -446,7 +462,7 @@ class SQLiteStore:
                 scored[rid] = matches[rid]
         if terms and not complete:  # more matches than were read: score the rest directly
             missing = [rid for rid in {*cosine, *extra} if rid not in matches]
-            scored.update(keyword.scores(conn, terms, missing))
+            scored.update(keyword_sql.scores(conn, terms, missing))
         if query is not None:
             cosine.update(
                 self._keeper.cosines(query, [r for r in {*scored, *extra} if r not in cosine])
