@@ -110,3 +110,11 @@ def test_offline_extractor_is_announced_once(
 def test_bad_llm_config(config: dict[str, object], message: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=message):
         AsyncMemory({"data_dir": str(tmp_path), "embedder": {"provider": "hashing"}, **config})
+
+
+def test_history_db_path_is_reported_unused(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="engram.config"):
+        MemoryConfig.from_dict({"history_db_path": str(tmp_path / "history.db")})
+    assert any("history_db_path is not used" in r.message for r in caplog.records)

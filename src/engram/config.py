@@ -7,6 +7,7 @@ where names such as `{"embedder": {"provider": "openai"}}` become instances, for
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from engram.providers.llm.base import LLM
 if TYPE_CHECKING:
     from engram.pipeline.rerank import Reranker
 
+logger = logging.getLogger("engram.config")
 DEFAULT_DB_NAME = "engram.db"
 EMBEDDERS = ("minilm", "huggingface", "openai", "ollama", "lmstudio", "vllm", "hashing")
 VECTOR_STORES = ("sqlite",)
@@ -83,6 +85,11 @@ class MemoryConfig:
             raise ConfigurationError(
                 f"unknown config keys: {', '.join(sorted(unknown))}; "
                 f"supported: {', '.join(sorted(_KNOWN))}"
+            )
+        if config.get("history_db_path"):
+            logger.warning(
+                "history_db_path is not used: Engram keeps history in the same database as the "
+                "memories (one transaction covers both)"
             )
         result = cls()
         if config.get("data_dir"):
