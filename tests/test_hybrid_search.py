@@ -141,3 +141,29 @@ def test_the_speaker_named_in_the_query_is_favoured(memory: Memory) -> None:
         assert hits[0]["explain"]["speaker"] == 1.0
     both = memory.search("Did Caroline and Melanie hike?", user_id="a", explain=True)["results"]
     assert all(h["explain"]["speaker"] == 0.0 for h in both)  # two named: no preference
+
+
+def test_feedback_is_a_ranking_signal(memory: Memory) -> None:
+    import uuid
+
+    from engram import NotFoundError
+
+    first = memory.add("Prefers aisle seats on flights", user_id="a", infer=False)["results"][0][
+        "id"
+    ]
+    second = memory.add("Prefers aisle seats on flights", user_id="a", infer=False)["results"][0][
+        "id"
+    ]
+    assert memory.feedback(first, "VERY_NEGATIVE", feedback_reason="outdated") == {
+        "id": first, "feedback": "VERY_NEGATIVE", "feedback_reason": "outdated",
+    }  # fmt: skip
+    hits = memory.search("aisle seats", user_id="a", explain=True)["results"]
+    assert [h["id"] for h in hits] == [second, first]
+    assert hits[1]["explain"]["feedback"] == -1.0
+    memory.feedback(first, "POSITIVE")
+    assert memory.search("aisle seats", user_id="a")["results"][0]["id"] == first
+    memory.feedback(first, None)
+    with pytest.raises(ValidationError):
+        memory.feedback(first, "LOVE_IT")
+    with pytest.raises(NotFoundError):
+        memory.feedback(str(uuid.uuid4()), "POSITIVE")

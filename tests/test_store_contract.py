@@ -201,3 +201,35 @@ def test_concurrent_first_opens_wait_instead_of_failing(tmp_path: Path) -> None:
         for t in threads:
             t.join()
     assert errors == []
+
+
+async def test_an_old_database_upgrades_with_its_data(tmp_path: Path) -> None:
+    import sqlite3
+
+    from engram.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _statements
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in _statements(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [("dims", str(DIMS)), ("model_id", "m"), ("epoch", "e")],
+    )
+    conn.execute(
+        "INSERT INTO memories (id, memory, hash, user_id, created_at, updated_at, embedding) "
+        "VALUES (?, 'Keeps bees in the garden', 'h', 'u1', '2025-01-01', '2025-01-01', ?)",
+        (rec(1).id, vec(1).tobytes()),
+    )
+    conn.close()
+    store = SQLiteStore(path)
+    await store.open(dims=DIMS, model_id="m")
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    found = await store.candidates(None, ["bees"], parse_filters({"user_id": "u1"}), today=TODAY,
+                                   n_vector=0, n_keyword=5)  # fmt: skip
+    assert [c.memory_id for c in found] == [rec(1).id]
+    old = await store.get(rec(1).id)
+    assert old is not None
+    assert old.feedback == 0.0
+    await store.close()

@@ -131,6 +131,14 @@ class Memory:
     def batch_delete(self, memories: Sequence[Mapping[str, Any] | str]) -> dict[str, Any]:
         return self._loop.run(self._async.batch_delete(memories))
 
+    def feedback(
+        self,
+        memory_id: str,
+        feedback: str | None = None,
+        feedback_reason: str | None = None,
+    ) -> dict[str, Any]:
+        return self._loop.run(self._async.feedback(memory_id, feedback, feedback_reason))
+
     def reset(self) -> None:
         return self._loop.run(self._async.reset())
 

@@ -30,6 +30,9 @@ from engram.store.sqlite.store import SQLiteStore
 logger = logging.getLogger("engram")
 
 MAX_BATCH = 1000
+FEEDBACK_VALUES: dict[str | None, float] = {
+    "POSITIVE": 1.0, "NEGATIVE": -0.5, "VERY_NEGATIVE": -1.0, None: 0.0,
+}  # fmt: skip
 V1_DEFAULT_LIMIT = 100  # mem0 1.x search default, used when ids come at the top level
 V2_DEFAULT_TOP_K = 20  # mem0 2.x search default, used when the scope comes in `filters`
 
@@ -253,6 +256,26 @@ class AsyncMemory:
         ops = [Delete(clean_memory_id(item["memory_id"]), at=now) for item in items]
         await ctx.store.apply(ops)
         return {"message": f"Successfully deleted {len(ops)} memories", "deleted_count": len(ops)}
+
+    async def feedback(
+        self,
+        memory_id: str,
+        feedback: str | None = None,
+        feedback_reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Feedback on a memory (mem0 Platform's values): POSITIVE, NEGATIVE, VERY_NEGATIVE, or
+        None to clear it. It becomes the memory's ranking signal in search (+1, -0.5, -1, 0)."""
+        if feedback not in FEEDBACK_VALUES:
+            raise ValidationError(
+                "feedback must be POSITIVE, NEGATIVE, VERY_NEGATIVE or None, got " + repr(feedback)
+            )
+        if feedback_reason is not None and not isinstance(feedback_reason, str):
+            raise ValidationError("feedback_reason must be a string")
+        ctx = await self._open()
+        memory_id = clean_memory_id(memory_id)
+        value = FEEDBACK_VALUES[feedback]
+        await ctx.store.set_feedback(memory_id, feedback, feedback_reason, value, at=ctx.now())
+        return {"id": memory_id, "feedback": feedback, "feedback_reason": feedback_reason}
 
     async def reset(self) -> None:
         """Delete every memory and all history in this store."""

@@ -261,6 +261,12 @@ class Store(Protocol):
 
     async def profile_history(self, scope: dict[str, str]) -> list[dict[str, Any]]: ...
 
+    async def set_feedback(
+        self, memory_id: str, feedback: str | None, reason: str | None, value: float, *, at: str
+    ) -> None:
+        """Record feedback on a memory; `value` in [-1, 1] becomes its ranking signal."""
+        ...
+
     async def delete_where(self, where: Node, *, at: str) -> int:
         """Delete every matching memory (with history) in one transaction; return how many."""
         ...

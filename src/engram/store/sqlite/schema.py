@@ -177,6 +177,18 @@ MIGRATIONS: list[str] = [
         changed_at TEXT NOT NULL
     );
     """,
+    # 5: feedback on memories (the memory's `feedback` column holds the current signal)
+    """
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        memory_id TEXT NOT NULL,
+        feedback TEXT,
+        reason TEXT,
+        value REAL NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX feedback_memory ON feedback (memory_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

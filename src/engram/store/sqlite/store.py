@@ -277,6 +277,14 @@ class SQLiteStore:
     async def profile_history(self, scope: dict[str, str]) -> list[dict[str, Any]]:
         return await self._run(self._readers, lambda c: graph.profile_changes(c, scope))
 
+    async def set_feedback(
+        self, memory_id: str, feedback: str | None, reason: str | None, value: float, *, at: str
+    ) -> None:
+        def body(c: sqlite3.Connection) -> None:
+            writes.set_feedback(c, memory_id, feedback, reason, value, at)
+
+        await self._run(self._writer, lambda conn: self._write(conn, body))
+
     async def delete_where(self, where: Node, *, at: str) -> int:
         return await self._run(
             self._writer,

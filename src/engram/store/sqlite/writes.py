@@ -166,7 +166,7 @@ def restore(c: sqlite3.Connection, memories: list[Insert], entries: list[History
 
 
 def reset(c: sqlite3.Connection) -> None:
-    for table in ("memories", "history", "messages", "index_log"):
+    for table in ("memories", "history", "messages", "index_log", "feedback"):
         c.execute(f"DELETE FROM {table}")
     graph.reset(c)
     c.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (uuid.uuid4().hex,))
@@ -182,3 +182,16 @@ def prune_log(c: sqlite3.Connection) -> None:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (str(floor),),
         )
+
+
+def set_feedback(
+    c: sqlite3.Connection, memory_id: str, feedback: str | None, reason: str | None, value: float,
+    at: str,
+) -> None:  # fmt: skip
+    load(c, memory_id)  # NotFoundError when missing
+    c.execute("UPDATE memories SET feedback = ? WHERE id = ?", (value, memory_id))
+    c.execute(
+        "INSERT INTO feedback (memory_id, feedback, reason, value, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (memory_id, feedback, reason, value, at),
+    )
