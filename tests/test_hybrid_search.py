@@ -167,3 +167,10 @@ def test_feedback_is_a_ranking_signal(memory: Memory) -> None:
         memory.feedback(first, "LOVE_IT")
     with pytest.raises(NotFoundError):
         memory.feedback(str(uuid.uuid4()), "POSITIVE")
+
+
+def test_the_date_of_a_memory_is_searchable_in_words(memory: Memory) -> None:
+    memory.add("Ran a half marathon", user_id="a", infer=False, timestamp="2023-07-09T10:00:00Z")
+    memory.add("Ran a half marathon", user_id="a", infer=False, timestamp="2024-03-02T10:00:00Z")
+    hits = memory.search("marathon in July 2023", user_id="a", recipe="keyword")["results"]
+    assert hits[0]["created_at"].startswith("2023-07-09")

@@ -9,7 +9,7 @@ from engram.core.text import fts_match
 from engram.store.sqlite.compile import compile_where, not_expired_sql
 from engram.store.sqlite.rows import chunked
 
-BM25 = "bm25(memories_fts, 1.0, 0.5)"  # weights: text, speaker
+BM25 = "bm25(memories_fts, 1.0, 0.5, 0.5)"  # weights: text, speaker, date in words
 FETCH = 5000  # matches read per query; past it, other candidates are scored directly
 
 

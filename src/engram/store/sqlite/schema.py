@@ -189,6 +189,42 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX feedback_memory ON feedback (memory_id);
     """,
+    # 6: the date a memory is about, as words ("8 May 2023"), in the full-text index too
+    """
+    ALTER TABLE memories ADD COLUMN date_words TEXT GENERATED ALWAYS AS (
+        CAST(CAST(strftime('%d', created_at) AS INTEGER) AS TEXT) || ' ' ||
+        CASE strftime('%m', created_at)
+            WHEN '01' THEN 'January' WHEN '02' THEN 'February' WHEN '03' THEN 'March'
+            WHEN '04' THEN 'April' WHEN '05' THEN 'May' WHEN '06' THEN 'June'
+            WHEN '07' THEN 'July' WHEN '08' THEN 'August' WHEN '09' THEN 'September'
+            WHEN '10' THEN 'October' WHEN '11' THEN 'November' WHEN '12' THEN 'December'
+        END || ' ' || strftime('%Y', created_at)
+    ) VIRTUAL;
+    DROP TRIGGER memories_fts_insert;
+    DROP TRIGGER memories_fts_delete;
+    DROP TRIGGER memories_fts_update;
+    DROP TABLE memories_fts;
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        memory, actor_id, date_words, content='memories', content_rowid='rid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts (rowid, memory, actor_id, date_words)
+        VALUES (new.rid, new.memory, new.actor_id, new.date_words);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, memory, actor_id, date_words)
+        VALUES ('delete', old.rid, old.memory, old.actor_id, old.date_words);
+    END;
+    CREATE TRIGGER memories_fts_update AFTER UPDATE OF memory, actor_id, created_at ON memories
+    BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, memory, actor_id, date_words)
+        VALUES ('delete', old.rid, old.memory, old.actor_id, old.date_words);
+        INSERT INTO memories_fts (rowid, memory, actor_id, date_words)
+        VALUES (new.rid, new.memory, new.actor_id, new.date_words);
+    END;
+    INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
