@@ -174,3 +174,25 @@ def test_the_date_of_a_memory_is_searchable_in_words(memory: Memory) -> None:
     memory.add("Ran a half marathon", user_id="a", infer=False, timestamp="2024-03-02T10:00:00Z")
     hits = memory.search("marathon in July 2023", user_id="a", recipe="keyword")["results"]
     assert hits[0]["created_at"].startswith("2023-07-09")
+
+
+def test_a_turn_next_to_a_relevant_one_is_lifted(memory: Memory) -> None:
+    memory.add(
+        [
+            {"role": "user", "name": "Ann", "content": "How was the trip to Kyoto?"},
+            {"role": "user", "name": "Bob", "content": "Amazing, the temples were stunning."},
+        ],
+        user_id="a", infer=False,
+    )  # fmt: skip
+    memory.add({"role": "user", "name": "Bob", "content": "Temples in my town are boring."}, user_id="a",
+               infer=False, timestamp="2020-01-01T00:00:00Z")  # another conversation, long ago  # fmt: skip
+    hits = memory.search("temples on the Kyoto trip", user_id="a", explain=True)["results"]
+    by_text = {h["memory"]: h["explain"] for h in hits}
+    assert "neighbours" in by_text["Amazing, the temples were stunning."]
+    assert "neighbours" not in by_text["Temples in my town are boring."]
+    assert hits[0]["memory"] in (
+        "How was the trip to Kyoto?",
+        "Amazing, the temples were stunning.",
+    )
+    facts = memory.search("temples", user_id="a", recipe="vector", explain=True)["results"]
+    assert all("neighbours" not in h["explain"] for h in facts)  # the recipe's weight is 0

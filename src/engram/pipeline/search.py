@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from engram.core.filters import Node, scope_of
-from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe, Scores, fuse
+from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe, Scores, fuse, smooth
 from engram.core.text import query_terms
 from engram.errors import ValidationError
 from engram.pipeline.context import Context
@@ -116,6 +116,8 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
         for c in found
     ]
     fuse(scores, recipe)
+    position = {c.memory_id: i for i, c in enumerate(found)}
+    smooth(scores, [[position[n] for n in c.neighbours if n in position] for c in found], recipe)
     ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1].total)
     if request.threshold is not None:
         ranked = [(c, s) for c, s in ranked if s.total >= request.threshold]

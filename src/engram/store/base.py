@@ -167,6 +167,7 @@ class Candidate:
     vector: float
     keyword: float
     actor_id: str | None = None
+    neighbours: tuple[str, ...] = ()  # the adjacent turns of the same conversation (memory ids)
 
 
 class Store(Protocol):

@@ -475,8 +475,10 @@ class SQLiteStore:
             cosine.update(
                 self._keeper.cosines(query, [r for r in {*scored, *extra} if r not in cosine])
             )
+        rids = list({*cosine, *scored, *extra})
+        neighbours = _neighbours(conn, rids)
         found: list[Candidate] = []
-        for chunk, marks in chunked(list({*cosine, *scored, *extra})):
+        for chunk, marks in chunked(rids):
             rows = conn.execute(
                 "SELECT rid, id, created_at, feedback, actor_id FROM memories "
                 f"WHERE rid IN ({marks})",
@@ -484,7 +486,13 @@ class SQLiteStore:
             ).fetchall()
             found += [
                 Candidate(
-                    r[1], r[2], float(r[3]), cosine.get(r[0], 0.0), scored.get(r[0], 0.0), r[4]
+                    r[1],
+                    r[2],
+                    float(r[3]),
+                    cosine.get(r[0], 0.0),
+                    scored.get(r[0], 0.0),
+                    r[4],
+                    tuple(neighbours.get(r[0], ())),
                 )
                 for r in rows
             ]
@@ -522,3 +530,23 @@ class SQLiteStore:
             ):
                 out[row[0]] = record(row[1:])
         return out
+
+
+def _neighbours(conn: sqlite3.Connection, rids: list[int]) -> dict[int, list[str]]:
+    """For each row, the memory ids of the turns just before and after it in the same
+    conversation: adjacent rows of the same scope, both verbatim messages (with a role), at most
+    an hour apart."""
+    out: dict[int, list[str]] = {}
+    for chunk, marks in chunked(rids):
+        rows = conn.execute(
+            "SELECT a.rid, b.id FROM memories a JOIN memories b "
+            "ON b.rid IN (a.rid - 1, a.rid + 1) "
+            "AND b.user_id IS a.user_id AND b.agent_id IS a.agent_id AND b.run_id IS a.run_id "
+            "AND b.role IS NOT NULL "
+            "AND abs(julianday(b.created_at) - julianday(a.created_at)) <= 1.0 / 24 "
+            f"WHERE a.rid IN ({marks}) AND a.role IS NOT NULL",
+            chunk,
+        ).fetchall()
+        for rid, neighbour in rows:
+            out.setdefault(int(rid), []).append(str(neighbour))
+    return out
