@@ -196,3 +196,23 @@ def test_a_turn_next_to_a_relevant_one_is_lifted(memory: Memory) -> None:
     )
     facts = memory.search("temples", user_id="a", recipe="vector", explain=True)["results"]
     assert all("neighbours" not in h["explain"] for h in facts)  # the recipe's weight is 0
+
+
+async def test_a_failing_embedder_fails_the_search_cleanly(
+    tmp_path: Path, fake_openai: object
+) -> None:
+    from engram import AsyncMemory, EmbeddingError
+    from engram.providers._http import RetryPolicy
+    from engram.providers.embedders.openai import OpenAIEmbedder
+    from tests.fakes.openai_server import FakeOpenAI
+
+    assert isinstance(fake_openai, FakeOpenAI)
+    embedder = OpenAIEmbedder(base_url=fake_openai.base_url, api_key="test-key",
+                              embedding_dims=fake_openai.dims, retry=RetryPolicy(max_retries=0))  # fmt: skip
+    async with AsyncMemory(embedder=embedder, store=SQLiteStore(tmp_path / "e.db")) as memory:
+        await memory.add("Likes kayaking", user_id="a", infer=False)
+        fake_openai.fail(400)
+        with pytest.raises(EmbeddingError):
+            await memory.search("kayaking", user_id="a")
+        found = await memory.search("kayaking", user_id="a")
+        assert found["results"][0]["memory"] == "Likes kayaking"

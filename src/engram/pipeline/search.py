@@ -73,51 +73,8 @@ def pick_recipe(name: str | None, keyword_search: bool | None, *, graph: bool = 
 
 
 async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
-    recipe = request.recipe
-    terms = query_terms(request.query) if recipe.uses("keyword") else []
-    # The full-text query and the graph lookup need no embedding: they run (in the store's
-    # threads) while the query is embedded.
-    keyword = None
-    if terms:
-        keyword = asyncio.ensure_future(
-            ctx.store.keyword_matches(
-                terms, request.where, today=ctx.today(), show_expired=request.show_expired
-            )
-        )
-    graph = None
-    if request.graph:
-        graph = asyncio.ensure_future(
-            ctx.store.neighbourhood(scope_of(request.where), request.query)
-        )
-    vector = None
-    if recipe.uses("vector"):
-        await asyncio.sleep(0)  # let those tasks hand their work to the threads first
-        vector = (await ctx.embed([request.query], "search", Usage()))[0]
-    linked, relations = await graph if graph else ({}, [])
-    pool = max(request.top_k, recipe.candidates)
-    found = await ctx.store.candidates(
-        vector, terms, request.where, today=ctx.today(),
-        n_vector=(request.top_k if recipe.name == "vector" else pool) if vector is not None else 0,
-        n_keyword=pool if terms else 0, show_expired=request.show_expired,
-        extra_ids=list(linked) if recipe.uses("graph") else [],
-        keyword=await keyword if keyword else None,
-    )  # fmt: skip
-    now = ctx.clock()
-    speaker = named_speaker(request.query, {c.actor_id for c in found if c.actor_id})
-    scores = [
-        Scores(
-            vector=c.vector,
-            keyword_raw=c.keyword,
-            age_days=(now - datetime.fromisoformat(c.created_at)).total_seconds() / 86400,
-            feedback=c.feedback,
-            graph=linked.get(c.memory_id, 0.0),
-            speaker=1.0 if speaker is not None and c.actor_id == speaker else 0.0,
-        )
-        for c in found
-    ]
-    fuse(scores, recipe)
-    position = {c.memory_id: i for i, c in enumerate(found)}
-    smooth(scores, [[position[n] for n in c.neighbours if n in position] for c in found], recipe)
+    found, linked, relations = await _gather(ctx, request)
+    scores = _score(ctx, request, found, linked)
     ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1].total)
     if request.threshold is not None:
         ranked = [(c, s) for c, s in ranked if s.total >= request.threshold]
@@ -132,7 +89,7 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
         item = memory_item(records[candidate.memory_id])
         item["score"] = round(score.total, 6)
         if request.explain:
-            item["explain"] = {"recipe": recipe.name, **score.parts}
+            item["explain"] = {"recipe": request.recipe.name, **score.parts}
         results.append(item)
     out: dict[str, Any] = {"results": results}
     if request.rerank and ctx.reranker is None:
@@ -140,3 +97,68 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
     if request.graph:
         out["relations"] = relations
     return out
+
+
+async def _gather(
+    ctx: Context, request: SearchRequest
+) -> tuple[list[Candidate], dict[str, float], list[dict[str, str]]]:
+    """Candidates from every retriever. The full-text query and the graph lookup need no
+    embedding: they run in the store's threads while the query is embedded."""
+    recipe = request.recipe
+    terms = query_terms(request.query) if recipe.uses("keyword") else []
+    today = ctx.today()
+    keyword = graph = None
+    if terms:
+        keyword = asyncio.ensure_future(
+            ctx.store.keyword_matches(
+                terms, request.where, today=today, show_expired=request.show_expired
+            )
+        )
+    if request.graph:
+        graph = asyncio.ensure_future(
+            ctx.store.neighbourhood(scope_of(request.where), request.query)
+        )
+    try:
+        vector = None
+        if recipe.uses("vector"):
+            await asyncio.sleep(0)  # let those tasks hand their work to the threads first
+            vector = (await ctx.embed([request.query], "search", Usage()))[0]
+        linked, relations = await graph if graph else ({}, [])
+        matches = await keyword if keyword else None
+    except BaseException:
+        for task in (keyword, graph):
+            if task is not None:
+                task.cancel()
+        raise
+    pool = max(request.top_k, recipe.candidates)
+    found = await ctx.store.candidates(
+        vector, terms, request.where, today=today,
+        n_vector=(request.top_k if recipe.name == "vector" else pool) if vector is not None else 0,
+        n_keyword=pool if terms else 0, show_expired=request.show_expired,
+        extra_ids=list(linked) if recipe.uses("graph") else [], keyword=matches,
+    )  # fmt: skip
+    return found, linked, relations
+
+
+def _score(
+    ctx: Context, request: SearchRequest, found: list[Candidate], linked: dict[str, float]
+) -> list[Scores]:
+    """Every candidate's components, fused by the recipe, then lifted by its neighbours."""
+    now = ctx.clock()
+    speaker = named_speaker(request.query, {c.actor_id for c in found if c.actor_id})
+    scores = [
+        Scores(
+            vector=c.vector,
+            keyword_raw=c.keyword,
+            age_days=(now - datetime.fromisoformat(c.created_at)).total_seconds() / 86400,
+            feedback=c.feedback,
+            graph=linked.get(c.memory_id, 0.0),
+            speaker=1.0 if speaker is not None and c.actor_id == speaker else 0.0,
+        )
+        for c in found
+    ]
+    fuse(scores, request.recipe)
+    position = {c.memory_id: i for i, c in enumerate(found)}
+    adjacent = [[position[n] for n in c.neighbours if n in position] for c in found]
+    smooth(scores, adjacent, request.recipe)
+    return scores
