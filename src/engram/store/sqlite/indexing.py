@@ -75,6 +75,17 @@ class IndexKeeper:
             self._builder.submit(self._build, scope, part)
         return found
 
+    def filter_scope(
+        self, conn: sqlite3.Connection, rows: list[tuple[int, float]], where: Node | None,
+        today: str, show_expired: bool,
+    ) -> list[tuple[int, float]]:  # fmt: skip
+        """The rows of a pure-scope filter's scope (and unexpired), from the synced index."""
+        day = -(2**31) if show_expired else days_since_epoch(today)
+        with self._lock:
+            self.sync(conn)
+            keep = self.index.in_scope((rid for rid, _ in rows), scope_of(where), day)
+        return [row for row, kept in zip(rows, keep, strict=True) if kept]
+
     def cosines(self, query: F32, rids: list[int]) -> dict[int, float]:
         with self._lock:
             return self.index.cosines(query, rids)

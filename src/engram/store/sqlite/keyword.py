@@ -34,6 +34,14 @@ def matches(
     return {int(r[0]): float(r[1]) for r in rows[:FETCH]}, len(rows) <= FETCH
 
 
+def all_matches(conn: sqlite3.Connection, terms: list[str]) -> list[tuple[int, float]]:
+    """(rid, BM25) of every match in the whole index, unsorted: the caller filters by scope."""
+    rows = conn.execute(
+        f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ?", [fts_match(terms)]
+    ).fetchall()
+    return [(int(r[0]), float(r[1])) for r in rows]
+
+
 def scores(conn: sqlite3.Connection, terms: list[str], rids: list[int]) -> dict[int, float]:
     """BM25 of the given rows (those with no query term are left out)."""
     out: dict[int, float] = {}

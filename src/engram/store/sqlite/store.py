@@ -43,7 +43,7 @@ from engram.store.base import (
 )
 from engram.store.sqlite import graph, writes
 from engram.store.sqlite import keyword as keyword_sql
-from engram.store.sqlite.compile import compile_where, not_expired_sql
+from engram.store.sqlite.compile import compile_where, is_pure_scope, not_expired_sql
 from engram.store.sqlite.indexing import IndexKeeper
 from engram.store.sqlite.rows import (
     COLUMNS,
@@ -437,8 +437,16 @@ class SQLiteStore:
         self, terms: Sequence[str], where: Node | None, *, today: str, show_expired: bool = False
     ) -> KeywordMatches:
         def run(conn: sqlite3.Connection) -> KeywordMatches:
-            found, complete = keyword_sql.matches(conn, list(terms), where, today, show_expired)
-            return KeywordMatches(found, complete)
+            if not terms:
+                return KeywordMatches({}, True)
+            if not is_pure_scope(where):
+                found, complete = keyword_sql.matches(conn, list(terms), where, today, show_expired)
+                return KeywordMatches(found, complete)
+            # Only scope ids: the index knows every row's scope, cheaper than joining in SQL.
+            rows = keyword_sql.all_matches(conn, list(terms))
+            kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
+            kept.sort(key=lambda row: -row[1])
+            return KeywordMatches(dict(kept), True)
 
         return await self._run(self._readers, run)
 

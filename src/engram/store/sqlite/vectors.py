@@ -213,6 +213,20 @@ class VectorIndex:
         found = _score(part, query, -(2**31), None, None) if part else None
         return float(found[0].max()) if found is not None else None
 
+    def in_scope(self, rids: Iterable[int], scope: dict[str, str], today: int) -> list[bool]:
+        """Whether each row is indexed, in a partition agreeing with `scope`, and not expired
+        before day `today`."""
+        wanted = {id(p) for p in self.partitions_for(scope)}
+        out = []
+        for rid in rids:
+            found = self._where.get(rid)
+            if found is None:
+                out.append(False)
+                continue
+            part = self._partitions[found[0]]
+            out.append(id(part) in wanted and int(part.expires[found[1]]) >= today)
+        return out
+
     def cosines(self, query: npt.NDArray[np.float32], rids: Iterable[int]) -> dict[int, float]:
         """The cosine of the query with each indexed row (rows not indexed are left out)."""
         out: dict[int, float] = {}
