@@ -37,8 +37,3 @@ def _has_scope(node: Node | None) -> bool:
         isinstance(c, Cond) and c.field.kind == "text" and c.field.name in SCOPE_FIELDS
         for c in children
     )
-
-
-def scope_filter(scope: Mapping[str, str]) -> Node | None:
-    """Equality on each given scope id, ANDed."""
-    return combine(*(Cond(Field("text", k), "eq", v) for k, v in scope.items()))

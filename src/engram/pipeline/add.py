@@ -45,7 +45,7 @@ async def _verbatim(ctx: Context, request: AddRequest, usage: Usage) -> dict[str
     conversation = [m for m in request.messages if m.role != "system" and m.content.strip()]
     if not conversation:
         return {"results": [], "warnings": list(request.warnings)}
-    key = {name: request.scope.get(name) for name in ("user_id", "agent_id", "run_id")}
+    key = request.conversation_key
     before = await ctx.store.recent_messages(key, 1)
     previous = Message(before[0][0], before[0][2], before[0][1]) if before else None
     contexts = []

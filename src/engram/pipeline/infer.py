@@ -49,7 +49,7 @@ async def infer_add(ctx: Context, request: AddRequest, usage: Usage) -> dict[str
 async def _attempt(
     ctx: Context, request: AddRequest, conversation: list[Message], usage: Usage
 ) -> dict[str, Any]:
-    recent = await ctx.store.recent_messages(_key(request.scope), CONTEXT_MESSAGES)
+    recent = await ctx.store.recent_messages(request.conversation_key, CONTEXT_MESSAGES)
     query = "\n".join(m.content for m in conversation)[-MAX_QUERY_CHARS:]
     vector = (await ctx.embed([query], "search", usage))[0]
     hits = await ctx.store.search(
@@ -131,7 +131,7 @@ async def _operations(
             links.append(_link(request, change, scope, len(ops) - 1, name_vectors))
     ops.extend(links)
     messages = [(m.role, m.name, m.content) for m in conversation]
-    ops.append(SaveMessages(_key(request.scope), messages, now, keep=CONTEXT_MESSAGES * 2))
+    ops.append(SaveMessages(request.conversation_key, messages, now, keep=CONTEXT_MESSAGES * 2))
     return ops
 
 
@@ -178,10 +178,6 @@ def _link(
         scope=scope, at=request.event_time, memory=index, triples=triples,
         retire_previous=change.kind == "UPDATE", owner=owner,
     )  # fmt: skip
-
-
-def _key(scope: dict[str, str]) -> dict[str, str | None]:
-    return {name: scope.get(name) for name in ("user_id", "agent_id", "run_id")}
 
 
 def _candidates(scope: dict[str, str]) -> Node | None:

@@ -88,11 +88,6 @@ def extract_statements(messages: list[Message], today: str) -> list[Statement]:
     return out
 
 
-def extract_facts(messages: list[Message], today: str = "") -> list[str]:
-    """The texts of `extract_statements`, retractions left out."""
-    return [s.text for s in extract_statements(messages, today) if not s.negated]
-
-
 def _clauses(sentence: str) -> list[str]:
     text = _TAG.sub("", sentence.strip()).strip()
     if not text or text.endswith("?"):

@@ -34,6 +34,11 @@ class AddRequest:
     graph: bool = False
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def conversation_key(self) -> dict[str, str | None]:
+        """The exact scope whose recent messages are this conversation's context."""
+        return {name: self.scope.get(name) for name in ("user_id", "agent_id", "run_id")}
+
 
 @dataclass(frozen=True, slots=True)
 class Guidance:

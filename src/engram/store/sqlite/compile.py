@@ -130,10 +130,12 @@ def _json_contains(path: str, value: str, params: list[Any], *, fold: bool) -> s
     )
 
 
-def not_expired_sql(today: str, params: list[Any]) -> str:
-    """A condition keeping memories whose expiration date is not before `today`."""
-    params.append(today)
-    return "(m.expiration_date IS NULL OR m.expiration_date >= ?)"
+def compile_live(node: Node | None, today: str, show_expired: bool) -> tuple[str, list[Any]]:
+    """`compile_where`, and unless `show_expired`, only memories not expired before `today`."""
+    sql, params = compile_where(node)
+    if show_expired:
+        return sql, params
+    return f"{sql} AND (m.expiration_date IS NULL OR m.expiration_date >= ?)", [*params, today]
 
 
 def is_pure_scope(node: Node | None) -> bool:

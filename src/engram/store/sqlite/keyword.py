@@ -6,7 +6,7 @@ import sqlite3
 
 from engram.core.filters import Node
 from engram.core.text import fts_match
-from engram.store.sqlite.compile import compile_where, not_expired_sql
+from engram.store.sqlite.compile import compile_live
 from engram.store.sqlite.rows import chunked
 
 BM25 = "bm25(memories_fts, 1.0, 0.5, 0.5)"  # weights: text, speaker, date in words
@@ -20,9 +20,7 @@ def matches(
     that is every match."""
     if not terms:
         return {}, True
-    sql, params = compile_where(where)
-    if not show_expired:
-        sql = f"{sql} AND {not_expired_sql(today, params)}"
+    sql, params = compile_live(where, today, show_expired)
     # CROSS JOIN keeps the full-text index as the outer loop: left to itself, the planner may
     # scan the scope's rows and probe the index for each (measured: 500 ms instead of 3 ms).
     rows = conn.execute(

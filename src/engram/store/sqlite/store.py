@@ -43,7 +43,7 @@ from engram.store.base import (
 )
 from engram.store.sqlite import graph, writes
 from engram.store.sqlite import keyword as keyword_sql
-from engram.store.sqlite.compile import compile_where, is_pure_scope, not_expired_sql
+from engram.store.sqlite.compile import compile_live, is_pure_scope
 from engram.store.sqlite.indexing import IndexKeeper
 from engram.store.sqlite.rows import (
     COLUMNS,
@@ -227,9 +227,8 @@ class SQLiteStore:
                     out.append(None)
                 else:
                     out.append(None)
-            for op in operations:
-                target = out[op.memory] if isinstance(op, LinkGraph) else None
-                if isinstance(op, LinkGraph) and target is not None:
+            for op in operations:  # after the memories they link: their ids are known now
+                if isinstance(op, LinkGraph) and (target := out[op.memory]) is not None:
                     op.added, op.ended = graph.link(c, op, target.id)
             return out
 
@@ -337,9 +336,7 @@ class SQLiteStore:
         offset: int,
         limit: int | None,
     ) -> Page:
-        sql, params = compile_where(where)
-        if not show_expired:
-            sql = f"{sql} AND {not_expired_sql(today, params)}"
+        sql, params = compile_live(where, today, show_expired)
         conn.execute("BEGIN")  # one snapshot for the count and the rows
         try:
             total = conn.execute(f"SELECT count(*) FROM memories m WHERE {sql}", params).fetchone()[
@@ -374,11 +371,6 @@ class SQLiteStore:
                 f"SELECT rowid, {HISTORY_COLUMNS} FROM history WHERE memory_id IN ({marks})", chunk
             ).fetchall()
         return [history_row(r[1:]) for r in sorted(rows, key=lambda r: r[0])]
-
-    async def count(self) -> int:
-        return await self._run(
-            self._readers, lambda c: int(c.execute("SELECT count(*) FROM memories").fetchone()[0])
-        )
 
     # -- vector search --------------------------------------------------------------------------
 
@@ -516,10 +508,8 @@ class SQLiteStore:
     ) -> set[int]:
         """Row ids of the given memory ids that pass the filters (and expiry)."""
         found: set[int] = set()
+        sql, params = compile_live(where, today, show_expired)
         for chunk, marks in chunked(ids):
-            sql, params = compile_where(where)
-            if not show_expired:
-                sql = f"{sql} AND {not_expired_sql(today, params)}"
             rows = conn.execute(
                 f"SELECT m.rid FROM memories m WHERE m.id IN ({marks}) AND {sql}", [*chunk, *params]
             ).fetchall()

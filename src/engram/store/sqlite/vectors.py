@@ -337,10 +337,6 @@ def _member(
     return sorted_allowed[pos] == values if len(sorted_allowed) else np.zeros(len(values), bool)
 
 
-def scope_key(user_id: str | None, agent_id: str | None, run_id: str | None) -> ScopeKey:
-    return (user_id, agent_id, run_id)
-
-
 def days_since_epoch(iso_date: str | None) -> int:
     if not iso_date:
         return int(NO_EXPIRY)
