@@ -26,6 +26,16 @@ CONVERSATION = [
 ]
 
 
+def test_idempotency_key_applies_an_add_once(memory: Memory) -> None:
+    first = memory.add("I like tea.", user_id="ik", infer=False, idempotency_key="req-1")
+    again = memory.add("I like tea.", user_id="ik", infer=False, idempotency_key="req-1")
+    assert again["replayed"] is True
+    assert again["results"] == [{k: first["results"][0][k] for k in ("id", "memory", "event")}]
+    assert memory.get_all(user_id="ik")["total"] == 1
+    with pytest.raises(ValidationError):
+        memory.add("x", user_id="ik", idempotency_key="")
+
+
 def test_add_infer_false_stores_messages_verbatim(memory: Memory) -> None:
     result = memory.add(CONVERSATION, user_id="alex", infer=False, metadata={"src": "chat"})
     assert [(r["memory"], r["event"], r["role"], r["actor_id"]) for r in result["results"]] == [

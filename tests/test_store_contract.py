@@ -10,7 +10,7 @@ import pytest
 
 from engram.core.filters import parse_filters
 from engram.errors import ConflictError, DimensionMismatchError, ImmutableMemoryError, NotFoundError
-from engram.store.base import Delete, Insert, MemoryRecord, Store, Update
+from engram.store.base import Claim, Delete, Insert, MemoryRecord, Store, Update
 from engram.store.sqlite.store import SQLiteStore
 
 DIMS = 8
@@ -57,6 +57,18 @@ async def test_apply_is_all_or_nothing(store: Store) -> None:
     with pytest.raises(ConflictError):
         await store.apply([Insert(rec(3), vec(1)), Insert(rec(1), vec(1))])
     assert await store.get(rec(3).id) is None
+
+
+async def test_claim_applies_a_change_set_once(store: Store) -> None:
+    at = "2026-01-01T00:00:00.000000+00:00"
+    assert await store.claimed("job-1") is None
+    await store.apply([Insert(rec(1), vec(1)), Claim("job-1", at)])
+    expected = [{"id": rec(1).id, "memory": "memory 1", "event": "ADD"}]
+    assert await store.claimed("job-1") == expected
+    with pytest.raises(ConflictError):
+        await store.apply([Insert(rec(2), vec(0, 1)), Claim("job-1", at)])
+    assert await store.get(rec(2).id) is None
+    assert await store.claimed("job-1") == expected
 
 
 async def test_update_keeps_history_and_respects_immutable(store: Store) -> None:

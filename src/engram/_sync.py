@@ -97,8 +97,9 @@ class Memory:
         custom_instructions: str | None = None,
         custom_categories: list[dict[str, str]] | None = None,
         enable_graph: bool | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        return self._loop.run(self._async.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id, metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt, expiration_date=expiration_date, immutable=immutable, categories=categories, timestamp=timestamp, includes=includes, excludes=excludes, custom_instructions=custom_instructions, custom_categories=custom_categories, enable_graph=enable_graph))  # noqa: E501  # fmt: skip
+        return self._loop.run(self._async.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id, metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt, expiration_date=expiration_date, immutable=immutable, categories=categories, timestamp=timestamp, includes=includes, excludes=excludes, custom_instructions=custom_instructions, custom_categories=custom_categories, enable_graph=enable_graph, idempotency_key=idempotency_key))  # noqa: E501  # fmt: skip
 
     def update(
         self,

@@ -122,6 +122,7 @@ class AsyncMemory:
         custom_instructions: str | None = None,
         custom_categories: list[dict[str, str]] | None = None,
         enable_graph: bool | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Store memories from messages: facts extracted and reconciled (`infer=True`) or the
         messages verbatim (`infer=False`).
@@ -132,7 +133,9 @@ class AsyncMemory:
         `custom_categories` override the config's for this call; `timestamp` is the event time
         (relative dates resolve against it; it becomes `created_at`). With graph memory on
         (config `graph_store` or `enable_graph=True`), the facts' relations are stored too and
-        the result has `relations: {"added_entities", "deleted_entities"}`."""
+        the result has `relations: {"added_entities", "deleted_entities"}`. With an
+        `idempotency_key` (an Engram extension), a retried add is applied once: a key applied
+        before returns what was written then, with `"replayed": True`."""
         scope = scope_ids(user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id)
         cfg = self.config
         guidance = Guidance(
@@ -156,6 +159,7 @@ class AsyncMemory:
             timestamp=timestamp,
             guidance=guidance,
             graph=self._graph(enable_graph),
+            idempotency_key=idempotency_key,
         )
         return await run_add(await self._open(), request)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from engram.core.ids import new_id, text_hash
 from engram.core.messages import Message
+from engram.errors import ConflictError
 from engram.pipeline.context import Context
 from engram.pipeline.infer import infer_add
 from engram.pipeline.multimodal import expand_parts
@@ -17,6 +18,24 @@ _CONTEXT_CHARS = 300  # of the previous turn, in a verbatim message's embedding 
 
 
 async def run_add(ctx: Context, request: AddRequest) -> dict[str, Any]:
+    """Add; with an idempotency key, a key applied before returns what it wrote then, and racing
+    calls with one key write once (the key is claimed in the write transaction)."""
+    key = request.idempotency_key
+    if key is not None and (done := await ctx.store.claimed(key)) is not None:
+        return _replayed(done)
+    try:
+        return await _run(ctx, request)
+    except ConflictError:
+        if key is None or (done := await ctx.store.claimed(key)) is None:
+            raise
+        return _replayed(done)
+
+
+def _replayed(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"results": results, "replayed": True}
+
+
+async def _run(ctx: Context, request: AddRequest) -> dict[str, Any]:
     usage = Usage()
     if any(m.parts for m in request.messages):
         request.messages, warnings = await expand_parts(
@@ -92,7 +111,7 @@ async def _store(
         Insert(_record(request, text, message, request.timestamp or now), vectors[i])
         for i, (text, message) in enumerate(drafts)
     ]
-    written = await ctx.store.apply([*ops, *(extra or [])])
+    written = await ctx.store.apply([*ops, *(extra or []), *request.claim()])
     records = [r for r in written[: len(ops)] if r is not None]
     return {"results": [_result(r, request) for r in records]}
 

@@ -73,7 +73,7 @@ async def _attempt(
         output.facts, [Existing(r.memory, r.immutable) for r in existing], list(data.categories)
     )
     ops = await _operations(ctx, request, changes, existing, conversation, usage)
-    written = await ctx.store.apply(ops)
+    written = await ctx.store.apply([*ops, *request.claim()])
     results = [
         _result(change, record, existing)
         for change, record in zip(changes, written, strict=False)

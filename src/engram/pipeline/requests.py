@@ -11,6 +11,7 @@ from engram.core.messages import Message, normalize_messages
 from engram.core.timeutil import normalize_date, normalize_timestamp
 from engram.errors import ValidationError
 from engram.prompts.extract import DEFAULT_CATEGORIES
+from engram.store.base import Claim
 
 PROCEDURAL = "procedural_memory"
 
@@ -32,7 +33,12 @@ class AddRequest:
     custom_fact_prompt: str | None = None
     custom_update_prompt: str | None = None
     graph: bool = False
+    idempotency_key: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def claim(self) -> list[Claim]:
+        """The operation that makes this add apply once per idempotency key (none without one)."""
+        return [Claim(self.idempotency_key, self.event_time)] if self.idempotency_key else []
 
     @property
     def conversation_key(self) -> dict[str, str | None]:
@@ -66,7 +72,12 @@ def build_request(
     timestamp: Any = None,
     guidance: Guidance = Guidance(),
     graph: bool = False,
+    idempotency_key: str | None = None,
 ) -> AddRequest:
+    if idempotency_key is not None and (
+        not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200
+    ):
+        raise ValidationError("idempotency_key must be a string of 1 to 200 characters")
     if not any(scope.get(k) for k in ("user_id", "agent_id", "run_id")):
         raise ValidationError("at least one of 'user_id', 'agent_id' or 'run_id' is required")
     if memory_type not in (None, PROCEDURAL):
@@ -99,6 +110,7 @@ def build_request(
         custom_fact_prompt=_text(guidance.custom_fact_prompt, "prompt"),
         custom_update_prompt=_text(guidance.custom_update_prompt, "custom_update_memory_prompt"),
         graph=graph,
+        idempotency_key=idempotency_key,
     )
 
 

@@ -131,7 +131,17 @@ class LinkGraph:
     ended: list[dict[str, str]] = field(default_factory=list)  # filled in by `apply`
 
 
-Operation = Insert | Update | Delete | SaveMessages | LinkGraph
+@dataclass(slots=True)
+class Claim:
+    """Apply the other operations of this `apply` call at most once per `key`: the key is
+    recorded in the same transaction with what they wrote (`{"id", "memory", "event"}` each), and
+    a key recorded before raises `ConflictError` (nothing is written). `claimed(key)` reads it."""
+
+    key: str
+    at: str
+
+
+Operation = Insert | Update | Delete | SaveMessages | LinkGraph | Claim
 
 
 @dataclass(slots=True)
@@ -188,6 +198,10 @@ class Store(Protocol):
         self, scope: dict[str, str | None], limit: int
     ) -> list[tuple[str, str | None, str]]:
         """The last `limit` messages saved for exactly this scope, oldest first."""
+        ...
+
+    async def claimed(self, key: str) -> list[dict[str, Any]] | None:
+        """What the `apply` call that claimed `key` wrote, or `None` if none did."""
         ...
 
     async def get(self, memory_id: str) -> MemoryRecord | None: ...

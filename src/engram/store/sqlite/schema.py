@@ -225,6 +225,14 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
     """,
+    # 7: idempotency keys of applied change sets (retried requests and jobs apply once)
+    """
+    CREATE TABLE claims (
+        key TEXT PRIMARY KEY,
+        result TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,6 +28,7 @@ from engram.errors import (
 )
 from engram.store.base import (
     Candidate,
+    Claim,
     Delete,
     HistoryRecord,
     Hit,
@@ -230,6 +231,9 @@ class SQLiteStore:
             for op in operations:  # after the memories they link: their ids are known now
                 if isinstance(op, LinkGraph) and (target := out[op.memory]) is not None:
                     op.added, op.ended = graph.link(c, op, target.id)
+            for op in operations:  # last: it records what the others wrote
+                if isinstance(op, Claim):
+                    writes.claim(c, op, operations, out)
             return out
 
         return self._write(conn, body)
@@ -305,6 +309,9 @@ class SQLiteStore:
 
     async def get(self, memory_id: str) -> MemoryRecord | None:
         return (await self.get_many([memory_id])).get(memory_id)
+
+    async def claimed(self, key: str) -> list[dict[str, Any]] | None:
+        return await self._run(self._readers, writes.claimed, key)
 
     async def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
         return await self._run(self._readers, self._get_many, list(memory_ids))

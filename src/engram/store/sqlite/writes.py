@@ -9,9 +9,10 @@ from typing import Any
 
 from engram.core.filters import Node
 from engram.core.ids import text_hash
-from engram.errors import ImmutableMemoryError, NotFoundError
+from engram.errors import ConflictError, ImmutableMemoryError, NotFoundError
 from engram.store.base import (
     UNSET,
+    Claim,
     Delete,
     HistoryRecord,
     Insert,
@@ -165,8 +166,34 @@ def restore(c: sqlite3.Connection, memories: list[Insert], entries: list[History
     )  # fmt: skip
 
 
+def claim(
+    c: sqlite3.Connection, op: Claim, operations: list[Any], written: list[MemoryRecord | None]
+) -> None:
+    """Record `op.key` with a summary of what the other operations wrote (see `Claim`)."""
+    events = {Insert: "ADD", Update: "UPDATE", Delete: "DELETE"}
+    result = [
+        {"id": record.id, "memory": record.memory, "event": events[type(other)]}
+        for other, record in zip(operations, written, strict=True)
+        if record is not None and type(other) in events
+    ]
+    try:
+        c.execute(
+            "INSERT INTO claims (key, result, created_at) VALUES (?, ?, ?)",
+            (op.key, json.dumps(result), op.at),
+        )
+    except sqlite3.IntegrityError:
+        raise ConflictError(
+            f"the change set {op.key!r} was applied already", details={"key": op.key}
+        ) from None
+
+
+def claimed(c: sqlite3.Connection, key: str) -> list[dict[str, Any]] | None:
+    row = c.execute("SELECT result FROM claims WHERE key = ?", (key,)).fetchone()
+    return None if row is None else list(json.loads(row[0]))
+
+
 def reset(c: sqlite3.Connection) -> None:
-    for table in ("memories", "history", "messages", "index_log", "feedback"):
+    for table in ("memories", "history", "messages", "index_log", "feedback", "claims"):
         c.execute(f"DELETE FROM {table}")
     graph.reset(c)
     c.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (uuid.uuid4().hex,))
