@@ -101,6 +101,12 @@ class Memory:
     ) -> dict[str, Any]:
         return self._loop.run(self._async.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id, metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt, expiration_date=expiration_date, immutable=immutable, categories=categories, timestamp=timestamp, includes=includes, excludes=excludes, custom_instructions=custom_instructions, custom_categories=custom_categories, enable_graph=enable_graph, idempotency_key=idempotency_key))  # noqa: E501  # fmt: skip
 
+    def check_add(self, messages: Any, **kwargs: Any) -> None:
+        return self._loop.run(self._async.check_add(messages, **kwargs))
+
+    def entities(self) -> list[dict[str, Any]]:
+        return self._loop.run(self._async.entities())
+
     def update(
         self,
         memory_id: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,7 +79,38 @@ def _parser() -> argparse.ArgumentParser:
     importing.add_argument("--json", action="store_true", help="print JSON")
     demo = sub.add_parser("demo", help="add a short conversation and search it")
     demo.add_argument("--json", action="store_true", help="print JSON")
+    serve = sub.add_parser("serve", help="run the REST server (Mem0 Platform API)")
+    serve.add_argument("--host", help="interface (default $ENGRAM_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default $ENGRAM_PORT or 8000)")
+    serve.add_argument("--config", type=Path, help="mem0-style JSON config (llm, embedder)")
+    serve.add_argument("--cors-origins", help="comma-separated origins allowed by CORS")
+    serve.add_argument("--rate-limit", type=int, help="requests per minute per API key")
+    serve.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Start the server; settings from ENGRAM_* variables, then the flags."""
+    try:
+        import uvicorn
+
+        from engram.server.app import create_app
+        from engram.server.settings import Settings
+    except ImportError as exc:
+        print(f"error: the server needs its extra: pip install 'engram[server]' ({exc})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    origins = None if args.cors_origins is None else tuple(args.cors_origins.split(","))
+    settings = Settings.from_env(
+        host=args.host, port=args.port, data_dir=args.data_dir, config=args.config,
+        cors_origins=origins, rate_limit=args.rate_limit,
+    )  # fmt: skip
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(f"Engram server on http://{settings.host}:{settings.port} "
+          f"(API docs: http://{settings.host}:{settings.port}/docs), data in {settings.data_dir}",
+          flush=True)  # fmt: skip
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    return 0
 
 
 def _scope(args: argparse.Namespace) -> dict[str, Any]:
@@ -178,6 +210,12 @@ def _print(command: str, result: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        try:
+            return _serve(args)
+        except EngramError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         result = asyncio.run(_run(args))
     except EngramError as exc:

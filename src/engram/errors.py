@@ -10,6 +10,10 @@ EngramError
 ├── ConfigurationError(ValueError)         bad configuration
 │   ├── DimensionMismatchError             store and embedder disagree on vectors
 │   └── MissingDependencyError(ImportError) an optional extra is not installed
+├── AccessError                            the server refused the caller
+│   ├── UnauthenticatedError               no valid API key
+│   ├── PermissionDeniedError              the key may not do this
+│   └── TooManyRequestsError               the key's rate limit is spent (retry_after)
 ├── ProviderError                          a configured provider failed
 │   ├── EmbeddingError
 │   ├── LLMError
@@ -95,6 +99,30 @@ class MissingDependencyError(ConfigurationError, ImportError):
     code = "missing_dependency"
 
 
+class AccessError(EngramError):
+    """The server refused the caller (raised by `engram serve`, never by the library)."""
+
+    code = "access_error"
+
+
+class UnauthenticatedError(AccessError):
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(AccessError):
+    code = "permission_denied"
+
+
+class TooManyRequestsError(AccessError):
+    code = "too_many_requests"
+
+    def __init__(
+        self, message: str, *, retry_after: float, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
 class ProviderError(EngramError):
     """A configured provider (embedder, LLM) failed."""
 
@@ -157,7 +185,11 @@ HTTP_STATUS: dict[type[EngramError], int] = {
     ConfigurationError: 500,
     DimensionMismatchError: 500,
     MissingDependencyError: 500,
-    AuthenticationError: 401,
+    AccessError: 403,
+    UnauthenticatedError: 401,
+    PermissionDeniedError: 403,
+    TooManyRequestsError: 429,
+    AuthenticationError: 502,  # the server's provider key was refused: not the caller's fault
     RateLimitError: 429,
     ProviderError: 502,
     EmbeddingError: 502,

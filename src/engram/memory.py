@@ -18,7 +18,13 @@ from engram.pipeline.add import run_add
 from engram.pipeline.context import Context, utc_now
 from engram.pipeline.extractors import Extractor, LLMExtractor, OfflineExtractor
 from engram.pipeline.items import history_item, memory_item
-from engram.pipeline.requests import Guidance, build_request, clean_categories, clean_metadata
+from engram.pipeline.requests import (
+    AddRequest,
+    Guidance,
+    build_request,
+    clean_categories,
+    clean_metadata,
+)
 from engram.pipeline.rerank import Reranker
 from engram.pipeline.search import SearchRequest, pick_recipe, run_search
 from engram.providers.documents import DocumentFetcher
@@ -136,6 +142,46 @@ class AsyncMemory:
         the result has `relations: {"added_entities", "deleted_entities"}`. With an
         `idempotency_key` (an Engram extension), a retried add is applied once: a key applied
         before returns what was written then, with `"replayed": True`."""
+        request = self._add_request(
+            messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id,
+            metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt,
+            expiration_date=expiration_date, immutable=immutable, categories=categories,
+            timestamp=timestamp, includes=includes, excludes=excludes,
+            custom_instructions=custom_instructions, custom_categories=custom_categories,
+            enable_graph=enable_graph, idempotency_key=idempotency_key,
+        )  # fmt: skip
+        return await run_add(await self._open(), request)
+
+    async def check_add(self, messages: Any, **kwargs: Any) -> None:
+        """Validate an `add` call without running it (the server checks a queued add first)."""
+        try:
+            self._add_request(messages, **kwargs)
+        except TypeError as exc:
+            raise ValidationError(f"add: {exc}") from None
+
+    def _add_request(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        app_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        infer: bool = True,
+        memory_type: str | None = None,
+        prompt: str | None = None,
+        expiration_date: str | None = None,
+        immutable: bool = False,
+        categories: list[str] | None = None,
+        timestamp: str | int | float | None = None,
+        includes: str | None = None,
+        excludes: str | None = None,
+        custom_instructions: str | None = None,
+        custom_categories: list[dict[str, str]] | None = None,
+        enable_graph: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> AddRequest:
         scope = scope_ids(user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id)
         cfg = self.config
         guidance = Guidance(
@@ -146,7 +192,7 @@ class AsyncMemory:
             custom_fact_prompt=prompt or cfg.custom_fact_extraction_prompt,
             custom_update_prompt=cfg.custom_update_memory_prompt,
         )
-        request = build_request(
+        return build_request(
             messages,
             scope,
             now=self._ctx.now(),
@@ -161,7 +207,6 @@ class AsyncMemory:
             graph=self._graph(enable_graph),
             idempotency_key=idempotency_key,
         )
-        return await run_add(await self._open(), request)
 
     def _graph(self, enable_graph: bool | None) -> bool:
         return self.config.graph if enable_graph is None else bool(enable_graph)
@@ -333,6 +378,12 @@ class AsyncMemory:
                 for r in await ctx.store.relations(scope)
             ]
         return out
+
+    async def entities(self) -> list[dict[str, Any]]:
+        """Every user, agent, app and run with memories, with counts (the Platform's users()).
+        An Engram extension: mem0's library has no such call."""
+        ctx = await self._open()
+        return [{"id": e["name"], **e} for e in await ctx.store.entities()]
 
     async def get_profile(
         self,

@@ -46,3 +46,9 @@ def normalize_date(value: str | datetime | date, *, what: str) -> str:
         except ValueError:
             return normalize_timestamp(text, what=what)[:10]
     raise ValidationError(f"{what}: expected an ISO 8601 date, got {value!r}")
+
+
+def utc_now_iso() -> str:
+    """Now, in the canonical text form (for the server's bookkeeping; the library's pipeline
+    takes its clock from the context)."""
+    return format_timestamp(datetime.now(UTC))

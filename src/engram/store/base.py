@@ -274,6 +274,11 @@ class Store(Protocol):
 
     async def profile(self, scope: dict[str, str]) -> dict[str, dict[str, Any]]: ...
 
+    async def entities(self) -> list[dict[str, Any]]:
+        """Every user, agent, app and run id with memories: `{"type", "name", "total_memories",
+        "created_at", "updated_at"}` (oldest and newest of its memories)."""
+        ...
+
     async def profile_history(self, scope: dict[str, str]) -> list[dict[str, Any]]: ...
 
     async def set_feedback(

@@ -310,6 +310,23 @@ class SQLiteStore:
     async def get(self, memory_id: str) -> MemoryRecord | None:
         return (await self.get_many([memory_id])).get(memory_id)
 
+    async def entities(self) -> list[dict[str, Any]]:
+        def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            out = []
+            for kind in ("user", "agent", "app", "run"):
+                out += [
+                    {"type": kind, "name": r[0], "total_memories": r[1], "created_at": r[2],
+                     "updated_at": r[3]}
+                    for r in conn.execute(
+                        f"SELECT {kind}_id, count(*), min(created_at), max(updated_at) "
+                        f"FROM memories WHERE {kind}_id IS NOT NULL GROUP BY {kind}_id "
+                        f"ORDER BY {kind}_id"
+                    )
+                ]  # fmt: skip
+            return out
+
+        return await self._run(self._readers, run)
+
     async def claimed(self, key: str) -> list[dict[str, Any]] | None:
         return await self._run(self._readers, writes.claimed, key)
 

@@ -1,0 +1,1 @@
+"""`engram serve`: the Mem0 Platform REST API (FastAPI). Needs the `server` extra."""

@@ -1,0 +1,354 @@
+"""The server's own database (`server.db`): organizations, projects, members, API keys, jobs,
+webhooks and their deliveries. Memories are not here: each project has its own store.
+
+One connection, used by one thread at a time (`ControlDB.run`); every write is one transaction.
+API keys are stored as SHA-256 digests (keys are 256 random bits, so a slow hash adds nothing)
+and shown once, when created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import sqlite3
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engram.core.timeutil import utc_now_iso
+from engram.errors import ConflictError, NotFoundError, ValidationError
+
+T = TypeVar("T")
+ROLES = ("OWNER", "READER")
+KEY_PREFIX = "eg-"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orgs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS projects (
+    id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES orgs (id), name TEXT NOT NULL,
+    description TEXT, custom_instructions TEXT, custom_categories TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    project_id TEXT NOT NULL REFERENCES projects (id), email TEXT NOT NULL,
+    role TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (project_id, email)
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, hint TEXT NOT NULL,
+    org_id TEXT NOT NULL, project_id TEXT NOT NULL REFERENCES projects (id),
+    role TEXT NOT NULL, user_email TEXT NOT NULL, name TEXT,
+    created_at TEXT NOT NULL, revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, project_id TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+    status TEXT NOT NULL, results TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_project ON jobs (project_id, created_at);
+CREATE TABLE IF NOT EXISTS webhooks (
+    id INTEGER PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL, url TEXT NOT NULL,
+    event_types TEXT NOT NULL, secret TEXT NOT NULL, is_active INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY, webhook_id INTEGER NOT NULL, event_type TEXT NOT NULL,
+    body TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_at TEXT NOT NULL, last_status INTEGER, last_error TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_at);
+"""
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a request comes from: an API key's project and role."""
+
+    key_id: str
+    org_id: str
+    project_id: str
+    role: str
+    user_email: str
+
+    @property
+    def can_write(self) -> bool:
+        return self.role == "OWNER"
+
+
+class ControlDB:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA busy_timeout = 10000")
+        self._conn.executescript(SCHEMA)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="engram-control")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(connection, *args)` on the control thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn, self._conn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._conn.close()
+
+
+def transaction(c: sqlite3.Connection, body: Callable[[], T]) -> T:
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        out = body()
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+    c.execute("COMMIT")
+    return out
+
+
+def rows(c: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    cursor = c.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# -- bootstrap --------------------------------------------------------------------------------
+
+
+def bootstrap(c: sqlite3.Connection, admin_key: str | None) -> str | None:
+    """On first start: a default organization and project, an owner, and an admin key (the given
+    one, or a new one that is returned so it can be shown once). `admin_key` given later is added
+    if it is not known yet."""
+
+    def body() -> str | None:
+        first = c.execute("SELECT id FROM orgs LIMIT 1").fetchone() is None
+        if first:
+            org = create_org(c, "default")
+            project = create_project(c, org["id"], "default", "created on first start")
+            add_member(c, project["id"], "admin@localhost", "OWNER")
+        known = admin_key is not None and find_key(c, digest(admin_key)) is not None
+        if not first and (admin_key is None or known):
+            return None
+        org_id, project_id = c.execute(
+            "SELECT org_id, id FROM projects ORDER BY created_at LIMIT 1"
+        ).fetchone()
+        key = admin_key or new_key()
+        insert_key(c, key, org_id, project_id, "OWNER", "admin@localhost", "admin")
+        return None if admin_key else key
+
+    return transaction(c, body)
+
+
+# -- organizations, projects, members -----------------------------------------------------------
+
+
+def create_org(c: sqlite3.Connection, name: str) -> dict[str, Any]:
+    org = {"id": "org_" + uuid.uuid4().hex[:20], "name": name, "created_at": utc_now_iso()}
+    c.execute("INSERT INTO orgs (id, name, created_at) VALUES (:id, :name, :created_at)", org)
+    return org
+
+
+PROJECT_FIELDS = ("name", "description", "custom_instructions", "custom_categories")
+
+
+def create_project(
+    c: sqlite3.Connection, org_id: str, name: str, description: str | None = None
+) -> dict[str, Any]:
+    if c.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)).fetchone() is None:
+        raise NotFoundError(f"organization {org_id} not found")
+    now = utc_now_iso()
+    pid = "proj_" + uuid.uuid4().hex[:20]
+    c.execute(
+        "INSERT INTO projects (id, org_id, name, description, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (pid, org_id, name, description, now, now),
+    )
+    return get_project(c, org_id, pid)
+
+
+def get_project(c: sqlite3.Connection, org_id: str, project_id: str) -> dict[str, Any]:
+    found = rows(c, "SELECT * FROM projects WHERE id = ? AND org_id = ?", (project_id, org_id))
+    if not found:
+        raise NotFoundError(f"project {project_id} not found")
+    project = found[0]
+    project["custom_categories"] = json.loads(project["custom_categories"] or "null")
+    project["project_id"], project["org_id"] = project["id"], org_id
+    project["members"] = list_members(c, project_id)
+    return project
+
+
+def list_projects(c: sqlite3.Connection, org_id: str) -> list[dict[str, Any]]:
+    ids = [r[0] for r in c.execute("SELECT id FROM projects WHERE org_id = ?", (org_id,))]
+    return [get_project(c, org_id, pid) for pid in ids]
+
+
+def update_project(
+    c: sqlite3.Connection, org_id: str, project_id: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    unknown = set(changes) - set(PROJECT_FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown project fields: {', '.join(sorted(unknown))}")
+    get_project(c, org_id, project_id)
+    for name, value in changes.items():
+        stored = value
+        if name == "custom_categories":
+            _check_categories(value)
+            stored = json.dumps(value)
+        elif value is not None and not isinstance(value, str):
+            raise ValidationError(f"{name} must be a string")
+        c.execute(f"UPDATE projects SET {name} = ? WHERE id = ?", (stored, project_id))
+    c.execute("UPDATE projects SET updated_at = ? WHERE id = ?", (utc_now_iso(), project_id))
+    return get_project(c, org_id, project_id)
+
+
+def _check_categories(value: Any) -> None:
+    ok = value is None or (
+        isinstance(value, list)
+        and all(
+            isinstance(item, dict) and all(isinstance(v, str) for v in item.values())
+            for item in value
+        )
+    )
+    if not ok:
+        raise ValidationError('custom_categories must be a list of {"name": "description"}')
+
+
+def delete_project(c: sqlite3.Connection, org_id: str, project_id: str) -> None:
+    get_project(c, org_id, project_id)
+    for table in ("members", "api_keys", "jobs", "webhooks"):
+        c.execute(f"DELETE FROM {table} WHERE project_id = ?", (project_id,))
+    c.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+
+
+def list_members(c: sqlite3.Connection, project_id: str) -> list[dict[str, Any]]:
+    return rows(
+        c,
+        "SELECT email, role, created_at FROM members WHERE project_id = ? ORDER BY created_at",
+        (project_id,),
+    )
+
+
+def add_member(c: sqlite3.Connection, project_id: str, email: str, role: str) -> None:
+    _check_member(email, role)
+    try:
+        c.execute(
+            "INSERT INTO members (project_id, email, role, created_at) VALUES (?, ?, ?, ?)",
+            (project_id, email, role, utc_now_iso()),
+        )
+    except sqlite3.IntegrityError:
+        raise ConflictError(f"{email} is a member of this project already") from None
+
+
+def update_member(c: sqlite3.Connection, project_id: str, email: str, role: str) -> None:
+    _check_member(email, role)
+    changed = c.execute(
+        "UPDATE members SET role = ? WHERE project_id = ? AND email = ?", (role, project_id, email)
+    ).rowcount
+    if not changed:
+        raise NotFoundError(f"{email} is not a member of this project")
+    c.execute(
+        "UPDATE api_keys SET role = ? WHERE project_id = ? AND user_email = ?",
+        (role, project_id, email),
+    )
+
+
+def remove_member(c: sqlite3.Connection, project_id: str, email: str) -> None:
+    removed = c.execute(
+        "DELETE FROM members WHERE project_id = ? AND email = ?", (project_id, email)
+    ).rowcount
+    if not removed:
+        raise NotFoundError(f"{email} is not a member of this project")
+    c.execute(
+        "UPDATE api_keys SET revoked_at = ? WHERE project_id = ? AND user_email = ? "
+        "AND revoked_at IS NULL",
+        (utc_now_iso(), project_id, email),
+    )
+
+
+def member_role(c: sqlite3.Connection, project_id: str, email: str) -> str:
+    row = c.execute(
+        "SELECT role FROM members WHERE project_id = ? AND email = ?", (project_id, email)
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"{email} is not a member of this project")
+    return str(row[0])
+
+
+def _check_member(email: str, role: str) -> None:
+    if not isinstance(email, str) or "@" not in email:
+        raise ValidationError("a member needs an email address")
+    if role not in ROLES:
+        raise ValidationError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+
+
+# -- API keys ---------------------------------------------------------------------------------
+
+
+def insert_key(
+    c: sqlite3.Connection, key: str, org_id: str, project_id: str, role: str, email: str,
+    name: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    row = {
+        "id": "key_" + uuid.uuid4().hex[:20], "digest": digest(key), "hint": key[-4:],
+        "org_id": org_id, "project_id": project_id, "role": role, "user_email": email,
+        "name": name, "created_at": utc_now_iso(),
+    }  # fmt: skip
+    c.execute(
+        "INSERT INTO api_keys (id, digest, hint, org_id, project_id, role, user_email, name, "
+        "created_at) VALUES (:id, :digest, :hint, :org_id, :project_id, :role, :user_email, "
+        ":name, :created_at)",
+        row,
+    )
+    return {k: v for k, v in row.items() if k != "digest"}
+
+
+def create_key(
+    c: sqlite3.Connection, org_id: str, project_id: str, email: str, name: str | None
+) -> dict[str, Any]:
+    """A new key for a member of the project, with the member's role; the key is in `key`,
+    shown this once."""
+    role = member_role(c, project_id, email)
+    key = new_key()
+    return {**insert_key(c, key, org_id, project_id, role, email, name), "key": key}
+
+
+def find_key(c: sqlite3.Connection, key_digest: str) -> Caller | None:
+    row = c.execute(
+        "SELECT id, org_id, project_id, role, user_email FROM api_keys "
+        "WHERE digest = ? AND revoked_at IS NULL",
+        (key_digest,),
+    ).fetchone()
+    return None if row is None else Caller(*row)
+
+
+def list_keys(c: sqlite3.Connection, project_id: str) -> list[dict[str, Any]]:
+    return rows(
+        c,
+        "SELECT id, hint, role, user_email, name, created_at, revoked_at FROM api_keys "
+        "WHERE project_id = ? ORDER BY created_at",
+        (project_id,),
+    )
+
+
+def revoke_key(c: sqlite3.Connection, project_id: str, key_id: str) -> None:
+    changed = c.execute(
+        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND project_id = ? AND revoked_at IS NULL",
+        (utc_now_iso(), key_id, project_id),
+    ).rowcount
+    if not changed:
+        raise NotFoundError(f"API key {key_id} not found (or revoked already)")

@@ -1,0 +1,168 @@
+"""Async adds: a durable job queue in `server.db`, worked by a few tasks of the server.
+
+A job is PENDING when accepted, RUNNING while a worker has it, then SUCCEEDED or FAILED. Jobs that
+were RUNNING when the server stopped (even by kill -9) are PENDING again at the next start. The
+job id is the add's idempotency key, claimed in the same transaction as the memories it writes,
+so a job re-run after a crash writes nothing twice: it finds its claim and reports those results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from engram.core.timeutil import utc_now_iso
+from engram.errors import EngramError, NotFoundError, ProviderError, StoreError
+from engram.server.control import ControlDB, rows, transaction
+
+logger = logging.getLogger("engram.server.jobs")
+MAX_ATTEMPTS = 3  # for failures that are not the request's fault (provider down, ...)
+
+Runner = Callable[[str, str, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+
+
+def enqueue(c: sqlite3.Connection, project_id: str, kind: str, payload: dict[str, Any]) -> str:
+    job_id = str(uuid.uuid4())
+    now = utc_now_iso()
+    c.execute(
+        "INSERT INTO jobs (id, project_id, kind, payload, status, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, 'PENDING', ?, ?)",
+        (job_id, project_id, kind, json.dumps(payload), now, now),
+    )
+    return job_id
+
+
+def claim_next(c: sqlite3.Connection) -> dict[str, Any] | None:
+    def body() -> dict[str, Any] | None:
+        found = rows(
+            c,
+            "SELECT id, project_id, kind, payload, attempts FROM jobs WHERE status = 'PENDING' "
+            "ORDER BY created_at LIMIT 1",
+        )
+        if not found:
+            return None
+        job = found[0]
+        c.execute(
+            "UPDATE jobs SET status = 'RUNNING', attempts = attempts + 1, updated_at = ? "
+            "WHERE id = ?",
+            (utc_now_iso(), job["id"]),
+        )
+        job["payload"] = json.loads(job["payload"])
+        return job
+
+    return transaction(c, body)
+
+
+def finish(
+    c: sqlite3.Connection, job_id: str, status: str, results: Any = None, error: str | None = None
+) -> None:
+    c.execute(
+        "UPDATE jobs SET status = ?, results = ?, error = ?, updated_at = ? WHERE id = ?",
+        (status, None if results is None else json.dumps(results), error, utc_now_iso(), job_id),
+    )
+
+
+def requeue_running(c: sqlite3.Connection) -> int:
+    return c.execute(
+        "UPDATE jobs SET status = 'PENDING', updated_at = ? WHERE status = 'RUNNING'",
+        (utc_now_iso(),),
+    ).rowcount
+
+
+def pending_count(c: sqlite3.Connection) -> int:
+    return int(c.execute("SELECT count(*) FROM jobs WHERE status = 'PENDING'").fetchone()[0])
+
+
+def _event(job: dict[str, Any]) -> dict[str, Any]:
+    """A job as mem0's event: id, event_type, status, payload, results, timestamps."""
+    return {
+        "id": job["id"],
+        "event_type": job["kind"],
+        "status": job["status"],
+        "payload": json.loads(job["payload"]),
+        "results": json.loads(job["results"]) if job["results"] else [],
+        "error": job["error"],
+        "created_at": job["created_at"],
+        "updated_at": job["updated_at"],
+    }
+
+
+def get_event(c: sqlite3.Connection, project_id: str, job_id: str) -> dict[str, Any]:
+    found = rows(c, "SELECT * FROM jobs WHERE id = ? AND project_id = ?", (job_id, project_id))
+    if not found:
+        raise NotFoundError(f"event {job_id} not found")
+    return _event(found[0])
+
+
+def list_events(
+    c: sqlite3.Connection, project_id: str, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    total = c.execute("SELECT count(*) FROM jobs WHERE project_id = ?", (project_id,)).fetchone()
+    found = rows(
+        c,
+        "SELECT * FROM jobs WHERE project_id = ? ORDER BY created_at DESC LIMIT ? OFFSET ?",
+        (project_id, limit, offset),
+    )
+    return [_event(j) for j in found], int(total[0])
+
+
+class JobWorkers:
+    """`count` tasks that take PENDING jobs and run them through `runner(project_id, kind,
+    payload_with_idempotency_key)`."""
+
+    def __init__(self, db: ControlDB, runner: Runner, count: int) -> None:
+        self._db, self._runner, self._count = db, runner, count
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        requeued = await self._db.run(lambda c: transaction(c, lambda: requeue_running(c)))
+        if requeued:
+            logger.info("jobs interrupted by the last stop are pending again: %d", requeued)
+        self._tasks = [asyncio.create_task(self._work()) for _ in range(self._count)]
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._db.run(claim_next)
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                continue
+            await self._run(job)
+
+    async def _run(self, job: dict[str, Any]) -> None:
+        payload = {**job["payload"], "idempotency_key": job["id"]}
+        try:
+            results = await self._runner(job["project_id"], job["kind"], payload)
+        except EngramError as exc:  # the request's own problem, or a provider's: recorded
+            retry = isinstance(exc, ProviderError | StoreError)
+            if retry and job["attempts"] < MAX_ATTEMPTS:
+                await self._db.run(_set_pending, job["id"])
+                return
+            await self._db.run(finish, job["id"], "FAILED", None, f"{exc.code}: {exc.message}")
+        except Exception as exc:
+            logger.exception("job %s failed", job["id"])
+            status = "PENDING" if job["attempts"] < MAX_ATTEMPTS else "FAILED"
+            await self._db.run(finish, job["id"], status, None, f"internal error: {exc}")
+        else:
+            await self._db.run(finish, job["id"], "SUCCEEDED", results)
+
+
+def _set_pending(c: sqlite3.Connection, job_id: str) -> None:
+    c.execute("UPDATE jobs SET status = 'PENDING', updated_at = ? WHERE id = ?",
+              (utc_now_iso(), job_id))  # fmt: skip

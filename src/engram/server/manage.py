@@ -1,0 +1,292 @@
+"""Platform routes around the memories: ping, entities, batch, feedback, events, projects,
+members, API keys and webhooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from engram.errors import NotFoundError, PermissionDeniedError, ValidationError
+from engram.server import control, jobs, webhooks
+from engram.server.control import Caller, transaction
+from engram.server.platform import body_of, pick
+from engram.server.state import Reader, Writer, memory_for, state_of
+
+router = APIRouter()
+
+
+@router.get("/v1/ping/")
+async def ping(who: Reader) -> dict[str, Any]:
+    return {"status": "ok", "org_id": who.org_id, "project_id": who.project_id,
+            "user_email": who.user_email, "role": who.role}  # fmt: skip
+
+
+@router.get("/v1/entities/")
+async def entities(request: Request, who: Reader) -> dict[str, Any]:
+    memory = await memory_for(request, who)
+    return {"results": await memory.entities()}
+
+
+@router.delete("/v2/entities/{kind}/{name}/")
+async def delete_entity(kind: str, name: str, request: Request, who: Writer) -> dict[str, Any]:
+    if kind not in ("user", "agent", "run", "app"):
+        raise ValidationError("entity type must be user, agent, app or run")
+    memory = await memory_for(request, who)
+    if not any(e["type"] == kind and e["name"] == name for e in await memory.entities()):
+        raise NotFoundError(f"{kind} {name!r} has no memories")
+    where = {f"{kind}_id": name}
+    scope = where if kind != "app" else {"AND": [where, {"user_id": "*"}]}
+    result = await memory.delete_all(filters=scope)
+    if kind == "app":  # memories of the app without a user scope
+        for other in ("agent_id", "run_id"):
+            result["deleted_count"] += (
+                await memory.delete_all(filters={"AND": [where, {other: "*"}]})
+            )["deleted_count"]
+    return {"message": "Entity deleted successfully.", "deleted_count": result["deleted_count"]}
+
+
+@router.put("/v1/batch/")
+async def batch_update(request: Request, who: Writer) -> dict[str, Any]:
+    items = _batch(await body_of(request))
+    memory = await memory_for(request, who)
+    result = await memory.batch_update(items)
+    await state_of(request).notify(
+        who.project_id,
+        [{"id": i["memory_id"], "memory": i.get("text"), "event": "UPDATE"} for i in items],
+    )
+    return result
+
+
+@router.delete("/v1/batch/")
+async def batch_delete(request: Request, who: Writer) -> dict[str, Any]:
+    items = _batch(await body_of(request))
+    memory = await memory_for(request, who)
+    result = await memory.batch_delete(items)
+    await state_of(request).notify(
+        who.project_id, [{"id": i["memory_id"], "event": "DELETE"} for i in items]
+    )
+    return result
+
+
+def _batch(body: dict[str, Any]) -> list[dict[str, Any]]:
+    items = pick(body, {"memories"}, "batch").get("memories")
+    if not isinstance(items, list):
+        raise ValidationError("memories must be a list")
+    return items
+
+
+@router.post("/v1/feedback/")
+async def feedback(request: Request, who: Writer) -> dict[str, Any]:
+    body = pick(await body_of(request), {"memory_id", "feedback", "feedback_reason"}, "feedback")
+    if "memory_id" not in body:
+        raise ValidationError("memory_id is required")
+    memory = await memory_for(request, who)
+    return await memory.feedback(
+        body["memory_id"], body.get("feedback"), body.get("feedback_reason")
+    )
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@router.get("/v1/event/{event_id}/")
+async def event(event_id: str, request: Request, who: Reader) -> Any:
+    return await state_of(request).db.run(jobs.get_event, who.project_id, event_id)
+
+
+@router.get("/v1/events/")
+async def events(request: Request, who: Reader, page: int = 1, page_size: int = 50) -> Any:
+    if page < 1 or not 1 <= page_size <= 1000:
+        raise ValidationError("page must be >= 1 and page_size in 1..1000")
+    found, total = await state_of(request).db.run(
+        jobs.list_events, who.project_id, (page - 1) * page_size, page_size
+    )
+    return {"count": total, "results": found, "page": page, "page_size": page_size}
+
+
+# -- projects, members, keys --------------------------------------------------------------------
+
+PROJECT = "/api/v1/orgs/organizations/{org_id}/projects/"
+
+
+def _own(who: Caller, org_id: str, project_id: str | None = None) -> None:
+    if org_id != who.org_id or (project_id is not None and project_id != who.project_id):
+        raise PermissionDeniedError("this API key belongs to another organization or project")
+
+
+@router.get(PROJECT)
+async def list_projects(org_id: str, request: Request, who: Reader) -> Any:
+    _own(who, org_id)
+    return await state_of(request).db.run(control.list_projects, org_id)
+
+
+@router.post(PROJECT)
+async def create_project(org_id: str, request: Request, who: Writer) -> Any:
+    """A new project in the caller's organization; the caller's email becomes its owner, and
+    the answer carries an API key for it (shown once)."""
+    _own(who, org_id)
+    body = pick(await body_of(request), {"name", "description"}, "project")
+    if not isinstance(body.get("name"), str) or not body["name"].strip():
+        raise ValidationError("name is required")
+
+    def run(c: Any) -> dict[str, Any]:
+        def body_() -> dict[str, Any]:
+            project = control.create_project(c, org_id, body["name"], body.get("description"))
+            control.add_member(c, project["id"], who.user_email, "OWNER")
+            key = control.create_key(c, org_id, project["id"], who.user_email, "owner")
+            return {**control.get_project(c, org_id, project["id"]), "api_key": key["key"]}
+
+        return transaction(c, body_)
+
+    return await state_of(request).db.run(run)
+
+
+@router.get(PROJECT + "{project_id}/")
+async def get_project(org_id: str, project_id: str, request: Request, who: Reader) -> Any:
+    _own(who, org_id, project_id)
+    project = await state_of(request).db.run(control.get_project, org_id, project_id)
+    fields = request.query_params.get("fields")
+    if fields:
+        wanted = {f.strip() for f in fields.split(",")}
+        project = {k: v for k, v in project.items() if k in wanted}
+    return project
+
+
+@router.patch(PROJECT + "{project_id}/")
+async def update_project(org_id: str, project_id: str, request: Request, who: Writer) -> Any:
+    _own(who, org_id, project_id)
+    changes = await body_of(request)
+    return await state_of(request).db.run(
+        lambda c: transaction(c, lambda: control.update_project(c, org_id, project_id, changes))
+    )
+
+
+@router.delete(PROJECT + "{project_id}/")
+async def delete_project(org_id: str, project_id: str, request: Request, who: Writer) -> Any:
+    _own(who, org_id, project_id)
+    state = state_of(request)
+    await state.db.run(
+        lambda c: transaction(c, lambda: control.delete_project(c, org_id, project_id))
+    )
+    await state.projects.drop(project_id)
+    return {"message": "Project deleted successfully."}
+
+
+@router.get(PROJECT + "{project_id}/members/")
+async def members(org_id: str, project_id: str, request: Request, who: Reader) -> Any:
+    _own(who, org_id, project_id)
+    return {"results": await state_of(request).db.run(control.list_members, project_id)}
+
+
+async def _member_change(request: Request, who: Caller, org_id: str, project_id: str,
+                         action: str) -> dict[str, Any]:  # fmt: skip
+    _own(who, org_id, project_id)
+    body = pick(await body_of(request), {"email", "role"}, "member")
+    email, role = str(body.get("email", "")), str(body.get("role", "READER"))
+
+    def run(c: Any) -> None:
+        if action == "add":
+            control.add_member(c, project_id, email, role)
+        elif action == "update":
+            control.update_member(c, project_id, email, role)
+        else:
+            control.remove_member(c, project_id, email)
+
+    await state_of(request).db.run(lambda c: transaction(c, lambda: run(c)))
+    return {"message": f"Member {'removed' if action == 'remove' else 'saved'} successfully."}
+
+
+@router.post(PROJECT + "{project_id}/members/")
+async def add_member(org_id: str, project_id: str, request: Request,
+                     who: Writer) -> Any:  # fmt: skip
+    return await _member_change(request, who, org_id, project_id, "add")
+
+
+@router.put(PROJECT + "{project_id}/members/")
+async def update_member(org_id: str, project_id: str, request: Request,
+                        who: Writer) -> Any:  # fmt: skip
+    return await _member_change(request, who, org_id, project_id, "update")
+
+
+@router.delete(PROJECT + "{project_id}/members/")
+async def remove_member(org_id: str, project_id: str, request: Request,
+                        who: Writer) -> Any:  # fmt: skip
+    return await _member_change(request, who, org_id, project_id, "remove")
+
+
+@router.get(PROJECT + "{project_id}/api-keys/")
+async def api_keys(org_id: str, project_id: str, request: Request,
+                   who: Writer) -> Any:  # fmt: skip
+    _own(who, org_id, project_id)
+    return {"results": await state_of(request).db.run(control.list_keys, project_id)}
+
+
+@router.post(PROJECT + "{project_id}/api-keys/")
+async def create_api_key(org_id: str, project_id: str, request: Request,
+                         who: Writer) -> Any:  # fmt: skip
+    """A key for a member of the project (with the member's role); the key is shown once."""
+    _own(who, org_id, project_id)
+    body = pick(await body_of(request), {"email", "name"}, "API key")
+    email = body.get("email", who.user_email)
+    return await state_of(request).db.run(
+        lambda c: transaction(
+            c, lambda: control.create_key(c, org_id, project_id, email, body.get("name"))
+        )
+    )
+
+
+@router.delete(PROJECT + "{project_id}/api-keys/{key_id}/")
+async def revoke_api_key(org_id: str, project_id: str, key_id: str, request: Request,
+                         who: Writer) -> Any:  # fmt: skip
+    _own(who, org_id, project_id)
+    await state_of(request).db.run(
+        lambda c: transaction(c, lambda: control.revoke_key(c, project_id, key_id))
+    )
+    return {"message": "API key revoked."}
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+
+@router.get("/api/v1/webhooks/projects/{project_id}/")
+async def list_webhooks(project_id: str, request: Request, who: Writer) -> Any:
+    _own(who, who.org_id, project_id)
+    return await state_of(request).db.run(webhooks.list_for, project_id)
+
+
+@router.post("/api/v1/webhooks/projects/{project_id}/")
+async def create_webhook(project_id: str, request: Request, who: Writer) -> Any:
+    _own(who, who.org_id, project_id)
+    body = pick(await body_of(request), {"url", "name", "event_types"}, "webhook")
+    return await state_of(request).db.run(
+        lambda c: transaction(
+            c,
+            lambda: webhooks.create(
+                c, project_id, body.get("url"), body.get("name"), body.get("event_types")
+            ),
+        )
+    )
+
+
+@router.put("/api/v1/webhooks/{webhook_id}/")
+async def update_webhook(webhook_id: int, request: Request, who: Writer) -> Any:
+    changes = await body_of(request)
+    return await state_of(request).db.run(
+        lambda c: transaction(c, lambda: webhooks.update(c, who.project_id, webhook_id, changes))
+    )
+
+
+@router.delete("/api/v1/webhooks/{webhook_id}/")
+async def delete_webhook(webhook_id: int, request: Request, who: Writer) -> Any:
+    await state_of(request).db.run(
+        lambda c: transaction(c, lambda: webhooks.delete(c, who.project_id, webhook_id))
+    )
+    return {"message": "Webhook deleted successfully"}
+
+
+@router.get("/api/v1/webhooks/{webhook_id}/deliveries/")
+async def webhook_deliveries(webhook_id: int, request: Request, who: Writer) -> Any:
+    return {
+        "results": await state_of(request).db.run(webhooks.deliveries, who.project_id, webhook_id)
+    }

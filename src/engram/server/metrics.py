@@ -1,0 +1,76 @@
+"""Prometheus metrics in the text exposition format (no client library needed)."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self._latency: dict[str, list[int]] = defaultdict(lambda: [0] * (len(BUCKETS) + 1))
+        self._latency_sum: dict[str, float] = defaultdict(float)
+        self._tokens: dict[str, int] = defaultdict(int)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self._requests[(method, route, status)] += 1
+            counts = self._latency[route]
+            for i, bound in enumerate(BUCKETS):
+                if seconds <= bound:
+                    counts[i] += 1
+                    break
+            else:
+                counts[-1] += 1
+            self._latency_sum[route] += seconds
+
+    def tokens(self, usage: dict[str, object]) -> None:
+        with self._lock:
+            for kind in ("prompt_tokens", "completion_tokens"):
+                value = usage.get(kind)
+                if isinstance(value, int):
+                    self._tokens[kind] += value
+
+    def render(self, queue_depth: int) -> str:
+        lines = [
+            "# HELP engram_requests_total HTTP requests by method, route and status.",
+            "# TYPE engram_requests_total counter",
+        ]
+        with self._lock:
+            for (method, route, status), n in sorted(self._requests.items()):
+                lines.append(
+                    f'engram_requests_total{{method="{method}",route="{route}",'
+                    f'status="{status}"}} {n}'
+                )
+            lines += [
+                "# HELP engram_request_seconds HTTP request latency by route.",
+                "# TYPE engram_request_seconds histogram",
+            ]
+            for route, counts in sorted(self._latency.items()):
+                running = 0
+                for bound, n in zip((*BUCKETS, float("inf")), counts, strict=True):
+                    running += n
+                    le = "+Inf" if bound == float("inf") else repr(bound)
+                    lines.append(
+                        f'engram_request_seconds_bucket{{route="{route}",le="{le}"}} {running}'
+                    )
+                lines.append(
+                    f'engram_request_seconds_sum{{route="{route}"}} {self._latency_sum[route]:.6f}'
+                )
+                lines.append(f'engram_request_seconds_count{{route="{route}"}} {running}')
+            lines += [
+                "# HELP engram_llm_tokens_total LLM tokens used by adds.",
+                "# TYPE engram_llm_tokens_total counter",
+            ]
+            for kind in ("prompt_tokens", "completion_tokens"):
+                lines.append(f'engram_llm_tokens_total{{kind="{kind}"}} {self._tokens[kind]}')
+        lines += [
+            "# HELP engram_job_queue_depth Async adds waiting to run.",
+            "# TYPE engram_job_queue_depth gauge",
+            f"engram_job_queue_depth {queue_depth}",
+        ]
+        return "\n".join(lines) + "\n"

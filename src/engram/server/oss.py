@@ -1,0 +1,87 @@
+"""The flat routes of mem0's self-hosted server (`X-API-Key`), on the key's project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from engram.errors import NotFoundError, ValidationError
+from engram.server.platform import (
+    SCOPE,
+    add_kwargs,
+    body_of,
+    filters_param,
+    pick,
+    run_add,
+    search_memories,
+)
+from engram.server.state import Reader, Writer, memory_for, state_of
+
+router = APIRouter(prefix="", tags=["mem0 self-hosted"])
+
+
+@router.post("/memories")
+async def add(request: Request, who: Writer) -> Any:
+    state = state_of(request)
+    kwargs = await add_kwargs(state, who, await body_of(request))
+    return await run_add(state, who.project_id, kwargs)
+
+
+def _scope(request: Request) -> dict[str, Any]:
+    query = dict(request.query_params)
+    kwargs = pick(query, {*SCOPE, "filters", "limit"}, "query")
+    filters = filters_param(kwargs.pop("filters", None)) or {}
+    return {**{k: kwargs[k] for k in SCOPE if k in kwargs}, **filters}
+
+
+@router.get("/memories")
+async def get_all(request: Request, who: Reader) -> Any:
+    memory = await memory_for(request, who)
+    return await memory.get_all(filters=_scope(request))
+
+
+@router.get("/memories/{memory_id}")
+async def get(memory_id: str, request: Request, who: Reader) -> Any:
+    found = await (await memory_for(request, who)).get(memory_id)
+    if found is None:
+        raise NotFoundError(f"memory {memory_id} not found", details={"id": memory_id})
+    return found
+
+
+@router.post("/search")
+async def search(request: Request, who: Reader) -> Any:
+    return await search_memories(await memory_for(request, who), await body_of(request))
+
+
+@router.put("/memories/{memory_id}")
+async def update(memory_id: str, request: Request, who: Writer) -> Any:
+    body = await body_of(request)
+    text = body.get("text", body.get("data", body.get("memory")))
+    extra = set(body) - {"text", "data", "memory", "metadata"}
+    if extra:
+        raise ValidationError(f"unknown update parameters: {', '.join(sorted(extra))}")
+    memory = await memory_for(request, who)
+    return await memory.update(memory_id, text=text, metadata=body.get("metadata"))
+
+
+@router.get("/memories/{memory_id}/history")
+async def history(memory_id: str, request: Request, who: Reader) -> Any:
+    return await (await memory_for(request, who)).history(memory_id)
+
+
+@router.delete("/memories/{memory_id}")
+async def delete(memory_id: str, request: Request, who: Writer) -> Any:
+    return await (await memory_for(request, who)).delete(memory_id)
+
+
+@router.delete("/memories")
+async def delete_all(request: Request, who: Writer) -> Any:
+    memory = await memory_for(request, who)
+    return await memory.delete_all(filters=_scope(request))
+
+
+@router.post("/reset")
+async def reset(request: Request, who: Writer) -> Any:
+    await (await memory_for(request, who)).reset()
+    return {"message": "All memories reset"}

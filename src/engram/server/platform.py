@@ -1,0 +1,282 @@
+"""The Mem0 Platform memory routes (v1, v2, v3), exactly as the official clients call them.
+
+Every route resolves the caller's project from the API key and works on that project's store
+only (see `projects.py`). Bodies are checked here: an unknown key is a 400, never ignored.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from engram.errors import ValidationError
+from engram.memory import AsyncMemory
+from engram.server import control, jobs
+from engram.server.control import Caller, transaction
+from engram.server.state import Reader, State, Writer, memory_for, state_of
+
+router = APIRouter()
+
+SCOPE = ("user_id", "agent_id", "app_id", "run_id")
+CLIENT_KEYS = {"org_id", "project_id", "org_name", "project_name", "output_format", "version"}
+ADD_KEYS = {
+    *SCOPE, "metadata", "infer", "memory_type", "prompt", "expiration_date", "immutable",
+    "categories", "timestamp", "includes", "excludes", "custom_instructions",
+    "custom_categories", "enable_graph",
+}  # fmt: skip
+SEARCH_KEYS = {
+    *SCOPE, "filters", "top_k", "limit", "threshold", "rerank", "explain", "show_expired",
+    "keyword_search", "recipe", "enable_graph",
+}  # fmt: skip
+LIST_KEYS = {*SCOPE, "filters", "show_expired", "enable_graph", "page", "page_size"}
+
+
+async def body_of(request: Request) -> dict[str, Any]:
+    if not await request.body():
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ValidationError("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object")
+    return body
+
+
+def pick(body: dict[str, Any], allowed: set[str], what: str) -> dict[str, Any]:
+    unknown = set(body) - allowed - CLIENT_KEYS
+    if unknown:
+        raise ValidationError(f"unknown {what} parameters: {', '.join(sorted(unknown))}")
+    return {k: v for k, v in body.items() if k in allowed and v is not None}
+
+
+def filters_param(raw: Any) -> Any:
+    """`filters` as sent: a JSON object, or (2.x clients, in a query string) its Python repr."""
+    if raw is None or isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            raise ValidationError("filters in the query string must be an object") from None
+        if isinstance(value, dict):
+            return value
+    raise ValidationError("filters must be an object")
+
+
+# -- add ----------------------------------------------------------------------------------------
+
+
+async def add_kwargs(state: State, who: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    """The `AsyncMemory.add` arguments of an add request, with the project's settings."""
+    if "messages" not in body:
+        raise ValidationError("messages is required")
+    kwargs = pick({k: v for k, v in body.items() if k not in ("messages", "async_mode")},
+                  ADD_KEYS, "add")  # fmt: skip
+    project = await state.db.run(control.get_project, who.org_id, who.project_id)
+    for name in ("custom_instructions", "custom_categories"):
+        if name not in kwargs and project.get(name):
+            kwargs[name] = project[name]
+    if "custom_categories" in kwargs and isinstance(kwargs["custom_categories"], dict):
+        kwargs["custom_categories"] = [{k: v} for k, v in kwargs["custom_categories"].items()]
+    return {"messages": body["messages"], **kwargs}
+
+
+async def run_add(state: State, project_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    memory = await state.projects.get(project_id)
+    result = await memory.add(**kwargs)
+    state.metrics.tokens(result.get("usage", {}))
+    await state.notify(project_id, result["results"])
+    return result
+
+
+async def run_job(state: State, project_id: str, kind: str, payload: dict[str, Any]) -> Any:
+    """What a queued job does (see `jobs.JobWorkers`)."""
+    if kind != "ADD":
+        raise ValidationError(f"unknown job kind {kind!r}")
+    result = await run_add(state, project_id, payload)
+    return result["results"]
+
+
+async def _validate_add(state: State, project_id: str, kwargs: dict[str, Any]) -> None:
+    """Reject a bad add before it is queued (the caller hears of it now, not from the event)."""
+    memory = await state.projects.get(project_id)
+    await memory.check_add(**kwargs)
+
+
+async def queue_add(state: State, who: Caller, kwargs: dict[str, Any]) -> str:
+    await _validate_add(state, who.project_id, kwargs)
+    event_id = await state.db.run(
+        lambda c: transaction(c, lambda: jobs.enqueue(c, who.project_id, "ADD", kwargs))
+    )
+    if state.workers is not None:
+        state.workers.notify()
+    return event_id
+
+
+@router.post("/v3/memories/add/")
+async def add_v3(request: Request, who: Writer) -> JSONResponse:
+    state = state_of(request)
+    body = await body_of(request)
+    kwargs = await add_kwargs(state, who, body)
+    if body.get("async_mode") is False:
+        return JSONResponse(await run_add(state, who.project_id, kwargs))
+    event_id = await queue_add(state, who, kwargs)
+    return JSONResponse(
+        {"status": "PENDING", "event_id": event_id, "message": "Memory processing queued"},
+        status_code=202,
+    )
+
+
+@router.post("/v1/memories/")
+async def add_v1(request: Request, who: Writer) -> Any:
+    """1.x add: synchronous unless `async_mode` is true (the 1.x client's default)."""
+    state = state_of(request)
+    body = await body_of(request)
+    kwargs = await add_kwargs(state, who, body)
+    if body.get("async_mode", False):
+        event_id = await queue_add(state, who, kwargs)
+        return {"results": [{"message": "Memory processing has been queued for background "
+                             "execution", "status": "PENDING", "event_id": event_id}]}  # fmt: skip
+    return await run_add(state, who.project_id, kwargs)
+
+
+# -- list, search -----------------------------------------------------------------------------
+
+
+def _page_url(request: Request, page: int) -> str:
+    return str(request.url.include_query_params(page=page))
+
+
+async def list_memories(request: Request, who: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    query = dict(request.query_params)
+    merged = {**{k: v for k, v in query.items() if k in LIST_KEYS}, **body}
+    kwargs = pick(merged, LIST_KEYS, "list")
+    page = int(kwargs.pop("page", 1))
+    page_size = int(kwargs.pop("page_size", 100))
+    filters = filters_param(kwargs.pop("filters", None))
+    scope = {k: kwargs.pop(k) for k in SCOPE if k in kwargs}
+    memory = await memory_for(request, who)
+    result = await memory.get_all(
+        filters=_with_scope(filters, scope), page=page, page_size=page_size, **kwargs
+    )
+    total = result["total"]
+    out: dict[str, Any] = {
+        "count": total,
+        "next": _page_url(request, page + 1) if page * page_size < total else None,
+        "previous": _page_url(request, page - 1) if page > 1 else None,
+        "results": result["results"],
+    }
+    if "relations" in result:
+        out["relations"] = result["relations"]
+    return out
+
+
+def _with_scope(filters: dict[str, Any] | None, scope: dict[str, Any]) -> dict[str, Any]:
+    if not scope:
+        return filters or {}
+    if not filters:
+        return dict(scope)
+    return {"AND": [dict(scope), filters]}
+
+
+@router.post("/v3/memories/")
+@router.post("/v2/memories/")
+async def list_v3(request: Request, who: Reader) -> dict[str, Any]:
+    return await list_memories(request, who, await body_of(request))
+
+
+@router.get("/v1/memories/")
+async def list_v1(request: Request, who: Reader) -> dict[str, Any]:
+    return await list_memories(request, who, {})
+
+
+async def search_memories(memory: AsyncMemory, body: dict[str, Any]) -> dict[str, Any]:
+    query = body.get("query")
+    kwargs = pick({k: v for k, v in body.items() if k != "query"}, SEARCH_KEYS, "search")
+    filters = filters_param(kwargs.pop("filters", None))
+    scope = {k: kwargs.pop(k) for k in SCOPE if k in kwargs}
+    if "limit" in kwargs and "top_k" not in kwargs:
+        kwargs["top_k"] = kwargs.pop("limit")
+    return await memory.search(query, filters=_with_scope(filters, scope), **kwargs)  # type: ignore[arg-type]
+
+
+@router.post("/v3/memories/search/")
+@router.post("/v2/memories/search/")
+@router.post("/v1/memories/search/")
+async def search(request: Request, who: Reader) -> dict[str, Any]:
+    return await search_memories(await memory_for(request, who), await body_of(request))
+
+
+# -- one memory -------------------------------------------------------------------------------
+
+
+@router.get("/v1/memories/{memory_id}/")
+async def get_memory(memory_id: str, request: Request, who: Reader) -> Any:
+    memory = await memory_for(request, who)
+    found = await memory.get(memory_id)
+    if found is None:
+        raise _not_found(memory_id)
+    return found
+
+
+def _not_found(memory_id: str) -> Exception:
+    from engram.errors import NotFoundError
+
+    return NotFoundError(f"memory {memory_id} not found", details={"id": memory_id})
+
+
+@router.put("/v1/memories/{memory_id}/")
+async def update_memory(memory_id: str, request: Request, who: Writer) -> Any:
+    body = await body_of(request)
+    kwargs = pick(body, {"text", "metadata", "expiration_date", "categories", "timestamp"},
+                  "update")  # fmt: skip
+    kwargs.pop("timestamp", None) if "timestamp" in body and body["timestamp"] is None else None
+    if "timestamp" in kwargs:
+        raise ValidationError("changing a memory's timestamp is not supported; add it anew")
+    memory = await memory_for(request, who)
+    await memory.update(memory_id, **kwargs)
+    updated = await memory.get(memory_id)
+    assert updated is not None
+    await state_of(request).notify(
+        who.project_id, [{"id": memory_id, "memory": updated["memory"], "event": "UPDATE"}]
+    )
+    return updated
+
+
+@router.delete("/v1/memories/{memory_id}/")
+async def delete_memory(memory_id: str, request: Request, who: Writer) -> Any:
+    memory = await memory_for(request, who)
+    found = await memory.get(memory_id)
+    result = await memory.delete(memory_id)
+    text = found["memory"] if found else None
+    await state_of(request).notify(
+        who.project_id, [{"id": memory_id, "memory": text, "event": "DELETE"}]
+    )
+    return result
+
+
+@router.get("/v1/memories/{memory_id}/history/")
+async def history(memory_id: str, request: Request, who: Reader) -> Any:
+    memory = await memory_for(request, who)
+    if await memory.get(memory_id) is None and not await memory.history(memory_id):
+        raise _not_found(memory_id)
+    return await memory.history(memory_id)
+
+
+@router.delete("/v1/memories/")
+async def delete_scope(request: Request, who: Writer) -> Any:
+    query = {k: v for k, v in request.query_params.items() if k not in CLIENT_KEYS}
+    kwargs = pick(query, {*SCOPE, "filters"}, "delete")
+    filters = filters_param(kwargs.pop("filters", None))
+    memory = await memory_for(request, who)
+    result = await memory.delete_all(filters=_with_scope(filters, kwargs))
+    await state_of(request).notify(
+        who.project_id,
+        [{"id": None, "event": "DELETE", "filters": _with_scope(filters, kwargs),
+          "deleted_count": result["deleted_count"]}],
+    )  # fmt: skip
+    return result

@@ -1,0 +1,59 @@
+"""One memory store per project: `<data_dir>/projects/<project_id>/engram.db`.
+
+Tenant isolation is structural: a request's API key names one project, and every memory
+operation of that request goes to that project's database file. No query, filter or memory id
+can reach another project's rows, because they are not in the database the query runs on. The
+embedder and the LLM are shared by all projects (they hold no tenant data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
+from engram.config import MemoryConfig, build_embedder, build_llm
+from engram.memory import AsyncMemory
+from engram.providers.embedders.base import Embedder
+from engram.providers.llm.base import LLM
+
+
+class ProjectMemories:
+    def __init__(self, data_dir: Path, config: dict[str, Any]) -> None:
+        self._root = data_dir / "projects"
+        self._base = MemoryConfig.from_dict({**config, "data_dir": str(data_dir)})
+        self.embedder: Embedder = build_embedder(self._base)
+        self.llm: LLM | None = build_llm(self._base)
+        self._open: dict[str, AsyncMemory] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, project_id: str) -> AsyncMemory:
+        memory = self._open.get(project_id)
+        if memory is not None:
+            return memory
+        async with self._lock:
+            memory = self._open.get(project_id)
+            if memory is None:
+                config = dataclasses.replace(self._base, data_dir=self._root / project_id)
+                memory = AsyncMemory(config, embedder=self.embedder, llm=self.llm)
+                await memory  # open (create or migrate) the store now
+                self._open[project_id] = memory
+        return memory
+
+    async def drop(self, project_id: str) -> None:
+        """Close and delete a project's store (the project was deleted)."""
+        async with self._lock:
+            memory = self._open.pop(project_id, None)
+            if memory is not None:
+                await memory.store.close()
+        await asyncio.to_thread(shutil.rmtree, self._root / project_id, True)
+
+    async def close(self) -> None:
+        for memory in self._open.values():
+            await memory.store.close()
+        self._open.clear()
+        await self.embedder.aclose()
+        if self.llm is not None:
+            await self.llm.aclose()

@@ -1,0 +1,93 @@
+"""Server settings: read once at the edge, from `ENGRAM_*` environment variables and CLI flags.
+
+| variable | flag | default | meaning |
+|---|---|---|---|
+| `ENGRAM_HOST` | `--host` | `127.0.0.1` | interface to listen on |
+| `ENGRAM_PORT` | `--port` | `8000` | port to listen on |
+| `ENGRAM_HOME` | `--data-dir` | `~/.engram` | data directory (server.db, a store per project) |
+| `ENGRAM_CONFIG` | `--config` | none | a mem0-style JSON config file (llm, embedder, ...) |
+| `ENGRAM_ADMIN_API_KEY` | | none | the first admin key, instead of a generated one |
+| `ENGRAM_CORS_ORIGINS` | `--cors-origins` | none | CORS origins, comma-separated (`*`: any) |
+| `ENGRAM_RATE_LIMIT` | `--rate-limit` | `1200` | requests per minute per API key (0: no limit) |
+| `ENGRAM_MAX_BODY_BYTES` | | `10485760` | largest request body accepted (413 above) |
+| `ENGRAM_JOB_WORKERS` | | `2` | async adds processed at once |
+| `ENGRAM_WEBHOOK_TIMEOUT` | | `10` | seconds per webhook delivery attempt |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from engram.config import default_data_dir
+from engram.errors import ConfigurationError
+
+PREFIX = "ENGRAM_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = field(default_factory=default_data_dir)
+    config: Path | None = None
+    admin_api_key: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    rate_limit: int = 1200
+    max_body_bytes: int = 10 * 1024 * 1024
+    job_workers: int = 2
+    webhook_timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment, then `overrides` (flags; `None` values are skipped)."""
+        env = os.environ if env is None else env
+        names = {"data_dir": "HOME"}
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + names.get(f.name, f.name.upper()))
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = replace(cls(), **values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigurationError(f"port must be in 1..65535, got {self.port}")
+        for name in ("rate_limit", "max_body_bytes", "job_workers"):
+            if getattr(self, name) < 0 or (name == "job_workers" and self.job_workers < 1):
+                raise ConfigurationError(f"{name} must be a positive number")
+
+    def memory_config(self) -> dict[str, Any]:
+        """The mem0-style config every project's memory is built from (its `data_dir` is set
+        per project)."""
+        if self.config is None:
+            return {}
+        try:
+            loaded = json.loads(Path(self.config).expanduser().read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read the config file {self.config}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigurationError(f"the config file {self.config} must hold a JSON object")
+        return loaded
+
+
+def _parse(name: str, raw: str) -> Any:
+    try:
+        if name in ("port", "rate_limit", "max_body_bytes", "job_workers"):
+            return int(raw)
+        if name == "webhook_timeout":
+            return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{PREFIX}{name.upper()} must be a number, got {raw!r}") from None
+    if name in ("data_dir", "config"):
+        return Path(raw).expanduser()
+    if name == "cors_origins":
+        return tuple(o.strip() for o in raw.split(",") if o.strip())
+    return raw

@@ -1,0 +1,123 @@
+"""What the routes share: settings, the control database, the projects' memories, the workers,
+and the per-key rate limiter; plus the request dependencies (the caller, the caller's memory)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from engram.errors import PermissionDeniedError, TooManyRequestsError, UnauthenticatedError
+from engram.memory import AsyncMemory
+from engram.server import jobs, webhooks
+from engram.server.control import Caller, ControlDB, digest, find_key, transaction
+from engram.server.metrics import Metrics
+from engram.server.projects import ProjectMemories
+from engram.server.settings import Settings
+
+
+class RateLimiter:
+    """A token bucket per API key: `per_minute` requests, refilled continuously."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> None:
+        if self.per_minute <= 0:
+            return
+        rate = self.per_minute / 60.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                wait = math.ceil((1.0 - tokens) / rate)
+                raise TooManyRequestsError(
+                    f"rate limit of {self.per_minute} requests per minute reached",
+                    retry_after=wait,
+                )
+            self._buckets[key] = (tokens - 1.0, now)
+
+
+@dataclass
+class State:
+    settings: Settings
+    db: ControlDB
+    projects: ProjectMemories
+    metrics: Metrics
+    limiter: RateLimiter
+    workers: jobs.JobWorkers | None = None
+    deliverer: webhooks.Deliverer | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def notify(self, project_id: str, results: list[dict[str, Any]]) -> None:
+        """Queue webhook deliveries for memory events (ADD / UPDATE / DELETE results)."""
+        if not results:
+            return
+        queued = await self.db.run(
+            lambda c: transaction(c, lambda: webhooks.enqueue(c, project_id, results))
+        )
+        if queued and self.deliverer is not None:
+            self.deliverer.notify()
+
+
+def state_of(request: Request) -> State:
+    found: State = request.app.state.engram
+    return found
+
+
+def api_key_of(request: Request) -> str | None:
+    """`Authorization: Token <key>` (Platform clients), `Bearer <key>`, or `X-API-Key`."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() in ("token", "bearer") and value.strip():
+            return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def caller(request: Request) -> Caller:
+    """The request's API key, checked, rate-limited; the key's project confines everything."""
+    state = state_of(request)
+    key = api_key_of(request)
+    if key is None:
+        raise UnauthenticatedError(
+            "an API key is required: send 'Authorization: Token <key>' or 'X-API-Key: <key>'"
+        )
+    found = await state.db.run(find_key, digest(key))
+    if found is None:
+        raise UnauthenticatedError("invalid or revoked API key")
+    state.limiter.take(found.key_id)
+    request.state.caller = found
+    _check_ids(request, found)
+    return found
+
+
+def _check_ids(request: Request, who: Caller) -> None:
+    """1.x clients send org_id / project_id in the query: they must be the key's own."""
+    for name, own in (("org_id", who.org_id), ("project_id", who.project_id)):
+        given = request.query_params.get(name)
+        if given and given != own:
+            raise PermissionDeniedError(f"this API key belongs to another {name[:-3]}")
+
+
+async def writer(request: Request) -> Caller:
+    who = await caller(request)
+    if not who.can_write:
+        raise PermissionDeniedError("this API key is read-only (role READER)")
+    return who
+
+
+Reader = Annotated[Caller, Depends(caller)]  # any valid key of the project
+Writer = Annotated[Caller, Depends(writer)]  # an OWNER key
+
+
+async def memory_for(request: Request, who: Caller) -> AsyncMemory:
+    return await state_of(request).projects.get(who.project_id)

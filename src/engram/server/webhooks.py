@@ -1,0 +1,234 @@
+"""Webhooks: per-project subscriptions, a durable outbox of deliveries, and the task that sends
+them.
+
+Each delivery is a POST of JSON to the webhook's URL, signed with HMAC-SHA256 of the exact body
+under the webhook's secret: header `X-Engram-Signature: sha256=<hex>` (also `X-Engram-Event`,
+`X-Engram-Delivery`). A 2xx answer delivers it; anything else is retried with exponential
+backoff (1 s, 2 s, 4 s, ... capped at 10 min) up to `MAX_ATTEMPTS`, and every attempt's outcome is
+recorded. Deliveries live in `server.db`, so they survive restarts: at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from engram.core.timeutil import format_timestamp, utc_now_iso
+from engram.errors import NotFoundError, ValidationError
+from engram.server.control import ControlDB, rows
+
+logger = logging.getLogger("engram.server.webhooks")
+EVENT_TYPES = ("memory_add", "memory_update", "memory_delete")
+EVENTS = {"ADD": "memory_add", "UPDATE": "memory_update", "DELETE": "memory_delete"}
+MAX_ATTEMPTS = 8
+SIGNATURE_HEADER = "X-Engram-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _check(url: Any, name: Any, event_types: Any) -> None:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValidationError("url must be an http:// or https:// URL")
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError("name must be a non-empty string")
+    if (
+        not isinstance(event_types, list)
+        or not event_types
+        or any(e not in EVENT_TYPES for e in event_types)
+    ):
+        raise ValidationError(f"event_types must be a non-empty list of {', '.join(EVENT_TYPES)}")
+
+
+def _webhook(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "webhook_id": row["id"], "id": row["id"], "name": row["name"], "url": row["url"],
+        "event_types": json.loads(row["event_types"]), "project": row["project_id"],
+        "secret": row["secret"], "is_active": bool(row["is_active"]),
+        "created_at": row["created_at"], "updated_at": row["updated_at"],
+    }  # fmt: skip
+
+
+def create(
+    c: sqlite3.Connection, project_id: str, url: Any, name: Any, event_types: Any
+) -> dict[str, Any]:
+    _check(url, name, event_types)
+    now = utc_now_iso()
+    cursor = c.execute(
+        "INSERT INTO webhooks (project_id, name, url, event_types, secret, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (project_id, name, url, json.dumps(event_types), secrets.token_hex(32), now, now),
+    )
+    return get(c, project_id, int(cursor.lastrowid or 0))
+
+
+def get(c: sqlite3.Connection, project_id: str, webhook_id: int) -> dict[str, Any]:
+    found = rows(
+        c, "SELECT * FROM webhooks WHERE id = ? AND project_id = ?", (webhook_id, project_id)
+    )
+    if not found:
+        raise NotFoundError(f"webhook {webhook_id} not found")
+    return _webhook(found[0])
+
+
+def list_for(c: sqlite3.Connection, project_id: str) -> list[dict[str, Any]]:
+    found = rows(c, "SELECT * FROM webhooks WHERE project_id = ? ORDER BY id", (project_id,))
+    return [_webhook(r) for r in found]
+
+
+def update(
+    c: sqlite3.Connection, project_id: str, webhook_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
+    current = get(c, project_id, webhook_id)
+    unknown = set(changes) - {"name", "url", "event_types", "is_active"}
+    if unknown:
+        raise ValidationError(f"unknown webhook fields: {', '.join(sorted(unknown))}")
+    merged = {**current, **{k: v for k, v in changes.items() if v is not None}}
+    _check(merged["url"], merged["name"], merged["event_types"])
+    c.execute(
+        "UPDATE webhooks SET name = ?, url = ?, event_types = ?, is_active = ?, updated_at = ? "
+        "WHERE id = ?",
+        (merged["name"], merged["url"], json.dumps(merged["event_types"]),
+         int(bool(merged["is_active"])), utc_now_iso(), webhook_id),
+    )  # fmt: skip
+    return get(c, project_id, webhook_id)
+
+
+def delete(c: sqlite3.Connection, project_id: str, webhook_id: int) -> None:
+    get(c, project_id, webhook_id)
+    c.execute("DELETE FROM deliveries WHERE webhook_id = ?", (webhook_id,))
+    c.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
+
+
+def enqueue(c: sqlite3.Connection, project_id: str, results: list[dict[str, Any]]) -> int:
+    """Queue one delivery per (memory event, subscribed active webhook); return how many."""
+    hooks = [h for h in list_for(c, project_id) if h["is_active"]]
+    now = utc_now_iso()
+    count = 0
+    for result in results:
+        event_type = EVENTS.get(str(result.get("event")))
+        for hook in hooks:
+            if event_type not in hook["event_types"]:
+                continue
+            body = {
+                "event_type": event_type,
+                "webhook_id": hook["id"],
+                "project_id": project_id,
+                "event_details": {
+                    "id": result.get("id"),
+                    "event": result.get("event"),
+                    "data": {k: v for k, v in result.items() if k not in ("id", "event")},
+                },
+                "created_at": now,
+            }
+            c.execute(
+                "INSERT INTO deliveries (webhook_id, event_type, body, status, next_at, "
+                "created_at, updated_at) VALUES (?, ?, ?, 'PENDING', ?, ?, ?)",
+                (hook["id"], event_type, json.dumps(body), now, now, now),
+            )
+            count += 1
+    return count
+
+
+def _due(c: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    return rows(
+        c,
+        "SELECT d.id, d.body, d.event_type, d.attempts, w.url, w.secret FROM deliveries d "
+        "JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'PENDING' AND d.next_at <= ? "
+        "ORDER BY d.next_at LIMIT ?",
+        (utc_now_iso(), limit),
+    )
+
+
+def _record(
+    c: sqlite3.Connection, delivery_id: int, attempts: int, status: int | None, error: str | None
+) -> None:
+    delivered = status is not None and 200 <= status < 300
+    if delivered:
+        state, next_at = "DELIVERED", utc_now_iso()
+    else:
+        state = "FAILED" if attempts >= MAX_ATTEMPTS else "PENDING"
+        delay = min(600.0, 2.0 ** (attempts - 1))
+        next_at = format_timestamp(datetime.now(UTC) + timedelta(seconds=delay))
+    c.execute(
+        "UPDATE deliveries SET status = ?, attempts = ?, next_at = ?, last_status = ?, "
+        "last_error = ?, updated_at = ? WHERE id = ?",
+        (state, attempts, next_at, status, error, utc_now_iso(), delivery_id),
+    )
+
+
+def deliveries(c: sqlite3.Connection, project_id: str, webhook_id: int) -> list[dict[str, Any]]:
+    get(c, project_id, webhook_id)
+    found = rows(
+        c,
+        "SELECT id, event_type, body, status, attempts, last_status, last_error, created_at, "
+        "updated_at FROM deliveries WHERE webhook_id = ? ORDER BY id",
+        (webhook_id,),
+    )
+    for row in found:
+        row["body"] = json.loads(row["body"])
+    return found
+
+
+class Deliverer:
+    """Sends due deliveries; woken when new ones are queued, else polls every second."""
+
+    def __init__(self, db: ControlDB, timeout: float) -> None:
+        self._db = db
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._client.aclose()
+
+    async def _loop(self) -> None:
+        while True:
+            due = await self._db.run(_due, 50)
+            if due:
+                await asyncio.gather(*(self._send(d) for d in due))
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+
+    async def _send(self, delivery: dict[str, Any]) -> None:
+        body = delivery["body"].encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(delivery["secret"], body),
+            "X-Engram-Event": delivery["event_type"],
+            "X-Engram-Delivery": str(delivery["id"]),
+        }
+        status: int | None = None
+        error: str | None = None
+        try:
+            response = await self._client.post(delivery["url"], content=body, headers=headers)
+            status = response.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error:
+            logger.warning("webhook delivery %s failed: %s", delivery["id"], error)
+        await self._db.run(_record, delivery["id"], delivery["attempts"] + 1, status, error)
