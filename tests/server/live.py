@@ -1,0 +1,63 @@
+"""A real `engram serve` app on a free port, in a thread of the test process (uvicorn)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from engram.server.app import create_app
+from engram.server.settings import Settings
+
+ADMIN_KEY = "eg-test-admin-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, data_dir: Path, **settings: Any) -> None:
+        config = data_dir.parent / "server-config.json"
+        config.write_text(json.dumps({"embedder": {"provider": "hashing", "config": {"embedding_dims": 128}}}))
+        self.port = free_port()
+        self.settings = Settings(
+            port=self.port, data_dir=data_dir, config=config, admin_api_key=ADMIN_KEY, **settings
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        server_config = uvicorn.Config(
+            create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self._server = uvicorn.Server(server_config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+
+    def client(self, key: str | None = ADMIN_KEY) -> httpx.Client:
+        headers = {"Authorization": f"Token {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+def wait_event(client: httpx.Client, event_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        event: dict[str, Any] = client.get(f"/v1/event/{event_id}/").json()
+        if event["status"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
+            return event
+        time.sleep(0.05)

@@ -1,0 +1,117 @@
+"""The Platform routes over real HTTP: shapes, trailing slashes, errors, async adds."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.server.live import LiveServer, wait_event
+
+
+def _add(client: httpx.Client, text: str, user: str = "alex", **extra: object) -> list[dict]:
+    body = {"messages": [{"role": "user", "content": text}], "user_id": user, **extra}
+    answer = client.post("/v3/memories/add/", json=body)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "PENDING"
+    event = wait_event(client, answer.json()["event_id"])
+    assert event["status"] == "SUCCEEDED", event
+    return event["results"]
+
+
+def test_ping_needs_a_valid_key(server: LiveServer, admin: httpx.Client) -> None:
+    pong = admin.get("/v1/ping/").json()
+    assert pong["status"] == "ok" and pong["org_id"] and pong["project_id"]
+    with server.client(None) as anonymous:
+        answer = anonymous.get("/v1/ping/")
+        assert answer.status_code == 401 and "API key" in answer.json()["detail"]
+    with server.client("eg-wrong") as wrong:
+        assert wrong.get("/v1/ping/").status_code == 401
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": "eg-test-admin-key-0123456789"}) as c:
+        assert c.get("/v1/ping/").status_code == 200
+
+
+def test_memory_lifecycle(admin: httpx.Client) -> None:
+    added = _add(admin, "I love hiking in the Alps.", infer=False, metadata={"src": "chat"})
+    memory_id = added[0]["id"]
+    listed = admin.post("/v3/memories/", json={"filters": {"user_id": "alex"}}).json()
+    assert listed["count"] == 1 and listed["next"] is None and listed["previous"] is None
+    assert listed["results"][0]["metadata"] == {"src": "chat"}
+    found = admin.post("/v3/memories/search/", json={"query": "hiking", "filters": {"user_id": "alex"}}).json()
+    assert found["results"][0]["id"] == memory_id and 0 <= found["results"][0]["score"] <= 1
+    assert admin.get(f"/v1/memories/{memory_id}/").json()["memory"] == "I love hiking in the Alps."
+    updated = admin.put(f"/v1/memories/{memory_id}/", json={"text": "I love hiking in Norway."})
+    assert updated.status_code == 200 and updated.json()["memory"] == "I love hiking in Norway."
+    events = [h["event"] for h in admin.get(f"/v1/memories/{memory_id}/history/").json()]
+    assert events == ["ADD", "UPDATE"]
+    feedback = admin.post("/v1/feedback/", json={"memory_id": memory_id, "feedback": "POSITIVE"})
+    assert feedback.json() == {"id": memory_id, "feedback": "POSITIVE", "feedback_reason": None}
+    assert admin.get("/v1/entities/").json()["results"][0]["name"] == "alex"
+    assert admin.delete(f"/v1/memories/{memory_id}/").status_code == 200
+    missing = admin.get(f"/v1/memories/{memory_id}/")
+    assert missing.status_code == 404 and "not found" in missing.json()["detail"]
+
+
+def test_paging_and_v1_v2_routes(admin: httpx.Client) -> None:
+    for i in range(5):
+        admin.post("/v1/memories/", json={"messages": [{"role": "user", "content": f"fact {i}"}],
+                                          "user_id": "pat", "infer": False, "async_mode": False})  # fmt: skip
+    page = admin.post("/v3/memories/?page=2&page_size=2", json={"filters": {"user_id": "pat"}}).json()
+    assert page["count"] == 5 and len(page["results"]) == 2
+    assert "page=3" in page["next"] and "page=1" in page["previous"]
+    assert len(admin.post("/v2/memories/", json={"user_id": "pat"}).json()["results"]) == 5
+    assert admin.get("/v1/memories/", params={"user_id": "pat"}).json()["count"] == 5
+    v2 = admin.post("/v2/memories/search/", json={"query": "fact", "user_id": "pat"}).json()
+    assert len(v2["results"]) == 5
+    deleted = admin.delete("/v1/memories/", params={"filters": "{'user_id': 'pat'}"})
+    assert deleted.json()["deleted_count"] == 5
+
+
+def test_batch_and_entities(admin: httpx.Client) -> None:
+    ids = [r["id"] for r in _add(admin, "one", infer=False) + _add(admin, "two", infer=False)]
+    answer = admin.put("/v1/batch/", json={"memories": [{"memory_id": ids[0], "text": "uno"}]})
+    assert answer.status_code == 200
+    assert admin.get(f"/v1/memories/{ids[0]}/").json()["memory"] == "uno"
+    assert admin.request("DELETE", "/v1/batch/", json={"memories": [{"memory_id": ids[1]}]}).status_code == 200
+    assert admin.delete("/v2/entities/user/alex/").status_code == 200
+    assert admin.get("/v1/entities/").json()["results"] == []
+    assert admin.delete("/v2/entities/user/alex/").status_code == 404
+
+
+def test_bad_input_is_a_typed_error_and_writes_nothing(admin: httpx.Client) -> None:
+    cases = [
+        ("/v3/memories/add/", {"messages": "hi"}),  # no scope
+        ("/v3/memories/add/", {"messages": "hi", "user_id": "a", "bogus": 1}),
+        ("/v3/memories/search/", {"query": "", "filters": {"user_id": "a"}}),
+        ("/v3/memories/search/", {"query": "x", "filters": {"user_id": {"$regex": "a"}}}),
+        ("/v3/memories/", {"filters": {"user_id": "a"}, "colour": "red"}),
+    ]
+    for path, body in cases:
+        answer = admin.post(path, json=body)
+        assert answer.status_code == 400, (path, body, answer.text)
+        assert answer.json()["detail"]
+    assert admin.post("/v3/memories/add/", content=b"{not json").status_code == 400
+    assert admin.get("/v1/events/").json()["count"] == 0  # nothing was queued
+    assert admin.get("/v1/memories/nope/").status_code in (400, 404)
+
+
+def test_health_metrics_and_request_ids(admin: httpx.Client) -> None:
+    health = admin.get("/healthz")
+    assert health.json()["status"] == "ok" and health.headers["X-Request-ID"]
+    assert admin.get("/v1/ping/", headers={"X-Request-ID": "abc"}).headers["X-Request-ID"] == "abc"
+    text = admin.get("/metrics").text
+    assert 'engram_requests_total{method="GET",route="/v1/ping/",status="200"}' in text
+    assert "engram_job_queue_depth 0" in text
+    assert admin.get("/openapi.json").json()["paths"]["/v3/memories/add/"]
+
+
+def test_rate_limit_and_body_size(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    live = LiveServer(tmp_path / "limited", rate_limit=3, max_body_bytes=2000)
+    try:
+        with live.client() as client:
+            codes = [client.get("/v1/ping/").status_code for _ in range(5)]
+            assert codes[:3] == [200, 200, 200] and codes[-1] == 429
+            limited = client.get("/v1/ping/")
+            assert int(limited.headers["Retry-After"]) >= 1
+            big = client.post("/v1/memories/", content=b"x" * 5000)
+            assert big.status_code == 413
+    finally:
+        live.close()
