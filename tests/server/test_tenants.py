@@ -1,0 +1,134 @@
+"""Tenants: projects, members, keys and roles; no key ever sees another project's data."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import httpx
+
+from tests.server.live import LiveServer, free_port, wait_event
+
+
+def _project(admin: httpx.Client, name: str) -> tuple[str, str, str]:
+    pong = admin.get("/v1/ping/").json()
+    made = admin.post(f"/api/v1/orgs/organizations/{pong['org_id']}/projects/", json={"name": name})
+    assert made.status_code == 200, made.text
+    return pong["org_id"], made.json()["id"], made.json()["api_key"]
+
+
+def test_keys_are_confined_to_their_project(server: LiveServer, admin: httpx.Client) -> None:
+    projects = [_project(admin, f"p{i}") for i in range(3)]
+    clients = [server.client(key) for _, _, key in projects]
+    rng = random.Random(7)
+    owned: list[dict[str, str]] = [{} for _ in clients]  # memory id -> text, per project
+    for step in range(60):
+        i = rng.randrange(len(clients))
+        user = rng.choice(["ann", "bob"])
+        text = f"secret {step} of project {i}"
+        answer = clients[i].post("/v1/memories/", json={
+            "messages": text, "user_id": user, "infer": False, "async_mode": False})  # fmt: skip
+        owned[i][answer.json()["results"][0]["id"]] = text
+    for i, client in enumerate(clients):
+        for user in ("ann", "bob"):
+            listed = client.post("/v3/memories/", json={"filters": {"user_id": user}}).json()
+            assert {r["id"] for r in listed["results"]} <= set(owned[i])
+            found = client.post("/v3/memories/search/", json={
+                "query": "secret project", "filters": {"user_id": user}, "top_k": 100}).json()  # fmt: skip
+            assert all(f"of project {i}" in r["memory"] for r in found["results"])
+        for j, other in enumerate(owned):
+            if j == i:
+                continue
+            for memory_id in list(other)[:5]:
+                assert client.get(f"/v1/memories/{memory_id}/").status_code == 404
+                assert client.put(f"/v1/memories/{memory_id}/", json={"text": "x"}).status_code == 404
+                assert client.delete(f"/v1/memories/{memory_id}/").status_code == 404
+                assert client.get(f"/v1/memories/{memory_id}/history/").status_code == 404
+        org_id, project_id, _ = projects[(i + 1) % 3]
+        assert client.get(f"/api/v1/orgs/organizations/{org_id}/projects/{project_id}/").status_code == 403
+        assert client.get("/v1/ping/", params={"project_id": project_id}).status_code == 403
+    for client in clients:
+        client.close()
+
+
+def test_reader_keys_cannot_write_and_revoked_keys_stop(server: LiveServer, admin: httpx.Client) -> None:
+    org_id, project_id, owner_key = _project(admin, "roles")
+    base = f"/api/v1/orgs/organizations/{org_id}/projects/{project_id}"
+    with server.client(owner_key) as owner:
+        assert owner.post(f"{base}/members/", json={"email": "r@x.io", "role": "READER"}).status_code == 200
+        made = owner.post(f"{base}/api-keys/", json={"email": "r@x.io"}).json()
+        assert made["role"] == "READER" and made["key"].startswith("eg-")
+        listed = owner.get(f"{base}/api-keys/").json()["results"]
+        assert all("key" not in k and "digest" not in k for k in listed)
+        with server.client(made["key"]) as reader:
+            assert reader.get("/v1/ping/").json()["role"] == "READER"
+            assert reader.post("/v3/memories/", json={"filters": {"user_id": "u"}}).status_code == 200
+            denied = reader.post("/v3/memories/add/", json={"messages": "hi", "user_id": "u"})
+            assert denied.status_code == 403 and "read-only" in denied.json()["detail"]
+            assert owner.delete(f"{base}/api-keys/{made['id']}/").status_code == 200
+            assert reader.get("/v1/ping/").status_code == 401
+
+
+def test_project_settings_apply_to_adds(server: LiveServer, admin: httpx.Client) -> None:
+    pong = admin.get("/v1/ping/").json()
+    path = f"/api/v1/orgs/organizations/{pong['org_id']}/projects/{pong['project_id']}/"
+    patched = admin.patch(path, json={"custom_categories": [{"pets": "animals the user has"}]})
+    assert patched.json()["custom_categories"] == [{"pets": "animals the user has"}]
+    assert admin.get(path, params={"fields": "custom_categories"}).json() == {
+        "custom_categories": [{"pets": "animals the user has"}]}  # fmt: skip
+    assert admin.patch(path, json={"colour": "red"}).status_code == 400
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], bytes]] = []
+    fail_first = 1
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if _Receiver.fail_first > 0:
+            _Receiver.fail_first -= 1
+            self.send_response(500)
+        else:
+            _Receiver.received.append((dict(self.headers), body))
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_webhooks_are_signed_retried_and_recorded(server: LiveServer, admin: httpx.Client) -> None:
+    port = free_port()
+    receiver = HTTPServer(("127.0.0.1", port), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        project_id = admin.get("/v1/ping/").json()["project_id"]
+        hook = admin.post(f"/api/v1/webhooks/projects/{project_id}/", json={
+            "url": f"http://127.0.0.1:{port}/hook", "name": "h",
+            "event_types": ["memory_add"]}).json()  # fmt: skip
+        assert admin.post(f"/api/v1/webhooks/projects/{project_id}/", json={
+            "url": "ftp://x", "name": "h", "event_types": ["memory_add"]}).status_code == 400  # fmt: skip
+        answer = admin.post("/v3/memories/add/", json={"messages": "I like tea", "user_id": "w", "infer": False})
+        assert wait_event(admin, answer.json()["event_id"])["status"] == "SUCCEEDED"
+        deadline = time.monotonic() + 20
+        while not _Receiver.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        headers, body = _Receiver.received[0]
+        expected = "sha256=" + hmac.new(hook["secret"].encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Engram-Signature"] == expected
+        payload = json.loads(body)
+        assert payload["event_type"] == "memory_add"
+        assert payload["event_details"]["event"] == "ADD"
+        assert payload["event_details"]["data"]["memory"] == "I like tea"
+        record = admin.get(f"/api/v1/webhooks/{hook['id']}/deliveries/").json()["results"]
+        assert record[0]["status"] == "DELIVERED" and record[0]["attempts"] == 2
+        assert admin.get(f"/api/v1/webhooks/projects/{project_id}/").json()[0]["name"] == "h"
+        assert admin.put(f"/api/v1/webhooks/{hook['id']}/", json={"name": "renamed"}).json()["name"] == "renamed"
+        assert admin.delete(f"/api/v1/webhooks/{hook['id']}/").status_code == 200
+    finally:
+        receiver.shutdown()
