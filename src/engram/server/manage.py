@@ -157,6 +157,7 @@ async def get_project(org_id: str, project_id: str, request: Request, who: Reade
 async def update_project(org_id: str, project_id: str, request: Request, who: Writer) -> Any:
     _own(who, org_id, project_id)
     changes = await body_of(request)
+    _own(who, changes.pop("org_id", org_id), changes.pop("project_id", project_id))
     return await state_of(request).db.run(
         lambda c: transaction(c, lambda: control.update_project(c, org_id, project_id, changes))
     )
