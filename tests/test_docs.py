@@ -17,7 +17,7 @@ USAGE = (ROOT / "docs" / "usage.md").read_text()
 def test_readme_starts_with_the_two_setup_commands() -> None:
     lines = [line for line in README.splitlines() if line.strip()][:4]
     assert lines[0] == "```sh"
-    assert lines[1].startswith("make demo ")
+    assert lines[1].startswith("make serve ")
     assert lines[2].startswith("make test ")
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
@@ -26,6 +26,8 @@ def test_readme_python_examples_run() -> None:
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
     assert blocks
     for block in blocks:
+        if block.startswith("from mem0 import"):
+            continue  # the official client's calls: tests/server/test_official_clients.py
         exec(compile(block, "README.md", "exec"), {})
 
 

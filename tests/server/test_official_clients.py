@@ -18,7 +18,7 @@ SCRIPT = Path(__file__).parent / "clients" / "exercise.py"
 
 @pytest.mark.parametrize("version", ["2.2.1", "1.0.11"])
 def test_official_client(version: str, server: LiveServer, tmp_path: Path) -> None:
-    python = ROOT / f".venv-mem0-{version.split('.')[0]}" / "bin" / "python"
+    python = ROOT / f".venv-mem0-{version.split('.', maxsplit=1)[0]}" / "bin" / "python"
     if not python.exists():
         message = f"mem0ai {version} is not installed: run `make clients` ({python} is missing)"
         if os.environ.get("CI"):

@@ -25,7 +25,9 @@ def test_ping_needs_a_valid_key(server: LiveServer, admin: httpx.Client) -> None
         assert answer.status_code == 401 and "API key" in answer.json()["detail"]
     with server.client("eg-wrong") as wrong:
         assert wrong.get("/v1/ping/").status_code == 401
-    with httpx.Client(base_url=server.url, headers={"X-API-Key": "eg-test-admin-key-0123456789"}) as c:
+    with httpx.Client(
+        base_url=server.url, headers={"X-API-Key": "eg-test-admin-key-0123456789"}
+    ) as c:
         assert c.get("/v1/ping/").status_code == 200
 
 
@@ -35,7 +37,9 @@ def test_memory_lifecycle(admin: httpx.Client) -> None:
     listed = admin.post("/v3/memories/", json={"filters": {"user_id": "alex"}}).json()
     assert listed["count"] == 1 and listed["next"] is None and listed["previous"] is None
     assert listed["results"][0]["metadata"] == {"src": "chat"}
-    found = admin.post("/v3/memories/search/", json={"query": "hiking", "filters": {"user_id": "alex"}}).json()
+    found = admin.post(
+        "/v3/memories/search/", json={"query": "hiking", "filters": {"user_id": "alex"}}
+    ).json()
     assert found["results"][0]["id"] == memory_id and 0 <= found["results"][0]["score"] <= 1
     assert admin.get(f"/v1/memories/{memory_id}/").json()["memory"] == "I love hiking in the Alps."
     updated = admin.put(f"/v1/memories/{memory_id}/", json={"text": "I love hiking in Norway."})
@@ -54,7 +58,9 @@ def test_paging_and_v1_v2_routes(admin: httpx.Client) -> None:
     for i in range(5):
         admin.post("/v1/memories/", json={"messages": [{"role": "user", "content": f"fact {i}"}],
                                           "user_id": "pat", "infer": False, "async_mode": False})  # fmt: skip
-    page = admin.post("/v3/memories/?page=2&page_size=2", json={"filters": {"user_id": "pat"}}).json()
+    page = admin.post(
+        "/v3/memories/?page=2&page_size=2", json={"filters": {"user_id": "pat"}}
+    ).json()
     assert page["count"] == 5 and len(page["results"]) == 2
     assert "page=3" in page["next"] and "page=1" in page["previous"]
     assert len(admin.post("/v2/memories/", json={"user_id": "pat"}).json()["results"]) == 5
@@ -70,7 +76,12 @@ def test_batch_and_entities(admin: httpx.Client) -> None:
     answer = admin.put("/v1/batch/", json={"memories": [{"memory_id": ids[0], "text": "uno"}]})
     assert answer.status_code == 200
     assert admin.get(f"/v1/memories/{ids[0]}/").json()["memory"] == "uno"
-    assert admin.request("DELETE", "/v1/batch/", json={"memories": [{"memory_id": ids[1]}]}).status_code == 200
+    assert (
+        admin.request(
+            "DELETE", "/v1/batch/", json={"memories": [{"memory_id": ids[1]}]}
+        ).status_code
+        == 200
+    )
     assert admin.delete("/v2/entities/user/alex/").status_code == 200
     assert admin.get("/v1/entities/").json()["results"] == []
     assert admin.delete("/v2/entities/user/alex/").status_code == 404

@@ -9,6 +9,7 @@ import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import httpx
 
@@ -46,28 +47,40 @@ def test_keys_are_confined_to_their_project(server: LiveServer, admin: httpx.Cli
                 continue
             for memory_id in list(other)[:5]:
                 assert client.get(f"/v1/memories/{memory_id}/").status_code == 404
-                assert client.put(f"/v1/memories/{memory_id}/", json={"text": "x"}).status_code == 404
+                assert (
+                    client.put(f"/v1/memories/{memory_id}/", json={"text": "x"}).status_code == 404
+                )
                 assert client.delete(f"/v1/memories/{memory_id}/").status_code == 404
                 assert client.get(f"/v1/memories/{memory_id}/history/").status_code == 404
         org_id, project_id, _ = projects[(i + 1) % 3]
-        assert client.get(f"/api/v1/orgs/organizations/{org_id}/projects/{project_id}/").status_code == 403
+        assert (
+            client.get(f"/api/v1/orgs/organizations/{org_id}/projects/{project_id}/").status_code
+            == 403
+        )
         assert client.get("/v1/ping/", params={"project_id": project_id}).status_code == 403
     for client in clients:
         client.close()
 
 
-def test_reader_keys_cannot_write_and_revoked_keys_stop(server: LiveServer, admin: httpx.Client) -> None:
+def test_reader_keys_cannot_write_and_revoked_keys_stop(
+    server: LiveServer, admin: httpx.Client
+) -> None:
     org_id, project_id, owner_key = _project(admin, "roles")
     base = f"/api/v1/orgs/organizations/{org_id}/projects/{project_id}"
     with server.client(owner_key) as owner:
-        assert owner.post(f"{base}/members/", json={"email": "r@x.io", "role": "READER"}).status_code == 200
+        assert (
+            owner.post(f"{base}/members/", json={"email": "r@x.io", "role": "READER"}).status_code
+            == 200
+        )
         made = owner.post(f"{base}/api-keys/", json={"email": "r@x.io"}).json()
         assert made["role"] == "READER" and made["key"].startswith("eg-")
         listed = owner.get(f"{base}/api-keys/").json()["results"]
         assert all("key" not in k and "digest" not in k for k in listed)
         with server.client(made["key"]) as reader:
             assert reader.get("/v1/ping/").json()["role"] == "READER"
-            assert reader.post("/v3/memories/", json={"filters": {"user_id": "u"}}).status_code == 200
+            assert (
+                reader.post("/v3/memories/", json={"filters": {"user_id": "u"}}).status_code == 200
+            )
             denied = reader.post("/v3/memories/add/", json={"messages": "hi", "user_id": "u"})
             assert denied.status_code == 403 and "read-only" in denied.json()["detail"]
             assert owner.delete(f"{base}/api-keys/{made['id']}/").status_code == 200
@@ -85,7 +98,7 @@ def test_project_settings_apply_to_adds(server: LiveServer, admin: httpx.Client)
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    received: list[tuple[dict[str, str], bytes]] = []
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
     fail_first = 1
 
     def do_POST(self) -> None:
@@ -113,7 +126,9 @@ def test_webhooks_are_signed_retried_and_recorded(server: LiveServer, admin: htt
             "event_types": ["memory_add"]}).json()  # fmt: skip
         assert admin.post(f"/api/v1/webhooks/projects/{project_id}/", json={
             "url": "ftp://x", "name": "h", "event_types": ["memory_add"]}).status_code == 400  # fmt: skip
-        answer = admin.post("/v3/memories/add/", json={"messages": "I like tea", "user_id": "w", "infer": False})
+        answer = admin.post(
+            "/v3/memories/add/", json={"messages": "I like tea", "user_id": "w", "infer": False}
+        )
         assert wait_event(admin, answer.json()["event_id"])["status"] == "SUCCEEDED"
         deadline = time.monotonic() + 20
         while not _Receiver.received and time.monotonic() < deadline:
@@ -128,7 +143,10 @@ def test_webhooks_are_signed_retried_and_recorded(server: LiveServer, admin: htt
         record = admin.get(f"/api/v1/webhooks/{hook['id']}/deliveries/").json()["results"]
         assert record[0]["status"] == "DELIVERED" and record[0]["attempts"] == 2
         assert admin.get(f"/api/v1/webhooks/projects/{project_id}/").json()[0]["name"] == "h"
-        assert admin.put(f"/api/v1/webhooks/{hook['id']}/", json={"name": "renamed"}).json()["name"] == "renamed"
+        assert (
+            admin.put(f"/api/v1/webhooks/{hook['id']}/", json={"name": "renamed"}).json()["name"]
+            == "renamed"
+        )
         assert admin.delete(f"/api/v1/webhooks/{hook['id']}/").status_code == 200
     finally:
         receiver.shutdown()
