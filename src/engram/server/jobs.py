@@ -152,7 +152,7 @@ class JobWorkers:
         except EngramError as exc:  # the request's own problem, or a provider's: recorded
             retry = isinstance(exc, ProviderError | StoreError)
             if retry and job["attempts"] < MAX_ATTEMPTS:
-                await self._db.run(_set_pending, job["id"])
+                await self._db.run(finish, job["id"], "PENDING")
                 return
             await self._db.run(finish, job["id"], "FAILED", None, f"{exc.code}: {exc.message}")
         except Exception as exc:
@@ -161,8 +161,3 @@ class JobWorkers:
             await self._db.run(finish, job["id"], status, None, f"internal error: {exc}")
         else:
             await self._db.run(finish, job["id"], "SUCCEEDED", results)
-
-
-def _set_pending(c: sqlite3.Connection, job_id: str) -> None:
-    c.execute("UPDATE jobs SET status = 'PENDING', updated_at = ? WHERE id = ?",
-              (utc_now_iso(), job_id))  # fmt: skip

@@ -36,14 +36,12 @@ async def delete_entity(kind: str, name: str, request: Request, who: Writer) -> 
     if not any(e["type"] == kind and e["name"] == name for e in await memory.entities()):
         raise NotFoundError(f"{kind} {name!r} has no memories")
     where = {f"{kind}_id": name}
-    scope = where if kind != "app" else {"AND": [where, {"user_id": "*"}]}
-    result = await memory.delete_all(filters=scope)
-    if kind == "app":  # memories of the app without a user scope
-        for other in ("agent_id", "run_id"):
-            result["deleted_count"] += (
-                await memory.delete_all(filters={"AND": [where, {other: "*"}]})
-            )["deleted_count"]
-    return {"message": "Entity deleted successfully.", "deleted_count": result["deleted_count"]}
+    # an app id is no scope of its own: its memories are those of some user, agent or run
+    scopes = [where] if kind != "app" else [
+        {"AND": [where, {scope: "*"}]} for scope in ("user_id", "agent_id", "run_id")
+    ]  # fmt: skip
+    deleted = sum([(await memory.delete_all(filters=s))["deleted_count"] for s in scopes])
+    return {"message": "Entity deleted successfully.", "deleted_count": deleted}
 
 
 @router.put("/v1/batch/")
@@ -180,40 +178,30 @@ async def members(org_id: str, project_id: str, request: Request, who: Reader) -
     return {"results": await state_of(request).db.run(control.list_members, project_id)}
 
 
-async def _member_change(request: Request, who: Caller, org_id: str, project_id: str,
-                         action: str) -> dict[str, Any]:  # fmt: skip
+MEMBERS = PROJECT + "{project_id}/members/"
+
+
+@router.post(MEMBERS, operation_id="add_member")
+@router.put(MEMBERS, operation_id="update_member")
+@router.delete(MEMBERS, operation_id="remove_member")
+async def change_member(org_id: str, project_id: str, request: Request, who: Writer) -> Any:
+    """POST adds a member `{email, role}`, PUT changes the role, DELETE removes the member (and
+    revokes the member's keys of this project)."""
     _own(who, org_id, project_id)
     body = pick(await body_of(request), {"email", "role"}, "member")
     email, role = str(body.get("email", "")), str(body.get("role", "READER"))
+    method = request.method
 
     def run(c: Any) -> None:
-        if action == "add":
+        if method == "POST":
             control.add_member(c, project_id, email, role)
-        elif action == "update":
+        elif method == "PUT":
             control.update_member(c, project_id, email, role)
         else:
             control.remove_member(c, project_id, email)
 
     await state_of(request).db.run(lambda c: transaction(c, lambda: run(c)))
-    return {"message": f"Member {'removed' if action == 'remove' else 'saved'} successfully."}
-
-
-@router.post(PROJECT + "{project_id}/members/")
-async def add_member(org_id: str, project_id: str, request: Request,
-                     who: Writer) -> Any:  # fmt: skip
-    return await _member_change(request, who, org_id, project_id, "add")
-
-
-@router.put(PROJECT + "{project_id}/members/")
-async def update_member(org_id: str, project_id: str, request: Request,
-                        who: Writer) -> Any:  # fmt: skip
-    return await _member_change(request, who, org_id, project_id, "update")
-
-
-@router.delete(PROJECT + "{project_id}/members/")
-async def remove_member(org_id: str, project_id: str, request: Request,
-                        who: Writer) -> Any:  # fmt: skip
-    return await _member_change(request, who, org_id, project_id, "remove")
+    return {"message": f"Member {'removed' if method == 'DELETE' else 'saved'} successfully."}
 
 
 @router.get(PROJECT + "{project_id}/api-keys/")

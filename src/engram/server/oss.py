@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from engram.errors import NotFoundError, ValidationError
+from engram.errors import ValidationError
 from engram.server.platform import (
     SCOPE,
     add_kwargs,
     body_of,
     filters_param,
+    not_found,
     pick,
     run_add,
     search_memories,
@@ -45,7 +46,7 @@ async def get_all(request: Request, who: Reader) -> Any:
 async def get(memory_id: str, request: Request, who: Reader) -> Any:
     found = await (await memory_for(request, who)).get(memory_id)
     if found is None:
-        raise NotFoundError(f"memory {memory_id} not found", details={"id": memory_id})
+        raise not_found(memory_id)
     return found
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from engram.errors import ValidationError
+from engram.errors import NotFoundError, ValidationError
 from engram.memory import AsyncMemory
 from engram.server import control, jobs
 from engram.server.control import Caller, transaction
@@ -219,13 +219,11 @@ async def get_memory(memory_id: str, request: Request, who: Reader) -> Any:
     memory = await memory_for(request, who)
     found = await memory.get(memory_id)
     if found is None:
-        raise _not_found(memory_id)
+        raise not_found(memory_id)
     return found
 
 
-def _not_found(memory_id: str) -> Exception:
-    from engram.errors import NotFoundError
-
+def not_found(memory_id: str) -> NotFoundError:
     return NotFoundError(f"memory {memory_id} not found", details={"id": memory_id})
 
 
@@ -234,7 +232,6 @@ async def update_memory(memory_id: str, request: Request, who: Writer) -> Any:
     body = await body_of(request)
     kwargs = pick(body, {"text", "metadata", "expiration_date", "categories", "timestamp"},
                   "update")  # fmt: skip
-    kwargs.pop("timestamp", None) if "timestamp" in body and body["timestamp"] is None else None
     if "timestamp" in kwargs:
         raise ValidationError("changing a memory's timestamp is not supported; add it anew")
     memory = await memory_for(request, who)
@@ -261,10 +258,10 @@ async def delete_memory(memory_id: str, request: Request, who: Writer) -> Any:
 
 @router.get("/v1/memories/{memory_id}/history/")
 async def history(memory_id: str, request: Request, who: Reader) -> Any:
-    memory = await memory_for(request, who)
-    if await memory.get(memory_id) is None and not await memory.history(memory_id):
-        raise _not_found(memory_id)
-    return await memory.history(memory_id)
+    found = await (await memory_for(request, who)).history(memory_id)
+    if not found:  # every memory that ever existed has its ADD row
+        raise not_found(memory_id)
+    return found
 
 
 @router.delete("/v1/memories/")

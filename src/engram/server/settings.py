@@ -60,9 +60,9 @@ class Settings:
     def check(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigurationError(f"port must be in 1..65535, got {self.port}")
-        for name in ("rate_limit", "max_body_bytes", "job_workers"):
-            if getattr(self, name) < 0 or (name == "job_workers" and self.job_workers < 1):
-                raise ConfigurationError(f"{name} must be a positive number")
+        for name, least in (("rate_limit", 0), ("max_body_bytes", 0), ("job_workers", 1)):
+            if getattr(self, name) < least:
+                raise ConfigurationError(f"{name} must be at least {least}")
 
     def memory_config(self) -> dict[str, Any]:
         """The mem0-style config every project's memory is built from (its `data_dir` is set

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -55,7 +55,6 @@ class State:
     limiter: RateLimiter
     workers: jobs.JobWorkers | None = None
     deliverer: webhooks.Deliverer | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     async def notify(self, project_id: str, results: list[dict[str, Any]]) -> None:
         """Queue webhook deliveries for memory events (ADD / UPDATE / DELETE results)."""
