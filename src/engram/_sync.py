@@ -178,6 +178,28 @@ class Memory:
     ) -> dict[str, Any]:
         return self._loop.run(self._async.get_profile(user_id=user_id, agent_id=agent_id, run_id=run_id, include_history=include_history))  # noqa: E501  # fmt: skip
 
+    def export(
+        self,
+        schema: Mapping[str, Any] | str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        instructions: str | None = None,
+    ) -> dict[str, Any]:
+        return self._loop.run(self._async.export(schema, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, instructions=instructions))  # noqa: E501  # fmt: skip
+
+    def summary(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return self._loop.run(self._async.summary(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters))  # noqa: E501  # fmt: skip
+
     def search(
         self,
         query: str,

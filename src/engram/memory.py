@@ -9,13 +9,15 @@ from datetime import datetime
 from typing import Any
 
 from engram.config import MemoryConfig, build_embedder, build_llm, build_reranker
-from engram.core.filters import scope_of
+from engram.core.filters import Node, scope_of
 from engram.core.ids import clean_memory_id
+from engram.core.jsonschema import parse_schema
 from engram.core.scope import resolve_filters, scope_ids
 from engram.core.timeutil import normalize_date
 from engram.errors import ValidationError
 from engram.pipeline.add import run_add
 from engram.pipeline.context import Context, utc_now
+from engram.pipeline.export import Facts, fill_offline, summarize_offline
 from engram.pipeline.extractors import Extractor, LLMExtractor, OfflineExtractor
 from engram.pipeline.items import history_item, memory_item
 from engram.pipeline.requests import (
@@ -27,6 +29,7 @@ from engram.pipeline.requests import (
 )
 from engram.pipeline.rerank import Reranker
 from engram.pipeline.search import SearchRequest, pick_recipe, run_search
+from engram.prompts.export import ExportInput, render_export, render_summary
 from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
@@ -73,6 +76,7 @@ class AsyncMemory:
             config.resolved_db_path(), synchronous=config.synchronous
         )
         llm = llm or build_llm(config)
+        self.llm = llm
         self.extractor: Extractor = LLMExtractor(llm) if llm else OfflineExtractor()
         self.documents = documents or DocumentFetcher(**config.documents)
         self.reranker = reranker or build_reranker(config, llm)
@@ -408,6 +412,62 @@ class AsyncMemory:
         if include_history:
             out["history"] = await ctx.store.profile_history(scope)
         return out
+
+    async def export(
+        self,
+        schema: Mapping[str, Any] | str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        instructions: str | None = None,
+    ) -> dict[str, Any]:
+        """The scope's memories as one object that fits `schema` (a JSON Schema, or its JSON
+        text; the subset in `core.jsonschema`). With an LLM, one call fills it (`instructions`
+        guide it) and the answer is validated; offline, the known fields are mapped
+        deterministically (see `pipeline.export`). An Engram extension behind the Platform's
+        memory exports; for a lossless copy of a store use `engram.transfer`."""
+        parsed = parse_schema(schema)
+        items, scope = await self._in_scope(filters, user_id, agent_id, run_id)
+        if self.llm is None:
+            return fill_offline(parsed, Facts(items), scope, summarize_offline(items, scope))
+        answer = await self.llm.generate(render_export(ExportInput(parsed, items, instructions)))
+        data: dict[str, Any] = answer.data  # type: ignore[attr-defined]
+        return data
+
+    async def summary(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A short summary of the scope's memories: `{"summary", "memory_count", "method"}`,
+        written by the LLM when one is configured, else assembled from the memories by category."""
+        items, scope = await self._in_scope(filters, user_id, agent_id, run_id)
+        if self.llm is None or not items:
+            text, method = summarize_offline(items, scope), "offline"
+        else:
+            text = (await self.llm.generate(render_summary(items))).summary
+            method = f"llm:{self.llm.model}"
+        return {"summary": text, "memory_count": len(items), "method": method}
+
+    async def _in_scope(
+        self,
+        filters: dict[str, Any] | None,
+        user_id: str | None,
+        agent_id: str | None,
+        run_id: str | None,
+    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Every live memory the scope and filters select, newest first, and the scope's ids."""
+        where: Node | None = resolve_filters(
+            filters, user_id=user_id, agent_id=agent_id, run_id=run_id
+        )
+        ctx = await self._open()
+        found = await ctx.store.list_memories(where, today=ctx.today(), show_expired=False)
+        return [memory_item(r) for r in found.records], scope_of(where)
 
     async def search(
         self,

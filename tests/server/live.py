@@ -63,3 +63,11 @@ def wait_event(client: httpx.Client, event_id: str, timeout: float = 30) -> dict
         if event["status"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
             return event
         time.sleep(0.05)
+
+
+def new_project(admin: httpx.Client, name: str) -> tuple[str, str, str]:
+    """A new project of the admin's organization: (org id, project id, its first API key)."""
+    pong = admin.get("/v1/ping/").json()
+    made = admin.post(f"/api/v1/orgs/organizations/{pong['org_id']}/projects/", json={"name": name})
+    assert made.status_code == 200, made.text
+    return pong["org_id"], made.json()["id"], made.json()["api_key"]

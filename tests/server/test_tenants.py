@@ -13,18 +13,11 @@ from typing import ClassVar
 
 import httpx
 
-from tests.server.live import LiveServer, free_port, wait_event
-
-
-def _project(admin: httpx.Client, name: str) -> tuple[str, str, str]:
-    pong = admin.get("/v1/ping/").json()
-    made = admin.post(f"/api/v1/orgs/organizations/{pong['org_id']}/projects/", json={"name": name})
-    assert made.status_code == 200, made.text
-    return pong["org_id"], made.json()["id"], made.json()["api_key"]
+from tests.server.live import LiveServer, free_port, new_project, wait_event
 
 
 def test_keys_are_confined_to_their_project(server: LiveServer, admin: httpx.Client) -> None:
-    projects = [_project(admin, f"p{i}") for i in range(3)]
+    projects = [new_project(admin, f"p{i}") for i in range(3)]
     clients = [server.client(key) for _, _, key in projects]
     rng = random.Random(7)
     owned: list[dict[str, str]] = [{} for _ in clients]  # memory id -> text, per project
@@ -65,7 +58,7 @@ def test_keys_are_confined_to_their_project(server: LiveServer, admin: httpx.Cli
 def test_reader_keys_cannot_write_and_revoked_keys_stop(
     server: LiveServer, admin: httpx.Client
 ) -> None:
-    org_id, project_id, owner_key = _project(admin, "roles")
+    org_id, project_id, owner_key = new_project(admin, "roles")
     base = f"/api/v1/orgs/organizations/{org_id}/projects/{project_id}"
     with server.client(owner_key) as owner:
         assert (

@@ -22,8 +22,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 
 from engram import __version__
-from engram.errors import EngramError, TooManyRequestsError, http_status
-from engram.server import jobs, manage, oss, platform
+from engram.errors import EngramError, TooManyRequestsError, ValidationError, http_status
+from engram.server import exports, jobs, manage, oss, platform
 from engram.server.control import ControlDB, bootstrap
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)
-    for router in (platform.router, manage.router, oss.router):
+    for router in (platform.router, manage.router, exports.router, oss.router):
         app.include_router(router)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
@@ -80,13 +80,21 @@ async def _start(settings: Settings) -> State:
     projects = ProjectMemories(settings.data_dir, settings.memory_config())
     state = State(settings, db, projects, Metrics(), RateLimiter(settings.rate_limit))
     state.workers = jobs.JobWorkers(
-        db, lambda pid, kind, payload: platform.run_job(state, pid, kind, payload),
-        settings.job_workers,
+        db, lambda pid, kind, payload: _run_job(state, pid, kind, payload), settings.job_workers,
     )  # fmt: skip
     state.deliverer = Deliverer(db, settings.webhook_timeout)
     await state.workers.start()
     state.deliverer.start()
     return state
+
+
+async def _run_job(state: State, project_id: str, kind: str, payload: dict[str, Any]) -> Any:
+    """What a queued job does (see `jobs.JobWorkers`): an async add, or a memory export."""
+    if kind == "ADD":
+        return (await platform.run_add(state, project_id, payload))["results"]
+    if kind == "EXPORT":
+        return await exports.run_export(state, project_id, payload)
+    raise ValidationError(f"unknown job kind {kind!r}")
 
 
 async def _stop(state: State) -> None:

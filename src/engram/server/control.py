@@ -200,20 +200,25 @@ def list_projects(c: sqlite3.Connection, org_id: str) -> list[dict[str, Any]]:
 def update_project(
     c: sqlite3.Connection, org_id: str, project_id: str, changes: dict[str, Any]
 ) -> dict[str, Any]:
-    unknown = set(changes) - set(PROJECT_FIELDS)
-    if unknown:
-        raise ValidationError(f"unknown project fields: {', '.join(sorted(unknown))}")
+    check_changes(changes)
     get_project(c, org_id, project_id)
     for name, value in changes.items():
-        stored = value
-        if name == "custom_categories":
-            _check_categories(value)
-            stored = json.dumps(value)
-        elif value is not None and not isinstance(value, str):
-            raise ValidationError(f"{name} must be a string")
+        stored = json.dumps(value) if name == "custom_categories" else value
         c.execute(f"UPDATE projects SET {name} = ? WHERE id = ?", (stored, project_id))
     c.execute("UPDATE projects SET updated_at = ? WHERE id = ?", (utc_now_iso(), project_id))
     return get_project(c, org_id, project_id)
+
+
+def check_changes(changes: dict[str, Any]) -> None:
+    """A `ValidationError` unless `changes` are known project fields with values of their type."""
+    unknown = set(changes) - set(PROJECT_FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown project fields: {', '.join(sorted(unknown))}")
+    for name, value in changes.items():
+        if name == "custom_categories":
+            _check_categories(value)
+        elif value is not None and not isinstance(value, str):
+            raise ValidationError(f"{name} must be a string")
 
 
 def _check_categories(value: Any) -> None:

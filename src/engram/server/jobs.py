@@ -24,7 +24,7 @@ from engram.server.control import ControlDB, rows, transaction
 logger = logging.getLogger("engram.server.jobs")
 MAX_ATTEMPTS = 3  # for failures that are not the request's fault (provider down, ...)
 
-Runner = Callable[[str, str, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+Runner = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
 
 
 def enqueue(c: sqlite3.Connection, project_id: str, kind: str, payload: dict[str, Any]) -> str:
@@ -94,10 +94,26 @@ def _event(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_event(c: sqlite3.Connection, project_id: str, job_id: str) -> dict[str, Any]:
-    found = rows(c, "SELECT * FROM jobs WHERE id = ? AND project_id = ?", (job_id, project_id))
-    if not found:
+    found = get_job(c, project_id, job_id)
+    if found is None:
         raise NotFoundError(f"event {job_id} not found")
-    return _event(found[0])
+    return _event(found)
+
+
+def get_job(c: sqlite3.Connection, project_id: str, job_id: str) -> dict[str, Any] | None:
+    found = rows(c, "SELECT * FROM jobs WHERE id = ? AND project_id = ?", (job_id, project_id))
+    return found[0] if found else None
+
+
+def latest_export(c: sqlite3.Connection, project_id: str, key: str) -> dict[str, Any] | None:
+    """The newest EXPORT job of the project made with these (canonical) filters."""
+    found = rows(
+        c,
+        "SELECT * FROM jobs WHERE project_id = ? AND kind = 'EXPORT' "
+        "AND json_extract(payload, '$.key') = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        (project_id, key),
+    )
+    return found[0] if found else None
 
 
 def list_events(

@@ -93,14 +93,6 @@ async def run_add(state: State, project_id: str, kwargs: dict[str, Any]) -> dict
     return result
 
 
-async def run_job(state: State, project_id: str, kind: str, payload: dict[str, Any]) -> Any:
-    """What a queued job does (see `jobs.JobWorkers`)."""
-    if kind != "ADD":
-        raise ValidationError(f"unknown job kind {kind!r}")
-    result = await run_add(state, project_id, payload)
-    return result["results"]
-
-
 async def _validate_add(state: State, project_id: str, kwargs: dict[str, Any]) -> None:
     """Reject a bad add before it is queued (the caller hears of it now, not from the event)."""
     memory = await state.projects.get(project_id)
