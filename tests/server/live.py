@@ -25,11 +25,12 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, **settings: Any) -> None:
+    def __init__(
+        self, data_dir: Path, memory: dict[str, Any] | None = None, **settings: Any
+    ) -> None:
         config = data_dir.parent / "server-config.json"
-        config.write_text(
-            json.dumps({"embedder": {"provider": "hashing", "config": {"embedding_dims": 128}}})
-        )
+        embedder = {"provider": "hashing", "config": {"embedding_dims": 128}}
+        config.write_text(json.dumps({"embedder": embedder, **(memory or {})}))
         self.port = free_port()
         self.settings = Settings(
             port=self.port, data_dir=data_dir, config=config, admin_api_key=ADMIN_KEY, **settings

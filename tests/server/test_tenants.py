@@ -9,10 +9,12 @@ import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import httpx
 
+from tests.fakes.openai_server import FakeOpenAI
 from tests.server.live import LiveServer, free_port, new_project, wait_event
 
 
@@ -88,6 +90,27 @@ def test_project_settings_apply_to_adds(server: LiveServer, admin: httpx.Client)
     assert admin.get(path, params={"fields": "custom_categories"}).json() == {
         "custom_categories": [{"pets": "animals the user has"}]}  # fmt: skip
     assert admin.patch(path, json={"colour": "red"}).status_code == 400
+
+
+def test_project_instructions_reach_the_llm(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    llm = {"provider": "openai", "config": {"openai_base_url": fake_openai.base_url,
+                                            "api_key": "test-key", "model": "gpt-test"}}  # fmt: skip
+    live = LiveServer(tmp_path / "llm-server", memory={"llm": llm})
+    try:
+        with live.client() as admin:
+            pong = admin.get("/v1/ping/").json()
+            path = f"/api/v1/orgs/organizations/{pong['org_id']}/projects/{pong['project_id']}/"
+            admin.patch(path, json={"custom_instructions": "Only keep food facts.",
+                                    "agent_custom_instructions": "Only keep tool names."})  # fmt: skip
+            for scope in ({"user_id": "u"}, {"agent_id": "a"}):
+                answer = admin.post("/v1/memories/", json={
+                    "messages": "I like soup.", "async_mode": False, **scope})  # fmt: skip
+                assert answer.status_code == 200, answer.text
+            user_call, agent_call = fake_openai.chat_requests[-2:]
+            assert "Only keep food facts." in json.dumps(user_call["json"]["messages"])
+            assert "Only keep tool names." in json.dumps(agent_call["json"]["messages"])
+    finally:
+        live.close()
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from engram import __version__
 from engram.errors import EngramError, TooManyRequestsError, ValidationError, http_status
-from engram.server import exports, jobs, manage, oss, platform
+from engram.server import exports, jobs, manage, oss, platform, profiles
 from engram.server.control import ControlDB, bootstrap
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)
-    for router in (platform.router, manage.router, exports.router, oss.router):
+    for router in (platform.router, manage.router, exports.router, profiles.router, oss.router):
         app.include_router(router)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
@@ -89,11 +89,13 @@ async def _start(settings: Settings) -> State:
 
 
 async def _run_job(state: State, project_id: str, kind: str, payload: dict[str, Any]) -> Any:
-    """What a queued job does (see `jobs.JobWorkers`): an async add, or a memory export."""
+    """What a queued job does (see `jobs.JobWorkers`): an async add, an export, a profile."""
     if kind == "ADD":
         return (await platform.run_add(state, project_id, payload))["results"]
     if kind == "EXPORT":
         return await exports.run_export(state, project_id, payload)
+    if kind == "PROFILE":
+        return await profiles.run_profile_job(state, project_id, payload)
     raise ValidationError(f"unknown job kind {kind!r}")
 
 

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS orgs (
 CREATE TABLE IF NOT EXISTS projects (
     id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES orgs (id), name TEXT NOT NULL,
     description TEXT, custom_instructions TEXT, custom_categories TEXT,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    agent_custom_instructions TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS members (
     project_id TEXT NOT NULL REFERENCES projects (id), email TEXT NOT NULL,
@@ -65,7 +65,19 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_at);
+CREATE TABLE IF NOT EXISTS profile_settings (
+    project_id TEXT PRIMARY KEY, enabled INTEGER NOT NULL, schema TEXT,
+    custom_instructions TEXT, updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS profiles (
+    project_id TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id TEXT NOT NULL,
+    profile TEXT, status TEXT NOT NULL, error TEXT, generation_count INTEGER NOT NULL DEFAULT 0,
+    source_updated_at TEXT, updated_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, entity_type, entity_id)
+);
 """
+
+_ADDED_COLUMNS = {"projects": ("agent_custom_instructions TEXT",)}  # added to existing databases
 
 
 def digest(key: str) -> str:
@@ -98,6 +110,11 @@ class ControlDB:
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA busy_timeout = 10000")
         self._conn.executescript(SCHEMA)
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="engram-control")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -163,7 +180,8 @@ def create_org(c: sqlite3.Connection, name: str) -> dict[str, Any]:
     return org
 
 
-PROJECT_FIELDS = ("name", "description", "custom_instructions", "custom_categories")
+PROJECT_FIELDS = ("name", "description", "custom_instructions", "custom_categories",
+                  "agent_custom_instructions")  # fmt: skip
 
 
 def create_project(
@@ -235,7 +253,11 @@ def _check_categories(value: Any) -> None:
 
 def delete_project(c: sqlite3.Connection, org_id: str, project_id: str) -> None:
     get_project(c, org_id, project_id)
-    for table in ("members", "api_keys", "jobs", "webhooks"):
+    c.execute(
+        "DELETE FROM deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE project_id = ?)",
+        (project_id,),
+    )
+    for table in ("members", "api_keys", "jobs", "webhooks", "profiles", "profile_settings"):
         c.execute(f"DELETE FROM {table} WHERE project_id = ?", (project_id,))
     c.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 

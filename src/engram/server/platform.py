@@ -80,6 +80,13 @@ async def add_kwargs(state: State, who: Caller, body: dict[str, Any]) -> dict[st
     for name in ("custom_instructions", "custom_categories"):
         if name not in kwargs and project.get(name):
             kwargs[name] = project[name]
+    agent_only = "agent_id" in kwargs and "user_id" not in kwargs
+    if (
+        agent_only
+        and project.get("agent_custom_instructions")
+        and "custom_instructions" not in body
+    ):
+        kwargs["custom_instructions"] = project["agent_custom_instructions"]
     if "custom_categories" in kwargs and isinstance(kwargs["custom_categories"], dict):
         kwargs["custom_categories"] = [{k: v} for k, v in kwargs["custom_categories"].items()]
     return {"messages": body["messages"], **kwargs}
