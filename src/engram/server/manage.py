@@ -175,7 +175,8 @@ async def delete_project(org_id: str, project_id: str, request: Request, who: Wr
 @router.get(PROJECT + "{project_id}/members/")
 async def members(org_id: str, project_id: str, request: Request, who: Reader) -> Any:
     _own(who, org_id, project_id)
-    return {"results": await state_of(request).db.run(control.list_members, project_id)}
+    found = await state_of(request).db.run(control.list_members, project_id)
+    return {"members": [{**m, "username": m["email"]} for m in found]}
 
 
 MEMBERS = PROJECT + "{project_id}/members/"
@@ -186,9 +187,10 @@ MEMBERS = PROJECT + "{project_id}/members/"
 @router.delete(MEMBERS, operation_id="remove_member")
 async def change_member(org_id: str, project_id: str, request: Request, who: Writer) -> Any:
     """POST adds a member `{email, role}`, PUT changes the role, DELETE removes the member (and
-    revokes the member's keys of this project)."""
+    revokes the member's keys of this project; the email may come in the query)."""
     _own(who, org_id, project_id)
-    body = pick(await body_of(request), {"email", "role"}, "member")
+    query = {k: v for k, v in request.query_params.items() if k == "email"}  # DELETE sends it so
+    body = pick({**query, **await body_of(request)}, {"email", "role"}, "member")
     email, role = str(body.get("email", "")), str(body.get("role", "READER"))
     method = request.method
 
