@@ -27,7 +27,7 @@ from engram.core.scope import resolve_filters
 from engram.errors import NotFoundError, ValidationError
 from engram.server import control, jobs
 from engram.server.control import Caller, transaction
-from engram.server.platform import SCOPE, _with_scope, body_of, filters_param, pick
+from engram.server.platform import SCOPE, body_of, filters_param, pick, with_scope
 from engram.server.state import Reader, State, Writer, memory_for, state_of
 from engram.transfer import export_lines, import_lines
 
@@ -40,7 +40,7 @@ SETTINGS = ("custom_instructions", "custom_categories")
 
 def _filters(body: dict[str, Any]) -> dict[str, Any]:
     """The export's filters (scope ids and `filters` merged), checked now, in a canonical form."""
-    filters = _with_scope(filters_param(body.get("filters")), {k: body[k] for k in SCOPE
+    filters = with_scope(filters_param(body.get("filters")), {k: body[k] for k in SCOPE
                                                                  if k in body})  # fmt: skip
     resolve_filters(filters)  # a bad filter or a missing scope is the caller's error, now
     return filters

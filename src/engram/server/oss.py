@@ -16,6 +16,7 @@ from engram.server.platform import (
     pick,
     run_add,
     search_memories,
+    with_scope,
 )
 from engram.server.state import Reader, Writer, memory_for, state_of
 
@@ -29,17 +30,24 @@ async def add(request: Request, who: Writer) -> Any:
     return await run_add(state, who.project_id, kwargs)
 
 
-def _scope(request: Request) -> dict[str, Any]:
-    query = dict(request.query_params)
-    kwargs = pick(query, {*SCOPE, "filters", "limit"}, "query")
-    filters = filters_param(kwargs.pop("filters", None)) or {}
-    return {**{k: kwargs[k] for k in SCOPE if k in kwargs}, **filters}
+def _scope(
+    request: Request, allowed: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The query's scope ids and `filters` as one filter, and its other (allowed) parameters."""
+    kwargs = pick(dict(request.query_params), {*SCOPE, "filters", *allowed}, "query")
+    filters = filters_param(kwargs.pop("filters", None))
+    scope = {k: kwargs.pop(k) for k in SCOPE if k in kwargs}
+    return with_scope(filters, scope), kwargs
 
 
 @router.get("/memories")
 async def get_all(request: Request, who: Reader) -> Any:
+    filters, extra = _scope(request, frozenset({"limit"}))
+    limit = extra.get("limit")
+    if limit is not None and not (str(limit).isdigit() and int(limit) > 0):
+        raise ValidationError("limit must be a positive integer")
     memory = await memory_for(request, who)
-    return await memory.get_all(filters=_scope(request))
+    return await memory.get_all(filters=filters, limit=None if limit is None else int(limit))
 
 
 @router.get("/memories/{memory_id}")
@@ -63,7 +71,11 @@ async def update(memory_id: str, request: Request, who: Writer) -> Any:
     if extra:
         raise ValidationError(f"unknown update parameters: {', '.join(sorted(extra))}")
     memory = await memory_for(request, who)
-    return await memory.update(memory_id, text=text, metadata=body.get("metadata"))
+    result = await memory.update(memory_id, text=text, metadata=body.get("metadata"))
+    await state_of(request).notify(
+        who.project_id, [{"id": memory_id, "memory": text, "event": "UPDATE"}]
+    )
+    return result
 
 
 @router.get("/memories/{memory_id}/history")
@@ -73,13 +85,15 @@ async def history(memory_id: str, request: Request, who: Reader) -> Any:
 
 @router.delete("/memories/{memory_id}")
 async def delete(memory_id: str, request: Request, who: Writer) -> Any:
-    return await (await memory_for(request, who)).delete(memory_id)
+    result = await (await memory_for(request, who)).delete(memory_id)
+    await state_of(request).notify(who.project_id, [{"id": memory_id, "event": "DELETE"}])
+    return result
 
 
 @router.delete("/memories")
 async def delete_all(request: Request, who: Writer) -> Any:
     memory = await memory_for(request, who)
-    return await memory.delete_all(filters=_scope(request))
+    return await memory.delete_all(filters=_scope(request)[0])
 
 
 @router.post("/reset")

@@ -160,7 +160,7 @@ async def list_memories(request: Request, who: Caller, body: dict[str, Any]) -> 
     scope = {k: kwargs.pop(k) for k in SCOPE if k in kwargs}
     memory = await memory_for(request, who)
     result = await memory.get_all(
-        filters=_with_scope(filters, scope), page=page, page_size=page_size, **kwargs
+        filters=with_scope(filters, scope), page=page, page_size=page_size, **kwargs
     )
     total = result["total"]
     out: dict[str, Any] = {
@@ -174,7 +174,7 @@ async def list_memories(request: Request, who: Caller, body: dict[str, Any]) -> 
     return out
 
 
-def _with_scope(filters: dict[str, Any] | None, scope: dict[str, Any]) -> dict[str, Any]:
+def with_scope(filters: dict[str, Any] | None, scope: dict[str, Any]) -> dict[str, Any]:
     if not scope:
         return filters or {}
     if not filters:
@@ -200,7 +200,7 @@ async def search_memories(memory: AsyncMemory, body: dict[str, Any]) -> dict[str
     scope = {k: kwargs.pop(k) for k in SCOPE if k in kwargs}
     if "limit" in kwargs and "top_k" not in kwargs:
         kwargs["top_k"] = kwargs.pop("limit")
-    return await memory.search(query, filters=_with_scope(filters, scope), **kwargs)  # type: ignore[arg-type]
+    return await memory.search(query, filters=with_scope(filters, scope), **kwargs)  # type: ignore[arg-type]
 
 
 @router.post("/v3/memories/search/")
@@ -269,10 +269,10 @@ async def delete_scope(request: Request, who: Writer) -> Any:
     kwargs = pick(query, {*SCOPE, "filters"}, "delete")
     filters = filters_param(kwargs.pop("filters", None))
     memory = await memory_for(request, who)
-    result = await memory.delete_all(filters=_with_scope(filters, kwargs))
+    result = await memory.delete_all(filters=with_scope(filters, kwargs))
     await state_of(request).notify(
         who.project_id,
-        [{"id": None, "event": "DELETE", "filters": _with_scope(filters, kwargs),
+        [{"id": None, "event": "DELETE", "filters": with_scope(filters, kwargs),
           "deleted_count": result["deleted_count"]}],
     )  # fmt: skip
     return result

@@ -1,0 +1,167 @@
+"""Server load benchmark: a bounded load generator over loopback against `engram serve`.
+
+Starts `engram serve` (default embedder, a fresh data directory, rate limit off) unless `--url`
+and `--api-key` name a running server; fills one user scope with `--memories` memories through
+`POST /v1/memories/` (`infer=False`, 250 messages per request); then sends a fixed number of
+requests per operation, `--concurrency` at a time, and stops:
+
+- search: `POST /v3/memories/search/` in the scope (default recipe, top_k 10);
+- get_all: `POST /v3/memories/` in the scope, one page of 100;
+- add: `POST /v1/memories/` with one message, `infer=False`, synchronous.
+
+Prints requests/s, p50/p99 latency (client side, ms) and errors per operation.
+
+    .venv/bin/python bench/server_load.py [--memories 10000] [--requests 2000] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from core import QUESTIONS, SUBJECTS, percentile, sentence
+
+KEY = "eg-bench-admin-key-0123456789abcdef"
+USER = "load-user"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "ENGRAM_HOME": str(home), "ENGRAM_ADMIN_API_KEY": KEY,
+           "ENGRAM_RATE_LIMIT": "0"}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engram.cli", "serve", "--port", str(port)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("engram serve did not start")
+
+
+def fill(client: httpx.Client, count: int, rng: random.Random, batch: int = 250) -> float:
+    start = time.perf_counter()
+    for offset in range(0, count, batch):
+        messages = [{"role": "user", "content": sentence(rng)}
+                    for _ in range(min(batch, count - offset))]  # fmt: skip
+        answer = client.post("/v1/memories/", json={
+            "messages": messages, "user_id": USER, "infer": False, "async_mode": False})  # fmt: skip
+        answer.raise_for_status()
+    return count / (time.perf_counter() - start)
+
+
+async def load(
+    url: str, make: Callable[[random.Random], tuple[str, str, dict[str, Any]]], total: int,
+    concurrency: int,
+) -> dict[str, float]:  # fmt: skip
+    """`total` requests made by `make(rng) -> (method, path, json)`, `concurrency` in flight."""
+    rng = random.Random(11)
+    requests = [make(rng) for _ in range(total)]
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Token {KEY}"},
+                                 timeout=60, limits=limits) as client:  # fmt: skip
+        queue = iter(requests)
+
+        async def worker() -> None:
+            nonlocal errors
+            for method, path, body in queue:
+                start = time.perf_counter()
+                answer = await client.request(method, path, json=body)
+                latencies.append((time.perf_counter() - start) * 1000)
+                if answer.status_code >= 400:
+                    errors += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+    return {"requests": total, "rps": total / wall, "p50": percentile(latencies, 0.5),
+            "p99": percentile(latencies, 0.99), "errors": errors}  # fmt: skip
+
+
+def search(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+    query = rng.choice(QUESTIONS) if rng.random() < 0.5 else f"{rng.choice(SUBJECTS)} plans"
+    return "POST", "/v3/memories/search/", {"query": query, "filters": {"user_id": USER},
+                                            "top_k": 10}  # fmt: skip
+
+
+def get_all(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+    page = rng.randint(1, 20)
+    return "POST", f"/v3/memories/?page={page}&page_size=100", {"filters": {"user_id": USER}}
+
+
+def add(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+    return "POST", "/v1/memories/", {"messages": sentence(rng), "user_id": USER, "infer": False,
+                                     "async_mode": False}  # fmt: skip
+
+
+def main() -> None:
+    global KEY
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running server (default: start one)")
+    parser.add_argument("--api-key", default=KEY)
+    parser.add_argument("--memories", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=2000, help="search requests")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    KEY = args.api_key
+    process = None
+    with tempfile.TemporaryDirectory() as home:
+        if args.url:
+            url = args.url
+        else:
+            process, url = start_server(Path(home))
+        try:
+            with httpx.Client(base_url=url, headers={"Authorization": f"Token {KEY}"},
+                              timeout=120) as client:  # fmt: skip
+                rate = fill(client, args.memories, random.Random(5))
+                count = client.post("/v3/memories/", json={"filters": {"user_id": USER},
+                                                           "page_size": 1}).json()["count"]  # fmt: skip
+            print(f"filled {count} memories in scope ({rate:.0f} memories/s, batched adds)")
+            print(f"concurrency {args.concurrency}, loopback, one server process")
+            print("operation | requests | req/s | p50 ms | p99 ms | errors")
+            results = {}
+            for name, make, total in (("search", search, args.requests),
+                                      ("get_all", get_all, args.requests // 4),
+                                      ("add", add, args.requests // 4)):  # fmt: skip
+                results[name] = asyncio.run(load(url, make, total, args.concurrency))
+                r = results[name]
+                print(f"{name:9} | {r['requests']:8} | {r['rps']:5.0f} | {r['p50']:6.1f} | "
+                      f"{r['p99']:6.1f} | {r['errors']}")  # fmt: skip
+            out = Path(__file__).parent / "out"
+            out.mkdir(exist_ok=True)
+            (out / "server_load.json").write_text(json.dumps(results, indent=1))
+        finally:
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
