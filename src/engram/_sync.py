@@ -116,8 +116,9 @@ class Memory:
         metadata: dict[str, Any] | None = None,
         expiration_date: str | None = None,
         categories: list[str] | None = None,
+        clear_expiration_date: bool = False,
     ) -> dict[str, Any]:
-        return self._loop.run(self._async.update(memory_id, data, text=text, metadata=metadata, expiration_date=expiration_date, categories=categories))  # noqa: E501  # fmt: skip
+        return self._loop.run(self._async.update(memory_id, data, text=text, metadata=metadata, expiration_date=expiration_date, categories=categories, clear_expiration_date=clear_expiration_date))  # noqa: E501  # fmt: skip
 
     def delete(self, memory_id: str) -> dict[str, Any]:
         return self._loop.run(self._async.delete(memory_id))

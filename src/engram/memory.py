@@ -224,9 +224,15 @@ class AsyncMemory:
         metadata: dict[str, Any] | None = None,
         expiration_date: str | None = None,
         categories: list[str] | None = None,
+        clear_expiration_date: bool = False,
     ) -> dict[str, Any]:
-        """Change a memory's text (`data` or `text`), metadata, expiration or categories."""
-        op = await self._update_op(memory_id, data, text, metadata, expiration_date, categories)
+        """Change a memory's text (`data` or `text`), metadata, expiration or categories;
+        `clear_expiration_date=True` removes its expiration (it never expires again)."""
+        if clear_expiration_date and expiration_date is not None:
+            raise ValidationError("give an expiration_date or clear it, not both")
+        op = await self._update_op(
+            memory_id, data, text, metadata, expiration_date, categories, clear_expiration_date
+        )
         await self._ctx.store.apply([op])
         return {"message": "Memory updated successfully!"}
 
@@ -238,6 +244,7 @@ class AsyncMemory:
         metadata: dict[str, Any] | None,
         expiration_date: str | None,
         categories: list[str] | None,
+        clear_expiration_date: bool = False,
     ) -> Update:
         ctx = await self._open()
         memory_id = clean_memory_id(memory_id)
@@ -246,7 +253,8 @@ class AsyncMemory:
         new_text = text if text is not None else data
         if new_text is not None and (not isinstance(new_text, str) or not new_text.strip()):
             raise ValidationError("the new memory text must be a non-empty string")
-        if new_text is None and metadata is None and expiration_date is None and categories is None:
+        given = (new_text, metadata, expiration_date, categories)
+        if all(v is None for v in given) and not clear_expiration_date:
             raise ValidationError(
                 "nothing to update: give text, metadata, expiration_date or categories"
             )
@@ -258,6 +266,8 @@ class AsyncMemory:
             op.metadata = clean_metadata(metadata)
         if expiration_date is not None:
             op.expiration_date = normalize_date(expiration_date, what="expiration_date")
+        elif clear_expiration_date:
+            op.expiration_date = None
         if categories is not None:
             op.categories = clean_categories(categories)
         return op

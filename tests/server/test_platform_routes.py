@@ -126,3 +126,14 @@ def test_rate_limit_and_body_size(tmp_path) -> None:  # type: ignore[no-untyped-
             assert big.status_code == 413
     finally:
         live.close()
+
+
+def test_update_sets_and_clears_the_expiration(admin: httpx.Client) -> None:
+    memory_id = admin.post("/v1/memories/", json={
+        "messages": "Trip next week.", "user_id": "exp", "infer": False, "async_mode": False,
+    }).json()["results"][0]["id"]  # fmt: skip
+    set_ = admin.put(f"/v1/memories/{memory_id}/", json={"expiration_date": "2099-01-01"})
+    assert set_.status_code == 200 and set_.json()["expiration_date"] == "2099-01-01"
+    cleared = admin.put(f"/v1/memories/{memory_id}/", json={"expiration_date": None})
+    assert cleared.status_code == 200 and "expiration_date" not in cleared.json()
+    assert admin.put(f"/v1/memories/{memory_id}/", json={}).status_code == 400

@@ -233,6 +233,8 @@ async def update_memory(memory_id: str, request: Request, who: Writer) -> Any:
                   "update")  # fmt: skip
     if "timestamp" in kwargs:
         raise ValidationError("changing a memory's timestamp is not supported; add it anew")
+    if "expiration_date" in body and body["expiration_date"] is None:  # what clients send to clear
+        kwargs["clear_expiration_date"] = True
     memory = await memory_for(request, who)
     await memory.update(memory_id, **kwargs)
     updated = await memory.get(memory_id)
