@@ -12,6 +12,7 @@ memory.search("where does alex live?", user_id="alex")
 from engram._sync import Memory
 from engram.config import MemoryConfig
 from engram.errors import (
+    AccessError,
     AuthenticationError,
     ConfigurationError,
     ConflictError,
@@ -22,13 +23,17 @@ from engram.errors import (
     FilterError,
     ImmutableMemoryError,
     LLMError,
+    LLMOutputError,
     MemoryNotFoundError,
     MissingDependencyError,
     NetworkError,
     NotFoundError,
+    PermissionDeniedError,
     ProviderError,
     RateLimitError,
     StoreError,
+    TooManyRequestsError,
+    UnauthenticatedError,
     ValidationError,
     VectorStoreError,
 )
@@ -37,6 +42,7 @@ from engram.memory import AsyncMemory
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessError",
     "AsyncMemory",
     "AuthenticationError",
     "ConfigurationError",
@@ -48,15 +54,19 @@ __all__ = [
     "FilterError",
     "ImmutableMemoryError",
     "LLMError",
+    "LLMOutputError",
     "Memory",
     "MemoryConfig",
     "MemoryNotFoundError",
     "MissingDependencyError",
     "NetworkError",
     "NotFoundError",
+    "PermissionDeniedError",
     "ProviderError",
     "RateLimitError",
     "StoreError",
+    "TooManyRequestsError",
+    "UnauthenticatedError",
     "ValidationError",
     "VectorStoreError",
     "__version__",
