@@ -69,8 +69,8 @@ def fill(client: httpx.Client, count: int, rng: random.Random, batch: int = 250)
     for offset in range(0, count, batch):
         messages = [{"role": "user", "content": sentence(rng)}
                     for _ in range(min(batch, count - offset))]  # fmt: skip
-        answer = client.post("/v1/memories/", json={
-            "messages": messages, "user_id": USER, "infer": False, "async_mode": False})  # fmt: skip
+        body = {"messages": messages, "user_id": USER, "infer": False, "async_mode": False}
+        answer = client.post("/v1/memories/", json=body)
         answer.raise_for_status()
     return count / (time.perf_counter() - start)
 
@@ -141,8 +141,8 @@ def main() -> None:
             with httpx.Client(base_url=url, headers={"Authorization": f"Token {KEY}"},
                               timeout=120) as client:  # fmt: skip
                 rate = fill(client, args.memories, random.Random(5))
-                count = client.post("/v3/memories/", json={"filters": {"user_id": USER},
-                                                           "page_size": 1}).json()["count"]  # fmt: skip
+                scope = {"filters": {"user_id": USER}, "page_size": 1}
+                count = client.post("/v3/memories/", json=scope).json()["count"]
             print(f"filled {count} memories in scope ({rate:.0f} memories/s, batched adds)")
             print(f"concurrency {args.concurrency}, loopback, one server process")
             print("operation | requests | req/s | p50 ms | p99 ms | errors")
