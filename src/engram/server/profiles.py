@@ -278,16 +278,24 @@ async def get_profile(entity_id: str, request: Request, who: Reader) -> Any:
     if not (await state.db.run(read_settings, who.project_id))["enabled"]:
         return {**out, "status": "not_enabled"}
     if user is not None and (row is None or (row["source_updated_at"] or "") < user["updated_at"]):
-        await _refresh(state, who, entity_id)  # missing, or older than the newest memory
+        await _refresh(state, who, entity_id, user["updated_at"])
     if row is None:
         return {**out, "status": "pending"}
     return {**out, "status": row["status"], "error": row["error"]}
 
 
-async def _refresh(state: State, who: Caller, user: str) -> None:
-    """Queue a generation for `user` unless one is queued already."""
+async def _refresh(state: State, who: Caller, user: str, newest: str) -> None:
+    """Queue a generation for `user` if the profile is missing or older than `newest` (checked
+    again here: a job may have finished since the caller read it) and none is queued."""
 
     def body(c: sqlite3.Connection) -> None:
+        found = c.execute(
+            "SELECT source_updated_at FROM profiles WHERE project_id = ? AND entity_type = 'user' "
+            "AND entity_id = ?",
+            (who.project_id, user),
+        ).fetchone()
+        if found is not None and (found[0] or "") >= newest:
+            return
         if not _queued_for(c, who.project_id, user):
             _queue(c, who.project_id, "trigger", [user], None)
 
