@@ -9,15 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from engram.config import MemoryConfig, build_embedder, build_llm, build_reranker
-from engram.core.filters import Node, scope_of
+from engram.core.filters import scope_of
 from engram.core.ids import clean_memory_id
-from engram.core.jsonschema import parse_schema
 from engram.core.scope import resolve_filters, scope_ids
 from engram.core.timeutil import normalize_date
 from engram.errors import ValidationError
 from engram.pipeline.add import run_add
 from engram.pipeline.context import Context, utc_now
-from engram.pipeline.export import Facts, fill_offline, summarize_offline
+from engram.pipeline.export import export_scope, summarize_scope
 from engram.pipeline.extractors import Extractor, LLMExtractor, OfflineExtractor
 from engram.pipeline.items import history_item, memory_item
 from engram.pipeline.requests import (
@@ -29,7 +28,6 @@ from engram.pipeline.requests import (
 )
 from engram.pipeline.rerank import Reranker
 from engram.pipeline.search import SearchRequest, pick_recipe, run_search
-from engram.prompts.export import ExportInput, render_export, render_summary
 from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
@@ -438,13 +436,8 @@ class AsyncMemory:
         guide it) and the answer is validated; offline, the known fields are mapped
         deterministically (see `pipeline.export`). An Engram extension behind the Platform's
         memory exports; for a lossless copy of a store use `engram.transfer`."""
-        parsed = parse_schema(schema)
-        items, scope = await self._in_scope(filters, user_id, agent_id, run_id)
-        if self.llm is None:
-            return fill_offline(parsed, Facts(items), scope, summarize_offline(items, scope))
-        answer = await self.llm.generate(render_export(ExportInput(parsed, items, instructions)))
-        data: dict[str, Any] = answer.data  # type: ignore[attr-defined]
-        return data
+        where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        return await export_scope(await self._open(), self.llm, where, schema, instructions)
 
     async def summary(
         self,
@@ -456,28 +449,8 @@ class AsyncMemory:
     ) -> dict[str, Any]:
         """A short summary of the scope's memories: `{"summary", "memory_count", "method"}`,
         written by the LLM when one is configured, else assembled from the memories by category."""
-        items, scope = await self._in_scope(filters, user_id, agent_id, run_id)
-        if self.llm is None or not items:
-            text, method = summarize_offline(items, scope), "offline"
-        else:
-            text = (await self.llm.generate(render_summary(items))).summary
-            method = f"llm:{self.llm.model}"
-        return {"summary": text, "memory_count": len(items), "method": method}
-
-    async def _in_scope(
-        self,
-        filters: dict[str, Any] | None,
-        user_id: str | None,
-        agent_id: str | None,
-        run_id: str | None,
-    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        """Every live memory the scope and filters select, newest first, and the scope's ids."""
-        where: Node | None = resolve_filters(
-            filters, user_id=user_id, agent_id=agent_id, run_id=run_id
-        )
-        ctx = await self._open()
-        found = await ctx.store.list_memories(where, today=ctx.today(), show_expired=False)
-        return [memory_item(r) for r in found.records], scope_of(where)
+        where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        return await summarize_scope(await self._open(), self.llm, where)
 
     async def search(
         self,

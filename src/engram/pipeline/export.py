@@ -27,8 +27,13 @@ from collections import defaultdict
 from typing import Any
 
 from engram.core import jsonschema
+from engram.core.filters import Node, scope_of
 from engram.errors import ValidationError
+from engram.pipeline.context import Context
+from engram.pipeline.items import memory_item
 from engram.pipeline.offline_rules import fact_key
+from engram.prompts.export import ExportInput, render_export, render_summary
+from engram.providers.llm.base import LLM
 
 SCOPE_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -50,6 +55,38 @@ _ALL = ("memories", "facts", "notes", "items", "all_memories", "memory_list")
 _COUNT = ("memory_count", "count", "total_memories", "number_of_memories")
 _SUMMARY = ("summary", "overview")
 _TEXT = ("memory", "text", "content", "fact", "value")
+
+
+async def export_scope(
+    ctx: Context, llm: LLM | None, where: Node | None, schema: Any, instructions: str | None
+) -> dict[str, Any]:
+    """`AsyncMemory.export`: the schema checked, then filled by the LLM or offline."""
+    parsed = jsonschema.parse_schema(schema)
+    items, scope = await _in_scope(ctx, where)
+    if llm is None:
+        return fill_offline(parsed, Facts(items), scope, summarize_offline(items, scope))
+    answer = await llm.generate(render_export(ExportInput(parsed, items, instructions)))
+    data: dict[str, Any] = answer.data  # type: ignore[attr-defined]
+    return data
+
+
+async def summarize_scope(ctx: Context, llm: LLM | None, where: Node | None) -> dict[str, Any]:
+    """`AsyncMemory.summary`: by the LLM when there is one (and memories), else offline."""
+    items, scope = await _in_scope(ctx, where)
+    if llm is None or not items:
+        text, method = summarize_offline(items, scope), "offline"
+    else:
+        text = (await llm.generate(render_summary(items))).summary
+        method = f"llm:{llm.model}"
+    return {"summary": text, "memory_count": len(items), "method": method}
+
+
+async def _in_scope(
+    ctx: Context, where: Node | None
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Every live memory the filters select, newest first, and the scope's ids."""
+    found = await ctx.store.list_memories(where, today=ctx.today(), show_expired=False)
+    return [memory_item(r) for r in found.records], scope_of(where)
 
 
 def _norm(name: str) -> str:
