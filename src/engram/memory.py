@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
@@ -144,70 +145,42 @@ class AsyncMemory:
         the result has `relations: {"added_entities", "deleted_entities"}`. With an
         `idempotency_key` (an Engram extension), a retried add is applied once: a key applied
         before returns what was written then, with `"replayed": True`."""
-        request = self._add_request(
-            messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id,
-            metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt,
-            expiration_date=expiration_date, immutable=immutable, categories=categories,
-            timestamp=timestamp, includes=includes, excludes=excludes,
-            custom_instructions=custom_instructions, custom_categories=custom_categories,
-            enable_graph=enable_graph, idempotency_key=idempotency_key,
-        )  # fmt: skip
+        args = {k: v for k, v in locals().items() if k not in ("self", "messages")}
+        request = self._add_request(messages, args)
         return await run_add(await self._open(), request)
 
     async def check_add(self, messages: Any, **kwargs: Any) -> None:
         """Validate an `add` call without running it (the server checks a queued add first)."""
         try:
-            self._add_request(messages, **kwargs)
+            bound = inspect.signature(AsyncMemory.add).bind(self, messages, **kwargs)
         except TypeError as exc:
             raise ValidationError(f"add: {exc}") from None
+        bound.apply_defaults()
+        args = {k: v for k, v in bound.arguments.items() if k not in ("self", "messages")}
+        self._add_request(messages, args)
 
-    def _add_request(
-        self,
-        messages: Any,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        app_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        infer: bool = True,
-        memory_type: str | None = None,
-        prompt: str | None = None,
-        expiration_date: str | None = None,
-        immutable: bool = False,
-        categories: list[str] | None = None,
-        timestamp: str | int | float | None = None,
-        includes: str | None = None,
-        excludes: str | None = None,
-        custom_instructions: str | None = None,
-        custom_categories: list[dict[str, str]] | None = None,
-        enable_graph: bool | None = None,
-        idempotency_key: str | None = None,
-    ) -> AddRequest:
-        scope = scope_ids(user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id)
+    def _add_request(self, messages: Any, args: dict[str, Any]) -> AddRequest:
+        """The checked request of one `add` call (`args`: its keyword arguments, all of them)."""
+        ids = ("user_id", "agent_id", "run_id", "app_id")
+        scope = scope_ids(**{name: args[name] for name in ids})
         cfg = self.config
         guidance = Guidance(
-            custom_instructions=custom_instructions or cfg.custom_instructions,
-            custom_categories=custom_categories or cfg.custom_categories,
-            includes=includes,
-            excludes=excludes,
-            custom_fact_prompt=prompt or cfg.custom_fact_extraction_prompt,
+            custom_instructions=args["custom_instructions"] or cfg.custom_instructions,
+            custom_categories=args["custom_categories"] or cfg.custom_categories,
+            includes=args["includes"],
+            excludes=args["excludes"],
+            custom_fact_prompt=args["prompt"] or cfg.custom_fact_extraction_prompt,
             custom_update_prompt=cfg.custom_update_memory_prompt,
         )
+        passed = ("metadata", "infer", "memory_type", "expiration_date", "immutable",
+                  "categories", "timestamp", "idempotency_key")  # fmt: skip
         return build_request(
             messages,
             scope,
             now=self._ctx.now(),
-            metadata=metadata,
-            infer=infer,
-            memory_type=memory_type,
-            expiration_date=expiration_date,
-            immutable=immutable,
-            categories=categories,
-            timestamp=timestamp,
             guidance=guidance,
-            graph=self._graph(enable_graph),
-            idempotency_key=idempotency_key,
+            graph=self._graph(args["enable_graph"]),
+            **{name: args[name] for name in passed},
         )
 
     def _graph(self, enable_graph: bool | None) -> bool:
