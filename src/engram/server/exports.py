@@ -76,12 +76,13 @@ async def get_export(request: Request, who: Reader) -> Any:
     body = pick(await body_of(request), GET_KEYS, "export")
     state = state_of(request)
     if "memory_export_id" in body:
-        job = await state.db.run(jobs.get_job, who.project_id, str(body["memory_export_id"]))
-        if job is None or job["kind"] != "EXPORT":
-            raise NotFoundError(f"export {body['memory_export_id']} not found")
+        export_id = str(body["memory_export_id"])
+        job = await state.db.run(jobs.get_job, who.project_id, export_id, "EXPORT")
+        if job is None:
+            raise NotFoundError(f"export {export_id} not found")
     else:
         key = _key(_filters(body))
-        job = await state.db.run(jobs.latest_export, who.project_id, key)
+        job = await state.db.run(jobs.newest_with_key, who.project_id, "EXPORT", key)
         if job is None:
             raise NotFoundError("no export was made with these filters")
     if job["status"] == "SUCCEEDED":

@@ -100,18 +100,24 @@ def get_event(c: sqlite3.Connection, project_id: str, job_id: str) -> dict[str, 
     return _event(found)
 
 
-def get_job(c: sqlite3.Connection, project_id: str, job_id: str) -> dict[str, Any] | None:
+def get_job(
+    c: sqlite3.Connection, project_id: str, job_id: str, kind: str | None = None
+) -> dict[str, Any] | None:
+    """The project's job with this id (of this kind, when given), or None."""
     found = rows(c, "SELECT * FROM jobs WHERE id = ? AND project_id = ?", (job_id, project_id))
-    return found[0] if found else None
+    return found[0] if found and kind in (None, found[0]["kind"]) else None
 
 
-def latest_export(c: sqlite3.Connection, project_id: str, key: str) -> dict[str, Any] | None:
-    """The newest EXPORT job of the project made with these (canonical) filters."""
+def newest_with_key(
+    c: sqlite3.Connection, project_id: str, kind: str, key: str
+) -> dict[str, Any] | None:
+    """The project's newest job of `kind` whose payload has this `key` (an export's canonical
+    filters, a profile job's idempotency key), or None."""
     found = rows(
         c,
-        "SELECT * FROM jobs WHERE project_id = ? AND kind = 'EXPORT' "
+        "SELECT * FROM jobs WHERE project_id = ? AND kind = ? "
         "AND json_extract(payload, '$.key') = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
-        (project_id, key),
+        (project_id, kind, key),
     )
     return found[0] if found else None
 

@@ -111,14 +111,9 @@ def _queue(
 ) -> tuple[dict[str, Any], bool]:
     """The job for this idempotency key if there is one (replayed), else a new PROFILE job."""
     if key:
-        found = rows(
-            c,
-            "SELECT * FROM jobs WHERE project_id = ? AND kind = 'PROFILE' "
-            "AND json_extract(payload, '$.key') = ?",
-            (project_id, key),
-        )
-        if found:
-            return found[0], True
+        found = jobs.newest_with_key(c, project_id, "PROFILE", key)
+        if found is not None:
+            return found, True
     payload = {"operation": operation, "entity_ids": users, "key": key}
     job_id = jobs.enqueue(c, project_id, "PROFILE", payload)
     job = jobs.get_job(c, project_id, job_id)
@@ -186,8 +181,8 @@ async def create_job(request: Request, who: Writer) -> Any:
 
 @router.get(JOBS + "{job_id}/")
 async def get_job(job_id: str, request: Request, who: Reader) -> Any:
-    job = await state_of(request).db.run(jobs.get_job, who.project_id, job_id)
-    if job is None or job["kind"] != "PROFILE":
+    job = await state_of(request).db.run(jobs.get_job, who.project_id, job_id, "PROFILE")
+    if job is None:
         raise NotFoundError(f"profile job {job_id} not found")
     payload = json.loads(job["payload"])
     counts = json.loads(job["results"]) if job["results"] else {}
