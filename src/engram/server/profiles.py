@@ -24,7 +24,7 @@ from engram.errors import EngramError, NotFoundError, ValidationError
 from engram.memory import AsyncMemory
 from engram.server import jobs
 from engram.server.control import Caller, rows, transaction
-from engram.server.platform import body_of
+from engram.server.platform import body_of, pick
 from engram.server.state import Reader, State, Writer, memory_for, state_of
 
 router = APIRouter()
@@ -137,11 +137,8 @@ async def _users(memory: AsyncMemory) -> dict[str, dict[str, Any]]:
 
 @router.post(JOBS)
 async def create_job(request: Request, who: Writer) -> Any:
-    body = await body_of(request)
-    unknown = set(body) - {"operation", "entity_type", "entity_id", "limit", "org_id",
-                           "project_id"}  # fmt: skip
-    if unknown:
-        raise ValidationError(f"unknown profile job parameters: {', '.join(sorted(unknown))}")
+    body = pick(await body_of(request), {"operation", "entity_type", "entity_id", "limit"},
+                "profile job")  # fmt: skip
     operation = body.get("operation")
     if operation not in ("trigger", "sample"):
         raise ValidationError("operation must be 'trigger' or 'sample'")
