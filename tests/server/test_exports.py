@@ -99,13 +99,15 @@ def test_project_jsonl_round_trips(server: LiveServer, admin: httpx.Client) -> N
     admin.post("/v1/feedback/", json={"memory_id": first, "feedback": "POSITIVE"})
     pong = admin.get("/v1/ping/").json()
     project = f"/api/v1/orgs/organizations/{pong['org_id']}/projects/{pong['project_id']}/"
-    admin.patch(project, json={"custom_instructions": "Short facts."})
+    admin.patch(project, json={"custom_instructions": "Short facts.",
+                               "agent_custom_instructions": "Tools only."})  # fmt: skip
     exported = admin.get("/v1/exports/jsonl/")
     assert exported.status_code == 200
     assert exported.headers["content-type"].startswith("application/x-ndjson")
     lines = exported.text.splitlines()
     assert json.loads(lines[0]) == {"type": "project", "custom_instructions": "Short facts.",
-                                    "custom_categories": None}  # fmt: skip
+                                    "custom_categories": None,
+                                    "agent_custom_instructions": "Tools only."}  # fmt: skip
     assert [json.loads(line)["type"] for line in lines[1:]].count("memory") == 2
     _, _, key = new_project(admin, "copy")
     with server.client(key) as copy:

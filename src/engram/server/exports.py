@@ -35,7 +35,7 @@ router = APIRouter()
 
 EXPORT_KEYS = {*SCOPE, "schema", "filters", "export_instructions"}
 GET_KEYS = {*SCOPE, "filters", "memory_export_id"}
-SETTINGS = ("custom_instructions", "custom_categories")
+SETTINGS = tuple(f for f in control.PROJECT_FIELDS if f not in ("name", "description"))
 
 
 def _filters(body: dict[str, Any]) -> dict[str, Any]:
