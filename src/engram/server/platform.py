@@ -77,16 +77,15 @@ async def add_kwargs(state: State, who: Caller, body: dict[str, Any]) -> dict[st
     kwargs = pick({k: v for k, v in body.items() if k not in ("messages", "async_mode")},
                   ADD_KEYS, "add")  # fmt: skip
     project = await state.db.run(control.get_project, who.org_id, who.project_id)
-    for name in ("custom_instructions", "custom_categories"):
-        if name not in kwargs and project.get(name):
-            kwargs[name] = project[name]
     agent_only = "agent_id" in kwargs and "user_id" not in kwargs
-    if (
-        agent_only
-        and project.get("agent_custom_instructions")
-        and "custom_instructions" not in body
-    ):
-        kwargs["custom_instructions"] = project["agent_custom_instructions"]
+    defaults = {  # the project's, where the call gives none; agent-only adds have their own
+        "custom_instructions": (agent_only and project.get("agent_custom_instructions"))
+        or project.get("custom_instructions"),
+        "custom_categories": project.get("custom_categories"),
+    }
+    for name, value in defaults.items():
+        if name not in kwargs and value:
+            kwargs[name] = value
     if "custom_categories" in kwargs and isinstance(kwargs["custom_categories"], dict):
         kwargs["custom_categories"] = [{k: v} for k, v in kwargs["custom_categories"].items()]
     return {"messages": body["messages"], **kwargs}
