@@ -72,3 +72,12 @@ def new_project(admin: httpx.Client, name: str) -> tuple[str, str, str]:
     made = admin.post(f"/api/v1/orgs/organizations/{pong['org_id']}/projects/", json={"name": name})
     assert made.status_code == 200, made.text
     return pong["org_id"], made.json()["id"], made.json()["api_key"]
+
+
+def add_now(client: httpx.Client, text: str, user: str = "alex", **extra: Any) -> dict[str, Any]:
+    """A synchronous add (1.x route, `async_mode` false); asserts it succeeded."""
+    answer = client.post("/v1/memories/", json={"messages": text, "user_id": user,
+                                                "async_mode": False, **extra})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.server.live import LiveServer, new_project
+from tests.server.live import LiveServer, add_now, new_project
 
 SCHEMA = {
     "type": "object",
@@ -19,14 +19,6 @@ SCHEMA = {
     },
     "required": ["location"],
 }
-
-
-def _add(client: httpx.Client, text: str, user: str = "alex", **extra: Any) -> dict[str, Any]:
-    answer = client.post("/v1/memories/", json={"messages": text, "user_id": user,
-                                                "async_mode": False, **extra})  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    result: dict[str, Any] = answer.json()
-    return result
 
 
 def _ready(client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
@@ -40,9 +32,9 @@ def _ready(client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
 
 
 def test_schema_export_by_id_and_by_filters(admin: httpx.Client) -> None:
-    _add(admin, "My name is Alex.")
-    _add(admin, "I live in Berlin.")
-    _add(admin, "I live in Oslo.", user="bo")
+    add_now(admin, "My name is Alex.")
+    add_now(admin, "I live in Berlin.")
+    add_now(admin, "I live in Oslo.", user="bo")
     made = admin.post("/v1/exports/", json={"schema": SCHEMA, "filters": {"user_id": "alex"}})
     assert made.status_code == 201, made.text
     assert made.json()["id"] and "export" in made.json()["message"].lower()
@@ -74,7 +66,7 @@ def test_bad_exports_are_refused_and_failures_reported(admin: httpx.Client) -> N
         answer = admin.post("/v1/exports/", json=body)
         assert answer.status_code == 400 and message in answer.json()["detail"], answer.text
     assert admin.get("/v1/events/").json()["count"] == 0  # nothing was queued
-    _add(admin, "I like tea.")
+    add_now(admin, "I like tea.")
     made = admin.post("/v1/exports/", json={"schema": SCHEMA, "user_id": "alex"}).json()
     failed = _ready(admin, {"memory_export_id": made["id"]})
     assert failed.status_code == 400
@@ -84,8 +76,8 @@ def test_bad_exports_are_refused_and_failures_reported(admin: httpx.Client) -> N
 
 
 def test_summary(admin: httpx.Client) -> None:
-    _add(admin, "I live in Berlin.")
-    _add(admin, "I love sushi.")
+    add_now(admin, "I live in Berlin.")
+    add_now(admin, "I love sushi.")
     summary = admin.post("/v1/summary/", json={"filters": {"user_id": "alex"}}).json()
     assert summary["memory_count"] == 2 and summary["method"] == "offline"
     assert "Lives in Berlin" in summary["summary"] and "Loves sushi" in summary["summary"]
@@ -93,8 +85,8 @@ def test_summary(admin: httpx.Client) -> None:
 
 
 def test_project_jsonl_round_trips(server: LiveServer, admin: httpx.Client) -> None:
-    first = _add(admin, "I live in Berlin.", metadata={"source": "chat"})["results"][0]["id"]
-    _add(admin, "I love sushi.", user="bo", infer=False)
+    first = add_now(admin, "I live in Berlin.", metadata={"source": "chat"})["results"][0]["id"]
+    add_now(admin, "I love sushi.", user="bo", infer=False)
     admin.put(f"/v1/memories/{first}/", json={"text": "Lives in Paris"})
     admin.post("/v1/feedback/", json={"memory_id": first, "feedback": "POSITIVE"})
     pong = admin.get("/v1/ping/").json()

@@ -7,13 +7,9 @@ from typing import Any
 
 import httpx
 
+from tests.server.live import add_now
+
 PROFILE = "/v2/entities/user/{}/profile/"
-
-
-def _add(client: httpx.Client, text: str, user: str) -> None:
-    answer = client.post("/v1/memories/", json={"messages": text, "user_id": user,
-                                                "async_mode": False})  # fmt: skip
-    assert answer.status_code == 200, answer.text
 
 
 def _settled(client: httpx.Client, path: str) -> dict[str, Any]:
@@ -27,8 +23,8 @@ def _settled(client: httpx.Client, path: str) -> dict[str, Any]:
 
 
 def test_profiles_are_generated_and_refreshed(admin: httpx.Client) -> None:
-    _add(admin, "My name is Alex. I live in Berlin.", "alex")
-    _add(admin, "I love jazz.", "alex")
+    add_now(admin, "My name is Alex. I live in Berlin.", "alex")
+    add_now(admin, "I love jazz.", "alex")
     assert admin.get(PROFILE.format("nobody")).status_code == 404
     first = admin.get(PROFILE.format("alex")).json()  # none yet: one is queued
     assert first["status"] == "pending" and first["profile"] == {}
@@ -36,7 +32,7 @@ def test_profiles_are_generated_and_refreshed(admin: httpx.Client) -> None:
     assert ready["status"] == "succeeded" and ready["generation_count"] == 1
     assert ready["profile"]["name"] == "Alex" and ready["profile"]["location"] == "Berlin"
     assert ready["profile"]["likes"] == ["jazz"]
-    _add(admin, "I live in Oslo.", "alex")  # newer than the profile: reading it refreshes it
+    add_now(admin, "I live in Oslo.", "alex")  # newer than the profile: reading it refreshes it
     assert admin.get(PROFILE.format("alex")).json()["profile"]["location"] == "Berlin"
     deadline = time.monotonic() + 30
     while admin.get(PROFILE.format("alex")).json()["generation_count"] < 2:
@@ -48,7 +44,7 @@ def test_profiles_are_generated_and_refreshed(admin: httpx.Client) -> None:
 def test_profile_jobs_and_settings(admin: httpx.Client) -> None:
     for user, count in (("ann", 3), ("bob", 2), ("cy", 1)):
         for i in range(count):
-            _add(admin, f"I like topic {i}.", user)
+            add_now(admin, f"I like topic {i}.", user)
     made = admin.post("/v2/profiles/jobs/", headers={"Idempotency-Key": "k1"},
                       json={"operation": "trigger", "entity_type": "user", "entity_id": "bob"})  # fmt: skip
     assert made.status_code == 200 and made.json()["replayed"] is False
