@@ -105,6 +105,8 @@ def test_offline_extractor_is_announced_once(
         ({"graph_store": {"provider": "neo4j"}}, "supported: sqlite"),
         ({"reranker": {"provider": "cohere"}}, "supported: llm_reranker"),
         ({"reranker": {"provider": "llm_reranker"}}, "needs an LLM"),
+        ({"llm": {"config": {"model": "gpt-4o-mini"}}}, "'config' but no 'provider'"),
+        ({"embedder": {"provder": "hashing"}}, "unknown embedder keys: provder"),
     ],
 )
 def test_bad_llm_config(config: dict[str, object], message: str, tmp_path: Path) -> None:
@@ -118,3 +120,10 @@ def test_history_db_path_is_reported_unused(
     with caplog.at_level(logging.WARNING, logger="engram.config"):
         MemoryConfig.from_dict({"history_db_path": str(tmp_path / "history.db")})
     assert any("history_db_path is not used" in r.message for r in caplog.records)
+
+
+def test_vector_store_block_without_provider_is_sqlite(tmp_path: Path) -> None:
+    """mem0 configs often leave out the provider; the path must still be used, not dropped."""
+    path = tmp_path / "elsewhere" / "memories.db"
+    config = MemoryConfig.from_dict({"vector_store": {"config": {"path": str(path)}}})
+    assert config.resolved_db_path() == path

@@ -113,20 +113,33 @@ class MemoryConfig:
         return result
 
 
-def _provider_block(block: Any, name: str) -> tuple[str | None, dict[str, Any]]:
+def _provider_block(
+    block: Any, name: str, default: str | None = None
+) -> tuple[str | None, dict[str, Any]]:
+    """(provider, settings) of a `{"provider": ..., "config": {...}}` block. A block with settings
+    but no provider takes `default`; where there is none, that is an error (its settings would
+    otherwise be dropped unread)."""
     if block is None:
         return None, {}
     if not isinstance(block, Mapping):
         raise ConfigurationError(f"{name} must be a dict with 'provider' and 'config'")
-    provider = block.get("provider")
+    unknown = set(block) - {"provider", "config"}
+    if unknown:
+        raise ConfigurationError(
+            f"unknown {name} keys: {', '.join(sorted(map(str, unknown)))}; "
+            "a provider block has 'provider' and 'config'"
+        )
     settings = block.get("config") or {}
     if not isinstance(settings, Mapping):
         raise ConfigurationError(f"{name}.config must be a dict")
+    provider = block.get("provider") or (default if settings else None)
+    if provider is None and settings:
+        raise ConfigurationError(f"{name} has a 'config' but no 'provider'")
     return provider, dict(settings)
 
 
 def _apply_vector_store(result: MemoryConfig, block: Any) -> None:
-    provider, settings = _provider_block(block, "vector_store")
+    provider, settings = _provider_block(block, "vector_store", default="sqlite")
     if provider is None:
         return
     if provider not in VECTOR_STORES:
@@ -192,7 +205,7 @@ def build_reranker(config: MemoryConfig, main_llm: LLM | None) -> Reranker | Non
 
 
 def _graph(block: Any) -> bool:
-    provider, _ = _provider_block(block, "graph_store")
+    provider, _ = _provider_block(block, "graph_store", default="sqlite")
     if provider is None:
         return bool(block)
     if provider not in GRAPH_STORES:
