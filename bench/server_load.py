@@ -75,48 +75,92 @@ def fill(client: httpx.Client, count: int, rng: random.Random, batch: int = 250)
     return count / (time.perf_counter() - start)
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection, as lean as a load generator should be: the client
+    shares this machine's cores with the server, and a heavyweight client would take their time
+    from it (httpx's async client costs about as much CPU per request as the server's HTTP layer).
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str):
+        self.reader, self.writer, self.host = reader, writer, host
+
+    @classmethod
+    async def open(cls, url: str) -> Connection:
+        address = url.split("://", 1)[1].rstrip("/")
+        host, port = address.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        return cls(reader, writer, address)
+
+    async def request(self, method: str, path: str, body: dict[str, Any] | None) -> int:
+        """Send one request and read the whole answer; returns the status code."""
+        data = b"" if body is None else json.dumps(body).encode()
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                f"Authorization: Token {KEY}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n")  # fmt: skip
+        self.writer.write(head.encode() + data)
+        status_line = await self.reader.readuntil(b"\r\n")
+        length = None
+        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise RuntimeError(f"{method} {path}: an answer without Content-Length")
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def load(
-    url: str, make: Callable[[random.Random], tuple[str, str, dict[str, Any]]], total: int,
-    concurrency: int,
+    url: str, make: Callable[[random.Random], tuple[str, str, dict[str, Any] | None]],
+    total: int, concurrency: int,
 ) -> dict[str, float]:  # fmt: skip
-    """`total` requests made by `make(rng) -> (method, path, json)`, `concurrency` in flight."""
+    """`total` requests made by `make(rng) -> (method, path, json)`, `concurrency` in flight,
+    each on its own keep-alive connection."""
     rng = random.Random(11)
-    requests = [make(rng) for _ in range(total)]
+    requests = iter([make(rng) for _ in range(total)])
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Token {KEY}"},
-                                 timeout=60, limits=limits) as client:  # fmt: skip
-        queue = iter(requests)
+    connections = [await Connection.open(url) for _ in range(concurrency)]
 
-        async def worker() -> None:
-            nonlocal errors
-            for method, path, body in queue:
-                start = time.perf_counter()
-                answer = await client.request(method, path, json=body)
-                latencies.append((time.perf_counter() - start) * 1000)
-                if answer.status_code >= 400:
-                    errors += 1
+    async def worker(connection: Connection) -> None:
+        nonlocal errors
+        for method, path, body in requests:
+            start = time.perf_counter()
+            status = await connection.request(method, path, body)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if status >= 400:
+                errors += 1
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(c) for c in connections))
+    finally:
+        for connection in connections:
+            connection.close()
+    wall = time.perf_counter() - start
     return {"requests": total, "rps": total / wall, "p50": percentile(latencies, 0.5),
             "p99": percentile(latencies, 0.99), "errors": errors}  # fmt: skip
 
 
-def search(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+def ping(rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
+    return "GET", "/v1/ping/", None
+
+
+def search(rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
     query = rng.choice(QUESTIONS) if rng.random() < 0.5 else f"{rng.choice(SUBJECTS)} plans"
     return "POST", "/v3/memories/search/", {"query": query, "filters": {"user_id": USER},
                                             "top_k": 10}  # fmt: skip
 
 
-def get_all(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+def get_all(rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
     page = rng.randint(1, 20)
     return "POST", f"/v3/memories/?page={page}&page_size=100", {"filters": {"user_id": USER}}
 
 
-def add(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+def add(rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
     return "POST", "/v1/memories/", {"messages": sentence(rng), "user_id": USER, "infer": False,
                                      "async_mode": False}  # fmt: skip
 
@@ -147,7 +191,8 @@ def main() -> None:
             print(f"concurrency {args.concurrency}, loopback, one server process")
             print("operation | requests | req/s | p50 ms | p99 ms | errors")
             results = {}
-            for name, make, total in (("search", search, args.requests),
+            for name, make, total in (("ping", ping, args.requests),
+                                      ("search", search, args.requests),
                                       ("get_all", get_all, args.requests // 4),
                                       ("add", add, args.requests // 4)):  # fmt: skip
                 results[name] = asyncio.run(load(url, make, total, args.concurrency))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engram import Memory, ValidationError
+from engram import AsyncMemory, Memory, ValidationError
 from engram.core.scoring import RECIPES, Scores, fuse
 from engram.providers.embedders.hashing import HashingEmbedder
 from engram.store.sqlite.store import SQLiteStore
@@ -216,3 +216,35 @@ async def test_a_failing_embedder_fails_the_search_cleanly(
             await memory.search("kayaking", user_id="a")
         found = await memory.search("kayaking", user_id="a")
         assert found["results"][0]["memory"] == "Likes kayaking"
+
+
+async def test_bounded_keyword_reads_agree_with_reading_every_match(amemory: AsyncMemory) -> None:
+    """A search reads a window of the best full-text matches, not all of them: a small scope in
+    a large store still finds its own matches, and BM25 of rows past the window (brought by the
+    vector side) is the same as when every match is read."""
+    from engram.core.filters import parse_filters
+    from engram.store.sqlite.store import KEYWORD_WINDOW
+
+    big = [f"river walk {i} " + "stone " * (i % 7) for i in range(3 * KEYWORD_WINDOW)]
+    await amemory.add([{"role": "user", "content": t} for t in big], user_id="big", infer=False)
+    small = ["river", "river river boat", "a long note that mentions the river once"]
+    await amemory.add([{"role": "user", "content": t} for t in small], user_id="small", infer=False)
+    store, today = amemory.store, "2026-01-01"
+    for user, want in (("small", 3), ("big", 10)):
+        where = parse_filters({"user_id": user})
+        window = await store.keyword_matches(["river"], where, today=today, want=want)
+        every = await store.keyword_matches(["river"], where, today=today)
+        assert list(window.scores)[:want] == list(every.scores)[:want]
+        assert all(every.scores[rid] == score for rid, score in window.scores.items())
+        assert window.complete == (user == "small")
+    where = parse_filters({"user_id": "big"})
+    vector = (await amemory.embedder.embed(["river stone"]))[0]
+    found = {}
+    for want in (10, None):
+        matches = await store.keyword_matches(["river", "stone"], where, today=today, want=want)
+        assert matches.complete == (want is None)
+        found[want] = {c.memory_id: c.keyword for c in await store.candidates(
+            vector, ["river", "stone"], where, today=today, n_vector=300, n_keyword=10,
+            keyword=matches)}  # fmt: skip
+    assert len(found[10]) > 10 + 2 * KEYWORD_WINDOW // 3  # mostly brought by the vector side
+    assert found[10] == found[None]

@@ -107,11 +107,12 @@ async def _gather(
     recipe = request.recipe
     terms = query_terms(request.query) if recipe.uses("keyword") else []
     today = ctx.today()
+    pool = max(request.top_k, recipe.candidates)
     keyword = graph = None
     if terms:
         keyword = asyncio.ensure_future(
             ctx.store.keyword_matches(
-                terms, request.where, today=today, show_expired=request.show_expired
+                terms, request.where, today=today, show_expired=request.show_expired, want=pool
             )
         )
     if request.graph:
@@ -130,7 +131,6 @@ async def _gather(
             if task is not None:
                 task.cancel()
         raise
-    pool = max(request.top_k, recipe.candidates)
     found = await ctx.store.candidates(
         vector, terms, request.where, today=today,
         n_vector=(request.top_k if recipe.name == "vector" else pool) if vector is not None else 0,

@@ -234,10 +234,17 @@ class Store(Protocol):
         ...
 
     async def keyword_matches(
-        self, terms: Sequence[str], where: Node | None, *, today: str, show_expired: bool = False
+        self,
+        terms: Sequence[str],
+        where: Node | None,
+        *,
+        today: str,
+        show_expired: bool = False,
+        want: int | None = None,
     ) -> KeywordMatches:
         """Full-text matches of any of `terms` among the memories passing the filters (a search
-        runs this while the query is being embedded)."""
+        runs this while the query is being embedded): at least the `want` best when there are
+        that many (every match when `want` is None)."""
         ...
 
     async def candidates(

@@ -32,10 +32,15 @@ def matches(
     return {int(r[0]): float(r[1]) for r in rows[:FETCH]}, len(rows) <= FETCH
 
 
-def all_matches(conn: sqlite3.Connection, terms: list[str]) -> list[tuple[int, float]]:
-    """(rid, BM25) of every match in the whole index, unsorted: the caller filters by scope."""
+def best_matches(
+    conn: sqlite3.Connection, terms: list[str], limit: int | None
+) -> list[tuple[int, float]]:
+    """(rid, BM25) of the `limit` best matches in the whole index (every match when None), best
+    first: the caller filters by scope."""
     rows = conn.execute(
-        f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ?", [fts_match(terms)]
+        f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ? "
+        f"ORDER BY {BM25} LIMIT ?",
+        [fts_match(terms), -1 if limit is None else limit],
     ).fetchall()
     return [(int(r[0]), float(r[1])) for r in rows]
 
@@ -44,9 +49,12 @@ def scores(conn: sqlite3.Connection, terms: list[str], rids: list[int]) -> dict[
     """BM25 of the given rows (those with no query term are left out)."""
     out: dict[int, float] = {}
     for chunk, marks in chunked(rids):
+        # `+rowid` keeps the rowid test a filter on the match scan: given to FTS5 as a
+        # constraint, it re-reads the terms' doclists once per row (measured: 2 ms vs 0.27 ms
+        # for 50 rows among 2,000 matches), and BM25 is computed only for the rows kept.
         rows = conn.execute(
             f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ? "
-            f"AND rowid IN ({marks})",
+            f"AND +rowid IN ({marks})",
             [fts_match(terms), *chunk],
         ).fetchall()
         out.update((int(r[0]), float(r[1])) for r in rows)

@@ -58,6 +58,9 @@ from engram.store.sqlite.rows import history as history_row
 from engram.store.sqlite.schema import migrate
 from engram.store.sqlite.vectors import ANN_THRESHOLD
 
+KEYWORD_WINDOW = 200  # full-text matches read per query at first (at least 4 x wanted)
+KEYWORD_WINDOW_MAX = 20_000  # past this, the scope's matches are joined in SQL
+
 T = TypeVar("T")
 
 
@@ -450,7 +453,13 @@ class SQLiteStore:
         )  # fmt: skip
 
     async def keyword_matches(
-        self, terms: Sequence[str], where: Node | None, *, today: str, show_expired: bool = False
+        self,
+        terms: Sequence[str],
+        where: Node | None,
+        *,
+        today: str,
+        show_expired: bool = False,
+        want: int | None = None,
     ) -> KeywordMatches:
         def run(conn: sqlite3.Connection) -> KeywordMatches:
             if not terms:
@@ -458,11 +467,24 @@ class SQLiteStore:
             if not is_pure_scope(where):
                 found, complete = keyword_sql.matches(conn, list(terms), where, today, show_expired)
                 return KeywordMatches(found, complete)
-            # Only scope ids: the index knows every row's scope, cheaper than joining in SQL.
-            rows = keyword_sql.all_matches(conn, list(terms))
-            kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
-            kept.sort(key=lambda row: -row[1])
-            return KeywordMatches(dict(kept), True)
+            # Only scope ids: read the index's best matches and keep the scope's (the vector
+            # index knows every row's scope), widening the window until `want` are kept; rows
+            # past it are scored directly if another retriever brings them.
+            if want is None:
+                rows = keyword_sql.best_matches(conn, list(terms), None)
+                kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
+                return KeywordMatches(dict(kept), True)
+            window = max(4 * want, KEYWORD_WINDOW)
+            while window <= KEYWORD_WINDOW_MAX:
+                rows = keyword_sql.best_matches(conn, list(terms), window + 1)
+                complete = len(rows) <= window
+                kept = self._keeper.filter_scope(conn, rows[:window], where, today, show_expired)
+                if complete or len(kept) >= want:
+                    return KeywordMatches(dict(kept), complete)
+                window *= 8
+            # A small scope in a large store: join the scope's rows in SQL.
+            found, complete = keyword_sql.matches(conn, list(terms), where, today, show_expired)
+            return KeywordMatches(found, complete)
 
         return await self._run(self._readers, run)
 
