@@ -5,11 +5,16 @@ and `--api-key` name a running server; fills one user scope with `--memories` me
 `POST /v1/memories/` (`infer=False`, 250 messages per request); then sends a fixed number of
 requests per operation, `--concurrency` at a time, and stops:
 
-- search: `POST /v3/memories/search/` in the scope (default recipe, top_k 10);
+- ping: `GET /v1/ping/`, the HTTP layer and the API key check alone;
+- search: `POST /v3/memories/search/` in the scope (default recipe, top_k 10), queries drawn from
+  23 texts, as an application asking the same things again (their vectors are remembered);
+- search*: the same with every query a new text (each one embedded);
 - get_all: `POST /v3/memories/` in the scope, one page of 100;
 - add: `POST /v1/memories/` with one message, `infer=False`, synchronous.
 
-Prints requests/s, p50/p99 latency (client side, ms) and errors per operation.
+A warm-up of searches comes first, not measured (each server process loads the embedding model
+and its vector index on first use). Prints requests/s, p50/p99 latency (client side, ms) and
+errors per operation.
 
     .venv/bin/python bench/server_load.py [--memories 10000] [--requests 2000] [--concurrency 8]
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -32,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from core import QUESTIONS, SUBJECTS, percentile, sentence
+from core import PEOPLE, PLACES, QUESTIONS, SUBJECTS, percentile, sentence
 
 KEY = "eg-bench-admin-key-0123456789abcdef"
 USER = "load-user"
@@ -44,12 +50,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(home: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "ENGRAM_HOME": str(home), "ENGRAM_ADMIN_API_KEY": KEY,
            "ENGRAM_RATE_LIMIT": "0"}  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "engram.cli", "serve", "--port", str(port)], env=env,
+        [sys.executable, "-m", "engram.cli", "serve", "--port", str(port), "--workers",
+         str(workers)], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -150,7 +157,25 @@ def ping(rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
 
 
 def search(rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
+    """Queries from a small set (23 texts), as an application asking the same things again."""
     query = rng.choice(QUESTIONS) if rng.random() < 0.5 else f"{rng.choice(SUBJECTS)} plans"
+    return _search(query)
+
+
+VERBS = ("enjoy", "try", "recommend", "stop", "plan")
+DISTINCT = [f"Did their {p} {v} {s} in {c}?"
+            for s, p, v, c in itertools.product(SUBJECTS, PEOPLE, VERBS, PLACES)]  # fmt: skip
+
+
+def search_distinct(rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
+    """Every query a text not asked before (5,400 of them, drawn without replacement): no
+    query's vector can be remembered."""
+    if not hasattr(search_distinct, "order"):
+        search_distinct.order = iter(rng.sample(DISTINCT, len(DISTINCT)))  # type: ignore[attr-defined]
+    return _search(next(search_distinct.order))  # type: ignore[attr-defined]
+
+
+def _search(query: str) -> tuple[str, str, dict[str, Any] | None]:
     return "POST", "/v3/memories/search/", {"query": query, "filters": {"user_id": USER},
                                             "top_k": 10}  # fmt: skip
 
@@ -173,6 +198,7 @@ def main() -> None:
     parser.add_argument("--memories", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=2000, help="search requests")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (started here)")
     args = parser.parse_args()
     KEY = args.api_key
     process = None
@@ -180,7 +206,7 @@ def main() -> None:
         if args.url:
             url = args.url
         else:
-            process, url = start_server(Path(home))
+            process, url = start_server(Path(home), args.workers)
         try:
             with httpx.Client(base_url=url, headers={"Authorization": f"Token {KEY}"},
                               timeout=120) as client:  # fmt: skip
@@ -188,11 +214,15 @@ def main() -> None:
                 scope = {"filters": {"user_id": USER}, "page_size": 1}
                 count = client.post("/v3/memories/", json=scope).json()["count"]
             print(f"filled {count} memories in scope ({rate:.0f} memories/s, batched adds)")
-            print(f"concurrency {args.concurrency}, loopback, one server process")
+            where = f"{args.workers} server processes" if not args.url else "the given server"
+            print(f"concurrency {args.concurrency}, loopback, {where}")
+            # Not measured: each server process loads the model and its vector index on first use.
+            asyncio.run(load(url, search, 50 * args.workers * args.concurrency, args.concurrency))
             print("operation | requests | req/s | p50 ms | p99 ms | errors")
             results = {}
             for name, make, total in (("ping", ping, args.requests),
                                       ("search", search, args.requests),
+                                      ("search*", search_distinct, args.requests),
                                       ("get_all", get_all, args.requests // 4),
                                       ("add", add, args.requests // 4)):  # fmt: skip
                 results[name] = asyncio.run(load(url, make, total, args.concurrency))

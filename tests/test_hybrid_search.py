@@ -248,3 +248,42 @@ async def test_bounded_keyword_reads_agree_with_reading_every_match(amemory: Asy
             keyword=matches)}  # fmt: skip
     assert len(found[10]) > 10 + 2 * KEYWORD_WINDOW // 3  # mostly brought by the vector side
     assert found[10] == found[None]
+
+
+async def test_concurrent_queries_share_an_embedder_call_and_repeats_are_remembered(
+    tmp_path: Path, fake_openai: object
+) -> None:
+    """Over real HTTP to an OpenAI-compatible embedder: searches that wait while a call runs go
+    in the next call together, one failed call fails only its own searches, and a query asked
+    again is not embedded again."""
+    import asyncio
+
+    from engram import EmbeddingError
+    from engram.providers._http import RetryPolicy
+    from engram.providers.embedders.openai import OpenAIEmbedder
+    from tests.fakes.openai_server import FakeOpenAI
+
+    assert isinstance(fake_openai, FakeOpenAI)
+    embedder = OpenAIEmbedder(base_url=fake_openai.base_url, api_key="test-key",
+                              embedding_dims=fake_openai.dims, retry=RetryPolicy(max_retries=0))  # fmt: skip
+    async with AsyncMemory(embedder=embedder, store=SQLiteStore(tmp_path / "e.db")) as memory:
+        await memory.add("Likes kayaking on the lake", user_id="a", infer=False)
+        fake_openai.requests.clear()
+        fake_openai.fail(500, delay=0.5)  # the first call is slow and fails
+        queries = [f"kayaking question {i}" for i in range(6)]
+        first = asyncio.ensure_future(memory.search(queries[0], user_id="a"))
+        await asyncio.sleep(0.2)  # its call is running: the others wait for the next one
+        answers = await asyncio.gather(
+            *(memory.search(q, user_id="a") for q in queries[1:]), return_exceptions=True
+        )
+        with pytest.raises(EmbeddingError):
+            await first
+        calls = [r["json"]["input"] for r in fake_openai.requests]
+        assert calls == [queries[:1], queries[1:]]
+        assert all(a["results"][0]["memory"] == "Likes kayaking on the lake" for a in answers)
+        fake_openai.requests.clear()
+        again = [await memory.search(q, user_id="a") for q in queries[1:]]
+        assert fake_openai.requests == []
+        assert again == answers
+        await memory.search(queries[0], user_id="a")  # the failed one was not remembered
+        assert [r["json"]["input"] for r in fake_openai.requests] == [queries[:1]]

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="mem0-style JSON config (llm, embedder)")
     serve.add_argument("--cors-origins", help="comma-separated origins allowed by CORS")
     serve.add_argument("--rate-limit", type=int, help="requests per minute per API key")
+    serve.add_argument("--workers", type=int,
+                       help="server processes (default $ENGRAM_WORKERS or 1; one per core "
+                            "serves the most searches)")  # fmt: skip
     serve.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -103,13 +108,21 @@ def _serve(args: argparse.Namespace) -> int:
     origins = None if args.cors_origins is None else tuple(args.cors_origins.split(","))
     settings = Settings.from_env(
         host=args.host, port=args.port, data_dir=args.data_dir, config=args.config,
-        cors_origins=origins, rate_limit=args.rate_limit,
+        cors_origins=origins, rate_limit=args.rate_limit, workers=args.workers,
     )  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     print(f"Engram server on http://{settings.host}:{settings.port} "
           f"(API docs: http://{settings.host}:{settings.port}/docs), data in {settings.data_dir}",
           flush=True)  # fmt: skip
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_level="warning")  # fmt: skip
+        return 0
+    # Worker processes start fresh and build the app from the environment.
+    shutil.rmtree(settings.data_dir / "metrics", ignore_errors=True)  # this run's counters only
+    os.environ.update(settings.to_env())
+    uvicorn.run("engram.server.app:create_app", factory=True, host=settings.host,
+                port=settings.port, workers=settings.workers, log_level="warning")  # fmt: skip
     return 0
 
 

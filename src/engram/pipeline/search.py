@@ -123,7 +123,7 @@ async def _gather(
         vector = None
         if recipe.uses("vector"):
             await asyncio.sleep(0)  # let those tasks hand their work to the threads first
-            vector = (await ctx.embed([request.query], "search", Usage()))[0]
+            vector = await ctx.embed_query(request.query, Usage())
         linked, relations = await graph if graph else ({}, [])
         matches = await keyword if keyword else None
     except BaseException:

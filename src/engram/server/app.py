@@ -7,11 +7,12 @@ limit (413), one JSON log line (`engram.server.access`), and metrics. Errors are
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from engram import __version__
 from engram.errors import EngramError, TooManyRequestsError, ValidationError, http_status
@@ -28,7 +31,7 @@ from engram.server.control import ControlDB, bootstrap
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
 from engram.server.settings import Settings
-from engram.server.state import RateLimiter, State, state_of
+from engram.server.state import RateLimiter, SharedRateLimiter, State, state_of
 from engram.server.webhooks import Deliverer
 
 access_log = logging.getLogger("engram.server.access")
@@ -56,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
             allow_headers=["*"],
         )  # fmt: skip
-    app.middleware("http")(_around(settings))
+    app.add_middleware(Around, settings=settings)
     app.add_exception_handler(EngramError, _engram_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
@@ -69,6 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def _start(settings: Settings) -> State:
+    # One BLAS thread: the vector search's matrix-vector product gains little from a second one,
+    # and OpenBLAS's idle threads spin after each call, taking a core from the other requests
+    # (measured: 12 -> 7 ms of CPU per search).
+    threadpool_limits(1, user_api="blas")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = ControlDB(settings.data_dir / "server.db")
     first_key = await db.run(bootstrap, settings.admin_api_key)
@@ -78,13 +85,31 @@ async def _start(settings: Settings) -> State:
             flush=True,
         )
     projects = ProjectMemories(settings.data_dir, settings.memory_config())
-    state = State(settings, db, projects, Metrics(), RateLimiter(settings.rate_limit))
+    several = settings.workers > 1
+    limiter = SharedRateLimiter(settings.data_dir / "ratelimit.db", settings.rate_limit) \
+        if several else RateLimiter(settings.rate_limit)  # fmt: skip
+    metrics = Metrics(settings.data_dir / "metrics" if several else None)
+    state = State(settings, db, projects, metrics, limiter)
+    # Jobs queued by a sibling process are seen by polling: more often when there are siblings.
+    poll = 0.25 if several else 1.0
     state.workers = jobs.JobWorkers(
         db, lambda pid, kind, payload: _run_job(state, pid, kind, payload), settings.job_workers,
+        poll,
     )  # fmt: skip
-    state.deliverer = Deliverer(db, settings.webhook_timeout)
-    await state.workers.start()
-    state.deliverer.start()
+    state.deliverer = Deliverer(db, settings.webhook_timeout, poll)
+    state.queue_lock = jobs.QueueLock(settings.data_dir / "queue.lock")
+
+    async def run_queue() -> None:
+        assert state.workers is not None and state.deliverer is not None
+        await state.workers.start()
+        state.deliverer.start()
+
+    if state.queue_lock.try_take():
+        await run_queue()
+    else:  # a sibling runs the queue; take over if it stops
+        state.background.append(asyncio.create_task(state.queue_lock.wait_then(run_queue)))
+    if several:
+        state.background.append(asyncio.create_task(metrics.publish_every(1.0)))
     return state
 
 
@@ -100,47 +125,70 @@ async def _run_job(state: State, project_id: str, kind: str, payload: dict[str, 
 
 
 async def _stop(state: State) -> None:
+    for task in state.background:
+        task.cancel()
+    await asyncio.gather(*state.background, return_exceptions=True)
     if state.workers is not None:
         await state.workers.stop()
     if state.deliverer is not None:
         await state.deliverer.stop()
+    if state.queue_lock is not None:
+        state.queue_lock.release()
+    state.metrics.publish()
     await state.projects.close()
     state.db.close()
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+class Around:
+    """Pure ASGI middleware (Starlette's `BaseHTTPMiddleware` costs a task and a stream per
+    request): the request id, the body size limit, the access log line and the metrics."""
 
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings = app, settings
 
-def _around(settings: Settings) -> Callable[[Request, Handler], Awaitable[Response]]:
-    async def middleware(request: Request, call_next: Handler) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = request_id
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1") or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
         start = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
-            response: Response = JSONResponse(
-                {"detail": f"the request body is larger than {settings.max_body_bytes} bytes",
-                 "code": "too_large"}, status_code=413,
-            )  # fmt: skip
-        else:
-            response = await call_next(request)
-        elapsed = time.perf_counter() - start
-        response.headers["X-Request-ID"] = request_id
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        if hasattr(request.app.state, "engram"):
-            state_of(request).metrics.observe(
-                request.method, template, response.status_code, elapsed
-            )
-        who = getattr(request.state, "caller", None)
+        status = 500  # unless the app answers: an unhandled error is answered further out
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", request_id.encode("latin-1"))]  # fmt: skip
+            await send(message)
+
+        length = headers.get(b"content-length", b"")
+        try:
+            if length.isdigit() and int(length) > self.settings.max_body_bytes:
+                limit = self.settings.max_body_bytes
+                too_large = JSONResponse(
+                    {"detail": f"the request body is larger than {limit} bytes",
+                     "code": "too_large"}, status_code=413,
+                )  # fmt: skip
+                await too_large(scope, receive, answer)
+            else:
+                await self.app(scope, receive, answer)
+        finally:
+            self._record(scope, status, time.perf_counter() - start, request_id)
+
+    def _record(self, scope: Scope, status: int, elapsed: float, request_id: str) -> None:
+        app_state = scope["app"].state if "app" in scope else None
+        route = getattr(scope.get("route"), "path", "unmatched")
+        if app_state is not None and hasattr(app_state, "engram"):
+            app_state.engram.metrics.observe(scope["method"], route, status, elapsed)
+        who = scope.get("state", {}).get("caller")
         access_log.info(json.dumps({
-            "request_id": request_id, "method": request.method, "path": request.url.path,
-            "status": response.status_code, "ms": round(elapsed * 1000, 2),
+            "request_id": request_id, "method": scope["method"], "path": scope["path"],
+            "status": status, "ms": round(elapsed * 1000, 2),
             "project_id": who.project_id if who else None,
         }))  # fmt: skip
-        return response
-
-    return middleware
 
 
 def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

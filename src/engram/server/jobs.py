@@ -4,6 +4,10 @@ A job is PENDING when accepted, RUNNING while a worker has it, then SUCCEEDED or
 were RUNNING when the server stopped (even by kill -9) are PENDING again at the next start. The
 job id is the add's idempotency key, claimed in the same transaction as the memories it writes,
 so a job re-run after a crash writes nothing twice: it finds its claim and reports those results.
+
+Of the processes serving one data directory (`engram serve --workers N`, or two servers started
+on it), one runs the queue and the webhook deliveries: the holder of `QueueLock`. The others
+queue work for it and take over when it dies.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from engram.core.timeutil import utc_now_iso
@@ -134,12 +140,55 @@ def list_events(
     return [_event(j) for j in found], int(total[0])
 
 
+class QueueLock:
+    """An exclusive `flock` on a file of the data directory. Its holder alone runs the job queue
+    and the webhook deliveries: it may then requeue the jobs left RUNNING, since no other process
+    runs jobs. The OS releases the lock when the holder's process ends, by kill -9 too, and a
+    waiting process takes it within `retry` seconds."""
+
+    def __init__(self, path: Path, retry: float = 1.0) -> None:
+        self._path, self._retry = path, retry
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_take(self) -> bool:
+        if self._fd is not None:
+            return True
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): one process per data directory
+            self._fd = -1
+            return True
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    async def wait_then(self, start: Callable[[], Awaitable[None]]) -> None:
+        """Take the lock (trying every `retry` seconds), then run `start`."""
+        while not self.try_take():
+            await asyncio.sleep(self._retry)
+        await start()
+
+    def release(self) -> None:
+        if self._fd is not None and self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor releases the flock
+        self._fd = None
+
+
 class JobWorkers:
     """`count` tasks that take PENDING jobs and run them through `runner(project_id, kind,
     payload_with_idempotency_key)`."""
 
-    def __init__(self, db: ControlDB, runner: Runner, count: int) -> None:
-        self._db, self._runner, self._count = db, runner, count
+    def __init__(self, db: ControlDB, runner: Runner, count: int, poll: float = 1.0) -> None:
+        self._db, self._runner, self._count, self._poll = db, runner, count, poll
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -163,7 +212,7 @@ class JobWorkers:
             if job is None:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
                 continue
             await self._run(job)
 

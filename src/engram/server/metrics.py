@@ -1,15 +1,27 @@
-"""Prometheus metrics in the text exposition format (no client library needed)."""
+"""Prometheus metrics in the text exposition format (no client library needed).
+
+With several server processes (`--workers N`) each one writes its counters to
+`<data_dir>/metrics/<pid>.json` every second, and `/metrics`, whichever process answers it, sums
+those of every process of this server run (the directory is emptied when the server starts).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import os
 import threading
 from collections import defaultdict
+from pathlib import Path
+from typing import Any
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        self._shared_dir = shared_dir
         self._lock = threading.Lock()
         self._requests: dict[tuple[str, str, int], int] = defaultdict(int)
         self._latency: dict[str, list[int]] = defaultdict(lambda: [0] * (len(BUCKETS) + 1))
@@ -35,7 +47,57 @@ class Metrics:
                 if isinstance(value, int):
                     self._tokens[kind] += value
 
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": [[*k, n] for k, n in self._requests.items()],
+                "latency": {r: list(c) for r, c in self._latency.items()},
+                "latency_sum": dict(self._latency_sum),
+                "tokens": dict(self._tokens),
+            }
+
+    def publish(self) -> None:
+        """Write this process's counters for its siblings' `/metrics` (with `shared_dir`)."""
+        if self._shared_dir is None:
+            return
+        self._shared_dir.mkdir(parents=True, exist_ok=True)
+        path = self._shared_dir / f"{os.getpid()}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.snapshot()))
+        tmp.replace(path)
+
+    async def publish_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.to_thread(self.publish)
+            await asyncio.sleep(seconds)
+
+    def _merged(self) -> Metrics:
+        """These counters plus the last published ones of the sibling processes."""
+        if self._shared_dir is None:
+            return self
+        out = Metrics()
+        snapshots = [self.snapshot()]
+        own = f"{os.getpid()}.json"
+        for path in sorted(self._shared_dir.glob("*.json")):
+            if path.name != own:
+                with contextlib.suppress(OSError, ValueError):
+                    snapshots.append(json.loads(path.read_text()))
+        for snap in snapshots:
+            for method, route, status, n in snap["requests"]:
+                out._requests[(method, route, int(status))] += n
+            for route, counts in snap["latency"].items():
+                out._latency[route] = [a + b for a, b in zip(out._latency[route], counts,
+                                                              strict=True)]  # fmt: skip
+            for route, total in snap["latency_sum"].items():
+                out._latency_sum[route] += total
+            for kind, n in snap["tokens"].items():
+                out._tokens[kind] += n
+        return out
+
     def render(self, queue_depth: int) -> str:
+        return self._merged()._render(queue_depth)
+
+    def _render(self, queue_depth: int) -> str:
         lines = [
             "# HELP engram_requests_total HTTP requests by method, route and status.",
             "# TYPE engram_requests_total counter",

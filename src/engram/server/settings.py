@@ -10,6 +10,7 @@
 | `ENGRAM_CORS_ORIGINS` | `--cors-origins` | none | CORS origins, comma-separated (`*`: any) |
 | `ENGRAM_RATE_LIMIT` | `--rate-limit` | `1200` | requests per minute per API key (0: no limit) |
 | `ENGRAM_MAX_BODY_BYTES` | | `10485760` | largest request body accepted (413 above) |
+| `ENGRAM_WORKERS` | `--workers` | `1` | server processes (one per core serves the most searches) |
 | `ENGRAM_JOB_WORKERS` | | `2` | async adds processed at once |
 | `ENGRAM_WEBHOOK_TIMEOUT` | | `10` | seconds per webhook delivery attempt |
 """
@@ -39,6 +40,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     rate_limit: int = 1200
     max_body_bytes: int = 10 * 1024 * 1024
+    workers: int = 1
     job_workers: int = 2
     webhook_timeout: float = 10.0
 
@@ -60,9 +62,23 @@ class Settings:
     def check(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigurationError(f"port must be in 1..65535, got {self.port}")
-        for name, least in (("rate_limit", 0), ("max_body_bytes", 0), ("job_workers", 1)):
+        for name, least in (("rate_limit", 0), ("max_body_bytes", 0), ("workers", 1),
+                            ("job_workers", 1)):  # fmt: skip
             if getattr(self, name) < least:
                 raise ConfigurationError(f"{name} must be at least {least}")
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as `ENGRAM_*` variables (what `from_env` reads back): how the worker
+        processes of `--workers N` get the flags given to the first one."""
+        names = {"data_dir": "HOME"}
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            text = ",".join(value) if isinstance(value, tuple) else str(value)
+            out[PREFIX + names.get(f.name, f.name.upper())] = text
+        return out
 
     def memory_config(self) -> dict[str, Any]:
         """The mem0-style config every project's memory is built from (its `data_dir` is set
@@ -80,7 +96,7 @@ class Settings:
 
 def _parse(name: str, raw: str) -> Any:
     try:
-        if name in ("port", "rate_limit", "max_body_bytes", "job_workers"):
+        if name in ("port", "rate_limit", "max_body_bytes", "workers", "job_workers"):
             return int(raw)
         if name == "webhook_timeout":
             return float(raw)

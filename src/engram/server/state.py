@@ -3,10 +3,13 @@ and the per-key rate limiter; plus the request dependencies (the caller, the cal
 
 from __future__ import annotations
 
+import asyncio
 import math
+import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -31,19 +34,64 @@ class RateLimiter:
     def take(self, key: str) -> None:
         if self.per_minute <= 0:
             return
-        rate = self.per_minute / 60.0
-        now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
-            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
-            if tokens < 1.0:
-                self._buckets[key] = (tokens, now)
-                wait = math.ceil((1.0 - tokens) / rate)
-                raise TooManyRequestsError(
-                    f"rate limit of {self.per_minute} requests per minute reached",
-                    retry_after=wait,
-                )
-            self._buckets[key] = (tokens - 1.0, now)
+            tokens, last = self._buckets.get(key, (float(self.per_minute), time.monotonic()))
+            self._buckets[key] = _take(self.per_minute, tokens, last, time.monotonic())
+
+
+class SharedRateLimiter:
+    """The same token buckets, kept in a small SQLite file that every process of one server
+    (`--workers N`) shares, so a key's limit holds across them. Losing it loses nothing that
+    matters (the buckets refill), so it is written without fsync."""
+
+    def __init__(self, path: Path, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._path = path
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = OFF")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS buckets "
+                "(key TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL)"
+            )
+            self._local.conn = conn
+        return conn
+
+    def take(self, key: str) -> None:
+        if self.per_minute <= 0:
+            return
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            now = time.time()  # one clock for every process
+            row = conn.execute("SELECT tokens, at FROM buckets WHERE key = ?", (key,)).fetchone()
+            tokens, last = row if row else (float(self.per_minute), now)
+            conn.execute(
+                "INSERT INTO buckets (key, tokens, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
+                (key, *_take(self.per_minute, tokens, last, now)),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _take(per_minute: int, tokens: float, last: float, now: float) -> tuple[float, float]:
+    """The bucket after one request at `now` (tokens, time), or TooManyRequestsError."""
+    rate = per_minute / 60.0
+    tokens = min(float(per_minute), tokens + max(0.0, now - last) * rate)
+    if tokens < 1.0:
+        raise TooManyRequestsError(
+            f"rate limit of {per_minute} requests per minute reached",
+            retry_after=math.ceil((1.0 - tokens) / rate),
+        )
+    return tokens - 1.0, now
 
 
 @dataclass
@@ -52,9 +100,11 @@ class State:
     db: ControlDB
     projects: ProjectMemories
     metrics: Metrics
-    limiter: RateLimiter
+    limiter: RateLimiter | SharedRateLimiter
     workers: jobs.JobWorkers | None = None
     deliverer: webhooks.Deliverer | None = None
+    queue_lock: jobs.QueueLock | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def notify(self, project_id: str, results: list[dict[str, Any]]) -> None:
         """Queue webhook deliveries for memory events (ADD / UPDATE / DELETE results)."""

@@ -182,10 +182,10 @@ def deliveries(c: sqlite3.Connection, project_id: str, webhook_id: int) -> list[
 
 
 class Deliverer:
-    """Sends due deliveries; woken when new ones are queued, else polls every second."""
+    """Sends due deliveries; woken when new ones are queued, else polls every `poll` seconds."""
 
-    def __init__(self, db: ControlDB, timeout: float) -> None:
-        self._db = db
+    def __init__(self, db: ControlDB, timeout: float, poll: float = 1.0) -> None:
+        self._db, self._poll = db, poll
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -210,7 +210,7 @@ class Deliverer:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
 
     async def _send(self, delivery: dict[str, Any]) -> None:
         body = delivery["body"].encode()

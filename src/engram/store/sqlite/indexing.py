@@ -35,6 +35,9 @@ class IndexKeeper:
         self._lock = threading.Lock()
         self._seq = 0
         self._epoch: str | None = None
+        # Per connection (by id; they live as long as the store): what it had seen at its last
+        # sync, with the index epoch then.
+        self._marks: dict[int, tuple[tuple[int, int], str | None]] = {}
         self._builder = ThreadPoolExecutor(1, thread_name_prefix="engram-ann-builder")
 
     def open(self, dims: int) -> None:
@@ -124,7 +127,21 @@ class IndexKeeper:
                 self._index.install(scope, part, ivf)
 
     def sync(self, conn: sqlite3.Connection, *, in_transaction: bool = False) -> None:
-        """Bring the index up to the database's current state (the caller holds the lock)."""
+        """Bring the index up to the database's current state (the caller holds the lock).
+
+        Outside a transaction, a connection that has seen no commit since its last sync (SQLite's
+        `data_version` counts other connections' commits, `total_changes` its own) skips the
+        read: the index is at least as new as it was then."""
+        if not in_transaction:
+            mark = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+            if self._marks.get(id(conn)) == (mark, self._epoch):
+                return
+            self._sync(conn, in_transaction=False)
+            self._marks[id(conn)] = (mark, self._epoch)
+            return
+        self._sync(conn, in_transaction=True)
+
+    def _sync(self, conn: sqlite3.Connection, *, in_transaction: bool) -> None:
         if not in_transaction:
             conn.execute("BEGIN")
         try:

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -521,28 +522,7 @@ class SQLiteStore:
             cosine.update(
                 self._keeper.cosines(query, [r for r in {*scored, *extra} if r not in cosine])
             )
-        rids = list({*cosine, *scored, *extra})
-        neighbours = _neighbours(conn, rids)
-        found: list[Candidate] = []
-        for chunk, marks in chunked(rids):
-            rows = conn.execute(
-                "SELECT rid, id, created_at, feedback, actor_id FROM memories "
-                f"WHERE rid IN ({marks})",
-                chunk,
-            ).fetchall()
-            found += [
-                Candidate(
-                    r[1],
-                    r[2],
-                    float(r[3]),
-                    cosine.get(r[0], 0.0),
-                    scored.get(r[0], 0.0),
-                    r[4],
-                    tuple(neighbours.get(r[0], ())),
-                )
-                for r in rows
-            ]
-        return found
+        return _candidates_of(conn, list({*cosine, *scored, *extra}), cosine, scored)
 
     def _matching_ids(
         self,
@@ -576,21 +556,40 @@ class SQLiteStore:
         return out
 
 
-def _neighbours(conn: sqlite3.Connection, rids: list[int]) -> dict[int, list[str]]:
-    """For each row, the memory ids of the turns just before and after it in the same
-    conversation: adjacent rows of the same scope, both verbatim messages (with a role), at most
-    an hour apart."""
-    out: dict[int, list[str]] = {}
-    for chunk, marks in chunked(rids):
-        rows = conn.execute(
-            "SELECT a.rid, b.id FROM memories a JOIN memories b "
-            "ON b.rid IN (a.rid - 1, a.rid + 1) "
-            "AND b.user_id IS a.user_id AND b.agent_id IS a.agent_id AND b.run_id IS a.run_id "
-            "AND b.role IS NOT NULL "
-            "AND abs(julianday(b.created_at) - julianday(a.created_at)) <= 1.0 / 24 "
-            f"WHERE a.rid IN ({marks}) AND a.role IS NOT NULL",
+def _candidates_of(
+    conn: sqlite3.Connection, rids: list[int], cosine: dict[int, float], keyword: dict[int, float]
+) -> list[Candidate]:
+    """The candidates' rows with their scores and neighbours: the turns just before and after
+    each one in the same conversation (adjacent rows of the same scope, both verbatim messages
+    with a role, at most an hour apart). One primary-key read of the rows and their adjacent
+    rows."""
+    wanted = sorted({r + d for r in rids for d in (-1, 0, 1)})
+    by_rid: dict[int, tuple[Any, ...]] = {}
+    for chunk, marks in chunked(wanted):
+        for row in conn.execute(
+            "SELECT rid, id, created_at, feedback, actor_id, user_id, agent_id, run_id, role "
+            f"FROM memories WHERE rid IN ({marks})",
             chunk,
-        ).fetchall()
-        for rid, neighbour in rows:
-            out.setdefault(int(rid), []).append(str(neighbour))
-    return out
+        ):
+            by_rid[row[0]] = row
+    found: list[Candidate] = []
+    for rid in rids:
+        row = by_rid.get(rid)
+        if row is None:  # deleted meanwhile
+            continue
+        adjacent = tuple(
+            other[1]
+            for other in (by_rid.get(rid - 1), by_rid.get(rid + 1))
+            if other is not None and _same_conversation(row, other)
+        )
+        scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
+        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
+    return found
+
+
+def _same_conversation(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Rows (as read by `_candidates_of`) of one scope, both messages, within the hour."""
+    if a[8] is None or b[8] is None or a[5:8] != b[5:8]:
+        return False
+    apart = datetime.fromisoformat(a[2]) - datetime.fromisoformat(b[2])
+    return abs(apart.total_seconds()) <= 3600

@@ -1,0 +1,93 @@
+"""Search-query vectors: remembered for recent queries, and embedded together when several
+searches wait at once.
+
+- A query asked again (an agent searching the same thing every turn, a dashboard refreshing) is
+  not embedded again: the last `CACHE_SIZE` distinct query texts keep their vectors. An embedder
+  maps a text to the same vector every time, so the cache changes no answer.
+- Concurrent searches (a server under load) share one embedder call: queries that arrive while a
+  call is running wait for the next one, which takes them all. A model runs a batch of texts in
+  much less time than the same texts one by one (all-MiniLM-L6-v2 on 2 cores: 1.2 ms a text in
+  a batch of 8, 3.4 ms alone), and a lone query goes straight through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+
+import numpy as np
+import numpy.typing as npt
+
+from engram.providers.embedders.base import Embedder
+
+CACHE_SIZE = 1024  # query texts (a 384-dimension vector is 1.5 KiB)
+BATCH_SIZE = 32  # queries per embedder call
+
+Vector = npt.NDArray[np.float32]
+
+
+class QueryVectors:
+    def __init__(self, embedder: Embedder, cache_size: int = CACHE_SIZE) -> None:
+        self._embedder = embedder
+        self._cache: OrderedDict[str, Vector] = OrderedDict()
+        self._cache_size = cache_size
+        self._waiting: dict[str, asyncio.Future[Vector]] = {}
+        self._running = False
+        self._task: asyncio.Future[None] | None = None
+
+    async def vector(self, text: str) -> tuple[Vector, bool]:
+        """The query's vector, and whether the embedder was called for it (not remembered)."""
+        found = self._cache.get(text)
+        if found is not None:
+            self._cache.move_to_end(text)
+            return found, False
+        future = self._waiting.get(text)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting[text] = future
+            if not self._running:
+                self._running = True
+                self._task = asyncio.ensure_future(self._drain())
+        # A cancelled search must not cancel the call its neighbours wait on.
+        return await asyncio.shield(future), True
+
+    async def _drain(self) -> None:
+        """Embed the waiting queries, a batch per call, until none wait."""
+        try:
+            while self._waiting:
+                texts = list(self._waiting)[:BATCH_SIZE]
+                futures = [self._waiting.pop(t) for t in texts]
+                try:
+                    vectors = await self._embedder.embed(texts, purpose="search")
+                except BaseException as exc:
+                    for future in futures:
+                        _fail(future, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for text, future, row in zip(texts, futures, vectors, strict=True):
+                    vector = np.array(row, dtype=np.float32)  # its own copy, never a view
+                    vector.flags.writeable = False  # shared by every search of the text
+                    self._remember(text, vector)
+                    if not future.done():
+                        future.set_result(vector)
+        finally:
+            self._running = False
+            for future in self._waiting.values():  # only when the loop itself stops
+                future.cancel()
+            self._waiting.clear()
+
+    def _remember(self, text: str, vector: Vector) -> None:
+        self._cache[text] = vector
+        self._cache.move_to_end(text)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+
+def _fail(future: asyncio.Future[Vector], exc: BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(exc)
