@@ -1,9 +1,13 @@
-"""A real `engram serve` app on a free port, in a thread of the test process (uvicorn)."""
+"""A real `engram serve` app on a free port, in a thread of the test process (uvicorn), or as
+its own process (`start_serve`)."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -81,3 +85,23 @@ def add_now(client: httpx.Client, text: str, user: str = "alex", **extra: Any) -
     assert answer.status_code == 200, answer.text
     result: dict[str, Any] = answer.json()
     return result
+
+
+def start_serve(home: Path, port: int, *flags: str, env: dict[str, str] | None = None
+                ) -> subprocess.Popen[bytes]:  # fmt: skip
+    """`engram serve` as its own process (what a deployment runs), ready to answer."""
+    variables = {**os.environ, "ENGRAM_HOME": str(home), "ENGRAM_ADMIN_API_KEY": ADMIN_KEY,
+                 **(env or {})}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engram.cli", "serve", "--port", str(port), *flags],
+        env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("engram serve did not start")

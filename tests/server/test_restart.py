@@ -5,11 +5,8 @@ delivered (at least once)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +18,7 @@ import httpx
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
-from tests.server.live import ADMIN_KEY, free_port
+from tests.server.live import ADMIN_KEY, free_port, start_serve
 
 JOBS = 12
 
@@ -54,24 +51,6 @@ def _slow_extraction(body: dict[str, Any]) -> str:
     return json.dumps({"facts": [{"text": f"Note number {number}", "event": "ADD"}]})
 
 
-def _start(home: Path, config: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ENGRAM_HOME": str(home), "ENGRAM_ADMIN_API_KEY": ADMIN_KEY,
-           "ENGRAM_JOB_WORKERS": "1"}  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "engram.cli", "serve", "--port", str(port), "--config", str(config)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("engram serve did not start")
-
-
 def test_jobs_survive_kill_9(tmp_path: Path, fake_openai: FakeOpenAI, hooks: str) -> None:
     fake_openai.responder = _slow_extraction
     config = tmp_path / "config.json"
@@ -83,7 +62,9 @@ def test_jobs_survive_kill_9(tmp_path: Path, fake_openai: FakeOpenAI, hooks: str
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Token {ADMIN_KEY}"}
-    server = _start(tmp_path / "home", config, port)
+    server = start_serve(
+        tmp_path / "home", port, "--config", str(config), env={"ENGRAM_JOB_WORKERS": "1"}
+    )
     try:
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             project = client.get("/v1/ping/").json()["project_id"]
@@ -101,7 +82,9 @@ def test_jobs_survive_kill_9(tmp_path: Path, fake_openai: FakeOpenAI, hooks: str
                 time.sleep(0.02)
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=30)
-        server = _start(tmp_path / "home", config, port)
+        server = start_serve(
+            tmp_path / "home", port, "--config", str(config), env={"ENGRAM_JOB_WORKERS": "1"}
+        )
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             statuses: list[str] = []
             deadline = time.monotonic() + 60

@@ -1,0 +1,130 @@
+"""`engram serve --workers 2`: two server processes on one data directory behave as one server.
+Writes through either are read through the other, async adds run once each (one process runs the
+queue; when it is killed the other takes over), a key's rate limit holds across both, and
+`/metrics` counts the requests of both."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.fakes.openai_server import FakeOpenAI
+from tests.server.live import ADMIN_KEY, free_port, start_serve
+
+HEADERS = {"Authorization": f"Token {ADMIN_KEY}"}
+
+
+def _fresh(url: str, method: str, path: str, **kw: Any) -> httpx.Response:
+    """One request on a new connection: the kernel hands each to either process."""
+    with httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client:
+        return client.request(method, path, **kw)
+
+
+def _holder(lock: Path) -> int | None:
+    """The pid holding the flock on `lock`, from /proc/locks ("1: FLOCK ADVISORY WRITE <pid>
+    <major>:<minor>:<inode> 0 EOF")."""
+    inode = os.stat(lock).st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        parts = line.split()
+        if parts[1] == "FLOCK" and int(parts[5].rsplit(":", 1)[1]) == inode:
+            return int(parts[4])
+    return None
+
+
+def _slow_extraction(body: dict[str, Any]) -> str:
+    time.sleep(0.1)
+    number = re.findall(r"note number (\d+)", json.dumps(body["messages"]))[-1]
+    return json.dumps({"facts": [{"text": f"Note number {number}", "event": "ADD"}]})
+
+
+def test_two_processes_serve_as_one(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    fake_openai.responder = _slow_extraction
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({
+        "embedder": {"provider": "hashing", "config": {"embedding_dims": 64}},
+        "llm": {"provider": "openai", "config": {"openai_base_url": fake_openai.base_url,
+                                                 "api_key": "test-key"}},
+    }))  # fmt: skip
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    home = tmp_path / "home"
+    server = start_serve(home, port, "--workers", "2", "--config", str(config),
+                         "--rate-limit", "0", env={"ENGRAM_JOB_WORKERS": "1"})  # fmt: skip
+    try:
+        # Reads through either process see writes through the other.
+        for i in range(6):
+            added = _fresh(url, "POST", "/v1/memories/", json={
+                "messages": f"Fact {i} about lighthouses", "user_id": "ana", "infer": False,
+                "async_mode": False}).json()  # fmt: skip
+            memory_id = added[0]["id"] if isinstance(added, list) else added["results"][0]["id"]
+            assert _fresh(url, "GET", f"/v1/memories/{memory_id}/").status_code == 200
+            found = _fresh(url, "POST", "/v3/memories/search/", json={
+                "query": f"Fact {i} lighthouses", "filters": {"user_id": "ana"}}).json()  # fmt: skip
+            assert memory_id in [r["id"] for r in found["results"]]
+        # Async adds queued through both run once each, also when the queue's process dies.
+        events = [
+            _fresh(url, "POST", "/v3/memories/add/", json={
+                "messages": f"This is note number {i}.", "user_id": "kim"}).json()["event_id"]
+            for i in range(8)
+        ]  # fmt: skip
+        holder = _holder(home / "queue.lock")
+        assert holder is not None and holder != server.pid
+        os.kill(holder, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        statuses: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                statuses = [_fresh(url, "GET", f"/v1/event/{e}/").json()["status"]
+                            for e in events]  # fmt: skip
+            except httpx.TransportError:
+                statuses = []
+            if statuses and all(s == "SUCCEEDED" for s in statuses):
+                break
+            time.sleep(0.2)
+        assert statuses == ["SUCCEEDED"] * len(events)
+        texts = sorted(m["memory"] for m in _fresh(url, "POST", "/v3/memories/", json={
+            "filters": {"user_id": "kim"}, "page_size": 100}).json()["results"])  # fmt: skip
+        assert texts == sorted(f"Note number {i}" for i in range(len(events)))
+        # /metrics sums the requests of both processes (each publishes every second).
+        for _ in range(10):
+            assert _fresh(url, "GET", "/v1/ping/").status_code == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            text = _fresh(url, "GET", "/metrics").text
+            pings = sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                        if line.startswith('engram_requests_total{method="GET",route="/v1/ping/"'))  # fmt: skip
+            if pings >= 10:
+                break
+            time.sleep(0.2)
+        assert pings >= 10
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_rate_limit_holds_across_processes(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_serve(tmp_path / "home", port, "--workers", "2", "--rate-limit", "5",
+                         "--config", str(_hashing_config(tmp_path)))  # fmt: skip
+    try:
+        answers = [_fresh(url, "GET", "/v1/ping/") for _ in range(12)]
+        assert [a.status_code for a in answers].count(200) == 5
+        refused = [a for a in answers if a.status_code == 429]
+        assert len(refused) == 7 and all(int(a.headers["Retry-After"]) >= 1 for a in refused)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _hashing_config(tmp_path: Path) -> Path:
+    config = tmp_path / "hashing.json"
+    config.write_text(json.dumps({"embedder": {"provider": "hashing"}}))
+    return config
