@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -105,3 +106,21 @@ def start_serve(home: Path, port: int, *flags: str, env: dict[str, str] | None =
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("engram serve did not start")
+
+
+def slow_note_extraction(body: dict[str, Any]) -> str:
+    """A fake LLM reply for adds of "This is note number N.": it takes a while (so a kill lands
+    mid-queue) and yields one fact, "Note number N"."""
+    time.sleep(0.15)
+    number = re.findall(r"note number (\d+)", json.dumps(body["messages"]))[-1]
+    return json.dumps({"facts": [{"text": f"Note number {number}", "event": "ADD"}]})
+
+
+def fake_llm_config(path: Path, base_url: str) -> Path:
+    """A server config file: the hashing embedder and the fake OpenAI-compatible LLM."""
+    path.write_text(json.dumps({
+        "embedder": {"provider": "hashing", "config": {"embedding_dims": 64}},
+        "llm": {"provider": "openai", "config": {"openai_base_url": base_url,
+                                                 "api_key": "test-key"}},
+    }))  # fmt: skip
+    return path

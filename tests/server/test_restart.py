@@ -5,7 +5,6 @@ delivered (at least once)."""
 from __future__ import annotations
 
 import json
-import re
 import signal
 import threading
 import time
@@ -18,7 +17,13 @@ import httpx
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
-from tests.server.live import ADMIN_KEY, free_port, start_serve
+from tests.server.live import (
+    ADMIN_KEY,
+    fake_llm_config,
+    free_port,
+    slow_note_extraction,
+    start_serve,
+)
 
 JOBS = 12
 
@@ -44,21 +49,9 @@ def hooks() -> Iterator[str]:
     server.shutdown()
 
 
-def _slow_extraction(body: dict[str, Any]) -> str:
-    """Each add takes a while (so the kill lands mid-queue) and yields one fact, its note."""
-    time.sleep(0.15)
-    number = re.findall(r"note number (\d+)", json.dumps(body["messages"]))[-1]
-    return json.dumps({"facts": [{"text": f"Note number {number}", "event": "ADD"}]})
-
-
 def test_jobs_survive_kill_9(tmp_path: Path, fake_openai: FakeOpenAI, hooks: str) -> None:
-    fake_openai.responder = _slow_extraction
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({
-        "embedder": {"provider": "hashing", "config": {"embedding_dims": 64}},
-        "llm": {"provider": "openai", "config": {"openai_base_url": fake_openai.base_url,
-                                                 "api_key": "test-key"}},
-    }))  # fmt: skip
+    fake_openai.responder = slow_note_extraction
+    config = fake_llm_config(tmp_path / "config.json", fake_openai.base_url)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Token {ADMIN_KEY}"}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import time
 from pathlib import Path
@@ -16,7 +15,13 @@ from typing import Any
 import httpx
 
 from tests.fakes.openai_server import FakeOpenAI
-from tests.server.live import ADMIN_KEY, free_port, start_serve
+from tests.server.live import (
+    ADMIN_KEY,
+    fake_llm_config,
+    free_port,
+    slow_note_extraction,
+    start_serve,
+)
 
 HEADERS = {"Authorization": f"Token {ADMIN_KEY}"}
 
@@ -38,20 +43,9 @@ def _holder(lock: Path) -> int | None:
     return None
 
 
-def _slow_extraction(body: dict[str, Any]) -> str:
-    time.sleep(0.1)
-    number = re.findall(r"note number (\d+)", json.dumps(body["messages"]))[-1]
-    return json.dumps({"facts": [{"text": f"Note number {number}", "event": "ADD"}]})
-
-
 def test_two_processes_serve_as_one(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
-    fake_openai.responder = _slow_extraction
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({
-        "embedder": {"provider": "hashing", "config": {"embedding_dims": 64}},
-        "llm": {"provider": "openai", "config": {"openai_base_url": fake_openai.base_url,
-                                                 "api_key": "test-key"}},
-    }))  # fmt: skip
+    fake_openai.responder = slow_note_extraction
+    config = fake_llm_config(tmp_path / "config.json", fake_openai.base_url)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     home = tmp_path / "home"
