@@ -32,8 +32,7 @@ class QueryVectors:
         self._cache: OrderedDict[str, Vector] = OrderedDict()
         self._cache_size = cache_size
         self._waiting: dict[str, asyncio.Future[Vector]] = {}
-        self._running = False
-        self._task: asyncio.Future[None] | None = None
+        self._task: asyncio.Future[None] | None = None  # the one draining `_waiting`
 
     async def vector(self, text: str) -> tuple[Vector, bool]:
         """The query's vector, and whether the embedder was called for it (not remembered)."""
@@ -45,8 +44,7 @@ class QueryVectors:
         if future is None:
             future = asyncio.get_running_loop().create_future()
             self._waiting[text] = future
-            if not self._running:
-                self._running = True
+            if self._task is None or self._task.done():
                 self._task = asyncio.ensure_future(self._drain())
         # A cancelled search must not cancel the call its neighbours wait on.
         return await asyncio.shield(future), True
@@ -72,7 +70,6 @@ class QueryVectors:
                     if not future.done():
                         future.set_result(vector)
         finally:
-            self._running = False
             for future in self._waiting.values():  # only when the loop itself stops
                 future.cancel()
             self._waiting.clear()

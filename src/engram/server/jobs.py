@@ -150,10 +150,6 @@ class QueueLock:
         self._path, self._retry = path, retry
         self._fd: int | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def try_take(self) -> bool:
         if self._fd is not None:
             return True

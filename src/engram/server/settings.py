@@ -48,10 +48,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from the environment, then `overrides` (flags; `None` values are skipped)."""
         env = os.environ if env is None else env
-        names = {"data_dir": "HOME"}
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = env.get(PREFIX + names.get(f.name, f.name.upper()))
+            raw = env.get(variable(f.name))
             if raw is not None and raw != "":
                 values[f.name] = _parse(f.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -70,14 +69,11 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """These settings as `ENGRAM_*` variables (what `from_env` reads back): how the worker
         processes of `--workers N` get the flags given to the first one."""
-        names = {"data_dir": "HOME"}
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None:
-                continue
-            text = ",".join(value) if isinstance(value, tuple) else str(value)
-            out[PREFIX + names.get(f.name, f.name.upper())] = text
+            if value is not None:
+                out[variable(f.name)] = ",".join(value) if isinstance(value, tuple) else str(value)
         return out
 
     def memory_config(self) -> dict[str, Any]:
@@ -94,6 +90,11 @@ class Settings:
         return loaded
 
 
+def variable(name: str) -> str:
+    """The environment variable of a setting (`data_dir` is `ENGRAM_HOME`)."""
+    return PREFIX + ("HOME" if name == "data_dir" else name.upper())
+
+
 def _parse(name: str, raw: str) -> Any:
     try:
         if name in ("port", "rate_limit", "max_body_bytes", "workers", "job_workers"):
@@ -101,7 +102,7 @@ def _parse(name: str, raw: str) -> Any:
         if name == "webhook_timeout":
             return float(raw)
     except ValueError:
-        raise ConfigurationError(f"{PREFIX}{name.upper()} must be a number, got {raw!r}") from None
+        raise ConfigurationError(f"{variable(name)} must be a number, got {raw!r}") from None
     if name in ("data_dir", "config"):
         return Path(raw).expanduser()
     if name == "cors_origins":
