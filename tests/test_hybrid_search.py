@@ -86,6 +86,36 @@ def test_filters_scope_and_expiry_apply_to_keyword_hits(db_path: Path) -> None:
         )
 
 
+def test_keyword_search_is_confined_to_the_scope_inside_the_index(db_path: Path) -> None:
+    """The scope's ids are words of the full-text index (any characters, as hex): the MATCH
+    itself keeps other scopes out, for each combination of ids, and a query word cannot match
+    those words."""
+    from engram.store.sqlite.keyword import scope_word
+
+    odd = 'Zoë"Q"東京-OR-*'
+    long = "é" * 255
+    with Memory(embedder=HashingEmbedder(64), store=SQLiteStore(db_path)) as m:
+        m.add("kayak trip notes", user_id=odd, infer=False)
+        m.add("kayak trip plans", user_id=odd, agent_id="planner", infer=False)
+        m.add("kayak trip diary", user_id="zoe", infer=False)
+        m.add("kayak trip log", user_id=long, infer=False)
+        m.add("kayak repair", agent_id="planner", run_id="r-1", infer=False)
+
+        def texts(**ids: str) -> list[str]:
+            hits = m.search("kayak", filters=ids, recipe="keyword", top_k=10)["results"]
+            return sorted(h["memory"] for h in hits)
+
+        assert texts(user_id=odd) == ["kayak trip notes", "kayak trip plans"]
+        assert texts(user_id=odd, agent_id="planner") == ["kayak trip plans"]
+        assert texts(agent_id="planner") == ["kayak repair", "kayak trip plans"]
+        assert texts(agent_id="planner", run_id="r-1") == ["kayak repair"]
+        assert texts(user_id="zoe") == ["kayak trip diary"]
+        assert texts(user_id=long) == ["kayak trip log"]
+        assert texts(user_id="nobody") == []
+        word = scope_word("user_id", "zoe")
+        assert m.search(word, user_id="zoe", recipe="keyword")["results"] == []
+
+
 def test_recency_breaks_ties_towards_newer(db_path: Path) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     with Memory(

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 
-from engram.core.filters import Node
+from engram.core.filters import Node, scope_of
 from engram.core.text import fts_match
 from engram.store.sqlite.compile import compile_live
 from engram.store.sqlite.rows import chunked
 
-BM25 = "bm25(memories_fts, 1.0, 0.5, 0.5)"  # weights: text, speaker, date in words
+BM25 = "bm25(memories_fts, 1.0, 0.5, 0.5, 0.0)"  # weights: text, speaker, date in words, scope
 FETCH = 5000  # matches read per query; past it, other candidates are scored directly
+_SCOPE_PREFIX = {"user_id": "u", "agent_id": "a", "run_id": "r"}
+
+
+def scope_word(field: str, value: str) -> str:
+    """The word schema migration 8 writes in `scope_words` for one scope id."""
+    return _SCOPE_PREFIX[field] + value.encode("utf-8").hex() + "x"
+
+
+def expression(terms: list[str], scope: Mapping[str, str] | None = None) -> str:
+    """The MATCH expression: any of the terms in the text, speaker or date columns, and, given a
+    scope, every one of its ids, so that FTS5 computes BM25 only for the scope's rows."""
+    words = f"{{memory actor_id date_words}} : ({fts_match(terms)})"
+    if not scope:
+        return words
+    ids = " AND ".join(f'"{scope_word(field, value)}"' for field, value in sorted(scope.items()))
+    return f"scope_words : ({ids}) AND {words}"
 
 
 def matches(
@@ -27,20 +44,20 @@ def matches(
         f"SELECT memories_fts.rowid, -{BM25} FROM memories_fts "
         f"CROSS JOIN memories m ON m.rid = memories_fts.rowid WHERE memories_fts MATCH ? AND {sql} "
         f"ORDER BY {BM25} LIMIT ?",
-        [fts_match(terms), *params, FETCH + 1],
+        [expression(terms, scope_of(where)), *params, FETCH + 1],
     ).fetchall()
     return {int(r[0]): float(r[1]) for r in rows[:FETCH]}, len(rows) <= FETCH
 
 
 def best_matches(
-    conn: sqlite3.Connection, terms: list[str], limit: int | None
+    conn: sqlite3.Connection, terms: list[str], scope: Mapping[str, str], limit: int | None
 ) -> list[tuple[int, float]]:
-    """(rid, BM25) of the `limit` best matches in the whole index (every match when None), best
-    first: the caller filters by scope."""
+    """(rid, BM25) of the `limit` best matches among the scope's rows (every match when None),
+    best first: the caller checks expiry (and the scope, as the vector index knows it)."""
     rows = conn.execute(
         f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ? "
         f"ORDER BY {BM25} LIMIT ?",
-        [fts_match(terms), -1 if limit is None else limit],
+        [expression(terms, scope), -1 if limit is None else limit],
     ).fetchall()
     return [(int(r[0]), float(r[1])) for r in rows]
 
@@ -55,7 +72,7 @@ def scores(conn: sqlite3.Connection, terms: list[str], rids: list[int]) -> dict[
         rows = conn.execute(
             f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ? "
             f"AND +rowid IN ({marks})",
-            [fts_match(terms), *chunk],
+            [expression(terms), *chunk],
         ).fetchall()
         out.update((int(r[0]), float(r[1])) for r in rows)
     return out

@@ -233,6 +233,41 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # 8: the scope's ids as words in the full-text index (weight 0 in BM25), so that a search
+    # confines its MATCH to its scope and ranks only the scope's rows. `scope_words` holds one
+    # word per id: 'u'/'a'/'r', the id's UTF-8 bytes in hex, and 'x' (a word the stemmer leaves
+    # as it is); see keyword.scope_phrase.
+    """
+    ALTER TABLE memories ADD COLUMN scope_words TEXT GENERATED ALWAYS AS (
+        CASE WHEN user_id IS NULL THEN '' ELSE 'u' || hex(user_id) || 'x ' END ||
+        CASE WHEN agent_id IS NULL THEN '' ELSE 'a' || hex(agent_id) || 'x ' END ||
+        CASE WHEN run_id IS NULL THEN '' ELSE 'r' || hex(run_id) || 'x' END
+    ) VIRTUAL;
+    DROP TRIGGER memories_fts_insert;
+    DROP TRIGGER memories_fts_delete;
+    DROP TRIGGER memories_fts_update;
+    DROP TABLE memories_fts;
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        memory, actor_id, date_words, scope_words, content='memories', content_rowid='rid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts (rowid, memory, actor_id, date_words, scope_words)
+        VALUES (new.rid, new.memory, new.actor_id, new.date_words, new.scope_words);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, memory, actor_id, date_words, scope_words)
+        VALUES ('delete', old.rid, old.memory, old.actor_id, old.date_words, old.scope_words);
+    END;
+    CREATE TRIGGER memories_fts_update
+    AFTER UPDATE OF memory, actor_id, created_at, user_id, agent_id, run_id ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, memory, actor_id, date_words, scope_words)
+        VALUES ('delete', old.rid, old.memory, old.actor_id, old.date_words, old.scope_words);
+        INSERT INTO memories_fts (rowid, memory, actor_id, date_words, scope_words)
+        VALUES (new.rid, new.memory, new.actor_id, new.date_words, new.scope_words);
+    END;
+    INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from engram.core.filters import Node
+from engram.core.filters import Node, scope_of
 from engram.errors import (
     ConflictError,
     DimensionMismatchError,
@@ -59,8 +59,8 @@ from engram.store.sqlite.rows import history as history_row
 from engram.store.sqlite.schema import migrate
 from engram.store.sqlite.vectors import ANN_THRESHOLD
 
-KEYWORD_WINDOW = 200  # full-text matches read per query at first (at least 4 x wanted)
-KEYWORD_WINDOW_MAX = 20_000  # past this, the scope's matches are joined in SQL
+KEYWORD_WINDOW = 100  # full-text matches read per query at first (at least 2 x wanted)
+KEYWORD_WINDOW_MAX = 20_000  # past this (many expired rows), matches are joined in SQL
 
 T = TypeVar("T")
 
@@ -468,16 +468,18 @@ class SQLiteStore:
             if not is_pure_scope(where):
                 found, complete = keyword_sql.matches(conn, list(terms), where, today, show_expired)
                 return KeywordMatches(found, complete)
-            # Only scope ids: read the index's best matches and keep the scope's (the vector
-            # index knows every row's scope), widening the window until `want` are kept; rows
-            # past it are scored directly if another retriever brings them.
+            # Only scope ids: the index's best matches within the scope (its ids are words in
+            # the index), less the expired ones (the vector index knows each row's expiry),
+            # widening the window until `want` are kept; rows past it are scored directly if
+            # another retriever brings them.
+            scope = scope_of(where)
             if want is None:
-                rows = keyword_sql.best_matches(conn, list(terms), None)
+                rows = keyword_sql.best_matches(conn, list(terms), scope, None)
                 kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
                 return KeywordMatches(dict(kept), True)
-            window = max(4 * want, KEYWORD_WINDOW)
+            window = max(2 * want, KEYWORD_WINDOW)
             while window <= KEYWORD_WINDOW_MAX:
-                rows = keyword_sql.best_matches(conn, list(terms), window + 1)
+                rows = keyword_sql.best_matches(conn, list(terms), scope, window + 1)
                 complete = len(rows) <= window
                 kept = self._keeper.filter_scope(conn, rows[:window], where, today, show_expired)
                 if complete or len(kept) >= want:
