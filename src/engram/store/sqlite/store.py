@@ -575,23 +575,27 @@ def _candidates_of(
         ):
             by_rid[row[0]] = row
     found: list[Candidate] = []
+    when: dict[int, datetime] = {}  # parsed once per row
+
+    def at(rid: int) -> datetime:
+        if rid not in when:
+            when[rid] = datetime.fromisoformat(by_rid[rid][2])
+        return when[rid]
+
     for rid in rids:
         row = by_rid.get(rid)
         if row is None:  # deleted meanwhile
             continue
-        adjacent = tuple(
-            other[1]
-            for other in (by_rid.get(rid - 1), by_rid.get(rid + 1))
-            if other is not None and _same_conversation(row, other)
-        )
+        adjacent = ()
+        if row[8] is not None:  # a message: its neighbours are the same conversation's turns
+            adjacent = tuple(
+                by_rid[other][1]
+                for other in (rid - 1, rid + 1)
+                if other in by_rid
+                and by_rid[other][8] is not None
+                and by_rid[other][5:8] == row[5:8]
+                and abs((at(other) - at(rid)).total_seconds()) <= 3600
+            )
         scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
         found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
     return found
-
-
-def _same_conversation(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    """Rows (as read by `_candidates_of`) of one scope, both messages, within the hour."""
-    if a[8] is None or b[8] is None or a[5:8] != b[5:8]:
-        return False
-    apart = datetime.fromisoformat(a[2]) - datetime.fromisoformat(b[2])
-    return abs(apart.total_seconds()) <= 3600
