@@ -72,24 +72,38 @@ def smooth(candidates: list[Scores], neighbours: list[list[int]], recipe: Recipe
     for c, adjacent in zip(candidates, neighbours, strict=True):
         best = max((base[i] for i in adjacent), default=0.0)
         if best > 0:
-            c.parts["neighbours"] = round(best, 6)
+            c.parts["neighbours"] = best
             c.total = min(1.0, c.total + recipe.neighbours * best)
 
 
 def fuse(candidates: list[Scores], recipe: Recipe) -> None:
-    """Fill `parts` and `total` of every candidate."""
+    """Fill `parts` (the components the recipe uses, unrounded) and `total` of every candidate.
+    One pass of plain arithmetic: it runs for every candidate of every search."""
+    weight = recipe.weights.get
+    w_vector, w_keyword, w_graph, w_speaker, w_recency = (weight(n, 0.0) for n in COMPONENTS)
     best_keyword = max((c.keyword_raw for c in candidates), default=0.0)
+    per_keyword = 1.0 / best_keyword if best_keyword > 0 else 0.0
+    decay = -1.0 / recipe.half_life_days
+    used = [n for n in COMPONENTS if recipe.uses(n)]
+    feedback_weight = recipe.feedback
     for c in candidates:
-        parts = {
-            "vector": min(1.0, max(0.0, c.vector)),
-            "keyword": c.keyword_raw / best_keyword if best_keyword > 0 else 0.0,
-            "graph": min(1.0, max(0.0, c.graph)),
-            "speaker": min(1.0, max(0.0, c.speaker)),
-            "recency": math.exp(-max(0.0, c.age_days) / recipe.half_life_days),
-        }
-        total = sum(recipe.weights.get(name, 0.0) * parts[name] for name in COMPONENTS)
-        total += recipe.feedback * max(-1.0, min(1.0, c.feedback))
-        c.parts = {name: round(parts[name], 6) for name in COMPONENTS if recipe.uses(name)}
-        if recipe.feedback:
-            c.parts["feedback"] = round(c.feedback, 6)
+        vector = min(1.0, max(0.0, c.vector))
+        keyword = c.keyword_raw * per_keyword
+        graph = min(1.0, max(0.0, c.graph))
+        speaker = min(1.0, max(0.0, c.speaker))
+        recency = math.exp(max(0.0, c.age_days) * decay)
+        feedback = max(-1.0, min(1.0, c.feedback))
+        total = (
+            w_vector * vector + w_keyword * keyword + w_graph * graph + w_speaker * speaker
+            + w_recency * recency + feedback_weight * feedback
+        )  # fmt: skip
+        values = (vector, keyword, graph, speaker, recency)
+        c.parts = {n: v for n, v in zip(COMPONENTS, values, strict=True) if n in used}
+        if feedback_weight:
+            c.parts["feedback"] = c.feedback
         c.total = min(1.0, max(0.0, total))
+
+
+def rounded(parts: dict[str, float]) -> dict[str, float]:
+    """Components as `explain` shows them (6 decimals)."""
+    return {name: round(value, 6) for name, value in parts.items()}

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from engram.core.filters import Node, scope_of
-from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe, Scores, fuse, smooth
+from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe, Scores, fuse, rounded, smooth
 from engram.core.text import query_terms
 from engram.errors import ValidationError
 from engram.pipeline.context import Context
@@ -45,8 +45,8 @@ async def _rerank(
     texts = [records[c.memory_id].memory for c, _ in winners]
     relevance = await ctx.reranker.scores(query, texts, Usage())
     for (_, score), value in zip(winners, relevance, strict=True):
-        score.parts["fused"] = round(score.total, 6)
-        score.parts["rerank"] = round(value, 6)
+        score.parts["fused"] = score.total
+        score.parts["rerank"] = value
         score.total = min(1.0, max(0.0, value))
     return sorted(winners, key=lambda pair: -pair[1].total)
 
@@ -89,7 +89,7 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
         item = memory_item(records[candidate.memory_id])
         item["score"] = round(score.total, 6)
         if request.explain:
-            item["explain"] = {"recipe": request.recipe.name, **score.parts}
+            item["explain"] = {"recipe": request.recipe.name, **rounded(score.parts)}
         results.append(item)
     out: dict[str, Any] = {"results": results}
     if request.rerank and ctx.reranker is None:
