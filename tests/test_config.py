@@ -107,6 +107,8 @@ def test_offline_extractor_is_announced_once(
         ({"reranker": {"provider": "llm_reranker"}}, "needs an LLM"),
         ({"llm": {"config": {"model": "gpt-4o-mini"}}}, "'config' but no 'provider'"),
         ({"embedder": {"provder": "hashing"}}, "unknown embedder keys: provder"),
+        ({"embedder": {"provider": "minilm", "config": {"threads": 0}}}, "'threads' must be"),
+        ({"embedder": {"provider": "minilm", "config": {"threads": "2"}}}, "'threads' must be"),
     ],
 )
 def test_bad_llm_config(config: dict[str, object], message: str, tmp_path: Path) -> None:
@@ -127,3 +129,21 @@ def test_vector_store_block_without_provider_is_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "elsewhere" / "memories.db"
     config = MemoryConfig.from_dict({"vector_store": {"config": {"path": str(path)}}})
     assert config.resolved_db_path() == path
+
+
+def test_local_embedder_threads_setting(tmp_path: Path) -> None:
+    """`threads` sets the local model's inference threads (the server runs one per process);
+    the vectors are the same."""
+    import numpy as np
+
+    from engram.config import build_embedder
+
+    def embedder(block: dict[str, object]) -> object:
+        config = MemoryConfig.from_dict({"data_dir": str(tmp_path), "embedder": block})
+        return build_embedder(config, threads=2)
+
+    one = embedder({"provider": "minilm", "config": {"threads": 1}})
+    default = embedder({"provider": "minilm"})
+    texts = ["Loves sailing on weekends", "Moved to Lisbon last year"]
+    a, b = one.embed_sync(texts), default.embed_sync(texts)  # type: ignore[attr-defined]
+    assert np.allclose(a, b, atol=1e-5)

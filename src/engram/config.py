@@ -312,8 +312,9 @@ _LOCAL_BASE_URLS = {
 _MINILM_NAMES = {None, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 
 
-def build_embedder(config: MemoryConfig) -> Embedder:
-    """The embedder a config names."""
+def build_embedder(config: MemoryConfig, *, threads: int | None = None) -> Embedder:
+    """The embedder a config names. `threads`: CPU threads for a local model when the config
+    does not say (`{"embedder": {"config": {"threads": N}}}`; default: the runtime's choice)."""
     provider, settings = config.embedder_provider, dict(config.embedder_config)
     if provider in ("minilm", "huggingface"):
         if settings.get("model") not in _MINILM_NAMES:
@@ -323,7 +324,12 @@ def build_embedder(config: MemoryConfig) -> Embedder:
             )
         from engram.providers.embedders.minilm import MiniLMEmbedder
 
-        return MiniLMEmbedder(cache_dir=config.resolved_data_dir() / "models")
+        chosen = settings.get("threads", threads)
+        if chosen is not None and (type(chosen) is not int or chosen < 1):
+            raise ConfigurationError(
+                f"embedder 'threads' must be a positive integer, not {chosen!r}"
+            )
+        return MiniLMEmbedder(cache_dir=config.resolved_data_dir() / "models", threads=chosen)
     if provider == "hashing":
         from engram.providers.embedders.hashing import HashingEmbedder
 
