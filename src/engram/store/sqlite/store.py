@@ -561,11 +561,11 @@ class SQLiteStore:
 def _candidates_of(
     conn: sqlite3.Connection, rids: list[int], cosine: dict[int, float], keyword: dict[int, float]
 ) -> list[Candidate]:
-    """The candidates' rows with their scores and neighbours: the turns just before and after
-    each one in the same conversation (adjacent rows of the same scope, both verbatim messages
-    with a role, at most an hour apart). One primary-key read of the rows and their adjacent
-    rows."""
-    wanted = sorted({r + d for r in rids for d in (-1, 0, 1)})
+    """The candidates' rows with their scores and neighbours: the candidates that are the turns
+    just before and after each one in the same conversation (adjacent rows of the same scope,
+    both verbatim messages with a role, at most an hour apart); only those lift a score. One
+    primary-key read of the candidates' rows."""
+    wanted = sorted(set(rids))
     by_rid: dict[int, tuple[Any, ...]] = {}
     for chunk, marks in chunked(wanted):
         for row in conn.execute(
