@@ -116,6 +116,38 @@ def test_keyword_search_is_confined_to_the_scope_inside_the_index(db_path: Path)
         assert m.search(word, user_id="zoe", recipe="keyword")["results"] == []
 
 
+def test_skipping_rows_with_only_common_terms_gives_the_same_best_matches(db_path: Path) -> None:
+    """BM25 is computed only for rows with a rarer query term when the common terms' bound
+    allows it: the best rows and their scores are those of reading every match."""
+    import random
+    import sqlite3
+
+    from engram.store.sqlite import keyword
+
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(60)]
+    weights = [1 / (i + 1) for i in range(len(words))]  # a few common words, many rare ones
+    with Memory(embedder=HashingEmbedder(64), store=SQLiteStore(db_path)) as m:
+        for user in ("a", "b"):
+            texts = [
+                " ".join(rng.choices(words, weights, k=rng.randint(3, 12))) for _ in range(600)
+            ]
+            m.add([{"role": "user", "content": t} for t in texts], user_id=user, infer=False)
+    conn = sqlite3.connect(db_path)
+    skipped = 0
+    for _ in range(150):
+        terms = rng.sample(words[:3], 1) + rng.sample(words[3:], rng.randint(1, 3))
+        limit = rng.choice((5, 20, 60))
+        scope = {"user_id": rng.choice(("a", "b"))}
+        every = keyword._ranked(conn, terms, scope, [], None)
+        best = keyword.best_matches(conn, terms, scope, limit)
+        skipped += keyword._best_past_common_terms(conn, terms, scope, limit) is not None
+        assert [round(s, 9) for _, s in best] == [round(s, 9) for _, s in every[:limit]]
+        ties = {rid for rid, s in every if s == every[min(limit, len(every)) - 1][1]}
+        assert {r for r, _ in best} <= {r for r, _ in every[:limit]} | ties
+    assert skipped > 20  # the shortcut was taken, and checked, many times
+
+
 def test_recency_breaks_ties_towards_newer(db_path: Path) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     with Memory(

@@ -5,6 +5,7 @@ conversation turn (its `context` column, turns.py) add to its BM25 but do not ma
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Mapping
 
@@ -18,8 +19,8 @@ from engram.store.sqlite.turns import CONTEXT_WEIGHT
 BM25 = f"bm25(memories_fts, 1.0, 0.5, 0.5, {CONTEXT_WEIGHT}, 0.0)"
 FETCH = 5000  # matches read per query; past it, other candidates are scored directly
 _SCOPE_PREFIX = {"user_id": "u", "agent_id": "a", "run_id": "r"}
-# Rows also matching their own columns. `+rowid` keeps the test a filter on the match scan, and
-# BM25 is computed only for the rows kept.
+# Rows also matching a second expression (its own columns, or rarer terms). `+rowid` keeps the
+# test a filter on the match scan, and BM25 is computed only for the rows kept.
 _ALSO = " AND +memories_fts.rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)"
 
 
@@ -67,32 +68,90 @@ def best_matches(
 ) -> list[tuple[int, float]]:
     """(rid, BM25) of the `limit` best matches among the scope's rows (every match when None),
     best first: the caller checks expiry (and the scope, as the vector index knows it)."""
+    if limit is not None and len(terms) > 1:
+        found = _best_past_common_terms(conn, terms, scope, limit)
+        if found is not None:
+            return found
+    return _ranked(conn, terms, scope, [], limit)
+
+
+def _ranked(
+    conn: sqlite3.Connection,
+    terms: list[str],
+    scope: Mapping[str, str],
+    among: list[str],
+    limit: int | None,
+) -> list[tuple[int, float]]:
+    """The scope's matches by BM25, best first, limited to those also matching each of
+    `among`."""
+    filters = [expression(terms, scope, own=True), *among]
     rows = conn.execute(
-        f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ?{_ALSO} "
-        f"ORDER BY {BM25} LIMIT ?",
-        [
-            expression(terms, scope),
-            expression(terms, scope, own=True),
-            -1 if limit is None else limit,
-        ],
+        f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ?"
+        f"{_ALSO * len(filters)} ORDER BY {BM25} LIMIT ?",
+        [expression(terms, scope), *filters, -1 if limit is None else limit],
     ).fetchall()
     return [(int(r[0]), float(r[1])) for r in rows]
 
 
-def scores(
-    conn: sqlite3.Connection, terms: list[str], scope: Mapping[str, str], rids: list[int]
-) -> dict[int, float]:
-    """BM25 of the given rows of the scope (those with no query term of their own are left
-    out)."""
+def _best_past_common_terms(
+    conn: sqlite3.Connection, terms: list[str], scope: Mapping[str, str], limit: int
+) -> list[tuple[int, float]] | None:
+    """The `limit` best matches, computing BM25 only for rows with one of the rarer terms
+    (MaxScore): a term adds at most idf x (k1 + 1) to a row's BM25, so when the `limit`-th best
+    row among those with a rarer term scores above the sum of the common terms' bounds, no row
+    with common terms only can enter. None when that does not hold (read every match then).
+
+    FTS5 computes BM25 once per matching row (~1 us each, most of a search's full-text cost);
+    a common word can match most of a scope while the best rows are those with the rare ones."""
+    hits = {
+        t: conn.execute(
+            "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", [expression([t])]
+        ).fetchone()[0]
+        for t in terms
+    }
+    rare = sorted(terms, key=lambda t: hits[t])
+    common: list[str] = []
+    while len(rare) > 1 and hits[rare[-1]] >= sum(hits[t] for t in rare[:-1]) >= limit:
+        common.append(rare.pop())  # most of the matches, and the rest can still fill `limit`
+    if not common:
+        return None
+    # The index's row count is at most the largest rid: idf and so the bounds only grow.
+    n_rows = conn.execute("SELECT max(rid) FROM memories").fetchone()[0] or 0
+    bound = sum(_most_added(n_rows, hits[t]) for t in common)
+    rows = _ranked(conn, terms, scope, [expression(rare, scope)], limit)
+    if len(rows) < limit or rows[-1][1] <= bound:
+        return None
+    return rows
+
+
+def _most_added(n_rows: int, hits: int) -> float:
+    """The most one term can add to a row's BM25 in FTS5: idf x (k1 + 1), k1 = 1.2, with FTS5's
+    idf (floored at 1e-6)."""
+    idf = math.log((n_rows - hits + 0.5) / (hits + 0.5)) if n_rows > hits else 0.0
+    return max(idf, 1e-6) * 2.2
+
+
+def scores(conn: sqlite3.Connection, terms: list[str], rids: list[int]) -> dict[int, float]:
+    """BM25 of the given rows (those with no query term of their own are left out)."""
     out: dict[int, float] = {}
     for chunk, marks in chunked(rids):
         # `+rowid` keeps the rowid test a filter on the match scan: given to FTS5 as a
         # constraint, it re-reads the terms' doclists once per row (measured: 2 ms vs 0.27 ms
         # for 50 rows among 2,000 matches), and BM25 is computed only for the rows kept.
+        own = [
+            r[0]
+            for r in conn.execute(
+                "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? "
+                f"AND +rowid IN ({marks})",
+                [expression(terms, own=True), *chunk],
+            )
+        ]
+        if not own:
+            continue
         rows = conn.execute(
             f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ? "
-            f"AND +rowid IN ({marks}){_ALSO}",
-            [expression(terms, scope), *chunk, expression(terms, scope, own=True)],
+            f"AND +rowid IN ({', '.join('?' * len(own))})",
+            [expression(terms), *own],
         ).fetchall()
         out.update((int(r[0]), float(r[1])) for r in rows)
     return out

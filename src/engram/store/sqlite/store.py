@@ -527,7 +527,7 @@ class SQLiteStore:
                 scored[rid] = matches[rid]
         if terms and not complete:  # more matches than were read: score the rest directly
             missing = [rid for rid in {*cosine, *extra} if rid not in matches]
-            scored.update(keyword_sql.scores(conn, terms, scope_of(where), missing))
+            scored.update(keyword_sql.scores(conn, terms, missing))
         if query is not None:
             cosine.update(
                 self._keeper.cosines(query, [r for r in {*scored, *extra} if r not in cosine])
