@@ -215,57 +215,6 @@ def test_concurrent_first_opens_wait_instead_of_failing(tmp_path: Path) -> None:
     assert errors == []
 
 
-async def test_upgrading_gives_every_conversation_turn_its_context(tmp_path: Path) -> None:
-    """Schema 9 fills the context of the turns already stored (and indexes it): a reply found
-    by the words of the turn it answers."""
-    import sqlite3
-
-    from engram.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _statements
-
-    path = tmp_path / "v8.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:8]:
-        assert isinstance(script, str)
-        for statement in _statements(script):
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 8")
-    conn.executemany(
-        "INSERT INTO meta (key, value) VALUES (?, ?)",
-        [("dims", str(DIMS)), ("model_id", "m"), ("epoch", "e")],
-    )
-    rows = [
-        (rec(1).id, "Where did you sail?", "u1", "user", "2025-01-01T10:00:00+00:00"),
-        (rec(2).id, "Around Lisbon, twice", "u1", "assistant", "2025-01-01T10:00:05+00:00"),
-        (rec(3).id, "Lisbon has good tea", "u1", None, "2025-01-01T10:00:06+00:00"),  # a fact
-        (rec(4).id, "I sail too", "u2", "user", "2025-01-01T10:00:07+00:00"),
-    ]
-    conn.executemany(
-        "INSERT INTO memories (id, memory, hash, user_id, role, created_at, updated_at, "
-        "embedding) VALUES (?, ?, 'h', ?, ?, ?, ?, ?)",
-        [(*r, r[4], vec(i + 1).tobytes()) for i, r in enumerate(rows)],
-    )
-    conn.close()
-    store = SQLiteStore(path)
-    await store.open(dims=DIMS, model_id="m")
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    contexts = dict(conn.execute("SELECT memory, context FROM memories"))
-    assert contexts == {
-        "Where did you sail?": "Around Lisbon, twice",
-        "Around Lisbon, twice": "Where did you sail?",
-        "Lisbon has good tea": None,
-        "I sail too": None,
-    }
-    conn.close()
-    found = await store.keyword_matches(
-        ["sail", "lisbon"], parse_filters({"user_id": "u1"}), today=TODAY
-    )
-    ranked = sorted(found.scores, key=lambda rid: -found.scores[rid])
-    assert len(ranked) == 3  # the fact matches "lisbon" on its own
-    assert ranked.index(2) < ranked.index(3)  # the reply also has "sail" around it
-    await store.close()
-
-
 async def test_an_old_database_upgrades_with_its_data(tmp_path: Path) -> None:
     import sqlite3
 

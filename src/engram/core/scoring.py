@@ -9,9 +9,9 @@ Each candidate has, per component, a normalised score in [0, 1]:
 - `recency`: exp(-age / half_life), 1 for a memory created now;
 and `feedback` in [-1, 1] (0 neutral). The fused score is
 `clip(sum(weight[c] * score[c]) + feedback_weight * feedback, 0, 1)`; the positive weights of a
-recipe sum to 1, so a `threshold` in [0, 1] means the same thing in every recipe. (A conversation
-turn's `keyword` score also counts, at a lower weight, the words of the turns around it: see
-`engram.store.sqlite.turns`.)
+recipe sum to 1, so a `threshold` in [0, 1] means the same thing in every recipe. Then, for
+conversation turns, `neighbours` (a recipe weight) adds that share of the best adjacent turn's
+score (a turn next to a relevant one is often part of the answer), clipped to 1 again.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Recipe:
     name: str
     weights: dict[str, float]
     feedback: float = 0.1  # weight of the feedback signal
+    neighbours: float = 0.0  # share of the best adjacent turn's score added to a turn's
     half_life_days: float = 180.0
     candidates: int = 50  # taken from each retriever before fusion
 
@@ -40,10 +41,12 @@ RECIPES: dict[str, Recipe] = {
     "hybrid": Recipe(
         "hybrid",
         {"vector": 0.46, "keyword": 0.33, "speaker": 0.16, "recency": 0.05},
+        neighbours=0.15,
     ),
     "hybrid_graph": Recipe(
         "hybrid_graph",
         {"vector": 0.42, "keyword": 0.3, "graph": 0.09, "speaker": 0.14, "recency": 0.05},
+        neighbours=0.15,
     ),
 }
 DEFAULT_RECIPE = "hybrid"
@@ -59,6 +62,18 @@ class Scores:
     feedback: float = 0.0
     parts: dict[str, float] = field(default_factory=dict)
     total: float = 0.0
+
+
+def smooth(candidates: list[Scores], neighbours: list[list[int]], recipe: Recipe) -> None:
+    """Add `recipe.neighbours` x the best adjacent candidate's score (indexes into the list)."""
+    if not recipe.neighbours:
+        return
+    base = [c.total for c in candidates]
+    for c, adjacent in zip(candidates, neighbours, strict=True):
+        best = max((base[i] for i in adjacent), default=0.0)
+        if best > 0:
+            c.parts["neighbours"] = best
+            c.total = min(1.0, c.total + recipe.neighbours * best)
 
 
 def fuse(candidates: list[Scores], recipe: Recipe) -> None:

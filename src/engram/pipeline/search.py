@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from engram.core.filters import Node, scope_of
-from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe, Scores, fuse, rounded
+from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe, Scores, fuse, rounded, smooth
 from engram.core.text import query_terms
 from engram.errors import ValidationError
 from engram.pipeline.context import Context
@@ -143,7 +143,7 @@ async def _gather(
 def _score(
     ctx: Context, request: SearchRequest, found: list[Candidate], linked: dict[str, float]
 ) -> list[Scores]:
-    """Every candidate's components, fused by the recipe."""
+    """Every candidate's components, fused by the recipe, then lifted by its neighbours."""
     now = ctx.clock()
     speaker = named_speaker(request.query, {c.actor_id for c in found if c.actor_id})
     scores = [
@@ -158,4 +158,7 @@ def _score(
         for c in found
     ]
     fuse(scores, request.recipe)
+    position = {c.memory_id: i for i, c in enumerate(found)}
+    adjacent = [[position[n] for n in c.neighbours if n in position] for c in found]
+    smooth(scores, adjacent, request.recipe)
     return scores

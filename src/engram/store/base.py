@@ -177,6 +177,7 @@ class Candidate:
     vector: float
     keyword: float
     actor_id: str | None = None
+    neighbours: tuple[str, ...] = ()  # candidates that are its adjacent turns (memory ids)
 
 
 class Store(Protocol):

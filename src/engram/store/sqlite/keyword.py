@@ -1,7 +1,4 @@
-"""Full-text (FTS5 BM25) retrieval within the filters.
-
-A row matches when its own text, speaker or date has a query term; the turns around a
-conversation turn (its `context` column, turns.py) add to its BM25 but do not make it a match."""
+"""Full-text (FTS5 BM25) retrieval within the filters."""
 
 from __future__ import annotations
 
@@ -13,15 +10,10 @@ from engram.core.filters import Node, scope_of
 from engram.core.text import fts_match
 from engram.store.sqlite.compile import compile_live
 from engram.store.sqlite.rows import chunked
-from engram.store.sqlite.turns import CONTEXT_WEIGHT
 
-# Column weights: text, speaker, date in words, the turns around a turn (turns.py), scope ids.
-BM25 = f"bm25(memories_fts, 1.0, 0.5, 0.5, {CONTEXT_WEIGHT}, 0.0)"
+BM25 = "bm25(memories_fts, 1.0, 0.5, 0.5, 0.0)"  # weights: text, speaker, date in words, scope
 FETCH = 5000  # matches read per query; past it, other candidates are scored directly
 _SCOPE_PREFIX = {"user_id": "u", "agent_id": "a", "run_id": "r"}
-# Rows also matching a second expression (its own columns, or rarer terms). `+rowid` keeps the
-# test a filter on the match scan, and BM25 is computed only for the rows kept.
-_ALSO = " AND +memories_fts.rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)"
 
 
 def scope_word(field: str, value: str) -> str:
@@ -29,14 +21,10 @@ def scope_word(field: str, value: str) -> str:
     return _SCOPE_PREFIX[field] + value.encode("utf-8").hex() + "x"
 
 
-def expression(
-    terms: list[str], scope: Mapping[str, str] | None = None, *, own: bool = False
-) -> str:
-    """The MATCH expression: any of the terms in the text, speaker, date and context columns
-    (`own`: not context) and, given a scope, every one of its ids, so that FTS5 computes BM25
-    only for the scope's rows."""
-    columns = "memory actor_id date_words" if own else "memory actor_id date_words context"
-    words = f"{{{columns}}} : ({fts_match(terms)})"
+def expression(terms: list[str], scope: Mapping[str, str] | None = None) -> str:
+    """The MATCH expression: any of the terms in the text, speaker or date columns, and, given a
+    scope, every one of its ids, so that FTS5 computes BM25 only for the scope's rows."""
+    words = f"{{memory actor_id date_words}} : ({fts_match(terms)})"
     if not scope:
         return words
     ids = " AND ".join(f'"{scope_word(field, value)}"' for field, value in sorted(scope.items()))
@@ -53,12 +41,11 @@ def matches(
     sql, params = compile_live(where, today, show_expired)
     # CROSS JOIN keeps the full-text index as the outer loop: left to itself, the planner may
     # scan the scope's rows and probe the index for each (measured: 500 ms instead of 3 ms).
-    scope = scope_of(where)
     rows = conn.execute(
         f"SELECT memories_fts.rowid, -{BM25} FROM memories_fts "
-        f"CROSS JOIN memories m ON m.rid = memories_fts.rowid WHERE memories_fts MATCH ?{_ALSO} "
-        f"AND {sql} ORDER BY {BM25} LIMIT ?",
-        [expression(terms, scope), expression(terms, scope, own=True), *params, FETCH + 1],
+        f"CROSS JOIN memories m ON m.rid = memories_fts.rowid WHERE memories_fts MATCH ? AND {sql} "
+        f"ORDER BY {BM25} LIMIT ?",
+        [expression(terms, scope_of(where)), *params, FETCH + 1],
     ).fetchall()
     return {int(r[0]): float(r[1]) for r in rows[:FETCH]}, len(rows) <= FETCH
 
@@ -72,23 +59,21 @@ def best_matches(
         found = _best_past_common_terms(conn, terms, scope, limit)
         if found is not None:
             return found
-    return _ranked(conn, terms, scope, [], limit)
+    return _ranked(conn, expression(terms, scope), None, limit)
 
 
 def _ranked(
-    conn: sqlite3.Connection,
-    terms: list[str],
-    scope: Mapping[str, str],
-    among: list[str],
-    limit: int | None,
+    conn: sqlite3.Connection, match: str, among: str | None, limit: int | None
 ) -> list[tuple[int, float]]:
-    """The scope's matches by BM25, best first, limited to those also matching each of
-    `among`."""
-    filters = [expression(terms, scope, own=True), *among]
+    """Rows of `match` by BM25, best first; given `among`, only the rows that also match it
+    (BM25 is computed for those only: `+rowid` keeps the test a filter on the match scan)."""
+    sql = f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ?"
+    params: list[object] = [match]
+    if among is not None:
+        sql += " AND +rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)"
+        params.append(among)
     rows = conn.execute(
-        f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ?"
-        f"{_ALSO * len(filters)} ORDER BY {BM25} LIMIT ?",
-        [expression(terms, scope), *filters, -1 if limit is None else limit],
+        f"{sql} ORDER BY {BM25} LIMIT ?", [*params, -1 if limit is None else limit]
     ).fetchall()
     return [(int(r[0]), float(r[1])) for r in rows]
 
@@ -118,7 +103,7 @@ def _best_past_common_terms(
     # The index's row count is at most the largest rid: idf and so the bounds only grow.
     n_rows = conn.execute("SELECT max(rid) FROM memories").fetchone()[0] or 0
     bound = sum(_most_added(n_rows, hits[t]) for t in common)
-    rows = _ranked(conn, terms, scope, [expression(rare, scope)], limit)
+    rows = _ranked(conn, expression(terms, scope), expression(rare, scope), limit)
     if len(rows) < limit or rows[-1][1] <= bound:
         return None
     return rows
@@ -132,26 +117,16 @@ def _most_added(n_rows: int, hits: int) -> float:
 
 
 def scores(conn: sqlite3.Connection, terms: list[str], rids: list[int]) -> dict[int, float]:
-    """BM25 of the given rows (those with no query term of their own are left out)."""
+    """BM25 of the given rows (those with no query term are left out)."""
     out: dict[int, float] = {}
     for chunk, marks in chunked(rids):
         # `+rowid` keeps the rowid test a filter on the match scan: given to FTS5 as a
         # constraint, it re-reads the terms' doclists once per row (measured: 2 ms vs 0.27 ms
         # for 50 rows among 2,000 matches), and BM25 is computed only for the rows kept.
-        own = [
-            r[0]
-            for r in conn.execute(
-                "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? "
-                f"AND +rowid IN ({marks})",
-                [expression(terms, own=True), *chunk],
-            )
-        ]
-        if not own:
-            continue
         rows = conn.execute(
             f"SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ? "
-            f"AND +rowid IN ({', '.join('?' * len(own))})",
-            [expression(terms), *own],
+            f"AND +rowid IN ({marks})",
+            [expression(terms), *chunk],
         ).fetchall()
         out.update((int(r[0]), float(r[1])) for r in rows)
     return out

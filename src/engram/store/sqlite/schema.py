@@ -7,14 +7,10 @@ Derived structures are kept in SQL too: the FTS5 index follows `memories` by tri
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 
 from engram.errors import StoreError
-from engram.store.sqlite import turns
 
-Migration = str | Callable[[sqlite3.Connection], None]
-
-MIGRATIONS: list[Migration] = [
+MIGRATIONS: list[str] = [
     # 1: memories, history, full-text index, vector change log
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -274,55 +270,6 @@ MIGRATIONS: list[Migration] = [
     """,
 ]
 
-# 9: each conversation turn's full-text entry carries the turns around it (see turns.py)
-_CONTEXT_COLUMN = """
-    ALTER TABLE memories ADD COLUMN context TEXT;
-    CREATE INDEX memories_turns ON memories (user_id, agent_id, run_id, rid)
-    WHERE role IS NOT NULL;
-"""
-_CONTEXT_INDEX = """
-    DROP TRIGGER memories_fts_insert;
-    DROP TRIGGER memories_fts_delete;
-    DROP TRIGGER memories_fts_update;
-    DROP TABLE memories_fts;
-    CREATE VIRTUAL TABLE memories_fts USING fts5(
-        memory, actor_id, date_words, context, scope_words, content='memories',
-        content_rowid='rid', tokenize='porter unicode61 remove_diacritics 2'
-    );
-    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
-        INSERT INTO memories_fts (rowid, memory, actor_id, date_words, context, scope_words)
-        VALUES (new.rid, new.memory, new.actor_id, new.date_words, new.context, new.scope_words);
-    END;
-    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
-        INSERT INTO memories_fts
-            (memories_fts, rowid, memory, actor_id, date_words, context, scope_words)
-        VALUES ('delete', old.rid, old.memory, old.actor_id, old.date_words, old.context,
-            old.scope_words);
-    END;
-    CREATE TRIGGER memories_fts_update
-    AFTER UPDATE OF memory, actor_id, created_at, user_id, agent_id, run_id, context ON memories
-    BEGIN
-        INSERT INTO memories_fts
-            (memories_fts, rowid, memory, actor_id, date_words, context, scope_words)
-        VALUES ('delete', old.rid, old.memory, old.actor_id, old.date_words, old.context,
-            old.scope_words);
-        INSERT INTO memories_fts (rowid, memory, actor_id, date_words, context, scope_words)
-        VALUES (new.rid, new.memory, new.actor_id, new.date_words, new.context, new.scope_words);
-    END;
-    INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
-"""
-
-
-def _turn_context(conn: sqlite3.Connection) -> None:
-    for statement in _statements(_CONTEXT_COLUMN):
-        conn.execute(statement)
-    turns.backfill(conn)  # before the new index exists: 'rebuild' reads the filled column
-    for statement in _statements(_CONTEXT_INDEX):
-        conn.execute(statement)
-
-
-MIGRATIONS.append(_turn_context)
-
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -337,12 +284,8 @@ def migrate(conn: sqlite3.Connection) -> None:
                 f"({SCHEMA_VERSION}): upgrade Engram"
             )
         for number in range(version, SCHEMA_VERSION):
-            step = MIGRATIONS[number]
-            if callable(step):
-                step(conn)
-            else:
-                for statement in _statements(step):
-                    conn.execute(statement)
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
         conn.execute("COMMIT")
     except BaseException:

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +28,6 @@ from engram.errors import (
     StoreError,
 )
 from engram.store.base import (
-    UNSET,
     Candidate,
     Claim,
     Delete,
@@ -43,7 +43,7 @@ from engram.store.base import (
     Update,
     Vector,
 )
-from engram.store.sqlite import graph, turns, writes
+from engram.store.sqlite import graph, writes
 from engram.store.sqlite import keyword as keyword_sql
 from engram.store.sqlite.compile import compile_live, is_pure_scope
 from engram.store.sqlite.indexing import IndexKeeper
@@ -220,26 +220,18 @@ class SQLiteStore:
             if any(isinstance(op, Insert) and op.dedupe is not None for op in operations):
                 self._keeper.sync_for_write(c)
             out: list[MemoryRecord | None] = []
-            touched = turns.Touched()  # conversation turns whose neighbours' context changes
             for op in operations:
                 if isinstance(op, Insert):
-                    written = None if self._duplicate(c, op) else writes.insert(c, op)
-                    if written is not None and written.role is not None:
-                        touched.note(c, written.id)
-                    out.append(written)
+                    out.append(None if self._duplicate(c, op) else writes.insert(c, op))
                 elif isinstance(op, Update):
                     out.append(writes.update(c, op))
-                    if op.memory is not UNSET:
-                        touched.note(c, op.memory_id)
                 elif isinstance(op, Delete):
-                    touched.note(c, op.memory_id)
                     out.append(writes.delete(c, op))
                 elif isinstance(op, SaveMessages):
                     writes.save_messages(c, op)
                     out.append(None)
                 else:
                     out.append(None)
-            touched.refresh(c)
             for op in operations:  # after the memories they link: their ids are known now
                 if isinstance(op, LinkGraph) and (target := out[op.memory]) is not None:
                     op.added, op.ended = graph.link(c, op, target.id)
@@ -569,19 +561,41 @@ class SQLiteStore:
 def _candidates_of(
     conn: sqlite3.Connection, rids: list[int], cosine: dict[int, float], keyword: dict[int, float]
 ) -> list[Candidate]:
-    """The candidates' rows with their scores: one primary-key read."""
+    """The candidates' rows with their scores and neighbours: the candidates that are the turns
+    just before and after each one in the same conversation (adjacent rows of the same scope,
+    both verbatim messages with a role, at most an hour apart); only those lift a score. One
+    primary-key read of the candidates' rows."""
+    wanted = sorted(set(rids))
     by_rid: dict[int, tuple[Any, ...]] = {}
-    for chunk, marks in chunked(sorted(set(rids))):
+    for chunk, marks in chunked(wanted):
         for row in conn.execute(
-            f"SELECT rid, id, created_at, feedback, actor_id FROM memories WHERE rid IN ({marks})",
+            "SELECT rid, id, created_at, feedback, actor_id, user_id, agent_id, run_id, role "
+            f"FROM memories WHERE rid IN ({marks})",
             chunk,
         ):
             by_rid[row[0]] = row
     found: list[Candidate] = []
+    when: dict[int, datetime] = {}  # parsed once per row
+
+    def at(rid: int) -> datetime:
+        if rid not in when:
+            when[rid] = datetime.fromisoformat(by_rid[rid][2])
+        return when[rid]
+
     for rid in rids:
         row = by_rid.get(rid)
         if row is None:  # deleted meanwhile
             continue
+        adjacent = ()
+        if row[8] is not None:  # a message: its neighbours are the same conversation's turns
+            adjacent = tuple(
+                by_rid[other][1]
+                for other in (rid - 1, rid + 1)
+                if other in by_rid
+                and by_rid[other][8] is not None
+                and by_rid[other][5:8] == row[5:8]
+                and abs((at(other) - at(rid)).total_seconds()) <= 3600
+            )
         scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
-        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4]))
+        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
     return found

@@ -20,7 +20,7 @@ from engram.store.base import (
     SaveMessages,
     Update,
 )
-from engram.store.sqlite import graph, turns
+from engram.store.sqlite import graph
 from engram.store.sqlite.compile import compile_where
 from engram.store.sqlite.rows import COLUMNS, HISTORY_COLUMNS, SAME_SCOPE, blob, record
 
@@ -142,16 +142,9 @@ def save_messages(c: sqlite3.Connection, op: SaveMessages) -> None:
 def delete_matching(c: sqlite3.Connection, where: Node, at: str) -> int:
     sql, params = compile_where(where)
     rows = c.execute(
-        "SELECT id, memory, created_at, actor_id, role, rid, user_id, agent_id, run_id "
-        f"FROM memories m WHERE {sql}",
-        params,
+        f"SELECT id, memory, created_at, actor_id, role FROM memories m WHERE {sql}", params
     ).fetchall()
     c.executemany("DELETE FROM memories WHERE id = ?", [(r[0],) for r in rows])
-    touched = turns.Touched()
-    for r in rows:
-        if r[4] is not None:
-            touched.add((r[6], r[7], r[8]), r[5])
-    touched.refresh(c)
     graph.remove_for_memories(c, [r[0] for r in rows], at)
     c.executemany(
         f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, NULL, 'DELETE', ?, ?, 1, ?, ?)",
@@ -161,12 +154,8 @@ def delete_matching(c: sqlite3.Connection, where: Node, at: str) -> int:
 
 
 def restore(c: sqlite3.Connection, memories: list[Insert], entries: list[HistoryRecord]) -> None:
-    touched = turns.Touched()
     for op in memories:
         insert(c, op, with_history=False)
-        if op.record.role is not None:
-            touched.note(c, op.record.id)
-    touched.refresh(c)
     c.executemany(
         f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
