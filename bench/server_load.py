@@ -152,6 +152,23 @@ async def load(
     return {"requests": total, "rps": total / wall, "errors": errors, "latencies": latencies}
 
 
+def server_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user + system) used so far by the server's processes: the one started here
+    and its children (`--workers`). None when the server was not started here or this is not
+    Linux. CPU per request is steadier than requests/s on a shared machine."""
+    if pid is None:
+        return None
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total = 0
+        for each in [pid, *map(int, children)]:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def ping(rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
     return "GET", "/v1/ping/", None
 
@@ -193,6 +210,25 @@ def add(rng: random.Random) -> tuple[str, str, dict[str, Any] | None]:
                                      "async_mode": False}  # fmt: skip
 
 
+def summary(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One operation's rounds: the median round's req/s and the range, latency percentiles over
+    every request, errors, and the median round's server CPU per request; printed as a row."""
+    rates = sorted(r["rps"] for r in runs)
+    latencies = [x for r in runs for x in r["latencies"]]
+    cpu = sorted(r["cpu_ms"] for r in runs if "cpu_ms" in r)
+    row = {
+        "requests": sum(r["requests"] for r in runs), "rps": rates[len(rates) // 2],
+        "rps_min": rates[0], "rps_max": rates[-1], "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99), "errors": sum(r["errors"] for r in runs),
+        "cpu_ms": cpu[len(cpu) // 2] if cpu else None,
+    }  # fmt: skip
+    spread = f"({row['rps_min']:.0f}-{row['rps_max']:.0f})"
+    cpu_cell = f"{row['cpu_ms']:.2f}" if row["cpu_ms"] is not None else "-"
+    print(f"{name:9} | {row['requests']:8} | {row['rps']:5.0f} {spread} | {row['p50']:6.1f} | "
+          f"{row['p99']:6.1f} | {row['errors']} | {cpu_cell}")  # fmt: skip
+    return row
+
+
 def main() -> None:
     global KEY
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -223,27 +259,22 @@ def main() -> None:
             # Not measured: each server process loads the model and its vector index on first use.
             asyncio.run(load(url, search, 50 * args.workers * args.concurrency, args.concurrency))
             print(f"{args.rounds} rounds; req/s: the median round (min-max); latency: all rounds")
-            print("operation | requests | req/s | p50 ms | p99 ms | errors")
+            print("operation | requests | req/s | p50 ms | p99 ms | errors | server CPU ms/request")
             operations = (("ping", ping, args.requests), ("search", search, args.requests),
                           ("search*", search_distinct, args.requests),
                           ("get_all", get_all, args.requests // 4),
                           ("add", add, args.requests // 4))  # fmt: skip
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in operations}
+            pid = process.pid if process is not None else None
             for _ in range(args.rounds):  # interleaved: a noisy spell hits every operation
                 for name, make, total in operations:
-                    rounds[name].append(asyncio.run(load(url, make, total, args.concurrency)))
-            results = {}
-            for name, runs in rounds.items():
-                rates = sorted(r["rps"] for r in runs)
-                latencies = [x for r in runs for x in r["latencies"]]
-                results[name] = r = {
-                    "requests": sum(r["requests"] for r in runs), "rps": rates[len(rates) // 2],
-                    "rps_min": rates[0], "rps_max": rates[-1], "p50": percentile(latencies, 0.5),
-                    "p99": percentile(latencies, 0.99), "errors": sum(r["errors"] for r in runs),
-                }  # fmt: skip
-                spread = f"({r['rps_min']:.0f}-{r['rps_max']:.0f})"
-                print(f"{name:9} | {r['requests']:8} | {r['rps']:5.0f} {spread} | "
-                      f"{r['p50']:6.1f} | {r['p99']:6.1f} | {r['errors']}")  # fmt: skip
+                    before = server_cpu(pid)
+                    run = asyncio.run(load(url, make, total, args.concurrency))
+                    after = server_cpu(pid)
+                    if before is not None and after is not None:
+                        run["cpu_ms"] = (after - before) * 1000 / total
+                    rounds[name].append(run)
+            results = {name: summary(name, runs) for name, runs in rounds.items()}
             out = Path(__file__).parent / "out"
             out.mkdir(exist_ok=True)
             (out / "server_load.json").write_text(json.dumps(results, indent=1))

@@ -148,6 +148,21 @@ def test_skipping_rows_with_only_common_terms_gives_the_same_best_matches(db_pat
     assert skipped > 20  # the shortcut was taken, and checked, many times
 
 
+def test_a_remembered_query_vector_gives_the_same_answer(db_path: Path) -> None:
+    """The first search of a text reads full-text matches while the text is embedded; a repeat
+    (its vector remembered) reads them in the same store call as the rest: same results."""
+    with Memory(embedder=HashingEmbedder(64), store=SQLiteStore(db_path)) as m:
+        texts = [f"kayak trip {i} on the river" if i % 3 else f"river note {i}" for i in range(60)]
+        m.add([{"role": "user", "content": t} for t in texts], user_id="a", infer=False,
+              metadata={"kind": "x"})  # fmt: skip
+        for filters in ({"user_id": "a"}, {"user_id": "a", "kind": "x"}):
+            for recipe in ("hybrid", "keyword"):
+                first = m.search("kayak river", filters=filters, recipe=recipe, explain=True)
+                again = m.search("kayak river", filters=filters, recipe=recipe, explain=True)
+                assert first == again
+                assert len(first["results"]) == 20
+
+
 def test_recency_breaks_ties_towards_newer(db_path: Path) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     with Memory(

@@ -34,6 +34,13 @@ class QueryVectors:
         self._waiting: dict[str, asyncio.Future[Vector]] = {}
         self._task: asyncio.Future[None] | None = None  # the one draining `_waiting`
 
+    def remembered(self, text: str) -> Vector | None:
+        """The query's vector if it is remembered (no embedder call), else None."""
+        found = self._cache.get(text)
+        if found is not None:
+            self._cache.move_to_end(text)
+        return found
+
     async def vector(self, text: str) -> tuple[Vector, bool]:
         """The query's vector, and whether the embedder was called for it (not remembered)."""
         found = self._cache.get(text)

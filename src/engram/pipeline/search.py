@@ -103,13 +103,15 @@ async def _gather(
     ctx: Context, request: SearchRequest
 ) -> tuple[list[Candidate], dict[str, float], list[dict[str, str]]]:
     """Candidates from every retriever. The full-text query and the graph lookup need no
-    embedding: they run in the store's threads while the query is embedded."""
+    embedding: they run in the store's threads while the query is embedded. When the query's
+    vector is remembered, the full-text query runs in the same store call as the rest."""
     recipe = request.recipe
     terms = query_terms(request.query) if recipe.uses("keyword") else []
     today = ctx.today()
     pool = max(request.top_k, recipe.candidates)
+    vector = ctx.queries.remembered(request.query) if recipe.uses("vector") else None
     keyword = graph = None
-    if terms:
+    if terms and recipe.uses("vector") and vector is None:  # ahead, while the query is embedded
         keyword = asyncio.ensure_future(
             ctx.store.keyword_matches(
                 terms, request.where, today=today, show_expired=request.show_expired, want=pool
@@ -120,8 +122,7 @@ async def _gather(
             ctx.store.neighbourhood(scope_of(request.where), request.query)
         )
     try:
-        vector = None
-        if recipe.uses("vector"):
+        if recipe.uses("vector") and vector is None:
             await asyncio.sleep(0)  # let those tasks hand their work to the threads first
             vector = await ctx.embed_query(request.query, Usage())
         linked, relations = await graph if graph else ({}, [])

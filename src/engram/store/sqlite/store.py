@@ -462,34 +462,44 @@ class SQLiteStore:
         show_expired: bool = False,
         want: int | None = None,
     ) -> KeywordMatches:
-        def run(conn: sqlite3.Connection) -> KeywordMatches:
-            if not terms:
-                return KeywordMatches({}, True)
-            if not is_pure_scope(where):
-                found, complete = keyword_sql.matches(conn, list(terms), where, today, show_expired)
-                return KeywordMatches(found, complete)
-            # Only scope ids: the index's best matches within the scope (its ids are words in
-            # the index), less the expired ones (the vector index knows each row's expiry),
-            # widening the window until `want` are kept; rows past it are scored directly if
-            # another retriever brings them.
-            scope = scope_of(where)
-            if want is None:
-                rows = keyword_sql.best_matches(conn, list(terms), scope, None)
-                kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
-                return KeywordMatches(dict(kept), True)
-            window = max(2 * want, KEYWORD_WINDOW)
-            while window <= KEYWORD_WINDOW_MAX:
-                rows = keyword_sql.best_matches(conn, list(terms), scope, window + 1)
-                complete = len(rows) <= window
-                kept = self._keeper.filter_scope(conn, rows[:window], where, today, show_expired)
-                if complete or len(kept) >= want:
-                    return KeywordMatches(dict(kept), complete)
-                window *= 8
-            # A small scope in a large store: join the scope's rows in SQL.
-            found, complete = keyword_sql.matches(conn, list(terms), where, today, show_expired)
-            return KeywordMatches(found, complete)
+        return await self._run(
+            self._readers, self._keyword_matches, list(terms), where, today, show_expired, want
+        )
 
-        return await self._run(self._readers, run)
+    def _keyword_matches(
+        self,
+        conn: sqlite3.Connection,
+        terms: list[str],
+        where: Node | None,
+        today: str,
+        show_expired: bool,
+        want: int | None,
+    ) -> KeywordMatches:
+        if not terms:
+            return KeywordMatches({}, True)
+        if not is_pure_scope(where):
+            found, complete = keyword_sql.matches(conn, terms, where, today, show_expired)
+            return KeywordMatches(found, complete)
+        # Only scope ids: the index's best matches within the scope (its ids are words in
+        # the index), less the expired ones (the vector index knows each row's expiry),
+        # widening the window until `want` are kept; rows past it are scored directly if
+        # another retriever brings them.
+        scope = scope_of(where)
+        if want is None:
+            rows = keyword_sql.best_matches(conn, terms, scope, None)
+            kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
+            return KeywordMatches(dict(kept), True)
+        window = max(2 * want, KEYWORD_WINDOW)
+        while window <= KEYWORD_WINDOW_MAX:
+            rows = keyword_sql.best_matches(conn, terms, scope, window + 1)
+            complete = len(rows) <= window
+            kept = self._keeper.filter_scope(conn, rows[:window], where, today, show_expired)
+            if complete or len(kept) >= want:
+                return KeywordMatches(dict(kept), complete)
+            window *= 8
+        # A small scope in a large store: join the scope's rows in SQL.
+        found, complete = keyword_sql.matches(conn, terms, where, today, show_expired)
+        return KeywordMatches(found, complete)
 
     def _candidates(
         self,
@@ -508,10 +518,9 @@ class SQLiteStore:
         cosine: dict[int, float] = {}
         if query is not None:
             cosine = dict(self._keeper.nearest(conn, query, where, today, n_vector, show_expired))
-        if known is None:
-            matches, complete = keyword_sql.matches(conn, terms, where, today, show_expired)
-        else:
-            matches, complete = known.scores, known.complete
+        if known is None:  # not read ahead: read it now, in the same call
+            known = self._keyword_matches(conn, terms, where, today, show_expired, n_keyword)
+        matches, complete = known.scores, known.complete
         scored = dict(list(matches.items())[:n_keyword])
         extra = self._matching_ids(conn, extra_ids, where, today, show_expired)
         for rid in {*cosine, *extra}:
