@@ -163,6 +163,37 @@ def test_a_remembered_query_vector_gives_the_same_answer(db_path: Path) -> None:
                 assert len(first["results"]) == 20
 
 
+def test_remembered_full_text_results_follow_every_change(db_path: Path) -> None:
+    """A scope's full-text results are kept for a repeated query only while the database is
+    unchanged: a write through this store, through another store on the same file (another
+    connection, as another process would be) or an expiry date passing shows at once."""
+    clock = [datetime(2026, 1, 1, tzinfo=UTC)]
+    with (
+        Memory(
+            embedder=HashingEmbedder(64), store=SQLiteStore(db_path), clock=lambda: clock[0]
+        ) as a,
+        Memory(embedder=HashingEmbedder(64), store=SQLiteStore(db_path)) as b,
+    ):
+
+        def found() -> list[str]:
+            hits = a.search("kayak", user_id="u", recipe="keyword", top_k=10)["results"]
+            return sorted(h["memory"] for h in hits)
+
+        a.add("kayak one", user_id="u", infer=False, expiration_date="2026-01-02")
+        assert found() == ["kayak one"]
+        assert found() == ["kayak one"]  # the repeat is answered from the kept result
+        b.add("kayak two", user_id="u", infer=False)
+        assert found() == ["kayak one", "kayak two"]
+        kept = a.get_all(user_id="u")["results"]
+        a.update(next(m["id"] for m in kept if m["memory"] == "kayak two"), "canoe two")
+        assert found() == ["kayak one"]
+        clock[0] = datetime(2026, 1, 3, tzinfo=UTC)  # "kayak one" has expired
+        assert found() == []
+        b.add("kayak three", user_id="u", infer=False)
+        b.delete_all(user_id="u")
+        assert found() == []
+
+
 def test_recency_breaks_ties_towards_newer(db_path: Path) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     with Memory(

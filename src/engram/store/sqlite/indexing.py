@@ -38,6 +38,9 @@ class IndexKeeper:
         # Per connection (by id; they live as long as the store): what it had seen at its last
         # sync, with the index epoch then.
         self._marks: dict[int, tuple[tuple[int, int], str | None]] = {}
+        # Moves on whenever a connection sees the database changed since its last look: results
+        # computed after reading it are current for as long as it has not moved.
+        self._generation = 0
         self._builder = ThreadPoolExecutor(1, thread_name_prefix="engram-ann-builder")
 
     def open(self, dims: int) -> None:
@@ -51,6 +54,13 @@ class IndexKeeper:
     def warm(self, conn: sqlite3.Connection) -> None:
         with self._lock:
             self.sync(conn)
+
+    def generation(self, conn: sqlite3.Connection) -> int:
+        """The database's generation as of now (syncing first): a result read after this call
+        and kept under it is current while a later call returns the same number."""
+        with self._lock:
+            self.sync(conn)
+            return self._generation
 
     def nearest(
         self,
@@ -136,6 +146,7 @@ class IndexKeeper:
             mark = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
             if self._marks.get(id(conn)) == (mark, self._epoch):
                 return
+            self._generation += 1
             self._sync(conn, in_transaction=False)
             self._marks[id(conn)] = (mark, self._epoch)
             return

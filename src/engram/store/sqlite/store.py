@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -61,6 +62,9 @@ from engram.store.sqlite.vectors import ANN_THRESHOLD
 
 KEYWORD_WINDOW = 100  # full-text matches read per query at first (at least 2 x wanted)
 KEYWORD_WINDOW_MAX = 20_000  # past this (many expired rows), matches are joined in SQL
+# Full-text results of recent scope searches, kept while the database has not changed (any
+# commit, by any process, drops them all): an application asking the same again skips BM25.
+RECENT_KEYWORD_RESULTS = 256
 
 T = TypeVar("T")
 
@@ -90,6 +94,10 @@ class SQLiteStore:
         self._conns_lock = threading.Lock()
         self._writes_since_prune = 0
         self._closed = False
+        self._recent_keyword: OrderedDict[tuple[Any, ...], tuple[int, KeywordMatches]] = (
+            OrderedDict()
+        )
+        self._recent_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -485,6 +493,31 @@ class SQLiteStore:
         # widening the window until `want` are kept; rows past it are scored directly if
         # another retriever brings them.
         scope = scope_of(where)
+        key = (tuple(terms), tuple(sorted(scope.items())), today, show_expired, want)
+        generation = self._keeper.generation(conn)  # before reading: see IndexKeeper
+        with self._recent_lock:
+            hit = self._recent_keyword.get(key)
+            if hit is not None and hit[0] == generation:
+                self._recent_keyword.move_to_end(key)
+                return hit[1]
+        result = self._keyword_window(conn, terms, where, scope, today, show_expired, want)
+        with self._recent_lock:
+            self._recent_keyword[key] = (generation, result)
+            self._recent_keyword.move_to_end(key)
+            while len(self._recent_keyword) > RECENT_KEYWORD_RESULTS:
+                self._recent_keyword.popitem(last=False)
+        return result
+
+    def _keyword_window(
+        self,
+        conn: sqlite3.Connection,
+        terms: list[str],
+        where: Node | None,
+        scope: dict[str, str],
+        today: str,
+        show_expired: bool,
+        want: int | None,
+    ) -> KeywordMatches:
         if want is None:
             rows = keyword_sql.best_matches(conn, terms, scope, None)
             kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
