@@ -109,6 +109,16 @@ def test_offline_extractor_is_announced_once(
         ({"embedder": {"provder": "hashing"}}, "unknown embedder keys: provder"),
         ({"embedder": {"provider": "minilm", "config": {"threads": 0}}}, "'threads' must be"),
         ({"embedder": {"provider": "minilm", "config": {"threads": "2"}}}, "'threads' must be"),
+        (
+            {"embedder": {"provider": "huggingface", "config": {"model_kwargs": {}}}},
+            "unknown embedder config keys for 'huggingface': model_kwargs",
+        ),
+        ({"embedder": {"provider": "minilm", "config": {"embedding_dims": 768}}}, "384-dimension"),
+        ({"embedder": {"provider": "openai", "config": {"dims": 8}}}, "unknown embedder config"),
+        (
+            {"embedder": {"provider": "hashing", "config": {"model": "x"}}},
+            "supported: embedding_dims",
+        ),
     ],
 )
 def test_bad_llm_config(config: dict[str, object], message: str, tmp_path: Path) -> None:

@@ -159,6 +159,15 @@ def _apply_vector_store(result: MemoryConfig, block: Any) -> None:
         raise ConfigurationError(f"unknown vector_store config keys: {', '.join(sorted(settings))}")
 
 
+_EMBEDDER_KEYS = {
+    "minilm": {"model", "embedding_dims", "threads"},
+    "huggingface": {"model", "embedding_dims", "threads"},
+    "hashing": {"embedding_dims"},
+    "openai": {"model", "api_key", "embedding_dims", "openai_base_url", "base_url",
+               "ollama_base_url"},
+}  # fmt: skip
+
+
 def _apply_embedder(result: MemoryConfig, block: Any) -> None:
     provider, settings = _provider_block(block, "embedder")
     if provider is None:
@@ -166,6 +175,17 @@ def _apply_embedder(result: MemoryConfig, block: Any) -> None:
     if provider not in EMBEDDERS:
         raise ConfigurationError(
             f"unknown embedder provider {provider!r}; supported: {', '.join(EMBEDDERS)}"
+        )
+    allowed = _EMBEDDER_KEYS.get(provider, _EMBEDDER_KEYS["openai"])
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown embedder config keys for {provider!r}: {', '.join(unknown)}; "
+            f"supported: {', '.join(sorted(allowed))}"
+        )
+    if provider in ("minilm", "huggingface") and settings.get("embedding_dims", 384) != 384:
+        raise ConfigurationError(
+            f"all-MiniLM-L6-v2 makes 384-dimension vectors, not {settings['embedding_dims']!r}"
         )
     result.embedder_provider = provider
     result.embedder_config = settings
