@@ -331,7 +331,7 @@ async def test_bounded_keyword_reads_agree_with_reading_every_match(amemory: Asy
     a large store still finds its own matches, and BM25 of rows past the window (brought by the
     vector side) is the same as when every match is read."""
     from engram.core.filters import parse_filters
-    from engram.store.sqlite.store import KEYWORD_WINDOW
+    from engram.store.sqlite.keyword import KEYWORD_WINDOW
 
     big = [f"river walk {i} " + "stone " * (i % 7) for i in range(3 * KEYWORD_WINDOW)]
     await amemory.add([{"role": "user", "content": t} for t in big], user_id="big", infer=False)

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
+from typing import Any
 
 from engram.core.filters import Node, scope_of
 from engram.core.text import fts_match
-from engram.store.sqlite.compile import compile_live
+from engram.store.base import KeywordMatches
+from engram.store.sqlite.compile import compile_live, is_pure_scope
+from engram.store.sqlite.indexing import IndexKeeper
 from engram.store.sqlite.rows import chunked
 
 BM25 = "bm25(memories_fts, 1.0, 0.5, 0.5, 0.0)"  # weights: text, speaker, date in words, scope
 FETCH = 5000  # matches read per query; past it, other candidates are scored directly
+KEYWORD_WINDOW = 100  # best matches of a scope read per query at first (at least 2 x wanted)
+KEYWORD_WINDOW_MAX = 20_000  # past this (many expired rows), matches are joined in SQL
+# Full-text results of recent scope searches, kept while the database has not changed (any
+# commit, by any process, drops them all): an application asking the same again skips BM25.
+RECENT_RESULTS = 256
 _SCOPE_PREFIX = {"user_id": "u", "agent_id": "a", "run_id": "r"}
 
 
@@ -29,6 +39,73 @@ def expression(terms: list[str], scope: Mapping[str, str] | None = None) -> str:
         return words
     ids = " AND ".join(f'"{scope_word(field, value)}"' for field, value in sorted(scope.items()))
     return f"scope_words : ({ids}) AND {words}"
+
+
+class FullText:
+    """A store's full-text matches: for a scope, a window of its best matches (kept while the
+    database is unchanged); for other filters, the matches joined with the filter in SQL."""
+
+    def __init__(self, keeper: IndexKeeper) -> None:
+        self._keeper = keeper
+        self._recent: OrderedDict[tuple[Any, ...], tuple[int, KeywordMatches]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def matches(
+        self,
+        conn: sqlite3.Connection,
+        terms: list[str],
+        where: Node | None,
+        today: str,
+        show_expired: bool,
+        want: int | None,
+    ) -> KeywordMatches:
+        if not terms:
+            return KeywordMatches({}, True)
+        if not is_pure_scope(where):
+            return KeywordMatches(*matches(conn, terms, where, today, show_expired))
+        scope = scope_of(where)
+        key = (tuple(terms), tuple(sorted(scope.items())), today, show_expired, want)
+        generation = self._keeper.generation(conn)  # before reading: see IndexKeeper
+        with self._lock:
+            hit = self._recent.get(key)
+            if hit is not None and hit[0] == generation:
+                self._recent.move_to_end(key)
+                return hit[1]
+        result = self._window(conn, terms, where, scope, today, show_expired, want)
+        with self._lock:
+            self._recent[key] = (generation, result)
+            self._recent.move_to_end(key)
+            while len(self._recent) > RECENT_RESULTS:
+                self._recent.popitem(last=False)
+        return result
+
+    def _window(
+        self,
+        conn: sqlite3.Connection,
+        terms: list[str],
+        where: Node | None,
+        scope: dict[str, str],
+        today: str,
+        show_expired: bool,
+        want: int | None,
+    ) -> KeywordMatches:
+        """The scope's best matches (its ids are words in the index), less the expired ones
+        (the vector index knows each row's expiry), widening the window until `want` are kept;
+        rows past it are scored directly if another retriever brings them."""
+        if want is None:
+            rows = best_matches(conn, terms, scope, None)
+            kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
+            return KeywordMatches(dict(kept), True)
+        window = max(2 * want, KEYWORD_WINDOW)
+        while window <= KEYWORD_WINDOW_MAX:
+            rows = best_matches(conn, terms, scope, window + 1)
+            complete = len(rows) <= window
+            kept = self._keeper.filter_scope(conn, rows[:window], where, today, show_expired)
+            if complete or len(kept) >= want:
+                return KeywordMatches(dict(kept), complete)
+            window *= 8
+        # A small scope in a large store: join the scope's rows in SQL.
+        return KeywordMatches(*matches(conn, terms, where, today, show_expired))
 
 
 def matches(

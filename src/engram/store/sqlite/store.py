@@ -13,7 +13,6 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -22,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from engram.core.filters import Node, scope_of
+from engram.core.filters import Node
 from engram.errors import (
     ConflictError,
     DimensionMismatchError,
@@ -46,7 +45,7 @@ from engram.store.base import (
 )
 from engram.store.sqlite import graph, writes
 from engram.store.sqlite import keyword as keyword_sql
-from engram.store.sqlite.compile import compile_live, is_pure_scope
+from engram.store.sqlite.compile import compile_live
 from engram.store.sqlite.indexing import IndexKeeper
 from engram.store.sqlite.rows import (
     COLUMNS,
@@ -59,12 +58,6 @@ from engram.store.sqlite.rows import (
 from engram.store.sqlite.rows import history as history_row
 from engram.store.sqlite.schema import migrate
 from engram.store.sqlite.vectors import ANN_THRESHOLD
-
-KEYWORD_WINDOW = 100  # full-text matches read per query at first (at least 2 x wanted)
-KEYWORD_WINDOW_MAX = 20_000  # past this (many expired rows), matches are joined in SQL
-# Full-text results of recent scope searches, kept while the database has not changed (any
-# commit, by any process, drops them all): an application asking the same again skips BM25.
-RECENT_KEYWORD_RESULTS = 256
 
 T = TypeVar("T")
 
@@ -88,16 +81,13 @@ class SQLiteStore:
         self._busy_timeout = busy_timeout
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="engram-sqlite-writer")
         self._keeper = IndexKeeper(ann_threshold)
+        self._fulltext = keyword_sql.FullText(self._keeper)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="engram-sqlite-reader")
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._writes_since_prune = 0
         self._closed = False
-        self._recent_keyword: OrderedDict[tuple[Any, ...], tuple[int, KeywordMatches]] = (
-            OrderedDict()
-        )
-        self._recent_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -471,68 +461,8 @@ class SQLiteStore:
         want: int | None = None,
     ) -> KeywordMatches:
         return await self._run(
-            self._readers, self._keyword_matches, list(terms), where, today, show_expired, want
+            self._readers, self._fulltext.matches, list(terms), where, today, show_expired, want
         )
-
-    def _keyword_matches(
-        self,
-        conn: sqlite3.Connection,
-        terms: list[str],
-        where: Node | None,
-        today: str,
-        show_expired: bool,
-        want: int | None,
-    ) -> KeywordMatches:
-        if not terms:
-            return KeywordMatches({}, True)
-        if not is_pure_scope(where):
-            found, complete = keyword_sql.matches(conn, terms, where, today, show_expired)
-            return KeywordMatches(found, complete)
-        # Only scope ids: the index's best matches within the scope (its ids are words in
-        # the index), less the expired ones (the vector index knows each row's expiry),
-        # widening the window until `want` are kept; rows past it are scored directly if
-        # another retriever brings them.
-        scope = scope_of(where)
-        key = (tuple(terms), tuple(sorted(scope.items())), today, show_expired, want)
-        generation = self._keeper.generation(conn)  # before reading: see IndexKeeper
-        with self._recent_lock:
-            hit = self._recent_keyword.get(key)
-            if hit is not None and hit[0] == generation:
-                self._recent_keyword.move_to_end(key)
-                return hit[1]
-        result = self._keyword_window(conn, terms, where, scope, today, show_expired, want)
-        with self._recent_lock:
-            self._recent_keyword[key] = (generation, result)
-            self._recent_keyword.move_to_end(key)
-            while len(self._recent_keyword) > RECENT_KEYWORD_RESULTS:
-                self._recent_keyword.popitem(last=False)
-        return result
-
-    def _keyword_window(
-        self,
-        conn: sqlite3.Connection,
-        terms: list[str],
-        where: Node | None,
-        scope: dict[str, str],
-        today: str,
-        show_expired: bool,
-        want: int | None,
-    ) -> KeywordMatches:
-        if want is None:
-            rows = keyword_sql.best_matches(conn, terms, scope, None)
-            kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
-            return KeywordMatches(dict(kept), True)
-        window = max(2 * want, KEYWORD_WINDOW)
-        while window <= KEYWORD_WINDOW_MAX:
-            rows = keyword_sql.best_matches(conn, terms, scope, window + 1)
-            complete = len(rows) <= window
-            kept = self._keeper.filter_scope(conn, rows[:window], where, today, show_expired)
-            if complete or len(kept) >= want:
-                return KeywordMatches(dict(kept), complete)
-            window *= 8
-        # A small scope in a large store: join the scope's rows in SQL.
-        found, complete = keyword_sql.matches(conn, terms, where, today, show_expired)
-        return KeywordMatches(found, complete)
 
     def _candidates(
         self,
@@ -552,7 +482,7 @@ class SQLiteStore:
         if query is not None:
             cosine = dict(self._keeper.nearest(conn, query, where, today, n_vector, show_expired))
         if known is None:  # not read ahead: read it now, in the same call
-            known = self._keyword_matches(conn, terms, where, today, show_expired, n_keyword)
+            known = self._fulltext.matches(conn, terms, where, today, show_expired, n_keyword)
         matches, complete = known.scores, known.complete
         scored = dict(list(matches.items())[:n_keyword])
         extra = self._matching_ids(conn, extra_ids, where, today, show_expired)
