@@ -187,6 +187,9 @@ def _apply_embedder(result: MemoryConfig, block: Any) -> None:
         raise ConfigurationError(
             f"all-MiniLM-L6-v2 makes 384-dimension vectors, not {settings['embedding_dims']!r}"
         )
+    threads = settings.get("threads")
+    if threads is not None and (type(threads) is not int or threads < 1):
+        raise ConfigurationError(f"embedder 'threads' must be a positive integer, not {threads!r}")
     result.embedder_provider = provider
     result.embedder_config = settings
 
@@ -344,11 +347,7 @@ def build_embedder(config: MemoryConfig, *, threads: int | None = None) -> Embed
             )
         from engram.providers.embedders.minilm import MiniLMEmbedder
 
-        chosen = settings.get("threads", threads)
-        if chosen is not None and (type(chosen) is not int or chosen < 1):
-            raise ConfigurationError(
-                f"embedder 'threads' must be a positive integer, not {chosen!r}"
-            )
+        chosen = settings.get("threads", threads)  # checked with the other keys at parse time
         return MiniLMEmbedder(cache_dir=config.resolved_data_dir() / "models", threads=chosen)
     if provider == "hashing":
         from engram.providers.embedders.hashing import HashingEmbedder

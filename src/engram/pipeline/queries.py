@@ -43,9 +43,8 @@ class QueryVectors:
 
     async def vector(self, text: str) -> tuple[Vector, bool]:
         """The query's vector, and whether the embedder was called for it (not remembered)."""
-        found = self._cache.get(text)
+        found = self.remembered(text)
         if found is not None:
-            self._cache.move_to_end(text)
             return found, False
         future = self._waiting.get(text)
         if future is None:
