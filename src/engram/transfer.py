@@ -1,9 +1,13 @@
-"""Export and import memories as JSON Lines, losslessly.
+"""Export and import a store as JSON Lines, losslessly.
 
-Each line is `{"type": "memory", ...every field}` or `{"type": "history", ...}`; memories come
-oldest first and history in the order it was written. Importing an export into an empty store and
-exporting again gives the same lines. Embeddings are not exported: the importing store computes
-them with its own embedder.
+Each line is `{"type": ..., ...fields}`: every `memory` (oldest first) with all its fields, then
+the rows attached to them, each kind in the order it was written: `history`, graph `entity` and
+`relation` (with its validity window; entities named within their scope), `profile` facts,
+`profile_change`, `feedback`. Exporting everything (no filter) also carries the history, ended
+relations and profile changes of deleted memories; a filtered export carries the rows of the
+memories it holds. Importing an export into an empty store and exporting again gives the same
+lines. Embeddings are not exported: the importing store computes them (memories' texts, entities'
+names) with its own embedder.
 """
 
 from __future__ import annotations
@@ -16,30 +20,37 @@ from typing import Any
 from engram.core.filters import Node
 from engram.errors import ValidationError
 from engram.memory import AsyncMemory
-from engram.store.base import HistoryRecord, Insert, MemoryRecord
+from engram.store.base import ATTACHED_FIELDS, Attached, HistoryRecord, Insert, MemoryRecord
 
-PAGE = 1000
 _MEMORY_FIELDS = {f.name for f in dataclasses.fields(MemoryRecord)}
 _HISTORY_FIELDS = {f.name for f in dataclasses.fields(HistoryRecord)}
 
 
 async def export_lines(memory: AsyncMemory, where: Node | None) -> AsyncIterator[str]:
-    """JSON lines for every memory matching `where` (all memories when `None`) and its history."""
+    """JSON lines for every memory matching `where` (the whole store when `None`) and the rows
+    attached to them."""
     ctx = await memory._open()
     page = await ctx.store.list_memories(where, today="", show_expired=True)
     records = list(reversed(page.records))  # oldest first
     for record in records:
-        yield json.dumps({"type": "memory", **dataclasses.asdict(record)}, ensure_ascii=False)
-    for start in range(0, len(records), PAGE):
-        ids = [r.id for r in records[start : start + PAGE]]
-        for entry in await ctx.store.history_many(ids):
-            yield json.dumps({"type": "history", **dataclasses.asdict(entry)}, ensure_ascii=False)
+        yield _line("memory", dataclasses.asdict(record))
+    attached = await ctx.store.attached(None if where is None else [r.id for r in records])
+    for entry in attached.history:
+        yield _line("history", dataclasses.asdict(entry))
+    for kind, rows in attached.rows.items():
+        for row in rows:
+            yield _line(kind, row)
+
+
+def _line(kind: str, fields: Mapping[str, Any]) -> str:
+    return json.dumps({"type": kind, **fields}, ensure_ascii=False)
 
 
 async def import_lines(memory: AsyncMemory, lines: Iterable[str]) -> dict[str, int]:
-    """Import exported lines in one transaction; returns how many memories and history rows."""
+    """Import exported lines in one transaction; returns how many rows of each kind."""
     records: list[MemoryRecord] = []
-    history: list[HistoryRecord] = []
+    attached = Attached()
+    kinds = ", ".join(repr(k) for k in ("memory", "history", *ATTACHED_FIELDS))
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -52,9 +63,11 @@ async def import_lines(memory: AsyncMemory, lines: Iterable[str]) -> dict[str, i
             if kind == "memory":
                 records.append(MemoryRecord(**_fields(data, _MEMORY_FIELDS, number)))
             elif kind == "history":
-                history.append(HistoryRecord(**_fields(data, _HISTORY_FIELDS, number)))
+                attached.history.append(HistoryRecord(**_fields(data, _HISTORY_FIELDS, number)))
+            elif kind in ATTACHED_FIELDS:
+                attached.rows[kind].append(_row(kind, data, number))
             else:
-                raise ValidationError(f"line {number}: 'type' must be 'memory' or 'history'")
+                raise ValidationError(f"line {number}: 'type' must be one of {kinds}")
         except TypeError as exc:
             raise ValidationError(f"line {number}: {exc}") from exc
     ctx = await memory._open()
@@ -62,8 +75,44 @@ async def import_lines(memory: AsyncMemory, lines: Iterable[str]) -> dict[str, i
     if records:
         vectors = await ctx.embedder.embed([r.memory for r in records])
         inserts = [Insert(r, vectors[i]) for i, r in enumerate(records)]
-    await ctx.store.restore(inserts, history)
-    return {"memories": len(records), "history": len(history)}
+    if attached.rows["entity"]:
+        names = [row["name"] for row in attached.rows["entity"]]
+        attached.entity_vectors = list(await ctx.embedder.embed(names))
+    await ctx.store.restore(inserts, attached)
+    counts = {"memories": len(records), "history": len(attached.history)}
+    counts.update({_PLURAL[kind]: len(rows) for kind, rows in attached.rows.items()})
+    return counts
+
+
+_PLURAL = {
+    "entity": "entities",
+    "relation": "relations",
+    "profile": "profile_facts",
+    "profile_change": "profile_changes",
+    "feedback": "feedback",
+}
+# Fields that must hold text (the others may be null); a feedback `value` is a number in [-1, 1].
+_TEXT = {"name", "created_at", "source", "relationship", "target", "valid_at", "key", "value",
+         "updated_at", "changed_at"}  # fmt: skip
+
+
+def _row(kind: str, data: Mapping[str, Any], number: int) -> dict[str, Any]:
+    names = ATTACHED_FIELDS[kind]
+    row = _fields(data, set(names), number)
+    missing = [n for n in names if n not in row]
+    if missing:
+        raise ValidationError(f"line {number}: {kind} lacks {', '.join(missing)}")
+    for name in names:
+        value = row[name]
+        if kind == "feedback" and name == "value":
+            number_ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number_ok or not -1 <= value <= 1:
+                raise ValidationError(f"line {number}: feedback 'value' must be in [-1, 1]")
+        elif value is None and name not in _TEXT:
+            continue
+        elif not isinstance(value, str) or (name in _TEXT and not value.strip()):
+            raise ValidationError(f"line {number}: {kind} {name!r} must be a non-empty string")
+    return row
 
 
 def _fields(data: Mapping[str, Any], allowed: set[str], number: int) -> dict[str, Any]:

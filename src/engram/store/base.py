@@ -56,6 +56,37 @@ class HistoryRecord:
     role: str | None
 
 
+# What an export carries besides memories, per kind of row: the fields of each row (entities
+# by name within their scope; a relation names its source and target entities).
+ATTACHED_FIELDS: dict[str, tuple[str, ...]] = {
+    "entity": ("user_id", "agent_id", "run_id", "name", "entity_type", "created_at"),
+    "relation": (
+        "user_id", "agent_id", "run_id", "source", "relationship", "target", "memory_id",
+        "valid_at", "invalid_at", "created_at",
+    ),
+    "profile": ("user_id", "agent_id", "run_id", "key", "value", "memory_id", "updated_at"),
+    "profile_change": (
+        "user_id", "agent_id", "run_id", "key", "old_value", "new_value", "memory_id",
+        "changed_at",
+    ),
+    "feedback": ("memory_id", "feedback", "reason", "value", "created_at"),
+}  # fmt: skip
+
+
+@dataclass(slots=True)
+class Attached:
+    """The rows that hang off memories, as an export carries them: history, graph entities and
+    relations (with their validity windows), profile facts and their changes, feedback. Each
+    list is in the order it was written; `rows[kind]` holds dicts of `ATTACHED_FIELDS[kind]`.
+    `entity_vectors` (one per entity, for a restore) are their names' embeddings."""
+
+    history: list[HistoryRecord] = field(default_factory=list)
+    rows: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {kind: [] for kind in ATTACHED_FIELDS}
+    )
+    entity_vectors: list[Vector] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class Insert:
     """Add a memory. With `dedupe`, the store skips it (inside the transaction, so concurrent adds
@@ -300,13 +331,17 @@ class Store(Protocol):
 
     async def history(self, memory_id: str) -> list[HistoryRecord]: ...
 
-    async def history_many(self, memory_ids: Sequence[str]) -> list[HistoryRecord]:
-        """History rows of many memories, in the order they were written."""
+    async def attached(self, memory_ids: Sequence[str] | None) -> Attached:
+        """Everything attached to these memories (to every memory, and rows of deleted ones
+        too, when `None`): their history, the relations they state and those relations'
+        entities, the profile facts and changes they caused, their feedback."""
         ...
 
-    async def restore(self, memories: Sequence[Insert], history: Sequence[HistoryRecord]) -> None:
-        """Write exported records and history rows as they are, in one transaction (an id that
-        exists already raises `ConflictError`; nothing is written)."""
+    async def restore(self, memories: Sequence[Insert], attached: Attached) -> None:
+        """Write exported records and attached rows as they are, in one transaction. An entity
+        that exists already in its scope (same normalised name) is reused; a memory id or a
+        scope's profile key that exists already raises `ConflictError`, a relation naming an
+        entity that is neither given nor stored raises `ValidationError`: nothing is written."""
         ...
 
     async def reset(self) -> None:

@@ -28,6 +28,7 @@ from engram.errors import (
     StoreError,
 )
 from engram.store.base import (
+    Attached,
     Candidate,
     Claim,
     Delete,
@@ -43,7 +44,7 @@ from engram.store.base import (
     Update,
     Vector,
 )
-from engram.store.sqlite import graph, writes
+from engram.store.sqlite import graph, transfer, writes
 from engram.store.sqlite import keyword as keyword_sql
 from engram.store.sqlite.compile import compile_live
 from engram.store.sqlite.indexing import IndexKeeper
@@ -296,13 +297,15 @@ class SQLiteStore:
             lambda conn: self._write(conn, lambda c: writes.delete_matching(c, where, at)),
         )
 
-    async def restore(self, memories: Sequence[Insert], history: Sequence[HistoryRecord]) -> None:
+    async def restore(self, memories: Sequence[Insert], attached: Attached) -> None:
         await self._run(
             self._writer,
-            lambda conn: self._write(
-                conn, lambda c: writes.restore(c, list(memories), list(history))
-            ),
+            lambda conn: self._write(conn, lambda c: writes.restore(c, list(memories), attached)),
         )
+
+    async def attached(self, memory_ids: Sequence[str] | None) -> Attached:
+        ids = None if memory_ids is None else list(memory_ids)
+        return await self._run(self._readers, transfer.read, ids)
 
     async def reset(self) -> None:
         await self._run(self._writer, lambda conn: self._write(conn, writes.reset))
@@ -386,17 +389,6 @@ class SQLiteStore:
             (memory_id,),
         ).fetchall()
         return [history_row(r) for r in rows]
-
-    async def history_many(self, memory_ids: Sequence[str]) -> list[HistoryRecord]:
-        return await self._run(self._readers, self._history_many, list(memory_ids))
-
-    def _history_many(self, conn: sqlite3.Connection, ids: list[str]) -> list[HistoryRecord]:
-        rows: list[tuple[Any, ...]] = []
-        for chunk, marks in chunked(ids):
-            rows += conn.execute(
-                f"SELECT rowid, {HISTORY_COLUMNS} FROM history WHERE memory_id IN ({marks})", chunk
-            ).fetchall()
-        return [history_row(r[1:]) for r in sorted(rows, key=lambda r: r[0])]
 
     # -- vector search --------------------------------------------------------------------------
 

@@ -12,15 +12,15 @@ from engram.core.ids import text_hash
 from engram.errors import ConflictError, ImmutableMemoryError, NotFoundError
 from engram.store.base import (
     UNSET,
+    Attached,
     Claim,
     Delete,
-    HistoryRecord,
     Insert,
     MemoryRecord,
     SaveMessages,
     Update,
 )
-from engram.store.sqlite import graph
+from engram.store.sqlite import graph, transfer
 from engram.store.sqlite.compile import compile_where
 from engram.store.sqlite.rows import COLUMNS, HISTORY_COLUMNS, SAME_SCOPE, blob, record
 
@@ -153,17 +153,10 @@ def delete_matching(c: sqlite3.Connection, where: Node, at: str) -> int:
     return len(rows)
 
 
-def restore(c: sqlite3.Connection, memories: list[Insert], entries: list[HistoryRecord]) -> None:
+def restore(c: sqlite3.Connection, memories: list[Insert], attached: Attached) -> None:
     for op in memories:
         insert(c, op, with_history=False)
-    c.executemany(
-        f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (h.id, h.memory_id, h.old_memory, h.new_memory, h.event, h.created_at, h.updated_at,
-             int(h.is_deleted), h.actor_id, h.role)
-            for h in entries
-        ],
-    )  # fmt: skip
+    transfer.write(c, attached)
 
 
 def claim(

@@ -1,0 +1,138 @@
+"""Export and import as JSON Lines: memories with everything attached to them, losslessly."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engram import Memory
+from engram.core.scope import resolve_filters
+from engram.errors import ConflictError, ValidationError
+from engram.store.sqlite.store import SQLiteStore
+from engram.transfer import export_lines, import_lines
+
+CONFIG = {"graph_store": {"provider": "sqlite"}, "embedder": {"provider": "hashing"}}
+
+
+def open_memory(path: Path) -> Memory:
+    return Memory(CONFIG, store=SQLiteStore(path))
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Iterator[Memory]:
+    with open_memory(tmp_path / "source.db") as memory:
+        memory.add("I live in Porto.", user_id="alex", timestamp="2025-01-01T00:00:00Z")
+        memory.add("I moved to Lisbon.", user_id="alex", timestamp="2025-06-01T00:00:00Z")
+        nimbus = memory.add("I work at Nimbus.", user_id="alex")["results"][0]["id"]
+        memory.delete(nimbus)  # its relation goes; its history and profile change stay
+        memory.add("I live in Oslo. I have a dog named Rex.", user_id="bob")
+        liked = memory.get_all(user_id="bob")["results"][0]["id"]
+        memory.feedback(liked, "POSITIVE", "spot on")
+        yield memory
+
+
+def export(memory: Memory, where: Any = None) -> list[str]:
+    async def collect() -> list[str]:
+        return [line async for line in export_lines(memory.async_memory, where)]
+
+    return memory._loop.run(collect())
+
+
+def load(memory: Memory, lines: list[str]) -> dict[str, int]:
+    return memory._loop.run(import_lines(memory.async_memory, lines))
+
+
+def kinds(lines: list[str]) -> list[str]:
+    return [json.loads(line)["type"] for line in lines]
+
+
+def graph_state(memory: Memory, user: str) -> dict[str, Any]:
+    store = memory.async_memory.store
+    return {
+        "relations": memory._loop.run(store.relations({"user_id": user}, include_ended=True)),
+        "profile": memory.get_profile(user_id=user, include_history=True),
+        "memories": memory.get_all(user_id=user)["results"],
+    }
+
+
+def test_a_whole_export_round_trips_with_graph_profile_feedback(
+    source: Memory, tmp_path: Path
+) -> None:
+    lines = export(source)
+    assert set(kinds(lines)) == {
+        "memory", "history", "entity", "relation", "profile", "profile_change", "feedback",
+    }  # fmt: skip
+    ended = [json.loads(x) for x in lines if '"relation"' in x and '"invalid_at": null' not in x]
+    assert [(r["source"], r["target"]) for r in ended] == [("alex", "Porto")]
+    with open_memory(tmp_path / "copy.db") as copy:
+        counts = load(copy, lines)
+        assert counts["memories"] == 3 and counts["feedback"] == 1
+        assert counts["relations"] == len([k for k in kinds(lines) if k == "relation"])
+        assert export(copy) == lines  # byte for byte
+        for user in ("alex", "bob"):
+            assert graph_state(copy, user) == graph_state(source, user)
+        nimbus = next(json.loads(x) for x in lines if "Nimbus" in x and '"history"' in x)
+        assert [h["event"] for h in copy.history(nimbus["memory_id"])] == ["ADD", "DELETE"]
+        found = copy.search("where does bob live", user_id="bob", enable_graph=True)
+        assert {"source": "bob", "relationship": "lives_in", "destination": "Oslo"} in found[
+            "relations"
+        ]
+        assert found["results"][0]["memory"] == "Lives in Oslo"
+        # the entities' name vectors (entity resolution) are computed again, alike
+        vectors = entity_vectors(tmp_path / "source.db")
+        assert vectors and all(vector for _, vector in vectors)
+        assert entity_vectors(tmp_path / "copy.db") == vectors
+
+
+def entity_vectors(path: Path) -> list[tuple[str, bytes]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT name, embedding FROM entities ORDER BY id").fetchall()
+
+
+def test_a_scope_export_carries_only_that_scope(source: Memory, tmp_path: Path) -> None:
+    lines = export(source, resolve_filters(None, user_id="bob"))
+    rows = [json.loads(line) for line in lines]
+    assert {r.get("user_id") for r in rows if r["type"] != "history" and "user_id" in r} == {"bob"}
+    assert {r["type"] for r in rows} == {
+        "memory", "history", "entity", "relation", "profile", "profile_change", "feedback",
+    }  # fmt: skip
+    with open_memory(tmp_path / "copy.db") as copy:
+        load(copy, lines)
+        assert export(copy) == lines
+        assert graph_state(copy, "bob") == graph_state(source, "bob")
+        assert copy.get_all(user_id="alex")["results"] == []
+
+
+def test_bad_or_conflicting_lines_write_nothing(source: Memory, tmp_path: Path) -> None:
+    lines = export(source)
+    with open_memory(tmp_path / "copy.db") as copy:
+        copy.add("I live in Rome.", user_id="alex")  # alex's lives_in profile fact exists
+        before = export(copy)
+        without_memories = [x for x in lines if '"type": "memory"' not in x]
+        with pytest.raises(ConflictError, match="profile fact 'lives_in'"):
+            load(copy, without_memories)
+        assert export(copy) == before
+        orphan = next(x for x in lines if '"type": "relation"' in x)
+        with pytest.raises(ValidationError, match="no entity"):
+            load(copy, [orphan])
+        bad_rows = {
+            "unknown field": {"type": "feedback", "memory_id": "m", "feedback": None,
+                              "reason": None, "value": 1.0, "created_at": "x", "extra": 1},
+            "lacks created_at": {"type": "feedback", "memory_id": "m", "feedback": None,
+                                 "reason": None, "value": 1.0},
+            "in \\[-1, 1\\]": {"type": "feedback", "memory_id": "m", "feedback": None,
+                               "reason": None, "value": 3, "created_at": "x"},
+            "'name' must be a non-empty string": {"type": "entity", "user_id": "alex",
+                                                  "agent_id": None, "run_id": None, "name": " ",
+                                                  "entity_type": None, "created_at": "x"},
+            "'type' must be one of": {"type": "edge"},
+        }  # fmt: skip
+        for message, row in bad_rows.items():
+            with pytest.raises(ValidationError, match=f"line 2: .*{message}"):
+                load(copy, [lines[0].replace('"alex"', '"zed"'), json.dumps(row)])
+        assert export(copy) == before
