@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from engram import AsyncMemory, Memory
@@ -33,15 +34,23 @@ async def test_llm_reranker_reorders_and_explains(fake_openai: FakeOpenAI, tmp_p
         + "]}"
     )
     reranked = (await memory.search("tea", user_id="a", rerank=True, explain=True))["results"]
-    await memory.close()
     assert reranked[0]["memory"] == "Tea with milk"
     assert reranked[0]["score"] == 0.9
     assert reranked[0]["explain"]["rerank"] == 0.9
     assert "fused" in reranked[0]["explain"]
     assert {r["memory"] for r in fused} == {r["memory"] for r in reranked}
+    request = fake_openai.chat_requests[-1]["json"]
+    assert request["response_format"]["json_schema"]["name"] == "rerank"
+    shown = request["messages"][1]["content"].split("Memories:\n")[1].splitlines()
+    assert all(re.fullmatch(r"\d: \[\d{4}-\d\d-\d\d\] Tea with \w+", s) for s in shown[:2])
+    await memory.add({"role": "user", "name": "Ann", "content": "Tea at five"}, user_id="a",
+                     infer=False, timestamp="2023-05-08T13:56:00Z")  # fmt: skip
+    await memory.search("tea at five", user_id="a", rerank=True)
     assert (
-        fake_openai.chat_requests[-1]["json"]["response_format"]["json_schema"]["name"] == "rerank"
+        "[2023-05-08] Ann: Tea at five"
+        in fake_openai.chat_requests[-1]["json"]["messages"][1]["content"]
     )
+    await memory.close()
 
 
 def test_rerank_without_a_reranker_says_so(memory: Memory) -> None:

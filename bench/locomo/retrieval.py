@@ -1,18 +1,21 @@
 """LoCoMo retrieval benchmark: evidence recall of search over stored conversations.
 
     .venv/bin/python -m bench.locomo.retrieval [--mode raw|extracted] [--recipes vector,hybrid,...]
+        [--rerank --base-url URL --api-key KEY --model NAME]
 
 Every turn is stored through the public API (`add`, speaker as `name`, session date as
 `timestamp`): `raw` stores turns verbatim (`infer=False`); `extracted` stores what the offline
 extractor makes of each turn. Each question (category 5, adversarial, excluded) is searched in
 its conversation's scope; a result counts for the turns it came from. Printed: all@k (every
 evidence turn in the top k) and any@k (at least one), k = 5, 10, 20, per category, per recipe,
-and time per query.
+and time per query. `--rerank` has an LLM (any OpenAI-compatible endpoint) rerank each recipe's
+best fused candidates (`search(rerank=True)` with the `llm_reranker`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import time
@@ -48,11 +51,17 @@ def store(memory: Memory, conv: Conversation, mode: str) -> None:
         )  # fmt: skip
 
 
-def evaluate(memory: Memory, conv: Conversation, recipe: str, rows: list[dict]) -> None:
+def evaluate(
+    memory: Memory, conv: Conversation, recipe: str, rows: list[dict], *, rerank: bool = False
+) -> None:
     user = f"conv-{conv.index}"
     for question in conv.questions:
         start = time.perf_counter()
-        found = memory.search(question.text, user_id=user, top_k=max(KS), recipe=recipe)
+        found = memory.search(
+            question.text, user_id=user, top_k=max(KS), recipe=recipe, rerank=rerank
+        )
+        if rerank and "warnings" in found:
+            raise RuntimeError(f"reranking was not applied: {found['warnings']}")
         elapsed = (time.perf_counter() - start) * 1000
         ranked: list[str] = []
         for item in found["results"]:
@@ -83,29 +92,62 @@ def report(recipe: str, rows: list[dict]) -> None:
         print(f"{name:<12} | {len(group):>3} | {cells}")
 
 
+def run(
+    conversations: list[Conversation],
+    recipes: list[str],
+    *,
+    mode: str = "raw",
+    graph: bool = False,
+    llm: dict[str, object] | None = None,
+    out: Path = OUT,
+    embedder: dict[str, object] | None = None,
+) -> dict[str, list[dict]]:
+    """Store each conversation and search its questions with each recipe; with `llm` (an
+    OpenAI-compatible provider's config), the results are reranked by that LLM. The embedder is
+    the default (MiniLM) unless one is given."""
+    results: dict[str, list[dict]] = {r: [] for r in recipes}
+    for conv in conversations:
+        data_dir = out / mode / f"conv-{conv.index}"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        config: dict[str, object] = {"data_dir": str(data_dir), "llm": {"provider": "offline"}}
+        if llm is not None:
+            config["llm"] = {"provider": "openai", "config": llm}
+            config["reranker"] = {"provider": "llm_reranker"}
+        if graph:
+            config["graph_store"] = {"provider": "sqlite"}
+        if embedder is not None:
+            config["embedder"] = embedder
+        with Memory(config) as memory:
+            store(memory, conv, mode)
+            for recipe, rows in results.items():
+                evaluate(memory, conv, recipe, rows, rerank=llm is not None)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=("raw", "extracted"), default="raw")
     parser.add_argument("--recipes", default="vector")
     parser.add_argument("--conversations", type=int, default=None)
     parser.add_argument("--graph", action="store_true", help="graph memory on (extracted mode)")
+    parser.add_argument("--rerank", action="store_true", help="rerank with an LLM (see below)")
+    parser.add_argument(
+        "--base-url", default=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+    )
+    parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"))
+    parser.add_argument("--model", default="gpt-4.1-mini")
     args = parser.parse_args()
     conversations = load(limit=args.conversations)
-    results: dict[str, list[dict]] = {r: [] for r in args.recipes.split(",")}
-    for conv in conversations:
-        data_dir = OUT / args.mode / f"conv-{conv.index}"
-        shutil.rmtree(data_dir, ignore_errors=True)
-        config: dict[str, object] = {"data_dir": str(data_dir), "llm": {"provider": "offline"}}
-        if args.graph:
-            config["graph_store"] = {"provider": "sqlite"}
-        with Memory(config) as memory:
-            store(memory, conv, args.mode)
-            for recipe, rows in results.items():
-                evaluate(memory, conv, recipe, rows)
+    llm = None
+    if args.rerank:
+        llm = {"model": args.model, "base_url": args.base_url, "api_key": args.api_key or "",
+               "temperature": 0.0}  # fmt: skip
+    results = run(conversations, args.recipes.split(","), mode=args.mode, graph=args.graph,
+                  llm=llm)  # fmt: skip
     print(f"mode {args.mode}: {sum(len(c.turns) for c in conversations)} turns, "
           f"{len(conversations)} conversations")  # fmt: skip
     for recipe, rows in results.items():
-        report(recipe, rows)
+        report(recipe + (f" + rerank ({args.model})" if llm else ""), rows)
 
 
 if __name__ == "__main__":

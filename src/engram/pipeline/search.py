@@ -40,15 +40,22 @@ async def _rerank(
     winners: list[tuple[Candidate, Scores]],
     records: dict[str, MemoryRecord],
 ) -> list[tuple[Candidate, Scores]]:
-    """The reranker's relevance becomes the score (the fused one stays in `explain`)."""
+    """The reranker's relevance becomes the score (the fused one stays in `explain`). It sees
+    each memory as `[date] speaker: text` (the speaker when the memory has one): "when" and
+    "who said" questions need them."""
     assert ctx.reranker is not None
-    texts = [records[c.memory_id].memory for c, _ in winners]
+    texts = [_for_reranker(records[c.memory_id]) for c, _ in winners]
     relevance = await ctx.reranker.scores(query, texts, Usage())
     for (_, score), value in zip(winners, relevance, strict=True):
         score.parts["fused"] = score.total
         score.parts["rerank"] = value
         score.total = min(1.0, max(0.0, value))
     return sorted(winners, key=lambda pair: -pair[1].total)
+
+
+def _for_reranker(record: MemoryRecord) -> str:
+    speaker = f"{record.actor_id}: " if record.actor_id else ""
+    return f"[{record.created_at[:10]}] {speaker}{record.memory}"
 
 
 def named_speaker(query: str, speakers: set[str]) -> str | None:
