@@ -30,11 +30,9 @@ async def export_lines(memory: AsyncMemory, where: Node | None) -> AsyncIterator
     """JSON lines for every memory matching `where` (the whole store when `None`) and the rows
     attached to them."""
     ctx = await memory._open()
-    page = await ctx.store.list_memories(where, today="", show_expired=True)
-    records = list(reversed(page.records))  # oldest first
+    records, attached = await ctx.store.export(where)
     for record in records:
         yield _line("memory", dataclasses.asdict(record))
-    attached = await ctx.store.attached(None if where is None else [r.id for r in records])
     for entry in attached.history:
         yield _line("history", dataclasses.asdict(entry))
     for kind, rows in attached.rows.items():

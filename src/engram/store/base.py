@@ -331,10 +331,11 @@ class Store(Protocol):
 
     async def history(self, memory_id: str) -> list[HistoryRecord]: ...
 
-    async def attached(self, memory_ids: Sequence[str] | None) -> Attached:
-        """Everything attached to these memories (to every memory, and rows of deleted ones
-        too, when `None`): their history, the relations they state and those relations'
-        entities, the profile facts and changes they caused, their feedback."""
+    async def export(self, where: Node | None) -> tuple[list[MemoryRecord], Attached]:
+        """From one snapshot: every memory matching `where` (expired ones too; every memory
+        when `None`), oldest first, and what is attached to them: their history, the relations
+        they state and those relations' entities, the profile facts and changes they caused,
+        their feedback. With `where=None`, the rows of deleted memories too."""
         ...
 
     async def restore(self, memories: Sequence[Insert], attached: Attached) -> None:

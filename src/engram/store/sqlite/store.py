@@ -303,9 +303,22 @@ class SQLiteStore:
             lambda conn: self._write(conn, lambda c: writes.restore(c, list(memories), attached)),
         )
 
-    async def attached(self, memory_ids: Sequence[str] | None) -> Attached:
-        ids = None if memory_ids is None else list(memory_ids)
-        return await self._run(self._readers, transfer.read, ids)
+    async def export(self, where: Node | None) -> tuple[list[MemoryRecord], Attached]:
+        def run(conn: sqlite3.Connection) -> tuple[list[MemoryRecord], Attached]:
+            sql, params = compile_live(where, "", True)
+            conn.execute("BEGIN")  # one snapshot for the memories and what hangs off them
+            try:
+                rows = conn.execute(
+                    f"SELECT {COLUMNS} FROM memories m WHERE {sql} ORDER BY m.created_at, m.rid",
+                    params,
+                ).fetchall()
+                records = [record(r) for r in rows]
+                ids = None if where is None else [r.id for r in records]
+                return records, transfer.read(conn, ids)
+            finally:
+                conn.execute("COMMIT")
+
+        return await self._run(self._readers, run)
 
     async def reset(self) -> None:
         await self._run(self._writer, lambda conn: self._write(conn, writes.reset))
