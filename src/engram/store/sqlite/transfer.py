@@ -88,7 +88,7 @@ def write(c: sqlite3.Connection, attached: Attached) -> None:
     for row, vector in zip(rows["entity"], attached.entity_vectors, strict=True):
         scope = _scope(row)
         norm = graph.norm_name(row["name"])
-        if _entity(c, entities, scope, row["name"]) is None:
+        if _entity(c, entities, scope, norm) is None:
             cursor = c.execute(
                 "INSERT INTO entities (user_id, agent_id, run_id, name, norm, type, embedding, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -99,7 +99,7 @@ def write(c: sqlite3.Connection, attached: Attached) -> None:
         scope = _scope(row)
         ends = []
         for end in ("source", "target"):
-            entity_id = _entity(c, entities, scope, row[end])
+            entity_id = _entity(c, entities, scope, graph.norm_name(row[end]))
             if entity_id is None:
                 raise ValidationError(
                     f"relation {row['source']!r} -{row['relationship']}-> {row['target']!r}: "
@@ -151,17 +151,17 @@ def _scope(row: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
 
 def _entity(
     c: sqlite3.Connection,
-    written: dict[tuple[Any, ...], int],
+    known: dict[tuple[Any, ...], int],
     scope: tuple[str | None, str | None, str | None],
-    name: str,
+    norm: str,
 ) -> int | None:
-    """The entity of this name in the scope: written by this restore, or stored before."""
-    norm = graph.norm_name(name)
-    if (*scope, norm) in written:
-        return written[(*scope, norm)]
-    row = c.execute(
-        f"SELECT id FROM entities WHERE {graph.SAME} AND norm = ?", (*scope, norm)
-    ).fetchone()
-    if row is not None:
-        written[(*scope, norm)] = int(row[0])
-    return None if row is None else int(row[0])
+    """The scope's entity of this normalised name: written by this restore, or stored before."""
+    key = (*scope, norm)
+    if key not in known:
+        row = c.execute(
+            f"SELECT id FROM entities WHERE {graph.SAME} AND norm = ?", (*scope, norm)
+        ).fetchone()
+        if row is None:
+            return None
+        known[key] = int(row[0])
+    return known[key]
