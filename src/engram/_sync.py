@@ -60,10 +60,11 @@ class Memory:
         documents: DocumentFetcher | None = None,
         reranker: Reranker | None = None,
         clock: Callable[[], datetime] | None = None,
+        require_scope: bool = True,
     ) -> None:
         self._async = AsyncMemory(
             config, embedder=embedder, store=store, llm=llm, documents=documents,
-            reranker=reranker, clock=clock,
+            reranker=reranker, clock=clock, require_scope=require_scope,
         )  # fmt: skip
         self._loop = _LoopThread()
         self._closed = False

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from engram.config import MemoryConfig, build_embedder, build_llm, build_reranker
-from engram.core.filters import scope_of
+from engram.core.filters import Node, scope_of
 from engram.core.ids import clean_memory_id
 from engram.core.scope import resolve_filters, scope_ids
 from engram.core.timeutil import normalize_date
@@ -51,6 +51,9 @@ class AsyncMemory:
     `config` is a `MemoryConfig` or mem0's config dict; `embedder`, `store` and `llm` instances,
     when given, take precedence over it. Without an LLM (none given, configured, or found through
     OPENAI_API_KEY / ANTHROPIC_API_KEY), `add(infer=True)` uses the offline rule-based extractor.
+    Reads and deletes need a user_id, agent_id or run_id somewhere in their ids or filters
+    (mem0's rule); `require_scope=False` lets `search`, `get_all`, `export` and `summary` read the
+    whole store without one (the server does so: an API key's project is its scope).
     Use `async with AsyncMemory() as memory:` or call `close()`.
     """
 
@@ -64,6 +67,7 @@ class AsyncMemory:
         documents: DocumentFetcher | None = None,
         reranker: Reranker | None = None,
         clock: Callable[[], datetime] | None = None,
+        require_scope: bool = True,
     ) -> None:
         if config is None:
             config = MemoryConfig()
@@ -84,6 +88,7 @@ class AsyncMemory:
             self.reranker,
         )  # fmt: skip
         self._ready: asyncio.Future[None] | None = None
+        self.require_scope = require_scope
 
     @classmethod
     def from_config(cls, config_dict: Mapping[str, Any]) -> AsyncMemory:
@@ -341,7 +346,7 @@ class AsyncMemory:
 
         `total` counts all matches, so a shorter list is never mistaken for everything. With
         graph memory on, `relations` lists the scope's valid relations."""
-        where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        where = self._reading(filters, user_id, agent_id, run_id)
         cap = _limit(limit, top_k, default=None)
         offset, cap, paged = _paging(page, page_size, cap)
         ctx = await self._open()
@@ -357,10 +362,9 @@ class AsyncMemory:
             out["page"], out["page_size"] = page, page_size
             out["next_page"] = page + 1 if offset + len(result.records) < result.total else None
         if self._graph(enable_graph):
-            scope = scope_ids(user_id=user_id, agent_id=agent_id, run_id=run_id) or scope_of(where)
             out["relations"] = [
                 {"source": r["source"], "relationship": r["relationship"], "target": r["target"]}
-                for r in await ctx.store.relations(scope)
+                for r in await ctx.store.relations(scope_of(where), where=where)
             ]
         return out
 
@@ -409,7 +413,7 @@ class AsyncMemory:
         guide it) and the answer is validated; offline, the known fields are mapped
         deterministically (see `pipeline.export`). An Engram extension behind the Platform's
         memory exports; for a lossless copy of a store use `engram.transfer`."""
-        where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        where = self._reading(filters, user_id, agent_id, run_id)
         return await export_scope(await self._open(), self.llm, where, schema, instructions)
 
     async def summary(
@@ -422,7 +426,7 @@ class AsyncMemory:
     ) -> dict[str, Any]:
         """A short summary of the scope's memories: `{"summary", "memory_count", "method"}`,
         written by the LLM when one is configured, else assembled from the memories by category."""
-        where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        where = self._reading(filters, user_id, agent_id, run_id)
         return await summarize_scope(await self._open(), self.llm, where)
 
     async def search(
@@ -457,7 +461,7 @@ class AsyncMemory:
         if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
             raise ValidationError("threshold must be between 0 and 1")
         top_level = any(v is not None for v in (user_id, agent_id, run_id))
-        where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        where = self._reading(filters, user_id, agent_id, run_id)
         default = V1_DEFAULT_LIMIT if top_level else V2_DEFAULT_TOP_K
         k = _limit(limit, top_k, default=default)
         assert k is not None
@@ -469,6 +473,15 @@ class AsyncMemory:
             rerank=rerank,
         )  # fmt: skip
         return await run_search(await self._open(), request)
+
+    def _reading(
+        self, filters: Any, user_id: str | None, agent_id: str | None, run_id: str | None
+    ) -> Node | None:
+        """The filter tree of a read: top-level ids and `filters` merged, the scope checked."""
+        return resolve_filters(
+            filters, require_scope=self.require_scope,
+            user_id=user_id, agent_id=agent_id, run_id=run_id,
+        )  # fmt: skip
 
     async def history(self, memory_id: str) -> list[dict[str, Any]]:
         """Every version of a memory, oldest first (also after it was deleted)."""

@@ -41,7 +41,7 @@ def _categories(cond: Cond, categories: list[str]) -> bool:
     op, value = cond.op, cond.value
     if op == "exists":
         return bool(categories)
-    if op in ("eq", "contains"):
+    if op == "eq":
         return value in categories
     if op == "icontains":
         return any(value.casefold() in c.casefold() for c in categories)

@@ -9,7 +9,14 @@ Grammar (mem0's, both library and Platform forms):
   several keys in one mapping are ANDed;
 - keys name a memory field (`user_id`, `agent_id`, `run_id`, `app_id`, `actor_id`, `role`, `id`,
   `hash`, `memory`, `memory_type`, `created_at`, `updated_at`, `expiration_date`), `categories`, or
-  else a metadata key, also reachable as `{"metadata": {"key": ...}}`.
+  else a metadata key, also reachable as `{"metadata": {"key": ...}}`;
+- the Platform's names are aliases that desugar into the above, so a backend compiles nothing new:
+  `text` is `memory`; `timestamp` is `created_at` (the event time); `memory_ids: [...]` is
+  `id in [...]`; `keywords` matches the memory's text (`contains` case-sensitive; `icontains`, or a
+  bare string, case-insensitive);
+- `categories` `contains` is a case-insensitive partial match of any category (the Platform's
+  meaning); `eq`/`in` match whole categories;
+- a bare date on a timestamp field (`{"created_at": "2024-01-15"}`) means that whole UTC day.
 
 Comparison is JSON-typed: numbers compare with numbers, strings with strings, booleans only with
 booleans; `ne` and `nin` are the exact negations of `eq` and `in` (a missing key is "not equal").
@@ -20,8 +27,10 @@ Timestamps accept ISO dates or datetimes and compare in UTC. Anything outside th
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from engram.core.timeutil import normalize_date, normalize_timestamp
@@ -47,6 +56,8 @@ _FIELD_KINDS: dict[str, FieldKind] = {
     "categories": "categories",
 }
 _LOGICAL = {"AND": "and", "$and": "and", "OR": "or", "$or": "or", "NOT": "not", "$not": "not"}
+_ALIASES = {"text": "memory", "timestamp": "created_at"}  # the Platform's names for our fields
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +119,35 @@ def _parse_entry(key: Any, value: Any) -> Node:
             raise FilterError("'metadata' filter must be a non-empty mapping of metadata keys")
         conds = [_parse_field(Field("metadata", _metadata_key(k)), v) for k, v in value.items()]
         return conds[0] if len(conds) == 1 else And(tuple(conds))
+    if key == "keywords":
+        return _parse_keywords(value)
+    if key == "memory_ids":
+        return _parse_memory_ids(value)
+    key = _ALIASES.get(key, key)
     kind = _FIELD_KINDS.get(key)
     field = Field(kind, key) if kind else Field("metadata", _metadata_key(key))
     return _parse_field(field, value)
+
+
+def _parse_keywords(value: Any) -> Node:
+    """The Platform's text match: `{"keywords": "x"}` or `{"icontains": "x"}` (any case),
+    `{"contains": "x"}` (exact case)."""
+    memory = Field("text", "memory")
+    if isinstance(value, str):
+        return _make_cond(memory, "icontains", value)
+    if isinstance(value, Mapping) and value and set(value) <= {"contains", "icontains"}:
+        conds = [_make_cond(memory, str(op), v) for op, v in value.items()]
+        return conds[0] if len(conds) == 1 else And(tuple(conds))
+    raise FilterError("'keywords' takes a string, or {'contains': ...} / {'icontains': ...}")
+
+
+def _parse_memory_ids(value: Any) -> Node:
+    """`{"memory_ids": [...]}` (or `{"in": [...]}`): memories with any of these ids."""
+    if isinstance(value, Mapping) and set(value) == {"in"}:
+        value = value["in"]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise FilterError("'memory_ids' takes a list of memory ids")
+    return Cond(Field("text", "id"), "in", tuple(value))
 
 
 def _parse_logical(kind: str, key: str, value: Any) -> Node:
@@ -144,7 +181,19 @@ def _parse_field(field: Field, spec: Any) -> Node:
         raise FilterError(
             f"a list is not a value for '{field.name}'; use {{'in': [...]}} to match any of them"
         )
+    if field.kind == "timestamp" and isinstance(spec, str) and _DAY.fullmatch(spec.strip()):
+        return _whole_day(field, spec.strip())
     return _make_cond(field, "eq", spec)
+
+
+def _whole_day(field: Field, day: str) -> Node:
+    """A bare date on a timestamp field: from that day's midnight (UTC) to the next one."""
+    start = _check_value(field, "gte", day)
+    try:
+        following = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    except (ValueError, OverflowError):
+        raise FilterError(f"filter on '{field.name}': {day!r} is not a valid date") from None
+    return And((Cond(field, "gte", start), Cond(field, "lt", _check_value(field, "lt", following))))
 
 
 def _op_name(field: Field, op: Any) -> str:
@@ -158,6 +207,8 @@ def _op_name(field: Field, op: Any) -> str:
 
 
 def _make_cond(field: Field, op: str, value: Any) -> Cond:
+    if field.kind == "categories" and op == "contains":
+        op = "icontains"  # the Platform's partial, case-insensitive category match
     if op in ("in", "nin"):
         if not isinstance(value, list | tuple) or isinstance(value, str):
             raise FilterError(f"'{op}' on '{field.name}' takes a list of values")

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engram.core.filters import SCOPE_FIELDS, And, Cond, Field, Node, combine, parse_filters
+from engram.core.filters import (
+    SCOPE_FIELDS,
+    And,
+    Cond,
+    Field,
+    Node,
+    Not,
+    Or,
+    combine,
+    parse_filters,
+)
 from engram.core.ids import clean_scope_id
 from engram.errors import ValidationError
 
@@ -21,7 +31,8 @@ def scope_ids(**ids: Any) -> dict[str, str]:
 def resolve_filters(
     filters: Mapping[str, Any] | None, *, require_scope: bool = True, **ids: Any
 ) -> Node | None:
-    """One filter tree from top-level ids and `filters`; a scope is required unless told not to."""
+    """One filter tree from top-level ids and `filters`; a scope id somewhere in it is required
+    unless told not to."""
     top = scope_ids(**ids)
     node = parse_filters(filters)
     conds = [Cond(Field("text", name), "eq", value) for name, value in top.items()]
@@ -32,8 +43,10 @@ def resolve_filters(
 
 
 def _has_scope(node: Node | None) -> bool:
-    children = node.children if isinstance(node, And) else (node,) if node else ()
-    return any(
-        isinstance(c, Cond) and c.field.kind == "text" and c.field.name in SCOPE_FIELDS
-        for c in children
-    )
+    """A condition on user_id, agent_id or run_id anywhere in the tree (mem0's documented
+    filters put them inside AND / OR / NOT, and `"*"` counts)."""
+    if isinstance(node, And | Or):
+        return any(_has_scope(child) for child in node.children)
+    if isinstance(node, Not):
+        return _has_scope(node.child)
+    return isinstance(node, Cond) and node.field.kind == "text" and node.field.name in SCOPE_FIELDS

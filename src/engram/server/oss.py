@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from engram.core.scope import resolve_filters
 from engram.errors import ValidationError
 from engram.server.platform import (
     SCOPE,
@@ -37,7 +38,14 @@ def _scope(
     kwargs = pick(dict(request.query_params), {*SCOPE, "filters", *allowed}, "query")
     filters = filters_param(kwargs.pop("filters", None))
     scope = {k: kwargs.pop(k) for k in SCOPE if k in kwargs}
-    return with_scope(filters, scope), kwargs
+    return scoped(with_scope(filters, scope)), kwargs
+
+
+def scoped(filters: dict[str, Any]) -> dict[str, Any]:
+    """mem0's self-hosted server has the library's rule: a user, agent or run id is required
+    (the Platform routes read the whole project instead)."""
+    resolve_filters(filters)
+    return filters
 
 
 @router.get("/memories")
@@ -60,7 +68,9 @@ async def get(memory_id: str, request: Request, who: Reader) -> Any:
 
 @router.post("/search")
 async def search(request: Request, who: Reader) -> Any:
-    return await search_memories(await memory_for(request, who), await body_of(request))
+    body = await body_of(request)
+    scoped(with_scope(filters_param(body.get("filters")), {k: body[k] for k in SCOPE if k in body}))
+    return await search_memories(await memory_for(request, who), body)
 
 
 @router.put("/memories/{memory_id}")

@@ -7,11 +7,14 @@ only (see `projects.py`). Bodies are checked here: an unknown key is a 400, neve
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from engram.core.timeutil import normalize_date
 from engram.errors import NotFoundError, ValidationError
 from engram.memory import AsyncMemory
 from engram.server import control, jobs
@@ -27,11 +30,22 @@ ADD_KEYS = {
     "categories", "timestamp", "includes", "excludes", "custom_instructions",
     "custom_categories", "enable_graph",
 }  # fmt: skip
+# The Platform's narrowing parameters beside `filters` (mem0ai 1.x and 2.x send them at the top
+# level); each becomes a condition ANDed with the filters (see `narrowing`).
+NARROWING = {"categories", "metadata", "keywords", "start_date", "end_date"}
 SEARCH_KEYS = {
-    *SCOPE, "filters", "top_k", "limit", "threshold", "rerank", "explain", "show_expired",
-    "keyword_search", "recipe", "enable_graph",
+    *SCOPE, *NARROWING, "filters", "top_k", "limit", "threshold", "rerank", "explain",
+    "show_expired", "keyword_search", "recipe", "enable_graph", "fields", "latest_only",
 }  # fmt: skip
-LIST_KEYS = {*SCOPE, "filters", "show_expired", "enable_graph", "page", "page_size"}
+LIST_KEYS = {
+    *SCOPE, *NARROWING, "filters", "show_expired", "enable_graph", "page", "page_size", "fields",
+    "latest_only",
+}  # fmt: skip
+ITEM_FIELDS = frozenset(
+    {"id", "memory", "hash", "metadata", "categories", "created_at", "updated_at", "user_id",
+     "agent_id", "run_id", "app_id", "actor_id", "role", "memory_type", "expiration_date",
+     "immutable", "score", "explain"}
+)  # fmt: skip
 
 
 async def body_of(request: Request) -> dict[str, Any]:
@@ -51,6 +65,70 @@ def pick(body: dict[str, Any], allowed: set[str], what: str) -> dict[str, Any]:
     if unknown:
         raise ValidationError(f"unknown {what} parameters: {', '.join(sorted(unknown))}")
     return {k: v for k, v in body.items() if k in allowed and v is not None}
+
+
+def narrowing(kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Platform's top-level narrowing parameters (taken out of `kwargs`) as filters:
+    `categories=[...]` any of them; `metadata={...}` each key equal; `keywords` the memory's text
+    contains it (any case; a list: each of them); `start_date` / `end_date` bound `created_at`
+    (an end date without a time includes that whole day)."""
+    found: list[dict[str, Any]] = []
+    categories = kwargs.pop("categories", None)
+    if categories is not None:
+        listed = [categories] if isinstance(categories, str) else categories
+        if not isinstance(listed, list) or not listed:
+            raise ValidationError("categories must be a non-empty list of category names")
+        found.append({"categories": {"in": listed}})
+    metadata = kwargs.pop("metadata", None)
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise ValidationError("metadata must be an object of metadata keys and values")
+        if metadata:
+            found.append({"metadata": metadata})
+    keywords = kwargs.pop("keywords", None)
+    if keywords is not None:
+        words = [keywords] if isinstance(keywords, str) else keywords
+        if not isinstance(words, list) or not words or not all(isinstance(w, str) for w in words):
+            raise ValidationError("keywords must be a string or a list of strings")
+        found.extend({"keywords": word} for word in words)
+    if "start_date" in kwargs:
+        found.append({"created_at": {"gte": kwargs.pop("start_date")}})
+    if "end_date" in kwargs:
+        found.append({"created_at": _until(kwargs.pop("end_date"))})
+    return found
+
+
+def _until(end: Any) -> dict[str, Any]:
+    if isinstance(end, str) and len(end.strip()) == 10:  # a date: through the end of that day
+        day = normalize_date(end, what="end_date")
+        return {"lt": (date.fromisoformat(day) + timedelta(days=1)).isoformat()}
+    return {"lte": end}
+
+
+def project_fields(items: list[dict[str, Any]], fields: Any) -> list[dict[str, Any]]:
+    """Only the asked fields of each item (the Platform's `fields`), `id` always."""
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise ValidationError("fields must be a list of field names")
+    unknown = set(fields) - ITEM_FIELDS
+    if unknown:
+        raise ValidationError(
+            f"unknown fields: {', '.join(sorted(unknown))}; known: {', '.join(sorted(ITEM_FIELDS))}"
+        )
+    wanted = {"id", *fields}
+    return [{k: v for k, v in item.items() if k in wanted} for item in items]
+
+
+def _latest_only(kwargs: dict[str, Any]) -> None:
+    """mem0's `latest_only`: Engram keeps one current version per memory (older ones live in its
+    history), so every result is the latest already; the flag is checked, not ignored."""
+    value = kwargs.pop("latest_only", None)
+    if value is not None and not isinstance(value, bool):
+        raise ValidationError("latest_only must be true or false")
+    if value is False:
+        raise ValidationError(
+            "latest_only=false is not supported: older versions of a memory are in its history "
+            "(GET /v1/memories/{id}/history/)"
+        )
 
 
 def filters_param(raw: Any) -> Any:
@@ -155,30 +233,40 @@ async def list_memories(request: Request, who: Caller, body: dict[str, Any]) -> 
     kwargs = pick(merged, LIST_KEYS, "list")
     page = int(kwargs.pop("page", 1))
     page_size = int(kwargs.pop("page_size", 100))
-    filters = filters_param(kwargs.pop("filters", None))
-    scope = {k: kwargs.pop(k) for k in SCOPE if k in kwargs}
+    filters, fields = _request_filters(kwargs)
     memory = await memory_for(request, who)
-    result = await memory.get_all(
-        filters=with_scope(filters, scope), page=page, page_size=page_size, **kwargs
-    )
+    result = await memory.get_all(filters=filters, page=page, page_size=page_size, **kwargs)
     total = result["total"]
+    results = result["results"] if fields is None else project_fields(result["results"], fields)
     out: dict[str, Any] = {
         "count": total,
         "next": _page_url(request, page + 1) if page * page_size < total else None,
         "previous": _page_url(request, page - 1) if page > 1 else None,
-        "results": result["results"],
+        "results": results,
     }
     if "relations" in result:
         out["relations"] = result["relations"]
     return out
 
 
-def with_scope(filters: dict[str, Any] | None, scope: dict[str, Any]) -> dict[str, Any]:
-    if not scope:
-        return filters or {}
-    if not filters:
-        return dict(scope)
-    return {"AND": [dict(scope), filters]}
+def _request_filters(kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """One filter from a read request's `filters`, top-level ids and narrowing parameters (all
+    taken out of `kwargs`), and its `fields`. No id is needed: the key's project is the scope."""
+    filters = filters_param(kwargs.pop("filters", None))
+    scope = {k: kwargs.pop(k) for k in SCOPE if k in kwargs}
+    _latest_only(kwargs)
+    fields = kwargs.pop("fields", None)
+    return with_scope(filters, scope, narrowing(kwargs)), fields
+
+
+def with_scope(
+    filters: dict[str, Any] | None, scope: dict[str, Any], extra: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    """`filters` ANDed with the top-level ids (and any `extra` conditions)."""
+    parts = [*([dict(scope)] if scope else []), *([filters] if filters else []), *extra]
+    if not parts:
+        return {}
+    return parts[0] if len(parts) == 1 else {"AND": parts}
 
 
 @router.post("/v3/memories/")
@@ -195,11 +283,13 @@ async def list_v1(request: Request, who: Reader) -> dict[str, Any]:
 async def search_memories(memory: AsyncMemory, body: dict[str, Any]) -> dict[str, Any]:
     query = body.get("query")
     kwargs = pick({k: v for k, v in body.items() if k != "query"}, SEARCH_KEYS, "search")
-    filters = filters_param(kwargs.pop("filters", None))
-    scope = {k: kwargs.pop(k) for k in SCOPE if k in kwargs}
+    filters, fields = _request_filters(kwargs)
     if "limit" in kwargs and "top_k" not in kwargs:
         kwargs["top_k"] = kwargs.pop("limit")
-    return await memory.search(query, filters=with_scope(filters, scope), **kwargs)  # type: ignore[arg-type]
+    found = await memory.search(query, filters=filters, **kwargs)  # type: ignore[arg-type]
+    if fields is not None:
+        found["results"] = project_fields(found["results"], fields)
+    return found
 
 
 @router.post("/v3/memories/search/")

@@ -40,7 +40,10 @@ class ProjectMemories:
             memory = self._open.get(project_id)
             if memory is None:
                 config = dataclasses.replace(self._base, data_dir=self._root / project_id)
-                memory = AsyncMemory(config, embedder=self.embedder, llm=self.llm)
+                # A key's project is its scope: reads need no user, agent or run id.
+                memory = AsyncMemory(
+                    config, embedder=self.embedder, llm=self.llm, require_scope=False
+                )
                 await memory  # open (create or migrate) the store now
                 self._open[project_id] = memory
         return memory

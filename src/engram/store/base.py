@@ -298,16 +298,18 @@ class Store(Protocol):
         ...
 
     async def relations(
-        self, scope: dict[str, str], *, include_ended: bool = False
+        self, scope: dict[str, str], *, include_ended: bool = False, where: Node | None = None
     ) -> list[dict[str, Any]]:
-        """The scope's relations (valid ones only, unless `include_ended`), oldest first."""
+        """The scope's relations (valid ones only, unless `include_ended`), oldest first. With
+        an empty scope and a `where`, the relations of every scope that has a memory matching
+        it (a filter whose ids sit inside OR / NOT has no one scope)."""
         ...
 
     async def neighbourhood(
-        self, scope: dict[str, str], query: str
+        self, scope: dict[str, str], query: str, where: Node | None = None
     ) -> tuple[dict[str, float], list[dict[str, str]]]:
         """Memory ids linked to entities named in `query` (1.0 direct, 0.5 one hop away) and the
-        valid relations of those entities."""
+        valid relations of those entities; the scopes are chosen as in `relations`."""
         ...
 
     async def profile(self, scope: dict[str, str]) -> dict[str, dict[str, Any]]: ...

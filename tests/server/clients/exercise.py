@@ -32,10 +32,25 @@ def wait(client: MemoryClient, answer: dict) -> list:
     raise AssertionError("the add did not finish")
 
 
-def add(client: MemoryClient, text: str, user: str) -> str:
+def add(client: MemoryClient, text: str, user: str | None, **ids: str) -> str:
     extra = {} if V2 else {"async_mode": False}
-    results = wait(client, client.add(text, user_id=user, infer=False, metadata={"k": 1}, **extra))
-    return results[0]["id"]
+    answer = client.add(text, user_id=user, infer=False, metadata={"k": 1}, **ids, **extra)
+    return wait(client, answer)[0]["id"]
+
+
+def run_order_independent(client: MemoryClient) -> None:
+    """Calls whose success must not depend on what an earlier call already removed."""
+    add(client, "Two scope ids.", "ru", run_id="rr")
+    add(client, "Three of them.", "ua", agent_id="ag", app_id="ap")
+    add(client, "Agent and run.", None, agent_id="ag2", run_id="rr2")
+    client.reset()  # deleting user ru also removes run rr's memories before rr's turn comes
+    assert client.users()["results"] == []
+    add(client, "Soon gone.", "gone", run_id="gr")
+    client.delete_users(user_id="gone")
+    client.delete_users(user_id="gone")  # nothing left to delete: still a success
+    client.delete_users(run_id="gr")
+    client.delete_all(user_id="gone")
+    assert client.get_all(**scope("gone"))["results"] == []
 
 
 def feedback(client: MemoryClient, memory_id: str) -> None:
@@ -82,6 +97,7 @@ def run_sync() -> None:
     add(client, "Likes jazz.", "di")
     client.reset()
     assert client.users()["results"] == []
+    run_order_independent(client)
     project = client.get_project(fields=["name"]) if V2 else client.get_project()
     assert "name" in project
     client.update_project(custom_instructions="Keep facts short.")

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from engram.core.filters import Node
 from engram.store.base import LinkGraph, Vector
+from engram.store.sqlite.compile import compile_where
 from engram.store.sqlite.rows import blob, chunked
 
 ScopeKey = tuple[str | None, str | None, str | None]
@@ -235,16 +237,28 @@ def _profile_history(
 # -- reads --------------------------------------------------------------------------------------
 
 
-def _scope_sql(scope: dict[str, str], alias: str = "") -> tuple[str, list[str]]:
+def _scope_sql(
+    scope: dict[str, str], table: str, where: Node | None = None
+) -> tuple[str, list[Any]]:
+    """The rows of `table` (entities or relations) in the scope; with no scope, those of the
+    scopes that have a memory matching `where` (a filter with its ids inside OR / NOT)."""
     names = [n for n in ("user_id", "agent_id", "run_id") if n in scope]
-    sql = " AND ".join(f"{alias}{n} = ?" for n in names) or "1"
-    return sql, [scope[n] for n in names]
+    if names or where is None:
+        sql = " AND ".join(f"{table}.{n} = ?" for n in names) or "1"
+        return sql, [scope[n] for n in names]
+    matching, params = compile_where(where)
+    same = " AND ".join(f"m.{n} IS {table}.{n}" for n in ("user_id", "agent_id", "run_id"))
+    return f"EXISTS (SELECT 1 FROM memories m WHERE {same} AND {matching})", params
 
 
 def relations(
-    c: sqlite3.Connection, scope: dict[str, str], *, include_ended: bool = False
+    c: sqlite3.Connection,
+    scope: dict[str, str],
+    *,
+    include_ended: bool = False,
+    where: Node | None = None,
 ) -> list[dict[str, Any]]:
-    sql, params = _scope_sql(scope, "r.")
+    sql, params = _scope_sql(scope, "r", where)
     if not include_ended:
         sql += " AND r.invalid_at IS NULL"
     rows = c.execute(
@@ -261,12 +275,12 @@ def relations(
 
 
 def neighbourhood(
-    c: sqlite3.Connection, scope: dict[str, str], query: str
+    c: sqlite3.Connection, scope: dict[str, str], query: str, where: Node | None = None
 ) -> tuple[dict[str, float], list[dict[str, str]]]:
     """Memories linked to entities named in the query (1.0 direct, 0.5 one hop away), and the
     valid relations around those entities."""
     text = f" {norm_name(query)} "
-    sql, params = _scope_sql(scope)
+    sql, params = _scope_sql(scope, "entities", where)
     named = [
         int(entity_id)
         for entity_id, norm in c.execute(f"SELECT id, norm FROM entities WHERE {sql}", params)
@@ -307,7 +321,7 @@ def neighbourhood(
 
 
 def profile(c: sqlite3.Connection, scope: dict[str, str]) -> dict[str, dict[str, Any]]:
-    sql, params = _scope_sql(scope)
+    sql, params = _scope_sql(scope, "profile")
     rows = c.execute(
         f"SELECT key, value, memory_id, updated_at FROM profile WHERE {sql} ORDER BY key", params
     )
@@ -315,7 +329,7 @@ def profile(c: sqlite3.Connection, scope: dict[str, str]) -> dict[str, dict[str,
 
 
 def profile_changes(c: sqlite3.Connection, scope: dict[str, str]) -> list[dict[str, Any]]:
-    sql, params = _scope_sql(scope)
+    sql, params = _scope_sql(scope, "profile_history")
     rows = c.execute(
         "SELECT key, old_value, new_value, memory_id, changed_at FROM profile_history "
         f"WHERE {sql} ORDER BY id",

@@ -266,16 +266,17 @@ class SQLiteStore:
         return [(r[0], r[1], r[2]) for r in reversed(rows)]
 
     async def relations(
-        self, scope: dict[str, str], *, include_ended: bool = False
+        self, scope: dict[str, str], *, include_ended: bool = False, where: Node | None = None
     ) -> list[dict[str, Any]]:
         return await self._run(
-            self._readers, lambda c: graph.relations(c, scope, include_ended=include_ended)
+            self._readers,
+            lambda c: graph.relations(c, scope, include_ended=include_ended, where=where),
         )
 
     async def neighbourhood(
-        self, scope: dict[str, str], query: str
+        self, scope: dict[str, str], query: str, where: Node | None = None
     ) -> tuple[dict[str, float], list[dict[str, str]]]:
-        return await self._run(self._readers, lambda c: graph.neighbourhood(c, scope, query))
+        return await self._run(self._readers, lambda c: graph.neighbourhood(c, scope, query, where))
 
     async def profile(self, scope: dict[str, str]) -> dict[str, dict[str, Any]]:
         return await self._run(self._readers, lambda c: graph.profile(c, scope))

@@ -1,0 +1,124 @@
+"""The documented filter examples through the official mem0ai 2.2.1 client, and the 1.x
+narrowing parameters (categories, metadata, keywords) through mem0ai 1.0.11, against a live
+server: a key's project is the scope, so filters need no user, agent or run id."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.filter_examples import load, with_ids
+from tests.server.live import ADMIN_KEY, LiveServer
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(__file__).parent / "clients" / "filters.py"
+DATA = load()
+
+
+def _seed(client: httpx.Client) -> dict[str, str]:
+    ids = {}
+    for row in DATA["seed"]:
+        answer = client.post("/v1/memories/", json={
+            "messages": row["text"], "infer": False, "async_mode": False,
+            "categories": row["categories"], "timestamp": row["timestamp"],
+            "metadata": {"label": row["label"], **row["metadata"]}, **row["scope"],
+        })  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        ids[row["label"]] = answer.json()["results"][0]["id"]
+    return ids
+
+
+def _run_client(version: str, server: LiveServer, cases: list[dict[str, Any]], tmp: Path) -> Any:
+    python = ROOT / f".venv-mem0-{version.split('.', maxsplit=1)[0]}" / "bin" / "python"
+    if not python.exists():
+        message = f"mem0ai {version} is not installed: run `make clients` ({python} is missing)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        print(message, file=sys.stderr)
+        pytest.skip(message)
+    path = tmp / "cases.json"
+    path.write_text(json.dumps(cases))
+    env = {**os.environ, "MEM0_TELEMETRY": "False", "HOME": str(tmp)}
+    done = subprocess.run(
+        [str(python), str(SCRIPT), server.url, ADMIN_KEY, str(path)],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_documented_filters_through_the_2x_client(
+    server: LiveServer, admin: httpx.Client, tmp_path: Path
+) -> None:
+    ids = _seed(admin)
+    cases = [
+        {"name": e["name"], "search": {"filters": with_ids(e["filters"], ids)},
+         "get_all": {"filters": with_ids(e["filters"], ids)}}
+        for e in DATA["examples"]
+    ]  # fmt: skip
+    got = _run_client("2.2.1", server, cases, tmp_path)
+    wrong = {
+        e["name"]: (got[e["name"]], sorted(e["expect"]))
+        for e in DATA["examples"]
+        if got[e["name"]] != {"search": sorted(e["expect"]), "get_all": sorted(e["expect"])}
+    }
+    assert wrong == {}
+
+
+NARROWING = [  # (name, parameters beside the ids, expected labels among alex's memories)
+    ("categories", {"categories": ["finance", "health"]}, ["m1", "m2"]),
+    ("metadata", {"metadata": {"source": "email"}}, ["m1", "m3"]),
+    ("keywords", {"keywords": "invoice"}, ["m1", "m3"]),
+    ("all three", {"categories": ["spam"], "metadata": {"priority": 9}, "keywords": "cruise"},
+     ["m3"]),
+]  # fmt: skip
+
+
+def test_1x_narrowing_parameters_through_the_1x_client(
+    server: LiveServer, admin: httpx.Client, tmp_path: Path
+) -> None:
+    _seed(admin)
+    cases = [
+        {"name": name, "search": {"user_id": "alex", **params},
+         "get_all": {"user_id": "alex", **params}}
+        for name, params, _ in NARROWING
+    ]  # fmt: skip
+    got = _run_client("1.0.11", server, cases, tmp_path)
+    assert got == {name: {"search": e, "get_all": e} for name, _, e in NARROWING}
+
+
+def test_2x_options_beside_filters(server: LiveServer, admin: httpx.Client, tmp_path: Path) -> None:
+    """mem0ai 2.2.1's search/get_all options: categories, metadata, start_date/end_date."""
+    _seed(admin)
+    alex = {"filters": {"user_id": "alex"}}
+    cases = [
+        {"name": "categories", "search": {**alex, "categories": ["travel"]},
+         "get_all": {**alex, "categories": ["travel"]}},
+        {"name": "dates", "search": {**alex, "metadata": {"type": "semantic"}},
+         "get_all": {**alex, "start_date": "2024-01-01", "end_date": "2024-02-15"}},
+    ]  # fmt: skip
+    got = _run_client("2.2.1", server, cases, tmp_path)
+    assert got == {
+        "categories": {"search": ["m4"], "get_all": ["m4"]},
+        "dates": {"search": ["m1", "m4"], "get_all": ["m1", "m2"]},
+    }
+
+
+def test_fields_and_latest_only(admin: httpx.Client) -> None:
+    _seed(admin)
+    body = {"filters": {"user_id": "bo"}, "fields": ["memory"], "latest_only": True}
+    listed = admin.post("/v3/memories/", json=body).json()["results"]
+    assert [set(r) for r in listed] == [{"id", "memory"}] * 2
+    found = admin.post("/v3/memories/search/", json={"query": "pizza", **body}).json()["results"]
+    assert {r["memory"] for r in found} == {"Likes pizza", "Kaiseki dinner planned"}
+    bad = admin.post("/v3/memories/", json={**body, "fields": ["nope"]})
+    assert bad.status_code == 400 and "nope" in bad.json()["detail"]
+    older = admin.post("/v3/memories/", json={**body, "latest_only": False})
+    assert older.status_code == 400 and "history" in older.json()["detail"]

@@ -1,0 +1,82 @@
+"""Every filter example of mem0's documentation, through the library's search and get_all (the
+same examples run through the official client in tests/server/test_filter_examples.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engram import Memory, ValidationError
+from engram.providers.embedders.hashing import HashingEmbedder
+from engram.store.sqlite.store import SQLiteStore
+from tests.filter_examples import QUERY, load, names_a_scope, with_ids
+
+DATA = load()
+EXAMPLES = DATA["examples"]
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path = tmp_path_factory.mktemp("filters") / "engram.db"
+    with Memory(embedder=HashingEmbedder(128), store=SQLiteStore(path)) as memory:
+        ids = {}
+        for row in DATA["seed"]:
+            added = memory.add(
+                row["text"], infer=False, categories=row["categories"],
+                metadata={"label": row["label"], **row["metadata"]}, timestamp=row["timestamp"],
+                **row["scope"],
+            )  # fmt: skip
+            ids[row["label"]] = added["results"][0]["id"]
+        yield memory, ids
+
+
+def _labels(results: list[dict[str, Any]]) -> list[str]:
+    return sorted(r["metadata"]["label"] for r in results)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e["name"] for e in EXAMPLES])
+def test_documented_filter(example: dict[str, Any], seeded: Any) -> None:
+    memory, ids = seeded
+    filters = with_ids(example["filters"], ids)
+    if not names_a_scope(filters):  # the server's project is the scope; the library needs one
+        with pytest.raises(ValidationError, match="user_id"):
+            memory.get_all(filters=filters)
+        return
+    expect = sorted(example["expect"])
+    assert _labels(memory.get_all(filters=filters)["results"]) == expect
+    assert _labels(memory.search(QUERY, filters=filters, top_k=100)["results"]) == expect
+
+
+def test_every_example_runs_somewhere() -> None:
+    sources = {e["source"] for e in EXAMPLES}
+    assert len(EXAMPLES) >= 40 and len(sources) >= 5
+    assert sum(not names_a_scope(e["filters"]) for e in EXAMPLES) >= 3
+
+
+def test_unscoped_reads_in_a_library_that_allows_them(tmp_path: Path) -> None:
+    with Memory(
+        embedder=HashingEmbedder(64), store=SQLiteStore(tmp_path / "x.db"), require_scope=False
+    ) as memory:
+        memory.add("Likes tea", user_id="a", infer=False, categories=["food"])
+        memory.add("Likes rain", agent_id="b", infer=False)
+        assert memory.get_all()["total"] == 2
+        assert [r["memory"] for r in memory.get_all(filters={"categories": "food"})["results"]] == [
+            "Likes tea"
+        ]
+        assert len(memory.search("likes")["results"]) == 2
+        with pytest.raises(ValidationError, match="user_id"):
+            memory.delete_all()  # deleting still names what to delete
+
+
+def test_graph_relations_follow_a_filter_without_one_scope(tmp_path: Path) -> None:
+    with Memory(embedder=HashingEmbedder(64), store=SQLiteStore(tmp_path / "g.db")) as memory:
+        memory.add("I live in Lisbon.", user_id="ana", enable_graph=True)
+        memory.add("I live in Porto.", user_id="bo", enable_graph=True)
+        memory.add("I live in Oslo.", user_id="cy", enable_graph=True)
+        either = {"OR": [{"user_id": "ana"}, {"user_id": "bo"}]}
+        relations = memory.get_all(filters=either, enable_graph=True)["relations"]
+        assert sorted(r["target"] for r in relations) == ["Lisbon", "Porto"]
+        one = memory.get_all(user_id="cy", enable_graph=True)["relations"]
+        assert [r["target"] for r in one] == ["Oslo"]
