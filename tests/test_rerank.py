@@ -70,3 +70,20 @@ def test_reranker_from_config_uses_the_main_llm(fake_openai: FakeOpenAI, tmp_pat
     with Memory.from_config(config) as memory:
         assert isinstance(memory.async_memory.reranker, LLMReranker)
         assert memory.async_memory.reranker.llm is memory.async_memory.extractor.llm  # type: ignore[attr-defined]
+
+
+def test_a_reranker_with_its_own_llm_closes_it(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    llm = {
+        "provider": "openai",
+        "config": {"openai_base_url": fake_openai.base_url, "api_key": "k"},
+    }
+    config = {
+        "data_dir": str(tmp_path), "embedder": {"provider": "hashing"}, "llm": llm,
+        "reranker": {"provider": "llm_reranker", "config": {"llm": llm}},
+    }  # fmt: skip
+    memory = Memory.from_config(config)
+    reranker = memory.async_memory.reranker
+    assert isinstance(reranker, LLMReranker)
+    assert reranker.llm is not memory.async_memory.extractor.llm  # type: ignore[attr-defined]
+    memory.close()
+    assert reranker.llm._client.is_closed  # type: ignore[attr-defined]

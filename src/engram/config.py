@@ -224,7 +224,7 @@ def build_reranker(config: MemoryConfig, main_llm: LLM | None) -> Reranker | Non
         raise ConfigurationError(
             "the reranker needs an LLM: configure 'llm' or reranker.config.llm"
         )
-    return LLMReranker(llm)
+    return LLMReranker(llm, owns_llm=llm is not main_llm)
 
 
 def _graph(block: Any) -> bool:

@@ -6,13 +6,14 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from engram.config import MemoryConfig, build_embedder, build_llm, build_reranker
 from engram.core.filters import Node, scope_of
 from engram.core.ids import clean_memory_id
-from engram.core.scope import resolve_filters, scope_ids
+from engram.core.scope import SCOPE_REQUIRED, resolve_filters, scope_ids
 from engram.core.timeutil import normalize_date
 from engram.errors import ValidationError
 from engram.pipeline.add import run_add
@@ -263,8 +264,9 @@ class AsyncMemory:
     ) -> dict[str, Any]:
         """Delete every memory in the scope (no cap); returns how many were deleted."""
         where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        if where is None:  # resolve_filters asked for a scope: there is a filter
+            raise ValidationError(SCOPE_REQUIRED)
         ctx = await self._open()
-        assert where is not None
         count = await ctx.store.delete_where(where, at=ctx.now())
         return {"message": "Memories deleted successfully!", "deleted_count": count}
 
@@ -347,20 +349,20 @@ class AsyncMemory:
         `total` counts all matches, so a shorter list is never mistaken for everything. With
         graph memory on, `relations` lists the scope's valid relations."""
         where = self._reading(filters, user_id, agent_id, run_id)
-        cap = _limit(limit, top_k, default=None)
-        offset, cap, paged = _paging(page, page_size, cap)
+        paging = _paging(page, page_size, _limit(limit, top_k))
         ctx = await self._open()
         result = await ctx.store.list_memories(
-            where, today=ctx.today(), show_expired=show_expired, offset=offset, limit=cap
-        )
+            where, today=ctx.today(), show_expired=show_expired, offset=paging.offset,
+            limit=paging.limit,
+        )  # fmt: skip
         out: dict[str, Any] = {
             "results": [memory_item(r) for r in result.records],
             "total": result.total,
         }
-        if paged:
-            assert page_size is not None and page is not None
-            out["page"], out["page_size"] = page, page_size
-            out["next_page"] = page + 1 if offset + len(result.records) < result.total else None
+        if paging.page is not None:
+            out["page"], out["page_size"] = paging.page, paging.limit
+            more = paging.offset + len(result.records) < result.total
+            out["next_page"] = paging.page + 1 if more else None
         if self._graph(enable_graph):
             out["relations"] = [
                 {"source": r["source"], "relationship": r["relationship"], "target": r["target"]}
@@ -462,9 +464,7 @@ class AsyncMemory:
             raise ValidationError("threshold must be between 0 and 1")
         top_level = any(v is not None for v in (user_id, agent_id, run_id))
         where = self._reading(filters, user_id, agent_id, run_id)
-        default = V1_DEFAULT_LIMIT if top_level else V2_DEFAULT_TOP_K
-        k = _limit(limit, top_k, default=default)
-        assert k is not None
+        k = _limit(limit, top_k) or (V1_DEFAULT_LIMIT if top_level else V2_DEFAULT_TOP_K)
         request = SearchRequest(
             query=query, where=where, top_k=k,
             threshold=None if threshold is None else float(threshold),
@@ -494,6 +494,8 @@ class AsyncMemory:
         await self.store.close()
         await self.embedder.aclose()
         await self.extractor.aclose()
+        if self.reranker is not None:
+            await self.reranker.aclose()
 
     async def __aenter__(self) -> AsyncMemory:
         return self
@@ -508,22 +510,26 @@ class AsyncMemory:
         await self.close()
 
 
-def _limit(limit: int | None, top_k: int | None, *, default: int | None) -> int | None:
+def _limit(limit: int | None, top_k: int | None) -> int | None:
+    """The one of `limit` / `top_k` given (a positive integer), or None."""
     if limit is not None and top_k is not None and limit != top_k:
         raise ValidationError("'limit' and 'top_k' mean the same; pass one of them")
     value = limit if limit is not None else top_k
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValidationError(f"limit/top_k must be a positive integer, got {value!r}")
     return value
 
 
-def _paging(
-    page: int | None, page_size: int | None, cap: int | None
-) -> tuple[int, int | None, bool]:
+@dataclass(frozen=True, slots=True)
+class _Paging:
+    offset: int
+    limit: int | None  # None: every row
+    page: int | None = None  # set when the call paged (page / page_size)
+
+
+def _paging(page: int | None, page_size: int | None, cap: int | None) -> _Paging:
     if page is None and page_size is None:
-        return 0, cap, False
+        return _Paging(0, cap)
     if cap is not None:
         raise ValidationError("use either limit/top_k or page/page_size")
     page = 1 if page is None else page
@@ -531,7 +537,7 @@ def _paging(
     for name, value in (("page", page), ("page_size", page_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValidationError(f"{name} must be a positive integer, got {value!r}")
-    return (page - 1) * page_size, page_size, True
+    return _Paging((page - 1) * page_size, page_size, page)
 
 
 def _batch_items(memories: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:

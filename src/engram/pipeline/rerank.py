@@ -16,13 +16,24 @@ class Reranker(Protocol):
         """Relevance in [0, 1] of each document to the query, in order."""
         ...
 
+    async def aclose(self) -> None:
+        """Release what the reranker holds (called by `AsyncMemory.close`)."""
+        ...
+
 
 class LLMReranker:
-    """One LLM call judges all candidates; a candidate the model skips scores 0."""
+    """One LLM call judges all candidates; a candidate the model skips scores 0. With
+    `owns_llm` (a reranker configured with an LLM of its own), `aclose` closes that LLM's client;
+    the memory's main LLM is closed by its extractor."""
 
-    def __init__(self, llm: LLM) -> None:
+    def __init__(self, llm: LLM, *, owns_llm: bool = False) -> None:
         self.llm = llm
         self.name = f"llm:{llm.model}"
+        self._owns_llm = owns_llm
+
+    async def aclose(self) -> None:
+        if self._owns_llm:
+            await self.llm.aclose()
 
     async def scores(self, query: str, documents: list[str], usage: Usage) -> list[float]:
         answer = await self.llm.generate(rerank.render(RerankInput(query, documents)), usage=usage)

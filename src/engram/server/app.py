@@ -92,17 +92,17 @@ async def _start(settings: Settings) -> State:
     state = State(settings, db, projects, metrics, limiter)
     # Jobs queued by a sibling process are seen by polling: more often when there are siblings.
     poll = 0.25 if several else 1.0
-    state.workers = jobs.JobWorkers(
+    workers = jobs.JobWorkers(
         db, lambda pid, kind, payload: _run_job(state, pid, kind, payload), settings.job_workers,
         poll,
     )  # fmt: skip
-    state.deliverer = Deliverer(db, settings.webhook_timeout, poll)
+    deliverer = Deliverer(db, settings.webhook_timeout, poll)
+    state.workers, state.deliverer = workers, deliverer
     state.queue_lock = jobs.QueueLock(settings.data_dir / "queue.lock")
 
     async def run_queue() -> None:
-        assert state.workers is not None and state.deliverer is not None
-        await state.workers.start()
-        state.deliverer.start()
+        await workers.start()
+        deliverer.start()
 
     if state.queue_lock.try_take():
         await run_queue()
@@ -136,6 +136,7 @@ async def _stop(state: State) -> None:
         state.queue_lock.release()
     state.metrics.publish()
     await state.projects.close()
+    state.limiter.close()
     state.db.close()
 
 

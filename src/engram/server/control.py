@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from engram.core.timeutil import utc_now_iso
 from engram.errors import ConflictError, NotFoundError, ValidationError
+from engram.store.sqlite.transaction import atomic
 
 T = TypeVar("T")
 ROLES = ("OWNER", "READER")
@@ -128,14 +129,9 @@ class ControlDB:
 
 
 def transaction(c: sqlite3.Connection, body: Callable[[], T]) -> T:
-    c.execute("BEGIN IMMEDIATE")
-    try:
-        out = body()
-    except BaseException:
-        c.execute("ROLLBACK")
-        raise
-    c.execute("COMMIT")
-    return out
+    """`body()` in one write transaction (see `engram.store.sqlite.transaction.atomic`)."""
+    with atomic(c):
+        return body()
 
 
 def rows(c: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

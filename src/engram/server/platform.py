@@ -327,7 +327,8 @@ async def update_memory(memory_id: str, request: Request, who: Writer) -> Any:
     memory = await memory_for(request, who)
     await memory.update(memory_id, **kwargs)
     updated = await memory.get(memory_id)
-    assert updated is not None
+    if updated is None:  # deleted by another request in between
+        raise not_found(memory_id)
     await state_of(request).notify(
         who.project_id, [{"id": memory_id, "memory": updated["memory"], "event": "UPDATE"}]
     )

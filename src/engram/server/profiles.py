@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 
 from engram.core.jsonschema import parse_schema
 from engram.core.timeutil import utc_now_iso
-from engram.errors import EngramError, NotFoundError, ValidationError
+from engram.errors import EngramError, NotFoundError, StoreError, ValidationError
 from engram.memory import AsyncMemory
 from engram.server import jobs
 from engram.server.control import Caller, rows, transaction
@@ -117,7 +117,8 @@ def _queue(
     payload = {"operation": operation, "entity_ids": users, "key": key}
     job_id = jobs.enqueue(c, project_id, "PROFILE", payload)
     job = jobs.get_job(c, project_id, job_id)
-    assert job is not None
+    if job is None:  # written just above, in this transaction
+        raise StoreError(f"the profile job {job_id} was not stored")
     return job, False
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import math
 import sqlite3
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +21,7 @@ from engram.server.control import Caller, ControlDB, digest, find_key, transacti
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
 from engram.server.settings import Settings
+from engram.store.sqlite.transaction import atomic
 
 
 class RateLimiter:
@@ -29,29 +30,31 @@ class RateLimiter:
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
 
-    def take(self, key: str) -> None:
+    async def take(self, key: str) -> None:
         if self.per_minute <= 0:
             return
-        with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.per_minute), time.monotonic()))
-            self._buckets[key] = _take(self.per_minute, tokens, last, time.monotonic())
+        tokens, last = self._buckets.get(key, (float(self.per_minute), time.monotonic()))
+        self._buckets[key] = _take(self.per_minute, tokens, last, time.monotonic())
+
+    def close(self) -> None:
+        return None
 
 
 class SharedRateLimiter:
     """The same token buckets, kept in a small SQLite file that every process of one server
     (`--workers N`) shares, so a key's limit holds across them. Losing it loses nothing that
-    matters (the buckets refill), so it is written without fsync."""
+    matters (the buckets refill), so it is written without fsync. Its SQLite work (a write lock
+    that another process may hold) runs on its own thread, never on the event loop."""
 
     def __init__(self, path: Path, per_minute: int) -> None:
         self.per_minute = per_minute
         self._path = path
-        self._local = threading.local()
+        self._conn: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="engram-ratelimit")
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:  # only ever on the limiter's thread
             conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = OFF")
@@ -59,15 +62,18 @@ class SharedRateLimiter:
                 "CREATE TABLE IF NOT EXISTS buckets "
                 "(key TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL)"
             )
-            self._local.conn = conn
-        return conn
+            self._conn = conn
+        return self._conn
 
-    def take(self, key: str) -> None:
+    async def take(self, key: str) -> None:
         if self.per_minute <= 0:
             return
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._take, key)
+
+    def _take(self, key: str) -> None:
+        conn = self._connection()
+        with atomic(conn):
             now = time.time()  # one clock for every process
             row = conn.execute("SELECT tokens, at FROM buckets WHERE key = ?", (key,)).fetchone()
             tokens, last = row if row else (float(self.per_minute), now)
@@ -76,10 +82,14 @@ class SharedRateLimiter:
                 "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
                 (key, *_take(self.per_minute, tokens, last, now)),
             )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        def close_connection() -> None:
+            if self._conn is not None:
+                self._conn.close()
+
+        self._thread.submit(close_connection).result()
+        self._thread.shutdown(wait=True)
 
 
 def _take(per_minute: int, tokens: float, last: float, now: float) -> tuple[float, float]:
@@ -143,7 +153,7 @@ async def caller(request: Request) -> Caller:
     found = await state.db.run(find_key, digest(key))
     if found is None:
         raise UnauthenticatedError("invalid or revoked API key")
-    state.limiter.take(found.key_id)
+    await state.limiter.take(found.key_id)
     request.state.caller = found
     _check_ids(request, found)
     return found

@@ -7,9 +7,10 @@ change set in one transaction: either all of it is visible or none of it. The co
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +19,19 @@ from engram.core.filters import Node
 
 Vector = npt.NDArray[np.float32]
 Event = Literal["ADD", "UPDATE", "DELETE"]
-UNSET: Any = object()  # "leave this field as it is" in an `Update`
+
+
+class Unset(enum.Enum):
+    """The type of `UNSET`: "leave this field as it is" in an `Update` (`None` is a value there:
+    an `expiration_date` of None clears it)."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = Unset.UNSET
 
 
 @dataclass(slots=True)
@@ -114,11 +127,11 @@ class Update:
 
     memory_id: str
     at: str
-    memory: str = UNSET
+    memory: str | Unset = UNSET
     embedding: Vector | None = None
-    metadata: dict[str, Any] = UNSET
-    categories: list[str] = UNSET
-    expiration_date: str | None = UNSET
+    metadata: dict[str, Any] | Unset = UNSET
+    categories: list[str] | Unset = UNSET
+    expiration_date: str | Unset | None = UNSET
     actor_id: str | None = None
     role: str | None = None
     allow_immutable: bool = False

@@ -7,15 +7,18 @@ import logging
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from engram.core.filters import Node, scope_of
+from engram.errors import StoreError
 from engram.store.sqlite.ann import build_ivf
 from engram.store.sqlite.compile import compile_where, is_pure_scope
 from engram.store.sqlite.rows import INDEX_COLUMNS, chunked
+from engram.store.sqlite.transaction import atomic
 from engram.store.sqlite.vectors import (
     ANN_THRESHOLD,
     ScopeKey,
@@ -48,7 +51,8 @@ class IndexKeeper:
 
     @property
     def index(self) -> VectorIndex:
-        assert self._index is not None, "the store is not open"
+        if self._index is None:
+            raise StoreError("the store is not open")
         return self._index
 
     def warm(self, conn: sqlite3.Connection) -> None:
@@ -153,9 +157,7 @@ class IndexKeeper:
         self._sync(conn, in_transaction=True)
 
     def _sync(self, conn: sqlite3.Connection, *, in_transaction: bool) -> None:
-        if not in_transaction:
-            conn.execute("BEGIN")
-        try:
+        with nullcontext() if in_transaction else atomic(conn, immediate=False):
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             top = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
             floor = int(meta.get("log_floor", 0))
@@ -166,9 +168,6 @@ class IndexKeeper:
                 self.index.load(rows, (b[0] for b in blobs))
             elif top > self._seq:
                 self._replay(conn)
-        finally:
-            if not in_transaction:
-                conn.execute("COMMIT")
         self._seq = top
         self._epoch = meta.get("epoch")
 

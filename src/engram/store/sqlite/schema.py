@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from engram.errors import StoreError
+from engram.store.sqlite.transaction import atomic
 
 MIGRATIONS: list[str] = [
     # 1: memories, history, full-text index, vector change log
@@ -275,8 +276,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring the database to `SCHEMA_VERSION`, one transaction per migration."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with atomic(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(
@@ -287,10 +287,6 @@ def migrate(conn: sqlite3.Connection) -> None:
             for statement in _statements(MIGRATIONS[number]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _statements(script: str) -> list[str]:

@@ -9,12 +9,13 @@ vector index replays the shared `index_log` before it searches.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,8 +59,10 @@ from engram.store.sqlite.rows import (
 )
 from engram.store.sqlite.rows import history as history_row
 from engram.store.sqlite.schema import migrate
+from engram.store.sqlite.transaction import atomic
 from engram.store.sqlite.vectors import ANN_THRESHOLD
 
+logger = logging.getLogger("engram.store.sqlite")
 T = TypeVar("T")
 
 
@@ -125,14 +128,8 @@ class SQLiteStore:
             raise StoreError(f"SQLite error on {self.path}: {exc}") from exc
 
     def _write(self, conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = body(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return result
+        with atomic(conn):
+            return body(conn)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -142,7 +139,8 @@ class SQLiteStore:
         self._keeper.open(dims)
         # Load the vector index in the background now: the first search (which also has to load
         # the embedding model) finds it ready or waits on the lock for the rest.
-        self._readers.submit(self._guarded, self._keeper.warm, ())
+        warming = self._readers.submit(self._guarded, self._keeper.warm, ())
+        warming.add_done_callback(_log_failure)
 
     def _open(self, conn: sqlite3.Connection, dims: int, model_id: str) -> None:
         """Switch to WAL, migrate, record the embedder. Retried on lock errors: switching a new
@@ -307,8 +305,7 @@ class SQLiteStore:
     async def export(self, where: Node | None) -> tuple[list[MemoryRecord], Attached]:
         def run(conn: sqlite3.Connection) -> tuple[list[MemoryRecord], Attached]:
             sql, params = compile_live(where, "", True)
-            conn.execute("BEGIN")  # one snapshot for the memories and what hangs off them
-            try:
+            with atomic(conn, immediate=False):  # one snapshot: memories and what hangs off them
                 rows = conn.execute(
                     f"SELECT {COLUMNS} FROM memories m WHERE {sql} ORDER BY m.created_at, m.rid",
                     params,
@@ -316,8 +313,6 @@ class SQLiteStore:
                 records = [record(r) for r in rows]
                 ids = None if where is None else [r.id for r in records]
                 return records, transfer.read(conn, ids)
-            finally:
-                conn.execute("COMMIT")
 
         return await self._run(self._readers, run)
 
@@ -380,18 +375,14 @@ class SQLiteStore:
         limit: int | None,
     ) -> Page:
         sql, params = compile_live(where, today, show_expired)
-        conn.execute("BEGIN")  # one snapshot for the count and the rows
-        try:
-            total = conn.execute(f"SELECT count(*) FROM memories m WHERE {sql}", params).fetchone()[
-                0
-            ]
+        with atomic(conn, immediate=False):  # one snapshot for the count and the rows
+            count = conn.execute(f"SELECT count(*) FROM memories m WHERE {sql}", params)
+            total = count.fetchone()[0]
             rows = conn.execute(
                 f"SELECT {COLUMNS} FROM memories m WHERE {sql} "
                 "ORDER BY m.created_at DESC, m.rid DESC LIMIT ? OFFSET ?",
                 [*params, -1 if limit is None else limit, offset],
             ).fetchall()
-        finally:
-            conn.execute("COMMIT")
         return Page([record(r) for r in rows], total)
 
     async def history(self, memory_id: str) -> list[HistoryRecord]:
@@ -577,3 +568,10 @@ def _candidates_of(
         scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
         found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
     return found
+
+
+def _log_failure(done: Future[Any]) -> None:
+    """A background task's error is logged (the next search retries the same work and raises
+    it to its caller), never dropped unseen."""
+    if not done.cancelled() and (exc := done.exception()) is not None:
+        logger.error("loading the vector index in the background failed: %s", exc, exc_info=exc)
