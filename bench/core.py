@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from engram import Memory
+from engram.config import default_cache_dir
 from engram.providers.embedders.minilm import MiniLMEmbedder
 from engram.store.sqlite.store import SQLiteStore
 
@@ -115,7 +116,7 @@ def measure_ivf(data_dir: Path, rng: random.Random, queries: int) -> tuple[float
     db = data_dir / "engram.db"
 
     def memory(threshold: int | None) -> Memory:
-        embedder = MiniLMEmbedder(cache_dir=data_dir / "models")
+        embedder = MiniLMEmbedder(cache_dir=default_cache_dir())
         return Memory(embedder=embedder, store=SQLiteStore(db, ann_threshold=threshold))
 
     with memory(None) as exact:
@@ -172,7 +173,7 @@ def main() -> None:
             searches = [measure_search(memory, rng, args.queries, r) for r in RECIPES]
         reopen = measure_reopen(args.data_dir)
         rows.append((size, batched, single, searches, reopen))
-    embed_p50 = query_embedding_p50(args.data_dir / "models")
+    embed_p50 = query_embedding_p50(default_cache_dir())
     ivf = measure_ivf(args.data_dir, rng, args.queries) if max(sizes) >= 50_000 else None
 
     print(f"other scopes: 100 x 100 memories (batched fill {other_rate:.0f} memories/s)")

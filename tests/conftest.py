@@ -12,9 +12,10 @@ from tests.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test touches the real ~/.engram."""
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> None:
+    """No test touches the real ~/.engram or ~/.cache/engram; the model is built once a session."""
     monkeypatch.setenv("ENGRAM_HOME", str(tmp_path / "engram-home"))
+    monkeypatch.setenv("ENGRAM_CACHE_DIR", str(model_cache))
 
 
 @pytest.fixture

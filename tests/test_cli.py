@@ -103,3 +103,100 @@ def test_demo_runs_on_the_default_embedder(tmp_path: Path) -> None:
     assert "Stored from the conversation" in out
     where = out.split("Which city does the user live in?")[1].splitlines()[1]
     assert "Lisbon" in where
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    """A failure is one `error:` line on stderr, a non-zero exit, and never a traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_global_json_before_the_subcommand(tmp_path: Path) -> None:
+    run(tmp_path, "add", "Likes tea", "--user", "u", "--no-infer")
+    before = json.loads(run(tmp_path, "--json", "list", "--user", "u").stdout)
+    after = json.loads(run(tmp_path, "list", "--user", "u", "--json").stdout)
+    assert before == after and before["total"] == 1
+
+
+def test_add_prints_each_event_with_the_previous_text(tmp_path: Path) -> None:
+    first = run(tmp_path, "add", "I live in Lisbon.", "--user", "alex").stdout
+    assert first.startswith("ADD ") and "Lives in Lisbon" in first
+    moved = run(tmp_path, "add", "I live in Porto now.", "--user", "alex").stdout
+    assert moved.startswith("UPDATE ") and "(was: Lives in Lisbon)" in moved
+
+
+def test_missing_ids_exit_one_with_a_message(tmp_path: Path) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    for command in ("get", "history"):
+        line = _one_line_error(run(tmp_path, command, missing, check=False), code=1)
+        assert missing in line
+
+
+def test_unusable_data_directories_and_files_are_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("x")
+    line = _one_line_error(run(a_file, "list", "--user", "u", check=False))
+    assert "is a file" in line
+    line = _one_line_error(run(tmp_path / "h", "import", str(tmp_path / "nope.jsonl"), check=False))
+    assert "nope.jsonl" in line
+    run(tmp_path / "h", "add", "Likes tea", "--user", "u", "--no-infer")
+    dump = tmp_path / "dump.jsonl"
+    run(tmp_path / "h", "export", "--output", str(dump))
+    line = _one_line_error(run(tmp_path / "h", "import", str(dump), check=False))
+    assert "exist" in line  # the ids are there already
+    line = _one_line_error(
+        run(
+            tmp_path / "h",
+            "--config",
+            str(tmp_path / "no.json"),
+            "list",
+            "--user",
+            "u",
+            check=False,
+        )
+    )
+    assert "no.json" in line
+
+
+def test_a_read_only_data_directory_is_one_line(tmp_path: Path) -> None:
+    """On a read-only mount (root ignores permission bits: as root, the test mounts the data
+    directory read-only in a mount namespace of its own; other users get a 0555 directory)."""
+    home = tmp_path / "home"
+    run(home, "add", "Likes tea", "--user", "u", "--no-infer")
+    command = [sys.executable, "-m", "engram.cli", "--embedder", "hashing", "list", "--user", "u"]
+    env = {**os.environ, "ENGRAM_HOME": str(home)}
+    if os.geteuid() == 0:
+        mount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+        command = ["unshare", "--mount", "sh", "-c", mount, str(home), *command]
+    else:
+        home.chmod(0o555)
+    try:
+        result = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+    finally:
+        home.chmod(0o755)
+    assert "not writable" in _one_line_error(result)
+
+
+@pytest.mark.slow
+def test_reading_commands_do_not_load_the_model(tmp_path: Path) -> None:
+    """list, get, history, delete and export need no embedding: the model is never loaded
+    (it would build its ONNX graph into the empty cache directory)."""
+    env = {**os.environ, "ENGRAM_HOME": str(tmp_path / "home")}
+    base = [sys.executable, "-m", "engram.cli"]
+    added = subprocess.run(
+        [*base, "--json", "add", "Likes tea", "--user", "u", "--no-infer"], env=env,
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    memory_id = json.loads(added.stdout)["results"][0]["id"]
+    empty = tmp_path / "empty-cache"
+    empty.mkdir()
+    cold = {**env, "ENGRAM_CACHE_DIR": str(empty)}
+    for args in (["list", "--user", "u"], ["get", memory_id], ["history", memory_id],
+                 ["export"], ["delete", memory_id]):  # fmt: skip
+        subprocess.run([*base, *args], env=cold, capture_output=True, check=True, timeout=120)
+    assert list(empty.iterdir()) == []

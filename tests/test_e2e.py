@@ -34,6 +34,7 @@ def test_default_memory_recalls_by_meaning() -> None:
             r["user_id"] == "alex" for r in memory.search("hiking", user_id="alex")["results"]
         )
     assert (home / "engram.db").exists()
-    assert list((home / "models").glob("minilm-*.onnx"))
+    cache = Path(os.environ["ENGRAM_CACHE_DIR"])  # once per user, not per data directory
+    assert list(cache.glob("minilm-*.onnx")) and not (home / "models").exists()
     with Memory() as reopened:  # persisted across instances
         assert reopened.get_all(user_id="alex")["total"] == 4

@@ -33,7 +33,7 @@ def test_onnx_graph_matches_reference_vectors(minilm: MiniLMEmbedder, model_cach
     assert minilm.backend == "onnx"
     assert np.abs(got - want).max() < 1e-4
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
-    assert list(model_cache.glob("minilm-*.onnx")), "the ONNX graph is cached in the data dir"
+    assert list(model_cache.glob("minilm-*.onnx")), "the ONNX graph is cached"
 
 
 def test_numpy_fallback_matches_reference_vectors(model_cache: Path) -> None:

@@ -44,6 +44,17 @@ def default_data_dir() -> Path:
     return Path(home).expanduser() if home else Path.home() / ".engram"
 
 
+def default_cache_dir() -> Path:
+    """Where built artefacts shared by every data directory of a user live (the local model's
+    ONNX graph, 87 MB): `$ENGRAM_CACHE_DIR`, else `$XDG_CACHE_HOME/engram`, else
+    `~/.cache/engram`."""
+    chosen = os.environ.get("ENGRAM_CACHE_DIR")
+    if chosen:
+        return Path(chosen).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "engram"
+
+
 @dataclass(slots=True)
 class MemoryConfig:
     """Where data lives and which embedder makes vectors."""
@@ -348,7 +359,7 @@ def build_embedder(config: MemoryConfig, *, threads: int | None = None) -> Embed
         from engram.providers.embedders.minilm import MiniLMEmbedder
 
         chosen = settings.get("threads", threads)  # checked with the other keys at parse time
-        return MiniLMEmbedder(cache_dir=config.resolved_data_dir() / "models", threads=chosen)
+        return MiniLMEmbedder(cache_dir=default_cache_dir(), threads=chosen)
     if provider == "hashing":
         from engram.providers.embedders.hashing import HashingEmbedder
 

@@ -129,7 +129,9 @@ def _pdf_text(data: bytes) -> str:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
     except ImportError as exc:
-        raise MissingDependencyError("pdf_url documents need: pip install 'engram[pdf]'") from exc
+        raise MissingDependencyError(
+            "pdf_url documents need: pip install 'engram-llm[pdf]'"
+        ) from exc
     try:
         reader = PdfReader(io.BytesIO(data))
         return "\n".join((page.extract_text() or "").strip() for page in reader.pages).strip()

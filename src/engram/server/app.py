@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
@@ -27,7 +28,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from engram import __version__
 from engram.errors import EngramError, TooManyRequestsError, ValidationError, http_status
 from engram.server import exports, jobs, manage, oss, platform, profiles
-from engram.server.control import ControlDB, bootstrap
+from engram.server.control import ControlDB, bootstrap, default_project
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
 from engram.server.settings import Settings
@@ -50,9 +51,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await _stop(state)
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package, never from a CDN.
+    app = FastAPIOffline(
         title="Engram", version=__version__, lifespan=lifespan,
         description="Long-term memory for LLM applications: the Mem0 Platform REST API.",
+        static_url="/docs-assets",
     )  # fmt: skip
     if settings.cors_origins:
         app.add_middleware(
@@ -77,14 +80,18 @@ async def _start(settings: Settings) -> State:
     # (measured: 12 -> 7 ms of CPU per search).
     threadpool_limits(1, user_api="blas")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # The configuration is checked (providers built) before anything is written: a failed start
+    # must not have used up the one-time admin key.
+    projects = ProjectMemories(settings.data_dir, settings.memory_config())
     db = ControlDB(settings.data_dir / "server.db")
     first_key = await db.run(bootstrap, settings.admin_api_key)
     if first_key:
         print(
-            f"Engram: first start. Admin API key (shown once, stored hashed): {first_key}",
+            f"Engram: first start. Admin API key (shown once, stored hashed): {first_key}\n"
+            "(a new one, any time: engram keys create --admin)",
             flush=True,
         )
-    projects = ProjectMemories(settings.data_dir, settings.memory_config())
+    projects.default_project = await db.run(default_project)
     several = settings.workers > 1
     limiter = SharedRateLimiter(settings.data_dir / "ratelimit.db", settings.rate_limit) \
         if several else RateLimiter(settings.rate_limit)  # fmt: skip

@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS profile_settings (
     project_id TEXT PRIMARY KEY, enabled INTEGER NOT NULL, schema TEXT,
     custom_instructions TEXT, updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS profiles (
     project_id TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id TEXT NOT NULL,
     profile TEXT, status TEXT NOT NULL, error TEXT, generation_count INTEGER NOT NULL DEFAULT 0,
@@ -104,18 +105,25 @@ class Caller:
         return self.role == "OWNER"
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the control database, its schema brought up to date (the server's, or
+    the CLI's for `engram keys` / `engram projects`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.executescript(SCHEMA)
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    return conn
+
+
 class ControlDB:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA busy_timeout = 10000")
-        self._conn.executescript(SCHEMA)
-        for table, columns in _ADDED_COLUMNS.items():
-            have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
-            for column in columns:
-                if column.split()[0] not in have:
-                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        self._conn = connect(path)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="engram-control")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -149,22 +157,79 @@ def bootstrap(c: sqlite3.Connection, admin_key: str | None) -> str | None:
     if it is not known yet."""
 
     def body() -> str | None:
-        first = c.execute("SELECT id FROM orgs LIMIT 1").fetchone() is None
-        if first:
-            org = create_org(c, "default")
-            project = create_project(c, org["id"], "default", "created on first start")
-            add_member(c, project["id"], "admin@localhost", "OWNER")
+        first = _ensure_default(c)
         known = admin_key is not None and find_key(c, digest(admin_key)) is not None
         if not first and (admin_key is None or known):
             return None
-        org_id, project_id = c.execute(
-            "SELECT org_id, id FROM projects ORDER BY created_at LIMIT 1"
-        ).fetchone()
         key = admin_key or new_key()
-        insert_key(c, key, org_id, project_id, "OWNER", "admin@localhost", "admin")
+        _admin_key(c, key)
         return None if admin_key else key
 
     return transaction(c, body)
+
+
+def _ensure_default(c: sqlite3.Connection) -> bool:
+    """The default organization and project (made on first start; True then). The default
+    project's memories are the data directory's own store, which the library and the CLI use."""
+    first = c.execute("SELECT id FROM orgs LIMIT 1").fetchone() is None
+    if first:
+        org = create_org(c, "default")
+        project = create_project(c, org["id"], "default", "created on first start")
+        add_member(c, project["id"], "admin@localhost", "OWNER")
+    if c.execute("SELECT 1 FROM server_meta WHERE key = 'default_project'").fetchone() is None:
+        oldest = c.execute("SELECT id FROM projects ORDER BY created_at LIMIT 1").fetchone()
+        if oldest is not None:  # servers from before this record: their first project
+            c.execute(
+                "INSERT INTO server_meta (key, value) VALUES ('default_project', ?)", (oldest[0],)
+            )
+    return first
+
+
+def set_up(c: sqlite3.Connection) -> str:
+    """The default project's id, making the default organization and project if no server has
+    run yet (no key is made)."""
+    transaction(c, lambda: _ensure_default(c))
+    return str(default_project(c))
+
+
+def default_project(c: sqlite3.Connection) -> str | None:
+    row = c.execute("SELECT value FROM server_meta WHERE key = 'default_project'").fetchone()
+    return None if row is None else str(row[0])
+
+
+def _admin_key(c: sqlite3.Connection, key: str) -> dict[str, Any]:
+    project_id = default_project(c)
+    org_id = c.execute("SELECT org_id FROM projects WHERE id = ?", (project_id,)).fetchone()[0]
+    return insert_key(c, key, org_id, str(project_id), "OWNER", "admin@localhost", "admin")
+
+
+def mint_admin_key(c: sqlite3.Connection) -> dict[str, Any]:
+    """A new OWNER key of the default project (`engram keys create --admin`), made from the
+    machine itself; the key is in `key`, shown this once. Sets the server up if it never ran."""
+
+    def body() -> dict[str, Any]:
+        _ensure_default(c)
+        key = new_key()
+        return {**_admin_key(c, key), "key": key}
+
+    return transaction(c, body)
+
+
+def find_project(c: sqlite3.Connection, wanted: str) -> dict[str, Any]:
+    """A project by id or by name (a name several projects share is an error)."""
+    found = rows(
+        c, "SELECT id, org_id, name FROM projects WHERE id = ? OR name = ? ORDER BY created_at",
+        (wanted, wanted),
+    )  # fmt: skip
+    exact = [p for p in found if p["id"] == wanted]
+    if exact:
+        return exact[0]
+    if not found:
+        raise NotFoundError(f"no project with the id or name {wanted!r}")
+    if len(found) > 1:
+        ids = ", ".join(p["id"] for p in found)
+        raise ValidationError(f"several projects are named {wanted!r} ({ids}): give the id")
+    return found[0]
 
 
 # -- organizations, projects, members -----------------------------------------------------------
@@ -249,6 +314,11 @@ def _check_categories(value: Any) -> None:
 
 def delete_project(c: sqlite3.Connection, org_id: str, project_id: str) -> None:
     get_project(c, org_id, project_id)
+    if project_id == default_project(c):
+        raise ConflictError(
+            "the default project cannot be deleted: its memories are the data directory's own "
+            "store, shared with the library and the CLI"
+        )
     c.execute(
         "DELETE FROM deliveries WHERE webhook_id IN (SELECT id FROM webhooks WHERE project_id = ?)",
         (project_id,),

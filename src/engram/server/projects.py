@@ -1,4 +1,9 @@
-"""One memory store per project: `<data_dir>/projects/<project_id>/engram.db`.
+"""One memory store per project. The default project (made on the first start) keeps its memories
+in the data directory's own store, `<data_dir>/engram.db`: the one `Memory()` and the `engram`
+CLI use with the same data directory, so what the server stores the CLI lists, and the other way
+round. Every other project has `<data_dir>/projects/<project_id>/engram.db` (the CLI reaches it
+with `--project`). A data directory whose default project was stored under `projects/` by an
+earlier Engram keeps it there.
 
 Tenant isolation is structural: a request's API key names one project, and every memory
 operation of that request goes to that project's database file. No query, filter or memory id
@@ -14,16 +19,32 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engram.config import MemoryConfig, build_embedder, build_llm
+from engram.config import DEFAULT_DB_NAME, MemoryConfig, build_embedder, build_llm
+from engram.errors import ConfigurationError
 from engram.memory import AsyncMemory
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
 
 
+def store_dir(data_dir: Path, project_id: str, default_project: str | None) -> Path:
+    """The data directory of a project's store (see the module's docstring)."""
+    own = data_dir / "projects" / project_id
+    if project_id == default_project and not (own / DEFAULT_DB_NAME).exists():
+        return data_dir
+    return own
+
+
 class ProjectMemories:
     def __init__(self, data_dir: Path, config: dict[str, Any]) -> None:
+        self._data_dir = data_dir
         self._root = data_dir / "projects"
+        self.default_project: str | None = None  # set once the control database is read
         self._base = MemoryConfig.from_dict({**config, "data_dir": str(data_dir)})
+        if self._base.db_path is not None:  # one file for every project: never
+            raise ConfigurationError(
+                "the server keeps each project's store under its data directory: set "
+                "--data-dir or $ENGRAM_HOME instead of a vector_store path in the config"
+            )
         # One inference thread per process, as for BLAS (see app._start): a second one saves
         # little time per query and costs CPU that concurrent requests need (measured with
         # MiniLM: 5.0 -> 3.9 ms of CPU per query; `--workers` spreads the load over cores).
@@ -39,7 +60,8 @@ class ProjectMemories:
         async with self._lock:
             memory = self._open.get(project_id)
             if memory is None:
-                config = dataclasses.replace(self._base, data_dir=self._root / project_id)
+                where = store_dir(self._data_dir, project_id, self.default_project)
+                config = dataclasses.replace(self._base, data_dir=where)
                 # A key's project is its scope: reads need no user, agent or run id.
                 memory = AsyncMemory(
                     config, embedder=self.embedder, llm=self.llm, require_scope=False

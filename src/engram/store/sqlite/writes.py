@@ -22,7 +22,7 @@ from engram.store.base import (
 )
 from engram.store.sqlite import graph, transfer
 from engram.store.sqlite.compile import compile_where
-from engram.store.sqlite.rows import COLUMNS, HISTORY_COLUMNS, SAME_SCOPE, blob, record
+from engram.store.sqlite.rows import COLUMNS, HISTORY_COLUMNS, SAME_SCOPE, blob, chunked, record
 
 LOG_KEEP = 200_000  # index_log rows kept; a process further behind reloads its index
 
@@ -154,6 +154,18 @@ def delete_matching(c: sqlite3.Connection, where: Node, at: str) -> int:
 
 
 def restore(c: sqlite3.Connection, memories: list[Insert], attached: Attached) -> None:
+    ids = [op.record.id for op in memories]
+    present = [
+        row[0]
+        for chunk, marks in chunked(ids)
+        for row in c.execute(f"SELECT id FROM memories WHERE id IN ({marks})", chunk)
+    ]
+    if present:
+        raise ConflictError(
+            f"{len(present)} of the {len(ids)} memories to import exist already in this store "
+            f"(the first: {present[0]}); nothing was imported",
+            details={"ids": present[:20]},
+        )
     for op in memories:
         insert(c, op, with_history=False)
     transfer.write(c, attached)

@@ -1,0 +1,5 @@
+"""`python -m engram.cli`: the same as the `engram` command."""
+
+from engram.cli import main
+
+raise SystemExit(main())

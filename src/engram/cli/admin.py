@@ -1,0 +1,146 @@
+"""The server's commands: `serve`, and `keys` / `projects`, which manage the server's control
+database (`<data_dir>/server.db`) from the machine itself, whether or not a server runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from engram.cli.memories import Command, usable_data_dir
+from engram.config import default_data_dir
+from engram.errors import MissingDependencyError, ValidationError
+from engram.server import control
+from engram.server.projects import ProjectMemories, store_dir
+
+COMMANDS = frozenset({"serve", "keys", "projects"})
+CONTROL_DB = "server.db"
+
+
+def add_commands(sub: Any, command: Command) -> None:
+    serve = command(sub, "serve", "run the REST server (Mem0 Platform API)")
+    serve.add_argument("--host", help="interface (default $ENGRAM_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default $ENGRAM_PORT or 8000)")
+    serve.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                       help="mem0-style JSON config (default $ENGRAM_CONFIG)")  # fmt: skip
+    serve.add_argument("--cors-origins", help="comma-separated origins allowed by CORS")
+    serve.add_argument("--rate-limit", type=int, help="requests per minute per API key")
+    serve.add_argument("--workers", type=int,
+                       help="server processes (default $ENGRAM_WORKERS or 1; one per core "
+                            "serves the most searches)")  # fmt: skip
+    keys = command(sub, "keys", "manage the server's API keys from this machine")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    create = command(keys_sub, "create", "make a key (shown once)")
+    create.add_argument("--admin", action="store_true",
+                        help="an OWNER key of the default project (admin@localhost)")  # fmt: skip
+    create.add_argument("--email", help="a member of the project (its role is the key's)")
+    create.add_argument("--name", help="a label for the key")
+    for name, text in (("list", "list a project's keys"), ("revoke", "revoke a key")):
+        action = command(keys_sub, name, text)
+        if name == "revoke":
+            action.add_argument("key_id")
+    command(sub, "projects", "list the server's projects and where their memories are")
+
+
+def run(args: argparse.Namespace) -> Any:
+    if args.command == "serve":
+        return _serve(args)
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    usable_data_dir(data_dir)
+    with _control(data_dir) as c:
+        if args.command == "projects":
+            return _projects(c, data_dir)
+        return _keys(c, args)
+
+
+@contextmanager
+def _control(data_dir: Path) -> Iterator[sqlite3.Connection]:
+    conn = control.connect(data_dir / CONTROL_DB)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def project_store(data_dir: Path, wanted: str) -> Path:
+    """The data directory of the store of the server project `wanted` (an id or a name)."""
+    if not (data_dir / CONTROL_DB).exists():
+        raise ValidationError(
+            f"--project: no server has used the data directory {data_dir} (no {CONTROL_DB})"
+        )
+    with _control(data_dir) as c:
+        project = control.find_project(c, wanted)
+        return store_dir(data_dir, project["id"], control.default_project(c))
+
+
+def _projects(c: sqlite3.Connection, data_dir: Path) -> dict[str, Any]:
+    default = control.default_project(c)
+    found = control.rows(c, "SELECT id, org_id, name, created_at FROM projects ORDER BY created_at")
+    for project in found:
+        project["default"] = project["id"] == default
+        project["store"] = str(store_dir(data_dir, project["id"], default) / "engram.db")
+    return {"results": found}
+
+
+def _keys(c: sqlite3.Connection, args: argparse.Namespace) -> Any:
+    project = control.find_project(c, args.project) if args.project else None
+    if args.action == "create" and args.admin:
+        if project is not None or args.email:
+            raise ValidationError(
+                "--admin makes a key of the default project: no --project/--email"
+            )
+        return control.mint_admin_key(c)
+    if project is None:
+        project = control.find_project(c, control.set_up(c))
+    if args.action == "create":
+        email = args.email or "admin@localhost"
+        return control.transaction(
+            c, lambda: control.create_key(c, project["org_id"], project["id"], email, args.name)
+        )
+    if args.action == "list":
+        return {"results": control.list_keys(c, project["id"])}
+    control.transaction(c, lambda: control.revoke_key(c, project["id"], args.key_id))
+    return {"message": f"API key {args.key_id} revoked."}
+
+
+def _serve(args: argparse.Namespace) -> int | None:
+    """Start the server; settings from ENGRAM_* variables, then the flags. The configuration is
+    checked first (its providers built, as the server will), so that a bad one stops here with
+    one line and writes nothing."""
+    try:
+        import uvicorn
+
+        from engram.server.app import create_app
+        from engram.server.settings import Settings
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the server needs its extra: pip install 'engram-llm[server]' ({exc})"
+        ) from None
+    origins = None if args.cors_origins is None else tuple(args.cors_origins.split(","))
+    settings = Settings.from_env(
+        host=args.host, port=args.port, data_dir=args.data_dir, config=args.config,
+        cors_origins=origins, rate_limit=args.rate_limit, workers=args.workers,
+    )  # fmt: skip
+    usable_data_dir(settings.data_dir)
+    asyncio.run(ProjectMemories(settings.data_dir, settings.memory_config()).close())
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(f"Engram server on http://{settings.host}:{settings.port} "
+          f"(API docs: http://{settings.host}:{settings.port}/docs), data in {settings.data_dir}",
+          flush=True)  # fmt: skip
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_level="warning")  # fmt: skip
+        return None
+    # Worker processes start fresh and build the app from the environment.
+    shutil.rmtree(settings.data_dir / "metrics", ignore_errors=True)  # this run's counters only
+    os.environ.update(settings.to_env())
+    uvicorn.run("engram.server.app:create_app", factory=True, host=settings.host,
+                port=settings.port, workers=settings.workers, log_level="warning")  # fmt: skip
+    return None
