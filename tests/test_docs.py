@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 import engram
 from engram.cli import _parser
 from engram.config import EMBEDDERS, LLMS
+from tests.fakes.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -29,6 +32,23 @@ def test_readme_python_examples_run() -> None:
         if block.startswith("from mem0 import"):
             continue  # the official client's calls: tests/server/test_official_clients.py
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_usage_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ```python block of docs/usage.md, as written; the OpenAI example talks to the fake
+    OpenAI-compatible server (over real HTTP, as it would to OpenAI)."""
+    blocks = re.findall(r"```python\n(.*?)```", USAGE, flags=re.DOTALL)
+    assert len(blocks) >= 2
+    fake = FakeOpenAI(dims=1536)
+    try:
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        monkeypatch.chdir(tmp_path)
+        for block in blocks:
+            exec(compile(block, "docs/usage.md", "exec"), {})
+    finally:
+        fake.close()
+    assert (tmp_path / "scratch" / "engram.db").exists()
 
 
 def test_every_cli_command_is_documented() -> None:

@@ -28,7 +28,8 @@ Each builtin base lets code written for mem0 (which raises `ValueError` for most
 working. mem0's own error names are aliases: `MemoryNotFoundError`, `DatabaseError`,
 `VectorStoreError`.
 
-`HTTP_STATUS` maps each error class to the HTTP status the server answers with; the SDK inverts it.
+`HTTP_STATUS` maps each error class to the HTTP status the server answers with; the answer's JSON
+body (`to_dict`) carries the class's `code`, so a client can tell the errors apart again.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A backend keeps memories, their embeddings and their history in one database, and applies every
 change set in one transaction: either all of it is visible or none of it. The contract tests in
-`tests/store_contract.py` run against every backend.
+`tests/test_store_contract.py` run against every backend.
 """
 
 from __future__ import annotations
