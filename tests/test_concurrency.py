@@ -67,8 +67,15 @@ def test_four_processes_add_while_others_search(tmp_path: Path) -> None:
     assert all(value > 0 for kind, value in outcomes if kind == "searches")
     with _open(db) as memory:
         assert memory.get_all(user_id="shared")["total"] == PROCESSES * ADDS
-        found = memory.search("worker 3 fact 199", user_id="shared", top_k=1)
+        # Each index holds every process's writes: the vector index finds the exact text first,
+        # the full-text index every writer's "fact 199". (The fused order is not asserted: with a
+        # bag-of-words test embedder and interleaved turns of one scope, `neighbours` can lift
+        # an adjacent turn above the exact one.)
+        found = memory.search("worker 3 fact 199", user_id="shared", top_k=1, recipe="vector")
         assert found["results"][0]["memory"] == "worker 3 fact 199"
+        found = memory.search("199", user_id="shared", top_k=10, recipe="keyword")
+        expected = {f"worker {w} fact 199" for w in range(PROCESSES)}
+        assert {r["memory"] for r in found["results"]} == expected
 
 
 def test_several_memory_objects_in_one_process(tmp_path: Path) -> None:
