@@ -73,6 +73,26 @@ def test_relative_dates(text: str, expected: str) -> None:
     assert resolve_relative_dates(text, TODAY) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "past", "expected"),
+    [
+        ("Went to a concert on Saturday", True, "Went to a concert on 2026-03-07"),
+        ("Concert on Saturday", False, "Concert on 2026-03-14"),
+        ("Quit smoking in January", True, "Quit smoking in January 2026"),
+        ("Skiing in January", False, "Skiing in January 2027"),
+        ("Hiked this weekend", True, "Hiked on the weekend of 2026-03-07"),
+        ("Visits this weekend", False, "Visits on the weekend of 2026-03-14"),
+        ("Camping the weekend after next", False, "Camping on the weekend of 2026-03-28"),
+        ("Exam in two weeks", False, "Exam around 2026-03-24"),
+        ("Met three days ago", True, "Met on 2026-03-07"),
+        ("Moves in a few months", False, "Moves in June 2026"),
+        ("Plays poker every Friday", False, "Plays poker every Friday"),
+    ],
+)
+def test_relative_dates_follow_the_tense(text: str, past: bool, expected: str) -> None:
+    assert resolve_relative_dates(text, TODAY, past=past) == expected
+
+
 def test_offline_reconciliation_end_to_end(memory: Memory) -> None:
     first = memory.add("Hi! I'm Alex. I live in Porto and I love chicken dishes.", user_id="alex")
     assert [r["memory"] for r in first["results"]] == [
