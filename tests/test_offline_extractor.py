@@ -1,4 +1,5 @@
-"""The offline extractor, measured on labelled conversations, and its reconciliation end to end."""
+"""The offline extractor, measured on labelled messages, its reconciliation end to end, and the
+warnings of an add that stores nothing."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from engram import Memory
+from engram import AsyncMemory, Memory
 from engram.core.dates import resolve_relative_dates
 from engram.core.messages import Message
 from engram.pipeline.evaluate import Scored, score
 from engram.pipeline.offline import offline_extract
-from engram.prompts.extract import ExtractInput
+from engram.prompts.extract import ExtractInput, ExtractOutput
+from engram.providers.embedders.hashing import HashingEmbedder
+from engram.providers.llm.openai import OpenAILLM
+from engram.store.sqlite.store import SQLiteStore
+from tests.fakes.openai_server import FakeOpenAI
 
 DATA = Path(__file__).parent / "data"
 TODAY = "2026-03-10"  # a Tuesday
@@ -114,3 +119,23 @@ def test_offline_reconciliation_end_to_end(memory: Memory) -> None:
     assert [(r["event"], r["memory"]) for r in gone["results"]] == [("DELETE", "Lives in Lisbon")]
     remaining = {r["memory"] for r in memory.get_all(user_id="alex")["results"]}
     assert remaining == {"Name is Alex", "Loves chicken dishes"}
+
+
+def test_notes_are_not_part_of_the_llm_schema() -> None:
+    assert "notes" not in json.dumps(ExtractOutput.model_json_schema())
+    parsed = ExtractOutput.model_validate({"facts": [], "notes": ["from the model"]})
+    assert parsed.notes == []
+
+
+async def test_an_llm_that_finds_nothing_says_so(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    llm = OpenAILLM(model="m", base_url=fake_openai.base_url, api_key="test-key")
+    store = SQLiteStore(tmp_path / "llm.db")
+    async with AsyncMemory(embedder=HashingEmbedder(64), store=store, llm=llm) as mem:
+        fake_openai.reply({"facts": []})
+        result = await mem.add("Sounds good!", user_id="alex")
+        assert result["warnings"] == ["the LLM found nothing worth remembering"]
+        fake_openai.reply({"facts": [{"text": "Lives in Oslo", "event": "ADD"}]})
+        await mem.add("I live in Oslo", user_id="alex")
+        fake_openai.reply({"facts": [{"text": "Lives in Oslo", "event": "NONE", "id": 0}]})
+        again = await mem.add("I live in Oslo", user_id="alex")
+        assert again["warnings"] == ["nothing new to remember: already stored: 'Lives in Oslo'"]

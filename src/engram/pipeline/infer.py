@@ -15,7 +15,7 @@ from engram.core.reconcile import Change, Existing, reconcile
 from engram.errors import NotFoundError
 from engram.pipeline.context import Context
 from engram.pipeline.requests import AddRequest
-from engram.prompts.extract import ExtractInput
+from engram.prompts.extract import ExtractInput, ExtractOutput, Fact
 from engram.providers.llm.base import Usage
 from engram.store.base import (
     Delete,
@@ -64,14 +64,14 @@ async def _attempt(
         categories=request.categories_allowed,
         instructions=request.instructions,
         with_agent="agent_id" in request.scope and "user_id" in request.scope,
+        agent_scope="agent_id" in request.scope and "user_id" not in request.scope,
+        existing_about=["agent" if r.agent_id and not r.user_id else "user" for r in existing],
         custom_fact_prompt=request.custom_fact_prompt,
         custom_update_prompt=request.custom_update_prompt,
         graph=request.graph,
     )
     output = await ctx.extractor.extract(data, usage)
-    changes, warnings = reconcile(
-        output.facts, [Existing(r.memory, r.immutable) for r in existing], list(data.categories)
-    )
+    changes, warnings = _reconcile(output.facts, existing, list(data.categories))
     ops = await _operations(ctx, request, changes, existing, conversation, usage)
     written = await ctx.store.apply([*ops, *request.claim()])
     results = [
@@ -79,6 +79,8 @@ async def _attempt(
         for change, record in zip(changes, written, strict=False)
         if record is not None
     ]
+    if not results:
+        warnings += _nothing_stored(ctx.extractor.name, output, changes, written, warnings)
     out: dict[str, Any] = {"results": results, "warnings": [*request.warnings, *warnings]}
     if request.graph:
         links = [op for op in ops if isinstance(op, LinkGraph)]
@@ -89,6 +91,61 @@ async def _attempt(
             ],
         }
     return out
+
+
+def _reconcile(
+    facts: list[Fact], existing: list[MemoryRecord], categories: list[str]
+) -> tuple[list[Change], list[str]]:
+    """Each owner's facts are reconciled apart (the user and the agent may both be vegetarian);
+    an existing memory is still changed at most once."""
+    shown = [Existing(r.memory, r.immutable) for r in existing]
+    changes: list[Change] = []
+    warnings: list[str] = []
+    touched: set[int] = set()
+    for about in dict.fromkeys(f.about for f in facts):
+        own, said = reconcile([f for f in facts if f.about == about], shown, categories)
+        warnings += said
+        for change in own:
+            if change.target is not None and change.target in touched:
+                warnings.append(
+                    f"{change.kind} of memory {change.target} ignored: it was already changed"
+                )
+                if change.kind == "DELETE":
+                    continue
+                change.kind, change.target = "ADD", None
+            if change.target is not None:
+                touched.add(change.target)
+            changes.append(change)
+    return changes, warnings
+
+
+def _nothing_stored(
+    extractor: str,
+    output: ExtractOutput,
+    changes: list[Change],
+    written: list[MemoryRecord | None],
+    warnings: list[str],
+) -> list[str]:
+    """Why an add stored nothing, for the result's warnings."""
+    reasons = list(output.notes)
+    known = [f.text for f in output.facts if f.event == "NONE" and f.text.strip()]
+    if known:
+        reasons.append(f"nothing new to remember: already stored: {_quoted(known)}")
+    close = [
+        c.text for c, w in zip(changes, written, strict=False) if c.kind == "ADD" and w is None
+    ]
+    if close:
+        reasons.append(f"nothing new to remember: close to a stored memory: {_quoted(close)}")
+    if not reasons and not output.facts:
+        who = "the LLM" if extractor.startswith("llm:") else f"the {extractor} extractor"
+        reasons.append(f"{who} found nothing worth remembering")
+    if not reasons and not warnings:
+        reasons.append("nothing was stored: every fact found was left as it is")
+    return reasons
+
+
+def _quoted(texts: list[str]) -> str:
+    return ", ".join(repr(t) for t in texts)
 
 
 async def _operations(

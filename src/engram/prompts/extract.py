@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from engram.core.messages import Message
 from engram.prompts.base import Prompt
@@ -57,6 +57,13 @@ class ExtractOutput(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     facts: list[Fact] = Field(default_factory=list)
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """Why the extractor found nothing to store, in words for the user. Filled by the
+        extractor, never by the model: not part of the schema, not parsed from its answer."""
+        return self._notes
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,8 @@ class ExtractInput:
     categories: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
     instructions: str | None = None  # custom_instructions, includes, excludes
     with_agent: bool = False  # facts the assistant states about itself belong to the agent
+    agent_scope: bool = False  # an agent_id without a user_id: the memories are the agent's
+    existing_about: list[str] = field(default_factory=list)  # "user"/"agent" per existing memory
     custom_fact_prompt: str | None = None  # mem0 1.x custom_fact_extraction_prompt
     custom_update_prompt: str | None = None  # mem0 1.x custom_update_memory_prompt
     graph: bool = False  # ask for each fact's relations (entity triples)
