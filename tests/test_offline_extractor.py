@@ -121,10 +121,95 @@ def test_offline_reconciliation_end_to_end(memory: Memory) -> None:
     assert remaining == {"Name is Alex", "Loves chicken dishes"}
 
 
+# -- issue 13: nothing dropped silently ---------------------------------------------------------
+
+
+def test_an_add_that_stores_nothing_says_why(memory: Memory) -> None:
+    fragment = memory.add("Loved it!", user_id="alex")
+    assert fragment["results"] == []
+    (warning,) = fragment["warnings"]
+    assert "no statement about the user" in warning and "'Loved it!'" in warning
+    assert "configure an LLM" in warning
+    memory.add("I live in Oslo.", user_id="alex")
+    again = memory.add("Like I said, I live in Oslo.", user_id="alex")
+    assert again["results"] == []
+    assert any("already stored: 'Lives in Oslo'" in w for w in again["warnings"])
+    nothing = memory.add("I don't play tennis anymore.", user_id="alex")
+    assert nothing["warnings"] == ["nothing to retract: no stored memory says 'Plays tennis'"]
+    question = memory.add("What's a good name for a goldfish?", user_id="alex")
+    assert "(a question)" in question["warnings"][0]
+    stored = memory.add("I work at Nokia.", user_id="alex")
+    assert "warnings" not in stored
+
+
+def test_the_assistant_needs_an_agent_to_be_remembered(memory: Memory) -> None:
+    said = [
+        {"role": "user", "content": "What are you up to this spring?"},
+        {"role": "assistant", "content": "I'm travelling to Kyoto in April."},
+    ]
+    alone = memory.add(said, user_id="alex", timestamp="2026-03-10T12:00:00Z")
+    assert alone["results"] == []
+    assert "remembered only with an agent_id" in alone["warnings"][0]
+    both = memory.add(said, user_id="alex", agent_id="ada", timestamp="2026-03-10T12:00:00Z")
+    assert [r["memory"] for r in both["results"]] == ["Is travelling to Kyoto in April 2026"]
+    assert [r["memory"] for r in memory.get_all(agent_id="ada")["results"]] == [
+        "Is travelling to Kyoto in April 2026"
+    ]
+    agent = memory.add(
+        [{"role": "user", "content": "Where are you based?"},
+         {"role": "assistant", "content": "I'm based in Toronto. I can suggest some cafes!"}],
+        agent_id="bot",
+    )  # fmt: skip
+    assert [r["memory"] for r in agent["results"]] == ["Lives in Toronto"]
+
+
+def test_user_and_agent_may_state_the_same_fact(memory: Memory) -> None:
+    result = memory.add(
+        [{"role": "user", "content": "I'm vegetarian."},
+         {"role": "assistant", "content": "Me too! I'm a vegetarian as well."}],
+        user_id="alex", agent_id="ada",
+    )  # fmt: skip
+    assert len(result["results"]) == 2
+    assert [r["memory"] for r in memory.get_all(user_id="alex")["results"]] == ["Is vegetarian"]
+    assert [r["memory"] for r in memory.get_all(agent_id="ada")["results"]] == ["Is vegetarian"]
+    change = memory.add("I'm not vegetarian anymore.", user_id="alex", agent_id="ada")
+    assert [(r["event"], r["memory"]) for r in change["results"]] == [("DELETE", "Is vegetarian")]
+    assert [r["memory"] for r in memory.get_all(agent_id="ada")["results"]] == ["Is vegetarian"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "event", "previous", "now"),
+    [
+        ("I love steak.", "I went vegan last month.", "UPDATE", "Loves steak", "Is vegan"),
+        ("I live in Porto.", "Sorry, I live in Braga, not Porto.", "UPDATE", "Lives in Porto",
+         "Lives in Braga"),
+        ("My son is called Leo.", "Oops, his name is Luca, not Leo.", "UPDATE",
+         "Has a son named Leo", "Has a son named Luca"),
+        ("I have a kayak.", "I sold my kayak.", "UPDATE", "Has a kayak", "Sold my kayak"),
+        ("I drink a lot of tea.", "I stopped drinking tea.", "DELETE", "Drinks a lot of tea", None),
+        ("I eat meat.", "Actually, I don't eat meat.", "UPDATE", "Eats meat", "Does not eat meat"),
+    ],
+)  # fmt: skip
+def test_corrections_changes_and_retractions_keep_history(
+    memory: Memory, before: str, after: str, event: str, previous: str, now: str | None
+) -> None:
+    (first,) = memory.add(before, user_id="sam")["results"]
+    (change,) = memory.add(after, user_id="sam")["results"]
+    assert change["event"] == event
+    assert change.get("previous_memory", change["memory"]) == previous
+    remaining = [r["memory"] for r in memory.get_all(user_id="sam")["results"]]
+    assert remaining == ([now] if now else [])
+    history = [(h["event"], h["old_memory"], h["new_memory"]) for h in memory.history(first["id"])]
+    assert history[0] == ("ADD", None, previous)
+    assert history[1][0] == event and history[1][1] == previous
+
+
 def test_notes_are_not_part_of_the_llm_schema() -> None:
     assert "notes" not in json.dumps(ExtractOutput.model_json_schema())
     parsed = ExtractOutput.model_validate({"facts": [], "notes": ["from the model"]})
     assert parsed.notes == []
+    out = offline_extract(ExtractInput(messages=[Message("user", "haha yes")], today=TODAY))
+    assert out.facts == [] and "'haha yes'" in out.notes[0]
 
 
 async def test_an_llm_that_finds_nothing_says_so(fake_openai: FakeOpenAI, tmp_path: Path) -> None:

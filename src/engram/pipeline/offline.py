@@ -1,106 +1,271 @@
-"""The offline extractor: `offline_rules` statements reconciled against stored memories by
-attribute key.
+"""The offline extractor: `offline_rules` statements reconciled against the stored memories of
+whom they are about (the user's, or the agent's).
 
-- a single-valued attribute (name, location, employer, job, diet, a favourite, a like/dislike of
-  one thing) with a new value UPDATEs the stored fact; the same value is NONE;
-- a multi-valued one (allergies, named relatives and pets, things owned or played) is NONE when
-  stored already, else ADD;
-- a retraction DELETEs the stored fact with the same attribute (and value), if there is one;
+- a single-valued attribute (name, location, employer, job, diet, relationship status, a
+  favourite, a like/dislike of one thing) with a new value UPDATEs the stored fact; the same value
+  is NONE; a multi-valued one (allergies, named relatives and pets, things owned or played) is NONE
+  when stored already, else ADD;
+- a fact that contradicts a stored one otherwise (`offline_keys.conflicts`: the opposite, a diet
+  against a food, another choice between the same alternatives) UPDATEs it; with a diet, further
+  contradicted foods are DELETEd;
+- an event that ends a stored fact ("Sold my motorbike") UPDATEs it, so its history shows both;
+- a correction ("X, not Y") UPDATEs the stored fact that says Y (with Y replaced by X when the
+  clause states nothing else);
+- a retraction DELETEs the stored fact it states: the same attribute (and value), the same text,
+  or a fact with the same verb holding all its words ("Plays in the orchestra" retracts "Plays the
+  violin in an orchestra");
 - anything else is ADD, or NONE when the same text is stored.
+
+When nothing can be stored, `ExtractOutput.notes` says why: what was skipped and for what reason,
+or what there was nothing to retract or correct.
 """
 
 from __future__ import annotations
 
-from engram.pipeline.offline_rules import Key, extract_statements, fact_key
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engram.pipeline.offline_keys import anchors, conflicts, content, fact_key, stem, words
+from engram.pipeline.offline_rules import About, Extraction, Key, Statement, extract_statements
 from engram.prompts.extract import Event, ExtractInput, ExtractOutput, Fact, Relation
+
+LLM_HINT = "configure an LLM for full extraction"
+_SHOWN_SKIPS = 3
 
 _CATEGORY_BY_KEY = {
     "name": "personal_details", "location": "personal_details", "origin": "personal_details",
     "age": "personal_details", "employer": "professional_details",
     "job": "professional_details", "diet": "food", "allergy": "health", "named": "family",
     "pref": "user_preferences", "favorite": "user_preferences", "plays": "hobbies",
+    "status": "personal_details",
 }  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    index: int
+    text: str
+    key: Key | None
+    about: About
+
+
 def offline_extract(data: ExtractInput) -> ExtractOutput:
-    stored = [(i, fact_key(text), text.strip().lower()) for i, text in enumerate(data.existing)]
-    used: set[int] = set()
-    facts: list[Fact] = []
-    for statement in extract_statements(data.messages, data.today):
-        key = fact_key(statement.text)
-        match = _match(stored, used, key, statement.text.lower(), retract=statement.negated)
-        if statement.negated:
-            if match is not None:
-                used.add(match[0])
-                facts.append(Fact(text=data.existing[match[0]], event="DELETE", id=match[0]))
-            continue
-        event: Event = "ADD"
-        target = None
-        if match is not None:
-            target, same = match
-            used.add(target)
-            event = "NONE" if same else "UPDATE"
-        facts.append(
+    abouts = data.existing_about or []
+    stored = [
+        _Stored(
+            i, text, fact_key(text), "agent" if i < len(abouts) and abouts[i] == "agent" else "user"
+        )
+        for i, text in enumerate(data.existing)
+    ]
+    extraction = extract_statements(
+        data.messages, data.today, speakers=_speakers(data), existing=data.existing,
+        recent=data.recent,
+    )  # fmt: skip
+    reconciler = _Reconciler(stored, data)
+    for statement in extraction.statements:
+        reconciler.take(statement)
+    output = ExtractOutput(facts=reconciler.facts)
+    output.notes.extend(reconciler.notes)
+    if not extraction.statements:
+        output.notes.append(_nothing_found(extraction, data))
+    return output
+
+
+def _speakers(data: ExtractInput) -> dict[str, About]:
+    """Whose statements become memories: the user's; with an agent too, the assistant's about
+    itself; for an agent alone, the assistant's (the user's when the assistant says nothing)."""
+    if data.with_agent:
+        return {"user": "user", "assistant": "agent"}
+    if data.agent_scope:
+        if any(m.role == "assistant" for m in data.messages):
+            return {"assistant": "agent"}
+        return {"user": "agent"}
+    return {"user": "user"}
+
+
+class _Reconciler:
+    def __init__(self, stored: list[_Stored], data: ExtractInput) -> None:
+        self.stored, self.data = stored, data
+        self.used: set[int] = set()
+        self.facts: list[Fact] = []
+        self.notes: list[str] = []
+
+    def own(self, about: About) -> list[_Stored]:
+        return [s for s in self.stored if s.about == about and s.index not in self.used]
+
+    def emit(self, statement: Statement, event: Event, text: str, target: _Stored | None) -> None:
+        key = fact_key(text)
+        if target is not None:
+            self.used.add(target.index)
+        graph = self.data.graph and event != "DELETE"
+        self.facts.append(
             Fact(
-                text=statement.text, event=event, id=target, categories=_categories(key, data),
-                relations=_relations(key) if data.graph else [],
+                text=text, event=event, id=target.index if target else None,
+                categories=_categories(key, self.data), about=statement.about,
+                relations=_relations(key, statement.about) if graph else [],
             )
         )  # fmt: skip
-    return ExtractOutput(facts=facts)
+
+    def take(self, statement: Statement) -> None:
+        own = self.own(statement.about)
+        if statement.negated:
+            self._retract(statement, own)
+        elif not statement.text and statement.corrects is not None:
+            self._correct(statement, own, statement.corrects)
+        else:
+            self._state(statement, own)
+
+    def _retract(self, statement: Statement, own: list[_Stored]) -> None:
+        target = _retracted(statement.text, own)
+        if target is None:
+            self.notes.append(f"nothing to retract: no stored memory says {statement.text!r}")
+        else:
+            self.emit(statement, "DELETE", target.text, target)
+
+    def _correct(self, statement: Statement, own: list[_Stored], fix: tuple[str, str]) -> None:
+        new, old = fix
+        target = _mentioning(own, old)
+        if target is None:
+            self.notes.append(f"nothing to correct: no stored memory mentions {old!r}")
+            return
+        pattern = re.compile(rf"\b{re.escape(old)}\b", re.I)
+        self.emit(statement, "UPDATE", pattern.sub(lambda _: new, target.text, count=1), target)
+
+    def _state(self, statement: Statement, own: list[_Stored]) -> None:
+        key = fact_key(statement.text)
+        same = next((s for s in own if s.text.strip().lower() == statement.text.lower()), None)
+        if same is not None:
+            self.emit(statement, "NONE", statement.text, same)
+            return
+        found = _same_key(key, own)
+        if found is not None:
+            self.emit(statement, "NONE" if found[1] else "UPDATE", statement.text, found[0])
+            return
+        contradicted = [s for s in own if conflicts(statement.text, s.text)]
+        target = (
+            _replaced(statement.replaces, own)
+            or (contradicted.pop(0) if contradicted else None)
+            or (_mentioning(own, statement.corrects[1]) if statement.corrects else None)
+        )
+        text = statement.text
+        if target is None and statement.revises and (revised := _revised(text, own)):
+            target, text = revised
+        self.emit(statement, "ADD" if target is None else "UPDATE", text, target)
+        if key is not None and key.name == "diet":
+            for other in contradicted:
+                if other.index not in self.used:
+                    self.emit(statement, "DELETE", other.text, other)
+
+
+def _same_key(key: Key | None, own: Sequence[_Stored]) -> tuple[_Stored, bool] | None:
+    """The stored fact setting the same attribute, and whether it holds the same value."""
+    if key is None:
+        return None
+    for stored in own:
+        if stored.key is not None and stored.key.name == key.name:
+            return stored, stored.key.value == key.value or not key.single
+    return None
+
+
+def _retracted(text: str, own: Sequence[_Stored]) -> _Stored | None:
+    """The stored fact a retraction takes back."""
+    key = fact_key(text)
+    for stored in own:
+        if stored.text.strip().lower() == text.lower():
+            return stored
+        if key is not None and stored.key is not None and stored.key.name == key.name:
+            prefs = key.name.startswith("pref:")
+            if not key.single or stored.key.value == key.value or prefs:
+                return stored
+    said = content(text)
+    verb = stem(words(text)[0]) if words(text) else ""
+    for stored in own:
+        held = content(stored.text)
+        first = words(stored.text)[:1]
+        if said and said <= held and first and stem(first[0]) == verb:
+            return stored
+    return None
+
+
+def _replaced(replaces: Sequence[str], own: Sequence[_Stored]) -> _Stored | None:
+    """The stored fact an ending event names: by attribute ("key:employer"), or the one holding
+    all its words with the fewest others ("car": "Has a car" before "Likes car racing")."""
+    if not replaces:
+        return None
+    if replaces[0].startswith("key:"):
+        name = replaces[0][4:]
+        return next((s for s in own if s.key is not None and s.key.name == name), None)
+    wanted = {stem(w.lower()) for w in replaces}
+    holding = [s for s in own if wanted <= {stem(w) for w in words(s.text)}]
+    return min(holding, key=lambda s: len(content(s.text)), default=None)
+
+
+_WHEN = re.compile(
+    r"\b(?:on|at|in|around|by|until|from)\s+(?:the (?:week|weekend|night) of )?"
+    r"(?:\d{4}-\d{2}-\d{2}|[A-Z][a-z]+ \d{4}|\d{1,2}(?::\d{2})?\s*(?:am|pm)|\d{4})(?:\s*(?:am|pm))?"
+)
+
+
+def _revised(text: str, own: Sequence[_Stored]) -> tuple[_Stored, str] | None:
+    """The stored fact a correction restates with another date or time ("the flight is on
+    Saturday" after "Flight to Oslo is on Friday"), and its text with the new one."""
+    said, when = content(text) - anchors(text), anchors(text)
+    for stored in own:
+        held = content(stored.text) - anchors(stored.text)
+        if when and anchors(stored.text) and when != anchors(stored.text) and said <= held:
+            new, old = _WHEN.search(text), _WHEN.search(stored.text)
+            if new and old:
+                return stored, stored.text[: old.start()] + new.group(0) + stored.text[old.end() :]
+            return stored, text
+    return None
+
+
+def _mentioning(own: Sequence[_Stored], said: str) -> _Stored | None:
+    pattern = re.compile(rf"\b{re.escape(said)}\b", re.I)
+    return next((s for s in own if pattern.search(s.text)), None)
+
+
+def _nothing_found(extraction: Extraction, data: ExtractInput) -> str:
+    whom = "the agent" if data.agent_scope else "the user"
+    whom = "the user or the agent" if data.with_agent else whom
+    skipped = [s for s in extraction.skipped if s.text]
+    said = "; ".join(f"{s.text!r} ({s.reason})" for s in skipped[:_SHOWN_SKIPS])
+    if len(skipped) > _SHOWN_SKIPS:
+        said += f"; and {len(skipped) - _SHOWN_SKIPS} more"
+    note = f"the offline extractor found no statement about {whom} to remember"
+    note += f" in: {said}" if said else ""
+    if not data.agent_scope and any(m.role == "assistant" for m in extraction.unread):
+        note += "; the assistant's statements are remembered only with an agent_id"
+    return f"{note}; {LLM_HINT}"
 
 
 _RELATIONSHIP = {
     "name": "name", "location": "lives_in", "origin": "is_from", "age": "age",
     "employer": "works_at", "job": "works_as", "diet": "diet", "allergy": "allergic_to",
-    "plays": "plays", "has": "has", "does": "does",
+    "plays": "plays", "has": "has", "does": "does", "status": "relationship_status",
 }  # fmt: skip
 
 
-def _relations(key: Key | None) -> list[Relation]:
-    """The triple a recognised attribute states about the user."""
+def _relations(key: Key | None, about: str) -> list[Relation]:
+    """The triple a recognised attribute states about the user (or the agent)."""
     if key is None:
         return []
     kind, _, detail = key.name.partition(":")
     if kind == "pref":
         verb = "likes" if key.value == "+" else "dislikes"
-        return [Relation(source="user", relationship=verb, target=key.display)]
+        return [Relation(source=about, relationship=verb, target=key.display)]
     if kind == "favorite":
         relationship = f"favorite_{detail.replace(' ', '_')}"
-        return [Relation(source="user", relationship=relationship, target=key.display)]
+        return [Relation(source=about, relationship=relationship, target=key.display)]
     if kind == "named":  # "has a sister named Maria": a relation to the named one
         who, _, name = key.display.partition(" ")
         return (
-            [Relation(source="user", relationship=f"has_{who.lower()}", target=name)]
-            if name
-            else []
+            [Relation(source=about, relationship=f"has_{who.lower()}", target=name)] if name else []
         )
     if kind in _RELATIONSHIP:
-        return [Relation(source="user", relationship=_RELATIONSHIP[kind], target=key.display)]
+        return [Relation(source=about, relationship=_RELATIONSHIP[kind], target=key.display)]
     return []
-
-
-def _match(
-    stored: list[tuple[int, Key | None, str]],
-    used: set[int],
-    key: Key | None,
-    text: str,
-    *,
-    retract: bool,
-) -> tuple[int, bool] | None:
-    """(index, same value) of the stored fact this one is about, if any."""
-    for index, stored_key, stored_text in stored:
-        if index in used:
-            continue
-        if stored_text == text:
-            return index, True
-        if key is None or stored_key is None or stored_key.name != key.name:
-            continue
-        if retract:
-            if not key.single or stored_key.value == key.value or key.name.startswith("pref:"):
-                return index, True
-            continue
-        return index, (stored_key.value == key.value or not key.single)
-    return None
 
 
 def _categories(key: Key | None, data: ExtractInput) -> list[str]:

@@ -1,0 +1,168 @@
+"""The generic first-person rewrite of the offline rules, and what the recognisers share.
+
+"I play guitar" -> "Plays guitar", "I'm flying to Lima" -> "Is flying to Lima", "My flight is on
+Friday" -> "Flight is on Friday": a clause about its speaker becomes a third-person fact without
+the subject. `Statement` is what a recognised clause becomes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+About = Literal["user", "agent"]
+
+NAME_WORD = r"[A-Z][\w'-]+"
+PAST = {"went", "got", "made", "took", "saw", "met", "bought", "had", "did", "ran", "came",
+         "began", "left", "found", "gave", "knew", "thought", "told", "became", "sold", "wrote",
+         "ate", "drank", "lost", "won", "paid", "spent", "built", "taught", "caught", "brought",
+         "quit", "read", "felt", "kept", "heard", "flew", "drove", "swam", "sang", "broke",
+         "was", "were", "grew", "fell", "held", "led", "rode", "shot", "stood", "threw", "woke",
+         "wore", "hid", "split", "put", "let", "set", "hit", "cut", "hurt", "sent",
+         "slept", "sat", "spoke", "chose", "drew", "fed", "fought", "forgot", "forgave", "froze",
+         "hung", "lay", "laid", "lit", "meant", "rang", "rose", "said", "sought", "shook",
+         "shone", "sank", "slid", "spun", "stole", "stuck", "struck", "swore", "swept", "tore",
+         "understood", "wept", "dug", "bent", "bled", "dealt", "fled", "leant", "learnt", "lent",
+         "overcame", "shut", "sprang", "upset", "burnt", "dreamt", "withdrew", "undertook",
+         "rebuilt", "oversaw"}  # fmt: skip
+_NOT_PAST = {"need", "feed", "seed", "bleed", "speed", "breed", "proceed", "exceed", "succeed",
+             "red", "bed", "shed", "wed"}  # fmt: skip
+_KEEP_ADVERBS = {"usually", "often", "always", "never", "sometimes", "still", "recently",
+                 "rarely", "mostly"}  # fmt: skip
+TRAILING = re.compile(
+    r"\s+(?:now|these days|nowadays|anymore|any more|from now on|a lot|so much|very much)$", re.I
+)
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+)
+_DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+TIME = re.compile(
+    rf"\s+(?:(?:last|this|next) (?:week|month|year|weekend|{_DAY})|yesterday|today|tonight|"
+    rf"tomorrow|(?:\w+ )?(?:days|weeks|months|years) ago|in {_MONTH}|in \d{{4}}|on {_DAY}|"
+    r"since .+$|recently|anymore|any more)\b",
+    re.I,
+)
+CALENDAR = re.compile(rf"^(?:{_MONTH}|{_DAY})$", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    text: str  # canonical fact; "" for a bare correction
+    negated: bool = False  # a retraction: remove the stored fact it states
+    about: About = "user"
+    replaces: tuple[str, ...] = ()  # the stored fact it ends: words it holds, or "key:<name>"
+    corrects: tuple[str, str] | None = None  # (new, old) of "X, not Y"
+    revises: bool = False  # said as a correction: may restate a stored fact with a new date
+
+
+def is_past(clause: str) -> bool:
+    """Whether a clause speaks of the past (its first verb after the subject)."""
+    match = re.match(
+        r"^(?:i|we|it|[A-Z][\w'-]+)(?:'ve| have| had)?\s+(?:\w+ly\s+)?([\w']+)", clause, re.I
+    )
+    if match is None:
+        return False
+    verb = match.group(1).lower()
+    return verb in PAST or (verb.endswith("ed") and verb not in _NOT_PAST)
+
+
+def m(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.I)
+
+
+_OPENINGS: list[tuple[re.Pattern[str], str]] = [
+    (m(r"^(?:i|we) (could|should|might|must|may)\s+"), "\\1 "),
+    (m(r"^(?:i'm|i am|we're|we are)\s+"), "Is "),
+    (m(r"^(?:i've|i have|we've|we have)\s+been\s+"), "Has been "),
+    (m(r"^(?:i've|we've)\s+"), "Has "),
+    (m(r"^(?:i|we) have\s+"), "Has "),
+    (m(r"^(?:i'll|i will|we'll|we will)\s+"), "Will "),
+    (m(r"^(?:i'd|we'd) like\s+"), "Would like "),
+    (m(r"^(?:i'd|we'd|i would|we would)\s+"), "Would "),
+    (m(r"^(?:i|we) (?:don't|do not)\s+"), "Does not "),
+    (m(r"^(?:i|we) (?:didn't|did not)\s+"), "Did not "),
+    (m(r"^(?:i|we) (?:can't|cannot)\s+"), "Cannot "),
+    (m(r"^(?:i|we) can\s+"), "Can "),
+    (m(r"^(?:i|we) (?:was|were)\s+"), "Was "),
+]
+_SUBJECT = m(r"^(?:i|we)\s+(.+)$")
+# A finite verb after "my ...": "My flight is on Friday", "My cat died" (not "my favourite city").
+_VERB = m(r"(?:\b(?:is|are|was|were|has|have|had|will|can|does|did|'s)\b|\w(?:s|ed)\s+\w|\wed$)")
+
+
+def generic(clause: str) -> str | None:
+    if len(clause.split()) < 2:
+        return None
+    for pattern, replacement in _OPENINGS:
+        if pattern.match(clause):
+            return clean(pattern.sub(replacement, clause, count=1))
+    if re.match(r"^(?:my|our)\s+", clause, re.I):
+        rest = re.sub(r"^(?:my|our)\s+", "", clause, flags=re.I)
+        return clean(rest) if _VERB.search(rest) else None
+    match = _SUBJECT.match(clause)
+    if match is None:
+        return None
+    words = match.group(1).split()
+    adverbs = []
+    while len(words) > 1 and _adverb(words[0].lower()):
+        adverbs.append(words.pop(0))
+    if not words or not words[0].isalpha():
+        return None
+    return clean(" ".join([*adverbs, third_person(words[0].lower()), *words[1:]]))
+
+
+_LY_VERBS = {"apply", "reply", "supply", "rely", "comply", "multiply", "fly", "ally", "bully"}
+
+
+def _adverb(word: str) -> bool:
+    """ "usually", "typically": kept before the verb, which is the one put in the third person."""
+    return word in _KEEP_ADVERBS or (
+        len(word) > 4 and word.endswith("ly") and word not in _LY_VERBS
+    )
+
+
+def third_person(verb: str) -> str:
+    if verb.endswith("ed") or verb in PAST:
+        return verb
+    if verb in ("have", "be"):
+        return {"have": "has", "be": "is"}[verb]
+    if verb.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if len(verb) > 2 and verb.endswith("y") and verb[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def ing_base(verb: str) -> str:
+    """ "smoking" -> "smoke", "running" -> "run", "playing" -> "play" (a guess; matching is by
+    stems anyway)."""
+    base = verb.removesuffix("ing")
+    if len(base) > 2 and base[-1] == base[-2] and base[-1] not in "lsz":
+        return base[:-1]
+    if re.search(r"[^aeiou][aeiou][kvcz]$", base) or base.endswith(("dg", "rg")):
+        return base + "e"
+    return base
+
+
+def clean(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip(" ,")
+    text = re.sub(r"\bfavourite\b", "favorite", text, flags=re.I)
+    return text[:1].upper() + text[1:]
+
+
+def tail(text: str) -> str:
+    """A captured value without trailing filler or punctuation."""
+    return TRAILING.sub("", text.strip()).strip(" ,.!")
+
+
+def untimed(text: str) -> str:
+    """A retracted or ended object without the time said with it ("motorbike last month")."""
+    return TIME.sub("", f" {text.strip()}").strip(" ,.!")
+
+
+def lower_first(text: str) -> str:
+    word = text.split(" ", 1)[0]
+    if word.isupper() or word.lower() in ("i",):
+        return text
+    return text[:1].lower() + text[1:]
