@@ -1,8 +1,24 @@
-"""Turning a search query into full-text search terms."""
+"""Reading a search query: its full-text terms and the scope's subject in it.
+
+A scope's subject (the user or agent whose memories they are) is named by its scope ids and by
+the name its memories state ("Name is Alex Moreno", "Hi, my name is Rosa"). `subject_spans` finds
+those names in a query: a name is a sequence of words, compared case-folded and without accents
+(so "maria.lopez" names "María López"), with the first name of a full name standing alone too.
+A name counts where the query writes it as a name, not in lower case ("When is my test?" in scope
+"test" names nobody; scripts without case, such as Chinese, always count); in a query with no
+capital letter at all, a name the memories state counts in any case. Names are matched as words,
+never as patterns: no character of a name is syntax. Text without spaces between words (Chinese,
+Japanese) is not split into words, so a name inside it is not found.
+"""
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset(
@@ -160,3 +176,125 @@ def query_terms(query: str, limit: int = 32) -> list[str]:
 def fts_match(terms: list[str]) -> str:
     """An FTS5 MATCH expression: any of the terms, each quoted (no query syntax gets through)."""
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A name of a scope's subject (`of`: "user_id" or "agent_id"): its folded words and what
+    joins them; `stated` when a memory states it (else a scope id gives it)."""
+
+    words: tuple[str, ...]
+    stated: bool
+    of: str = "user_id"
+    gaps: tuple[str, ...] = ()
+
+
+_NAME_IS = re.compile(
+    r"(?:^|[.!?,;:]\s+)(?:(?:the\s+)?user(?:'s|\u2019s)\s+|my\s+)?(?:full\s+|first\s+|nick)?"
+    r"name\s+is\s+(?P<rest>.+)",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(r"[,.;:!?()\[\]\"]|\s(?:and|but|or)\s")
+_NAME_WORD = re.compile(r"[^\W_]+")
+_JOINER = re.compile(r"[\s._\-'\u2019]+")  # what may join the words of a name
+MAX_NAME_WORDS = 4
+
+
+def fold(text: str) -> str:
+    """Lowercased, without accents: how names are compared."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def stated_name(text: str) -> str | None:
+    """The name a memory states its subject has: "Name is Alex Moreno", "Hi, my name is Rosa",
+    "User's name is Sam" (its leading words not in lower case); None for anything else, such as
+    "Her name is Maria" or "Has a dog whose name is Rex" (someone else's name)."""
+    found = _NAME_IS.search(text)
+    if found is None:
+        return None
+    words = []
+    for word in _CLAUSE_END.split(found["rest"], maxsplit=1)[0].split()[:MAX_NAME_WORDS]:
+        if word[:1].islower():
+            break
+        words.append(word)
+    return " ".join(words) or None
+
+
+@functools.lru_cache(maxsize=4096)
+def names_of(text: str, *, stated: bool, of: str = "user_id") -> tuple[Name, ...]:
+    """The `Name`s a full name (or a scope id) gives: all its words, and, for a stated name of
+    several words, its first one alone. A name needs a word of two characters or more."""
+    names = [_name(text, stated, of)]
+    first = text.split(maxsplit=1)[0] if text.strip() else ""
+    if stated and first != text.strip():
+        names.append(_name(first, stated, of))
+    return tuple(n for n in names if any(len(w) > 1 for w in n.words))
+
+
+def _name(text: str, stated: bool, of: str) -> Name:
+    folded = fold(text)
+    found = list(_NAME_WORD.finditer(folded))
+    gaps = tuple(folded[a.end() : b.start()] for a, b in itertools.pairwise(found))
+    return Name(tuple(m.group() for m in found), stated, of, gaps)
+
+
+Span = tuple[int, int, Name]
+
+
+def subject_spans(query: str, names: Iterable[Name]) -> list[Span]:
+    """(start, end, name) of every place the query names the subject, the longest name first
+    where several fit. The words of a name are joined as in the name, or by any of spaces, dots,
+    hyphens, underscores and apostrophes where the name has one of those ("maria.lopez" is in
+    "María López")."""
+    folded_query = fold(query)
+    present = {n for n in names if n.words and n.words[0] in folded_query}
+    if not present:  # the usual case, cheaply
+        return []
+    by_length = sorted(present, key=lambda n: -len(n.words))
+    found = list(_NAME_WORD.finditer(query))
+    folded = [fold(m.group()) for m in found]
+    any_case = not any(c.isupper() for c in query)  # no capital to tell a name by
+    spans: list[Span] = []
+    i = 0
+    while i < len(found):
+        name = next((n for n in by_length if _names_at(query, found, folded, i, n, any_case)), None)
+        if name is None:
+            i += 1
+            continue
+        spans.append((found[i].start(), found[i + len(name.words) - 1].end(), name))
+        i += len(name.words)
+    return spans
+
+
+def _names_at(
+    query: str,
+    found: list[re.Match[str]],
+    folded: list[str],
+    i: int,
+    name: Name,
+    any_case: bool,
+) -> bool:
+    end = i + len(name.words)
+    if end > len(found) or tuple(folded[i:end]) != name.words:
+        return False
+    if found[i].group()[:1].islower() and not (any_case and name.stated):
+        return False
+    gaps = (query[found[j].end() : found[j + 1].start()] for j in range(i, end - 1))
+    return all(_joins(gap, own) for gap, own in zip(gaps, name.gaps, strict=True))
+
+
+def _joins(gap: str, own: str) -> bool:
+    """Whether `gap` in the query joins two words of a name the way `own` does in the name:
+    the same characters, or both spaces, dots, hyphens, underscores or apostrophes."""
+    return fold(gap) == own or bool(_JOINER.fullmatch(gap) and _JOINER.fullmatch(own))
+
+
+def replace_spans(query: str, spans: list[Span], stand_in: Mapping[str, str]) -> str:
+    """The query with each span replaced by the stand-in for whose name it is (`Name.of`)."""
+    out, at = [], 0
+    for start, end, name in spans:
+        out += [query[at:start], stand_in[name.of]]
+        at = end
+    out.append(query[at:])
+    return "".join(out)

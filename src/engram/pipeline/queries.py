@@ -1,5 +1,5 @@
 """Search-query vectors: remembered for recent queries, and embedded together when several
-searches wait at once.
+searches wait at once; and the names each scope's memories give its subject.
 
 - A query asked again (an agent searching the same thing every turn, a dashboard refreshing) is
   not embedded again: the last `CACHE_SIZE` distinct query texts keep their vectors. An embedder
@@ -8,6 +8,10 @@ searches wait at once.
   call is running wait for the next one, which takes them all. A model runs a batch of texts in
   much less time than the same texts one by one (all-MiniLM-L6-v2 on 2 cores: 1.2 ms a text in
   a batch of 8, 3.4 ms alone), and a lone query goes straight through.
+- The names a scope id's memories state ("Name is Alex", see `pipeline.search`) are looked up at
+  the first search of that id and kept (`ScopeNames`, the last `NAMES_CACHE_SIZE` ids): a search
+  then costs no store call for them. A name stated later is learnt from the results of the first
+  search that finds its memory.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy.typing as npt
 from engram.providers.embedders.base import Embedder
 
 CACHE_SIZE = 1024  # query texts (a 384-dimension vector is 1.5 KiB)
+NAMES_CACHE_SIZE = 4096  # scope ids whose stated names are kept
 BATCH_SIZE = 32  # queries per embedder call
 
 Vector = npt.NDArray[np.float32]
@@ -33,6 +38,7 @@ class QueryVectors:
         self._cache_size = cache_size
         self._waiting: dict[str, asyncio.Future[Vector]] = {}
         self._task: asyncio.Future[None] | None = None  # the one draining `_waiting`
+        self.names = ScopeNames()
 
     def remembered(self, text: str) -> Vector | None:
         """The query's vector if it is remembered (no embedder call), else None."""
@@ -85,6 +91,34 @@ class QueryVectors:
         self._cache.move_to_end(text)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+
+class ScopeNames:
+    """The names stated by the memories of each scope id (`("user_id", "alex")`), once looked up."""
+
+    def __init__(self, size: int = NAMES_CACHE_SIZE) -> None:
+        self._names: OrderedDict[tuple[str, str], tuple[str, ...]] = OrderedDict()
+        self._size = size
+
+    def get(self, key: tuple[str, str]) -> tuple[str, ...] | None:
+        found = self._names.get(key)
+        if found is not None:
+            self._names.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, str], names: tuple[str, ...]) -> None:
+        self._names[key] = names
+        self._names.move_to_end(key)
+        while len(self._names) > self._size:
+            self._names.popitem(last=False)
+
+    def learn(self, key: tuple[str, str], name: str) -> bool:
+        """Add a name stated by a memory of a looked-up id; whether it was new."""
+        known = self._names.get(key)
+        if known is None or name in known:
+            return False
+        self._names[key] = (*known, name)
+        return True
 
 
 def _fail(future: asyncio.Future[Vector], exc: BaseException) -> None:

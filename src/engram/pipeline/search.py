@@ -1,4 +1,22 @@
-"""search(): candidates from every retriever the recipe uses, fused into one ranked list."""
+"""search(): candidates from every retriever the recipe uses, fused into one ranked list.
+
+The scope's own subject is not evidence inside the scope. Every memory of `user_id="alex"` is
+about Alex, so the word "Alex" in "what should I not cook for Alex?" tells no memory from
+another, yet it matched the one memory that spells it ("Name is Alex") by full text and pulled
+it up by meaning. So the query is searched with the subject's names left out: its full-text
+terms lose them, and it is embedded with a stand-in ("what should I not cook for the user?";
+"the assistant" for an agent's names). The names are the scope's `user_id` and `agent_id` and
+the names their memories state ("Name is Alex Moreno", "Hi, my name is Rosa"; the profile's
+`name` with graph memory), found as words (`core.text.subject_spans`). A memory said by a named
+speaker (`actor_id`) names that speaker, not the scope, and an agent's own memories are those
+without a user. A query that says nothing but the name ("Who is Alex?") is searched as asked.
+The speaker and graph signals still read the query as asked.
+
+The stated names of a scope id are read once (the best full-text matches of "name" in its
+memories: one `candidates` and one `get_many` call, and `profile` with graph memory) and then
+remembered (`queries.ScopeNames`); a name stated later is learnt from the results of the first
+search that returns its memory, and that search runs again (once) if its query uses the name.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +26,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engram.core.filters import Node, scope_of
-from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe, Scores, fuse, rounded, smooth
-from engram.core.text import query_terms
-from engram.errors import ValidationError
+from engram.core.filters import And, Cond, Field, Node, Not, scope_of
+from engram.core.scoring import (
+    DEFAULT_RECIPE,
+    RECIPES,
+    Recipe,
+    Scores,
+    fuse,
+    rounded,
+    smooth,
+)
+from engram.core.text import (
+    Name,
+    names_of,
+    query_terms,
+    replace_spans,
+    stated_name,
+    subject_spans,
+)
+from engram.errors import FilterError, ValidationError
 from engram.pipeline.context import Context
 from engram.pipeline.items import memory_item
 from engram.providers.llm.base import Usage
@@ -29,9 +62,20 @@ class SearchRequest:
     show_expired: bool
     graph: bool = False
     rerank: bool = False
+    subject: bool = True  # the scope's subject names are left out of the query (see above)
+
+
+@dataclass(frozen=True, slots=True)
+class Phrasing:
+    """The query as searched: the text embedded and the full-text terms."""
+
+    embedded: str
+    terms: list[str]
 
 
 RERANK_POOL = 20  # fused candidates the reranker looks at (at least top_k)
+STAND_IN = {"user_id": "the user", "agent_id": "the assistant"}  # for a subject's name
+NAME_LOOKUP = 32  # best full-text matches of "name" read to find a scope id's stated names
 
 
 async def _rerank(
@@ -80,15 +124,28 @@ def pick_recipe(name: str | None, keyword_search: bool | None, *, graph: bool = 
 
 
 async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
-    found, linked, relations = await _gather(ctx, request)
+    names = await subject_names(ctx, request)
+    out, learnt = await _search(ctx, request, names)
+    if learnt:  # the results state a name the query uses: search again without it
+        out, _ = await _search(ctx, request, await subject_names(ctx, request))
+    return out
+
+
+async def _search(
+    ctx: Context, request: SearchRequest, names: list[Name] | None
+) -> tuple[dict[str, Any], bool]:
+    """The results, and whether they taught a new name of the subject that the query uses."""
+    found, linked, relations = await _gather(ctx, request, phrase(request.query, names or []))
     scores = _score(ctx, request, found, linked)
     ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1].total)
-    if request.threshold is not None:
-        ranked = [(c, s) for c, s in ranked if s.total >= request.threshold]
     reranking = request.rerank and ctx.reranker is not None
     winners = ranked[: max(request.top_k, RERANK_POOL) if reranking else request.top_k]
     records = await ctx.store.get_many([c.memory_id for c, _ in winners])
     winners = [(c, s) for c, s in winners if c.memory_id in records]  # not deleted meanwhile
+    if request.threshold is not None:
+        winners = [(c, s) for c, s in winners if s.total >= request.threshold]
+    if names is not None and _learn(ctx, request, list(records.values())):
+        return {}, True
     if reranking:
         winners = await _rerank(ctx, request.query, winners, records)
     results = []
@@ -103,20 +160,110 @@ async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
         out["warnings"] = ["rerank was asked for but no reranker is configured; results are fused"]
     if request.graph:
         out["relations"] = relations
-    return out
+    return out, False
+
+
+def phrase(query: str, names: list[Name]) -> Phrasing:
+    """The query with the subject's names left out: its terms lose them, its embedded text has
+    a stand-in. As asked when it names nobody, or says nothing else."""
+    spans = subject_spans(query, names) if names else []
+    if spans:
+        terms = query_terms(replace_spans(query, spans, dict.fromkeys(STAND_IN, " ")))
+        if terms:
+            return Phrasing(replace_spans(query, spans, STAND_IN), terms)
+    return Phrasing(query, query_terms(query))
+
+
+async def subject_names(ctx: Context, request: SearchRequest) -> list[Name] | None:
+    """The names of the scope's user and agent: their ids and what their memories state (None
+    when the request searches the query as written)."""
+    scope = _scope(request)
+    if scope is None:
+        return None
+    names: list[Name] = []
+    for field in STAND_IN:
+        if field not in scope:
+            continue
+        key = (field, scope[field])
+        stated = ctx.queries.names.get(key)
+        if stated is None:
+            stated = await _stated_names(ctx, key, graph=request.graph)
+            ctx.queries.names.put(key, stated)
+        names += names_of(scope[field], stated=False, of=field)
+        for name in stated:
+            names += names_of(name, stated=True, of=field)
+    return names
+
+
+async def _stated_names(ctx: Context, key: tuple[str, str], *, graph: bool) -> tuple[str, ...]:
+    """What the id's own memories (and profile) say its name is."""
+    field, value = key
+    found = await ctx.store.candidates(
+        None, ["name"], _own_memories(key), today=ctx.today(), n_vector=0,
+        n_keyword=NAME_LOOKUP,
+    )  # fmt: skip
+    records = await ctx.store.get_many([c.memory_id for c in found if c.actor_id is None])
+    names = {n: None for r in records.values() if (n := stated_name(r.memory))}
+    if graph and field == "user_id":
+        profiled = (await ctx.store.profile({field: value})).get("name", {}).get("value")
+        if isinstance(profiled, str) and profiled.strip():
+            names[profiled.strip()] = None
+    return tuple(names)
+
+
+def _scope(request: SearchRequest) -> dict[str, str] | None:
+    if not request.subject:
+        return None
+    try:
+        return scope_of(request.where)
+    except FilterError:  # conflicting ids: nothing can match anyway
+        return None
+
+
+def _own_memories(key: tuple[str, str]) -> Node:
+    """A user's memories (with any agent); an agent's own, those of no user."""
+    field, value = key
+    own = Cond(Field("text", field), "eq", value)
+    if field == "user_id":
+        return own
+    return And((own, Not(Cond(Field("text", "user_id"), "exists", None))))
+
+
+def _learn(ctx: Context, request: SearchRequest, records: list[MemoryRecord]) -> bool:
+    """Learn the names the records state for the scope's ids; whether the query uses a new one."""
+    scope = _scope(request) or {}
+    learnt = False
+    for record in records:
+        if record.actor_id is not None or "name" not in record.memory.casefold():
+            continue
+        name = stated_name(record.memory)
+        key = _owner(record, scope)
+        if name is None or key is None or not ctx.queries.names.learn(key, name):
+            continue
+        learnt |= bool(subject_spans(request.query, names_of(name, stated=True, of=key[0])))
+    return learnt
+
+
+def _owner(record: MemoryRecord, scope: dict[str, str]) -> tuple[str, str] | None:
+    """Whose memory the record is, among the scope's user and agent."""
+    if "user_id" in scope and record.user_id == scope["user_id"]:
+        return ("user_id", scope["user_id"])
+    if "agent_id" in scope and record.agent_id == scope["agent_id"] and record.user_id is None:
+        return ("agent_id", scope["agent_id"])
+    return None
 
 
 async def _gather(
-    ctx: Context, request: SearchRequest
+    ctx: Context, request: SearchRequest, phrasing: Phrasing
 ) -> tuple[list[Candidate], dict[str, float], list[dict[str, str]]]:
     """Candidates from every retriever. The full-text query and the graph lookup need no
     embedding: they run in the store's threads while the query is embedded. When the query's
     vector is remembered, the full-text query runs in the same store call as the rest."""
     recipe = request.recipe
-    terms = query_terms(request.query) if recipe.uses("keyword") else []
+    terms = phrasing.terms if recipe.uses("keyword") else []
     today = ctx.today()
     pool = max(request.top_k, recipe.candidates)
-    vector = ctx.queries.remembered(request.query) if recipe.uses("vector") else None
+    vector = ctx.queries.remembered(phrasing.embedded) if recipe.uses("vector") else None
     keyword = graph = None
     if terms and recipe.uses("vector") and vector is None:  # ahead, while the query is embedded
         keyword = asyncio.ensure_future(
@@ -131,7 +278,7 @@ async def _gather(
     try:
         if recipe.uses("vector") and vector is None:
             await asyncio.sleep(0)  # let those tasks hand their work to the threads first
-            vector = await ctx.embed_query(request.query, Usage())
+            vector = await ctx.embed_query(phrasing.embedded, Usage())
         linked, relations = await graph if graph else ({}, [])
         matches = await keyword if keyword else None
     except BaseException:
