@@ -22,7 +22,7 @@ import json
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from engram import AsyncMemory
 from engram.config import MemoryConfig
 from engram.core.scope import resolve_filters
 from engram.core.scoring import RECIPES
-from engram.core.text import subject_spans
+from engram.core.text import asks_to_avoid, subject_spans
 from engram.pipeline.search import SearchRequest, run_search, subject_names
 from engram.transfer import import_lines
 
@@ -39,8 +39,8 @@ TOP_K = 10
 AT = "2026-01-01T00:00:00+00:00"
 
 
-# leave the subject out of the query?
-CONFIGS = {"as asked": False, "subject": True}
+# (leave the subject out of the query, the recipe's stance weight is used)
+CONFIGS = {"as asked": (False, False), "subject": (True, False), "subject+stance": (True, True)}
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Outcome:
     split: str
     query: str
     names_subject: bool
+    avoiding: bool
     rank: dict[str, int | None]  # config -> rank of the first answering fact
 
 
@@ -73,9 +74,11 @@ async def fill(memory: AsyncMemory, cases: list[dict[str, Any]], mode: str) -> N
 
 
 def request(case: dict[str, Any], query: str, recipe: str, config: str) -> SearchRequest:
+    subject, stance = CONFIGS[config]
+    chosen = RECIPES[recipe] if stance else replace(RECIPES[recipe], stance=0.0)
     return SearchRequest(
         query=query, where=resolve_filters(None, **case["scope"]), top_k=TOP_K, threshold=None,
-        recipe=RECIPES[recipe], explain=False, show_expired=False, subject=CONFIGS[config],
+        recipe=chosen, explain=False, show_expired=False, subject=subject,
     )  # fmt: skip
 
 
@@ -97,7 +100,7 @@ async def measure(mode: str, recipe: str) -> list[Outcome]:
                         )
                     names = await subject_names(ctx, request(case, text, recipe, "subject"))
                     named = bool(subject_spans(text, names or []))
-                    outcomes.append(Outcome(case["split"], text, named, ranks))
+                    outcomes.append(Outcome(case["split"], text, named, asks_to_avoid(text), ranks))
     return outcomes
 
 
@@ -112,6 +115,7 @@ def figures(outcomes: list[Outcome], config: str) -> str:
 SUBSETS: dict[str, Callable[[Outcome], bool]] = {
     "all": lambda o: True,
     "naming": lambda o: o.names_subject,
+    "avoid": lambda o: o.avoiding,
 }
 
 

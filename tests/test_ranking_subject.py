@@ -1,4 +1,4 @@
-"""Ranking when the query names the scope's subject (issue 13, item 5).
+"""Ranking when the query names the scope's subject, or asks what to avoid (issue 13, item 5).
 
 End to end on the real MiniLM model and the offline extractor, through `Memory` on a temporary
 SQLite store; then the rules on their own (`core.text`, `pipeline.search`).
@@ -6,6 +6,7 @@ SQLite store; then the rules on their own (`core.text`, `pipeline.search`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ from typing import Any
 import pytest
 
 from engram import AsyncMemory, Memory
+from engram.cli import main as cli_main
 from engram.core.scope import resolve_filters
 from engram.core.scoring import RECIPES
-from engram.core.text import names_of, stated_name, subject_spans
+from engram.core.text import asks_to_avoid, names_of, stance, stated_name, subject_spans
 from engram.pipeline.search import SearchRequest, phrase, subject_names
 from engram.providers.embedders.minilm import MiniLMEmbedder
 from engram.store.base import Candidate
@@ -45,15 +47,38 @@ def first(found: list[str], *words: str) -> int:
 # -- the issue's examples ------------------------------------------------------------------------
 
 
+def test_readme_quickstart(memory: Memory) -> None:
+    memory.add("I just moved to Lisbon and I love grilled sardines", user_id="alex")
+    memory.add([{"role": "user", "content": "I'm allergic to peanuts"}], user_id="alex")
+    found = texts(memory, "what should I not cook for Alex?", user_id="alex")
+    assert "allergic" in found[0].lower()
+
+
 def test_the_name_does_not_dominate_a_query_about_the_user(memory: Memory) -> None:
     memory.add("Hi, my name is Alex.", user_id="alex")
     memory.add("I am allergic to nuts.", user_id="alex")
     memory.add("I just moved to Lisbon and I love grilled sardines", user_id="alex")
     memory.add([{"role": "user", "content": "I'm allergic to peanuts"}], user_id="alex")
-    name = "name is alex"
+    name, sardines = "name is alex", "sardines"
     found = texts(memory, "Can Alex eat peanut butter?", user_id="alex")
     assert "peanut" in found[0].lower()
     assert first(found, "allergic") < first(found, name)
+    found = texts(memory, "what should I not cook for Alex?", user_id="alex")
+    assert "allergic" in found[0].lower()
+    assert first(found, "allergic") < min(first(found, name), first(found, sardines))
+    found = texts(memory, "What food should I avoid serving?", user_id="alex")
+    assert first(found, "peanut") < first(found, sardines)
+
+
+def test_the_demo_answers_what_to_avoid_with_the_allergy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli_main(["demo", "--json"]) == 0
+    searches = json.loads(capsys.readouterr().out)["searches"]
+    found = [str(text) for text, _ in searches["What food should I avoid serving?"]]
+    assert "peanut" in found[0].lower()
+    if any("sardines" in t for t in found):
+        assert first(found, "peanut") < first(found, "sardines")
 
 
 # -- edge cases, end to end ----------------------------------------------------------------------
@@ -200,3 +225,25 @@ async def test_names_come_from_the_subjects_own_memories(tmp_path: Path) -> None
         for _ in range(3):
             await memory.search("What does Jo like?", user_id="jo", agent_id="coach")
         assert Counting.calls == 3  # the search's own call only: the names are remembered
+
+
+def test_asking_what_to_avoid_and_stances() -> None:
+    assert asks_to_avoid("What food should I avoid serving?")
+    assert asks_to_avoid("what shouldn\u2019t I cook for Alex?")
+    assert asks_to_avoid("Which balloons are unsafe for the party?")
+    assert not asks_to_avoid("Where does Alex live?")
+    assert stance("Is allergic to peanuts") == 1.0
+    assert stance("Does not drink alcohol") == 1.0
+    assert stance("Loves grilled sardines") == -1.0
+    assert stance("Lives in Lisbon") == 0.0
+    assert RECIPES["vector"].stance == 0.0 and RECIPES["keyword"].stance == 0.0
+
+
+def test_a_speakers_turn_takes_no_stance(memory: Memory) -> None:
+    memory.add({"role": "user", "content": "I love cooking fish", "name": "Caroline"},
+               user_id="conv-1", infer=False)  # fmt: skip
+    hits = memory.search("What should I not cook?", user_id="conv-1", explain=True)["results"]
+    assert "stance" not in hits[0]["explain"]
+    memory.add("I love cooking fish", user_id="alex", infer=False)
+    hits = memory.search("What should I not cook?", user_id="alex", explain=True)["results"]
+    assert hits[0]["explain"]["stance"] == -1.0

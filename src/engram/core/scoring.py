@@ -12,6 +12,13 @@ and `feedback` in [-1, 1] (0 neutral). The fused score is
 recipe sum to 1, so a `threshold` in [0, 1] means the same thing in every recipe. Then, for
 conversation turns, `neighbours` (a recipe weight) adds that share of the best adjacent turn's
 score (a turn next to a relevant one is often part of the answer), clipped to 1 again.
+
+A query that asks what to avoid ("what should I not cook for Alex?", `core.text.asks_to_avoid`)
+is answered by what the user cannot have or does not like, while both retrievers rank by topic:
+"Loves grilled sardines" is as close to it as "Is allergic to peanuts". So for such a query the
+best fused candidates (at least 20) have `stance` (a recipe weight) added for a memory stating a
+restriction and taken off for one stating a liking (`core.text.stance`, shown in `explain`),
+clipped to [0, 1]. Other queries are not touched.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ class Recipe:
     weights: dict[str, float]
     feedback: float = 0.1  # weight of the feedback signal
     neighbours: float = 0.0  # share of the best adjacent turn's score added to a turn's
+    stance: float = 0.0  # added for a restriction, taken off for a liking, when asked to avoid
     half_life_days: float = 180.0
     candidates: int = 50  # taken from each retriever before fusion
 
@@ -42,11 +50,13 @@ RECIPES: dict[str, Recipe] = {
         "hybrid",
         {"vector": 0.46, "keyword": 0.33, "speaker": 0.16, "recency": 0.05},
         neighbours=0.15,
+        stance=0.3,
     ),
     "hybrid_graph": Recipe(
         "hybrid_graph",
         {"vector": 0.42, "keyword": 0.3, "graph": 0.09, "speaker": 0.14, "recency": 0.05},
         neighbours=0.15,
+        stance=0.3,
     ),
 }
 DEFAULT_RECIPE = "hybrid"
@@ -74,6 +84,14 @@ def smooth(candidates: list[Scores], neighbours: list[list[int]], recipe: Recipe
         if best > 0:
             c.parts["neighbours"] = best
             c.total = min(1.0, c.total + recipe.neighbours * best)
+
+
+def take_stance(candidates: list[Scores], stances: list[float], recipe: Recipe) -> None:
+    """Add `recipe.stance` x each candidate's stance (+1 restriction, -1 liking, 0 neither)."""
+    for c, value in zip(candidates, stances, strict=True):
+        if value:
+            c.parts["stance"] = value
+            c.total = min(1.0, max(0.0, c.total + recipe.stance * value))
 
 
 def fuse(candidates: list[Scores], recipe: Recipe) -> None:

@@ -1,4 +1,5 @@
-"""Reading a search query: its full-text terms and the scope's subject in it.
+"""Reading a search query: its full-text terms, the scope's subject in it, and whether it asks
+what to avoid.
 
 A scope's subject (the user or agent whose memories they are) is named by its scope ids and by
 the name its memories state ("Name is Alex Moreno", "Hi, my name is Rosa"). `subject_spans` finds
@@ -9,6 +10,13 @@ A name counts where the query writes it as a name, not in lower case ("When is m
 capital letter at all, a name the memories state counts in any case. Names are matched as words,
 never as patterns: no character of a name is syntax. Text without spaces between words (Chinese,
 Japanese) is not split into words, so a name inside it is not found.
+
+An embedding model and full-text matching do not see negation: "what should I not cook for
+Alex?" lies next to "Loves grilled sardines". `asks_to_avoid` tells a query that asks what to
+avoid (a negation or an avoidance word: not, never, cannot, -n't, avoid, skip, unsafe, risky,
+dangerous, leave out, keep off); `stance` tells a memory that states a restriction (allergic,
+intolerant, dislikes, hates, avoids, afraid, a negation: +1) from one that states a liking
+(loves, likes, enjoys, favourite, fan of: -1). English word lists, as the stopwords are.
 """
 
 from __future__ import annotations
@@ -298,3 +306,29 @@ def replace_spans(query: str, spans: list[Span], stand_in: Mapping[str, str]) ->
         at = end
     out.append(query[at:])
     return "".join(out)
+
+
+_AVOIDING = re.compile(
+    r"\b(?:not|never|cannot|\w+n['\u2019]t|avoid\w*|skip\w*|unsafe|risky|dangerous|harmful|"
+    r"(?:leave|left|keep|kept) (?:out|off|away))\b",
+    re.IGNORECASE,
+)
+_RESTRICTION = re.compile(
+    r"\b(?:allerg\w*|intoleran\w*|dislikes?|hates?|avoids?|afraid|scared|fears?|phobi\w*|"
+    r"not|no|never|cannot|\w+n['\u2019]t)\b",
+    re.IGNORECASE,
+)
+_LIKING = re.compile(r"\b(?:loves?|likes?|enjoys?|adores?|favou?rites?|fan of|fond of)\b", re.I)
+
+
+def asks_to_avoid(query: str) -> bool:
+    """Whether the query asks what to avoid (or what is not so)."""
+    return _AVOIDING.search(query) is not None
+
+
+def stance(memory: str) -> float:
+    """+1 for a memory that states a restriction or a negation, -1 for one that states a liking
+    (and none), else 0."""
+    if _RESTRICTION.search(memory):
+        return 1.0
+    return -1.0 if _LIKING.search(memory) else 0.0

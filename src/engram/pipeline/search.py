@@ -16,6 +16,9 @@ The stated names of a scope id are read once (the best full-text matches of "nam
 memories: one `candidates` and one `get_many` call, and `profile` with graph memory) and then
 remembered (`queries.ScopeNames`); a name stated later is learnt from the results of the first
 search that returns its memory, and that search runs again (once) if its query uses the name.
+
+A query that asks what to avoid is answered by restrictions, not likings: its best candidates
+take the recipe's `stance` (see `core.scoring`), read from their loaded texts.
 """
 
 from __future__ import annotations
@@ -35,12 +38,15 @@ from engram.core.scoring import (
     fuse,
     rounded,
     smooth,
+    take_stance,
 )
 from engram.core.text import (
     Name,
+    asks_to_avoid,
     names_of,
     query_terms,
     replace_spans,
+    stance,
     stated_name,
     subject_spans,
 )
@@ -139,9 +145,14 @@ async def _search(
     scores = _score(ctx, request, found, linked)
     ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1].total)
     reranking = request.rerank and ctx.reranker is not None
-    winners = ranked[: max(request.top_k, RERANK_POOL) if reranking else request.top_k]
+    avoiding = request.recipe.stance > 0 and asks_to_avoid(request.query)
+    winners = ranked[: max(request.top_k, RERANK_POOL) if reranking or avoiding else request.top_k]
     records = await ctx.store.get_many([c.memory_id for c, _ in winners])
     winners = [(c, s) for c, s in winners if c.memory_id in records]  # not deleted meanwhile
+    if avoiding:
+        stances = [_stance(records[c.memory_id]) for c, _ in winners]
+        take_stance([s for _, s in winners], stances, request.recipe)
+        winners.sort(key=lambda pair: -pair[1].total)
     if request.threshold is not None:
         winners = [(c, s) for c, s in winners if s.total >= request.threshold]
     if names is not None and _learn(ctx, request, list(records.values())):
@@ -209,6 +220,12 @@ async def _stated_names(ctx: Context, key: tuple[str, str], *, graph: bool) -> t
         if isinstance(profiled, str) and profiled.strip():
             names[profiled.strip()] = None
     return tuple(names)
+
+
+def _stance(record: MemoryRecord) -> float:
+    """A memory's stance (`core.text.stance`); none for a turn a named speaker said: it is a
+    line of a conversation, not a statement of what the scope's subject likes or cannot have."""
+    return 0.0 if record.actor_id is not None else stance(record.memory)
 
 
 def _scope(request: SearchRequest) -> dict[str, str] | None:
