@@ -126,6 +126,10 @@ def test_add_prints_each_event_with_the_previous_text(tmp_path: Path) -> None:
     assert first.startswith("ADD ") and "Lives in Lisbon" in first
     moved = run(tmp_path, "add", "I live in Porto now.", "--user", "alex").stdout
     assert moved.startswith("UPDATE ") and "(was: Lives in Lisbon)" in moved
+    nothing = run(tmp_path, "add", "Loved it", "--user", "alex")
+    assert nothing.stdout == "" and nothing.stderr.startswith("warning: ")
+    again = run(tmp_path, "add", "I live in Porto.", "--user", "alex")
+    assert again.stdout == "" and "already stored" in again.stderr
 
 
 def test_missing_ids_exit_one_with_a_message(tmp_path: Path) -> None:
