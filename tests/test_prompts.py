@@ -40,6 +40,9 @@ CASES: dict[str, Prompt] = {  # type: ignore[type-arg]
             messages=CONVERSATION[:1], today="2026-03-10", existing=["Lives in Porto"], graph=True
         )
     ),
+    "extract_agent_scope": extract.render(
+        ExtractInput(messages=CONVERSATION, today="2026-03-10", agent_scope=True)
+    ),
     "procedural": procedural.render(CONVERSATION),
     "rerank": rerank.render(RerankInput("Where does Alex live?", ["Lives in Lisbon", "Likes tea"])),
     "vision": vision.render("https://example.org/cat.png", "What is this?"),

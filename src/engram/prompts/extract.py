@@ -12,7 +12,7 @@ from engram.core.messages import Message
 from engram.prompts.base import Prompt
 
 NAME = "extract"
-VERSION = "extract-v2"
+VERSION = "extract-v3"
 DEFAULT_CATEGORIES: dict[str, str] = {
     "personal_details": "name, age, birthday, where they live, languages",
     "family": "family members and relationships",
@@ -112,6 +112,17 @@ _ABOUT_AGENT = (
     '- facts from the user\'s messages are about the user ("about": "user"); facts the '
     'assistant states about itself are about the agent ("about": "agent").'
 )
+_ABOUT_AGENT_SCOPE = (
+    "- these are the agent's own memories: what the assistant states about itself (its plans, "
+    'preferences, decisions; "about": "agent") and what it learns that it should keep ("about": '
+    '"user" for facts about the person it talks to).'
+)
+
+
+def _about(data: ExtractInput) -> str:
+    if data.with_agent:
+        return _ABOUT_AGENT
+    return _ABOUT_AGENT_SCOPE if data.agent_scope else _ABOUT_USER
 
 
 def _transcript(messages: list[Message]) -> str:
@@ -130,7 +141,7 @@ def render(data: ExtractInput) -> Prompt[ExtractOutput]:
         custom += f"Also follow:\n{data.instructions}\n"
     system = _SYSTEM.format(
         today=data.today,
-        about=_ABOUT_AGENT if data.with_agent else _ABOUT_USER,
+        about=_about(data),
         categories=", ".join(data.categories),
         custom=custom,
         graph=_GRAPH if data.graph else "",
