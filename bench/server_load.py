@@ -39,7 +39,8 @@ from typing import Any
 
 import httpx
 
-from core import PEOPLE, PLACES, QUESTIONS, SUBJECTS, percentile, sentence
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench.core
+from bench.core import PEOPLE, PLACES, QUESTIONS, SUBJECTS, percentile, sentence
 
 KEY = "eg-bench-admin-key-0123456789abcdef"
 USER = "load-user"

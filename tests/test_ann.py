@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from engram.core.filters import parse_filters
@@ -18,12 +19,15 @@ from engram.store.sqlite.vectors import NO_EXPIRY, Row, VectorIndex
 DIMS = 64
 
 
-def clustered(n: int, seed: int = 1) -> np.ndarray:
+def clustered(n: int, seed: int = 1) -> npt.NDArray[np.float32]:
     """Unit vectors around 300 topics, like embeddings of many memories."""
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(300, DIMS))
     x = centers[rng.integers(0, 300, n)] + 0.35 * rng.normal(size=(n, DIMS))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    unit: npt.NDArray[np.float32] = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(
+        np.float32
+    )
+    return unit
 
 
 def test_ivf_recall_at_10_is_high() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import threading
+from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 from engram import Memory
 from engram.providers.embedders.hashing import HashingEmbedder
@@ -18,10 +20,10 @@ def _open(db: str) -> Memory:
     return Memory(embedder=HashingEmbedder(256), store=SQLiteStore(db))
 
 
-def _writer(db: str, worker: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _writer(db: str, worker: int, out: mp.Queue[tuple[str, Any]]) -> None:
     try:
         with _open(db) as memory:
-            ids = []
+            ids: list[str] = []
             for i in range(ADDS):
                 result = memory.add(f"worker {worker} fact {i}", user_id="shared", infer=False)
                 ids.extend(r["id"] for r in result["results"])
@@ -30,7 +32,7 @@ def _writer(db: str, worker: int, out: mp.Queue) -> None:  # type: ignore[type-a
         out.put(("error", repr(exc)))
 
 
-def _searcher(db: str, stop: mp.Event, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _searcher(db: str, stop: Event, out: mp.Queue[tuple[str, Any]]) -> None:
     try:
         count = 0
         with _open(db) as memory:
@@ -48,7 +50,7 @@ def test_four_processes_add_while_others_search(tmp_path: Path) -> None:
     with _open(db) as memory:  # create the schema once, like a deployment would
         memory.get_all(user_id="shared")
     ctx = mp.get_context("spawn")
-    results: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    results: mp.Queue[tuple[str, Any]] = ctx.Queue()
     stop = ctx.Event()
     searchers = [ctx.Process(target=_searcher, args=(db, stop, results)) for _ in range(2)]
     writers = [ctx.Process(target=_writer, args=(db, w, results)) for w in range(PROCESSES)]

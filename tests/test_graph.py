@@ -23,7 +23,7 @@ def gmem(db_path: Path) -> Iterator[Memory]:
         yield memory
 
 
-def triples(relations: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+def triples(relations: list[dict[str, Any]]) -> set[tuple[str, str, str | None]]:
     return {
         (r["source"], r["relationship"], r.get("target", r.get("destination"))) for r in relations
     }

@@ -12,6 +12,7 @@ from engram.core.jsonparse import JSONNotFoundError, extract_json
 from engram.core.messages import Message
 from engram.errors import LLMError, LLMOutputError
 from engram.prompts import extract, vision
+from engram.prompts.base import Prompt
 from engram.prompts.extract import ExtractInput
 from engram.providers._http import RetryPolicy
 from engram.providers.llm.anthropic import AnthropicLLM
@@ -24,7 +25,7 @@ RAW = Path(__file__).parent / "data" / "llm_outputs"
 GOOD = {"facts": [{"text": "Loves sci-fi movies", "event": "ADD", "categories": ["entertainment"]}]}
 
 
-def prompt() -> extract.Prompt[extract.ExtractOutput]:
+def prompt() -> Prompt[extract.ExtractOutput]:
     return extract.render(
         ExtractInput(messages=[Message("user", "I love sci-fi movies")], today="2026-01-02")
     )

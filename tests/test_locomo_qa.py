@@ -37,7 +37,7 @@ def test_metrics() -> None:
 
 async def test_harness_end_to_end(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     def respond(body: dict[str, object]) -> str:
-        messages = body["messages"]  # type: ignore[index]
+        messages = body["messages"]
         user = messages[1]["content"]  # type: ignore[index]
         if "Gold answer" in user:
             return json.dumps(

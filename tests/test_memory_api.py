@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -123,7 +124,8 @@ def test_get_all_has_no_hidden_cap_and_pages(memory: Memory) -> None:
     assert len(everything["results"]) == 250 and everything["total"] == 250
     limited = memory.get_all(user_id="u", limit=10)
     assert len(limited["results"]) == 10 and limited["total"] == 250
-    pages, page = [], 1
+    pages: list[str] = []
+    page = 1
     while page:
         chunk = memory.get_all(user_id="u", page=page, page_size=100)
         pages.extend(r["id"] for r in chunk["results"])
@@ -164,7 +166,11 @@ def test_update_delete_history_and_not_found(memory: Memory) -> None:
     ]
     assert memory.history(mid)[-1]["is_deleted"] is True
     missing = str(uuid.uuid4())
-    for call in (lambda: memory.update(missing, "x"), lambda: memory.delete(missing)):
+    calls: list[Callable[[], object]] = [
+        lambda: memory.update(missing, "x"),
+        lambda: memory.delete(missing),
+    ]
+    for call in calls:
         with pytest.raises(NotFoundError) as caught:
             call()
         assert isinstance(caught.value, LookupError | ValueError)
@@ -209,7 +215,7 @@ def test_batch_operations_are_atomic_and_bounded(memory: Memory) -> None:
 
 def test_bad_input_leaves_store_untouched(memory: Memory) -> None:
     memory.add("a first fact here", user_id="a", infer=False)
-    bad_calls = [
+    bad_calls: list[Callable[[], object]] = [
         lambda: memory.add(
             [{"role": "user", "content": "ok"}, {"role": "robot", "content": "x"}], user_id="a"
         ),

@@ -29,7 +29,7 @@ def test_all_is_sorted_and_complete(name: str) -> None:
 def _public(value: object, package: str) -> bool:
     """A class or function defined in the package's own tree (not a re-exported module)."""
     owner = getattr(value, "__module__", None)
-    return isinstance(value, type | type(len)) and bool(owner) and owner.startswith("engram")
+    return isinstance(value, type | type(len)) and str(owner).startswith("engram")
 
 
 def test_documented_imports_work() -> None:

@@ -123,7 +123,9 @@ async def test_list_pages_with_total(store: Store) -> None:
 async def test_delete_where_counts_and_keeps_history(store: Store) -> None:
     await store.apply([Insert(rec(i), vec(1, i)) for i in range(5)])
     await store.apply([Insert(rec(9, user="u2"), vec(1))])
-    count = await store.delete_where(parse_filters({"user_id": "u1"}), at="2026-01-01")
+    where = parse_filters({"user_id": "u1"})
+    assert where is not None
+    count = await store.delete_where(where, at="2026-01-01")
     assert count == 5
     assert (await store.list_memories(None, today=TODAY)).total == 1
     assert [h.event for h in await store.history(rec(0).id)] == ["ADD", "DELETE"]

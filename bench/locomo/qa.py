@@ -26,7 +26,6 @@ from bench.locomo import prompts
 from bench.locomo.data import CATEGORIES, Conversation, load
 from bench.locomo.metrics import bleu1, f1
 from bench.locomo.retrieval import store
-
 from engram import Memory
 from engram.providers.llm.base import LLM, Usage
 from engram.providers.llm.openai import OpenAILLM

@@ -20,10 +20,11 @@ import shutil
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from bench.locomo.data import CATEGORIES, Conversation, load
-
 from engram import Memory
 
 KS = (5, 10, 20)
@@ -33,7 +34,7 @@ OUT = Path(__file__).resolve().parents[1] / "out" / "locomo"
 def store(memory: Memory, conv: Conversation, mode: str) -> None:
     user = f"conv-{conv.index}"
     if mode == "raw":
-        by_session: dict[int, list] = defaultdict(list)
+        by_session: dict[int, list[Any]] = defaultdict(list)
         for turn in conv.turns:
             by_session[turn.session].append(turn)
         for turns in by_session.values():
@@ -52,7 +53,12 @@ def store(memory: Memory, conv: Conversation, mode: str) -> None:
 
 
 def evaluate(
-    memory: Memory, conv: Conversation, recipe: str, rows: list[dict], *, rerank: bool = False
+    memory: Memory,
+    conv: Conversation,
+    recipe: str,
+    rows: list[dict[str, Any]],
+    *,
+    rerank: bool = False,
 ) -> None:
     user = f"conv-{conv.index}"
     for question in conv.questions:
@@ -77,7 +83,7 @@ def evaluate(
         rows.append(row)
 
 
-def report(recipe: str, rows: list[dict]) -> None:
+def report(recipe: str, rows: list[dict[str, Any]]) -> None:
     print(f"\nrecipe {recipe}: {len(rows)} questions, "
           f"{statistics.median(r['ms'] for r in rows):.1f} ms median per query")  # fmt: skip
     header = " | ".join(f"{m}@{k}" for m in ("all", "any") for k in KS)
@@ -98,14 +104,14 @@ def run(
     *,
     mode: str = "raw",
     graph: bool = False,
-    llm: dict[str, object] | None = None,
+    llm: Mapping[str, object] | None = None,
     out: Path = OUT,
-    embedder: dict[str, object] | None = None,
-) -> dict[str, list[dict]]:
+    embedder: Mapping[str, object] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
     """Store each conversation and search its questions with each recipe; with `llm` (an
     OpenAI-compatible provider's config), the results are reranked by that LLM. The embedder is
     the default (MiniLM) unless one is given."""
-    results: dict[str, list[dict]] = {r: [] for r in recipes}
+    results: dict[str, list[dict[str, Any]]] = {r: [] for r in recipes}
     for conv in conversations:
         data_dir = out / mode / f"conv-{conv.index}"
         shutil.rmtree(data_dir, ignore_errors=True)

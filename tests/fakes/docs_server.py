@@ -51,7 +51,7 @@ class DocsServer:
 
     def url(self, path: str) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"http://{host!s}:{port}{path}"
 
     def close(self) -> None:
         self._server.shutdown()

@@ -52,7 +52,7 @@ class FakeOpenAI:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     def fail(self, status: int = 500, *, body: str | None = None, times: int = 1,
              headers: dict[str, str] | None = None, delay: float = 0.0) -> None:  # fmt: skip

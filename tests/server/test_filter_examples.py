@@ -72,7 +72,7 @@ def test_documented_filters_through_the_2x_client(
     assert wrong == {}
 
 
-NARROWING = [  # (name, parameters beside the ids, expected labels among alex's memories)
+NARROWING: list[tuple[str, dict[str, Any], list[str]]] = [  # name, parameters, expected labels
     ("categories", {"categories": ["finance", "health"]}, ["m1", "m2"]),
     ("metadata", {"metadata": {"source": "email"}}, ["m1", "m3"]),
     ("keywords", {"keywords": "invoice"}, ["m1", "m3"]),

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.server.live import LiveServer, wait_event
 
 
-def _add(client: httpx.Client, text: str, user: str = "alex", **extra: object) -> list[dict]:
+def _add(
+    client: httpx.Client, text: str, user: str = "alex", **extra: object
+) -> list[dict[str, Any]]:
     body = {"messages": [{"role": "user", "content": text}], "user_id": user, **extra}
     answer = client.post("/v3/memories/add/", json=body)
     assert answer.status_code == 202, answer.text
     assert answer.json()["status"] == "PENDING"
     event = wait_event(client, answer.json()["event_id"])
     assert event["status"] == "SUCCEEDED", event
-    return event["results"]
+    results: list[dict[str, Any]] = event["results"]
+    return results
 
 
 def test_ping_needs_a_valid_key(server: LiveServer, admin: httpx.Client) -> None:

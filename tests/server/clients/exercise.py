@@ -8,6 +8,8 @@ import importlib.metadata
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from mem0 import AsyncMemoryClient, MemoryClient
 
@@ -15,18 +17,20 @@ URL, KEY = sys.argv[1], sys.argv[2]
 V2 = importlib.metadata.version("mem0ai").startswith("2.")
 
 
-def scope(user: str) -> dict:
+def scope(user: str) -> dict[str, Any]:
     return {"filters": {"user_id": user}} if V2 else {"user_id": user}
 
 
-def wait(client: MemoryClient, answer: dict) -> list:
+def wait(client: MemoryClient, answer: dict[str, Any]) -> list[dict[str, Any]]:
     """2.x adds are queued; 1.x adds here run synchronously (async_mode=False)."""
     if "event_id" not in answer:
-        return answer["results"]
+        done: list[dict[str, Any]] = answer["results"]
+        return done
     for _ in range(300):
         event = client.client.get(f"/v1/event/{answer['event_id']}/").json()
         if event["status"] == "SUCCEEDED":
-            return event["results"]
+            results: list[dict[str, Any]] = event["results"]
+            return results
         assert event["status"] in ("PENDING", "RUNNING"), event
         time.sleep(0.05)
     raise AssertionError("the add did not finish")
@@ -35,7 +39,7 @@ def wait(client: MemoryClient, answer: dict) -> list:
 def add(client: MemoryClient, text: str, user: str | None, **ids: str) -> str:
     extra = {} if V2 else {"async_mode": False}
     answer = client.add(text, user_id=user, infer=False, metadata={"k": 1}, **ids, **extra)
-    return wait(client, answer)[0]["id"]
+    return str(wait(client, answer)[0]["id"])
 
 
 def run_order_independent(client: MemoryClient) -> None:
@@ -119,7 +123,11 @@ def run_sync() -> None:
     client.reset()
 
 
-def ready(fetch, status_of=lambda r: r.get("status")):
+def _status(result: Any) -> Any:
+    return result.get("status")
+
+
+def ready(fetch: Callable[[], Any], status_of: Callable[[Any], Any] = _status) -> Any:
     """Poll `fetch()` until the queued work it reports is done."""
     for _ in range(300):
         result = fetch()
@@ -214,7 +222,9 @@ async def run_async() -> None:
     await client.reset()
 
 
-async def poll(fetch, status_of=lambda r: r.get("status")):
+async def poll(
+    fetch: Callable[[], Awaitable[Any]], status_of: Callable[[Any], Any] = _status
+) -> Any:
     for _ in range(300):
         result = await fetch()
         if status_of(result) not in ("PENDING", "RUNNING", "pending", "running"):

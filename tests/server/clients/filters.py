@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from mem0 import MemoryClient
 
@@ -15,7 +16,7 @@ URL, KEY, CASES = sys.argv[1], sys.argv[2], sys.argv[3]
 QUERY = "invoice budget hotels pizza flight dinner note"
 
 
-def labels(answer: object) -> list[str]:
+def labels(answer: Any) -> list[str]:
     results = answer["results"] if isinstance(answer, dict) else answer
     return sorted(r["metadata"]["label"] for r in results)
 
