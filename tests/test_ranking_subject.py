@@ -170,7 +170,7 @@ def test_names_in_a_query() -> None:
     assert named("does alex like tea?") == ["alex"]  # no capitals at all: stated names count
     assert named("Is maria ok?") == []  # an id's words count where written as a name
     assert named("Does Alexander like tea?") == []  # words, not prefixes
-    names = names_of("王伟", stated=False)
+    names = list(names_of("王伟", stated=False))
     assert named("What does 王伟 like?") == ["王伟"]  # no case: written as a name
 
 
