@@ -31,7 +31,8 @@ from engram.config import MemoryConfig
 from engram.core.scope import resolve_filters
 from engram.core.scoring import RECIPES
 from engram.core.text import asks_to_avoid, subject_spans
-from engram.pipeline.search import SearchRequest, run_search, subject_names
+from engram.pipeline.search import SearchRequest, run_search
+from engram.pipeline.subject import subject_names
 from engram.transfer import import_lines
 
 CASES = Path(__file__).resolve().parents[1] / "tests" / "data" / "ranking_cases.jsonl"
@@ -98,7 +99,8 @@ async def measure(mode: str, recipe: str) -> list[Outcome]:
                         ranks[config] = next(
                             (i + 1 for i, t in enumerate(texts) if t in query["relevant"]), None
                         )
-                    names = await subject_names(ctx, request(case, text, recipe, "subject"))
+                    asked = request(case, text, recipe, "subject")
+                    names = await subject_names(ctx, asked.where, graph=asked.graph)
                     named = bool(subject_spans(text, names or []))
                     outcomes.append(Outcome(case["split"], text, named, asks_to_avoid(text), ranks))
     return outcomes

@@ -80,3 +80,5 @@ def test_graph_relations_follow_a_filter_without_one_scope(tmp_path: Path) -> No
         assert sorted(r["target"] for r in relations) == ["Lisbon", "Porto"]
         one = memory.get_all(user_id="cy", enable_graph=True)["relations"]
         assert [r["target"] for r in one] == ["Oslo"]
+        found = memory.search("who lives in Porto or Oslo", filters=either, enable_graph=True)
+        assert {r["destination"] for r in found["relations"]} == {"Porto"}

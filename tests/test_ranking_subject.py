@@ -15,10 +15,11 @@ import pytest
 
 from engram import AsyncMemory, Memory
 from engram.cli import main as cli_main
+from engram.core.filters import Node
 from engram.core.scope import resolve_filters
 from engram.core.scoring import RECIPES
 from engram.core.text import asks_to_avoid, names_of, stance, stated_name, subject_spans
-from engram.pipeline.search import SearchRequest, phrase, subject_names
+from engram.pipeline.subject import phrase, subject_names
 from engram.providers.embedders.minilm import MiniLMEmbedder
 from engram.store.base import Candidate
 from engram.store.sqlite.store import SQLiteStore
@@ -208,18 +209,19 @@ async def test_names_come_from_the_subjects_own_memories(tmp_path: Path) -> None
                   user_id="conv-1", infer=False)  # fmt: skip
         ctx = await memory._open()
 
-        def request(user_id: str, agent_id: str | None = None) -> SearchRequest:
-            where = resolve_filters(None, user_id=user_id, agent_id=agent_id)
-            return SearchRequest("q", where, 5, None, RECIPES["hybrid"], False, False)
+        def where(user_id: str, agent_id: str | None = None) -> Node | None:
+            return resolve_filters(None, user_id=user_id, agent_id=agent_id)
 
-        names = await subject_names(ctx, request(user_id="jo", agent_id="coach"))
+        names = await subject_names(ctx, where(user_id="jo", agent_id="coach"), graph=False)
         assert {(n.words, n.stated, n.of) for n in names or []} == {
             (("jo",), False, "user_id"), (("jo",), True, "user_id"),
             (("coach",), False, "agent_id"), (("coach", "kai"), True, "agent_id"),
             (("coach",), True, "agent_id"),
         }  # fmt: skip
         assert [
-            n for n in await subject_names(ctx, request(user_id="conv-1")) or [] if n.stated
+            n
+            for n in await subject_names(ctx, where(user_id="conv-1"), graph=False) or []
+            if n.stated
         ] == []
         Counting.calls = 0
         for _ in range(3):

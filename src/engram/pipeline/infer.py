@@ -12,7 +12,7 @@ from engram.core.filters import Cond, Field, Node, Or, combine
 from engram.core.ids import new_id, text_hash
 from engram.core.messages import Message
 from engram.core.reconcile import Change, Existing, reconcile
-from engram.errors import NotFoundError
+from engram.errors import LLMOutputError, NotFoundError
 from engram.pipeline.context import Context
 from engram.pipeline.requests import AddRequest
 from engram.prompts.extract import ExtractInput, ExtractOutput, Fact
@@ -172,17 +172,15 @@ async def _operations(
             ops.append(Insert(record, next(fact_vectors), dedupe=DUPLICATE_SIMILARITY))
             scope = (record.user_id, record.agent_id, record.run_id)
         elif change.kind == "UPDATE":
-            assert change.target is not None
-            update = Update(existing[change.target].id, at=now, memory=change.text)
+            old = _changed(change, existing)
+            update = Update(old.id, at=now, memory=change.text)
             update.embedding = next(fact_vectors)
             if change.categories:
                 update.categories = change.categories
             ops.append(update)
-            old = existing[change.target]
             scope = (old.user_id, old.agent_id, old.run_id)
         else:
-            assert change.target is not None
-            ops.append(Delete(existing[change.target].id, at=now, keep_graph=True))
+            ops.append(Delete(_changed(change, existing).id, at=now, keep_graph=True))
             continue
         if request.graph:
             links.append(_link(request, change, scope, len(ops) - 1, name_vectors))
@@ -190,6 +188,14 @@ async def _operations(
     messages = [(m.role, m.name, m.content) for m in conversation]
     ops.append(SaveMessages(request.conversation_key, messages, now, keep=CONTEXT_MESSAGES * 2))
     return ops
+
+
+def _changed(change: Change, existing: list[MemoryRecord]) -> MemoryRecord:
+    """The stored memory an UPDATE or DELETE changes (`reconcile` turns one without a valid
+    target into an ADD or a warning, so this holds; an error, never a wrong write, otherwise)."""
+    if change.target is None or not 0 <= change.target < len(existing):
+        raise LLMOutputError(f"{change.kind} of {change.text!r} names no stored memory")
+    return existing[change.target]
 
 
 def _owner(scope: dict[str, str], about: str) -> str | None:

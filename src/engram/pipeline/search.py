@@ -1,24 +1,9 @@
 """search(): candidates from every retriever the recipe uses, fused into one ranked list.
 
-The scope's own subject is not evidence inside the scope. Every memory of `user_id="alex"` is
-about Alex, so the word "Alex" in "what should I not cook for Alex?" tells no memory from
-another, yet it matched the one memory that spells it ("Name is Alex") by full text and pulled
-it up by meaning. So the query is searched with the subject's names left out: its full-text
-terms lose them, and it is embedded with a stand-in ("what should I not cook for the user?";
-"the assistant" for an agent's names). The names are the scope's `user_id` and `agent_id` and
-the names their memories state ("Name is Alex Moreno", "Hi, my name is Rosa"; the profile's
-`name` with graph memory), found as words (`core.text.subject_spans`). A memory said by a named
-speaker (`actor_id`) names that speaker, not the scope, and an agent's own memories are those
-without a user. A query that says nothing but the name ("Who is Alex?") is searched as asked.
-The speaker and graph signals still read the query as asked.
-
-The stated names of a scope id are read once (the best full-text matches of "name" in its
-memories: one `candidates` and one `get_many` call, and `profile` with graph memory) and then
-remembered (`queries.ScopeNames`); a name stated later is learnt from the results of the first
-search that returns its memory, and that search runs again (once) if its query uses the name.
-
-A query that asks what to avoid is answered by restrictions, not likings: its best candidates
-take the recipe's `stance` (see `core.scoring`), read from their loaded texts.
+The query is searched without the scope's own subject in it (`pipeline.subject`: "what should I
+not cook for Alex?" in Alex's scope is "what should I not cook for the user?"), and a query that
+asks what to avoid is answered by restrictions, not likings: its best candidates take the
+recipe's `stance` (see `core.scoring`), read from their loaded texts.
 """
 
 from __future__ import annotations
@@ -29,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engram.core.filters import And, Cond, Field, Node, Not, scope_of
+from engram.core.filters import Node, scope_of
 from engram.core.scoring import (
     DEFAULT_RECIPE,
     RECIPES,
@@ -40,19 +25,12 @@ from engram.core.scoring import (
     smooth,
     take_stance,
 )
-from engram.core.text import (
-    Name,
-    asks_to_avoid,
-    names_of,
-    query_terms,
-    replace_spans,
-    stance,
-    stated_name,
-    subject_spans,
-)
-from engram.errors import FilterError, ValidationError
+from engram.core.text import Name, asks_to_avoid, stance
+from engram.errors import ValidationError
 from engram.pipeline.context import Context
 from engram.pipeline.items import memory_item
+from engram.pipeline.rerank import Reranker
+from engram.pipeline.subject import Phrasing, learn, phrase, subject_names
 from engram.providers.llm.base import Usage
 from engram.store.base import Candidate, MemoryRecord
 
@@ -71,21 +49,11 @@ class SearchRequest:
     subject: bool = True  # the scope's subject names are left out of the query (see above)
 
 
-@dataclass(frozen=True, slots=True)
-class Phrasing:
-    """The query as searched: the text embedded and the full-text terms."""
-
-    embedded: str
-    terms: list[str]
-
-
 RERANK_POOL = 20  # fused candidates the reranker looks at (at least top_k)
-STAND_IN = {"user_id": "the user", "agent_id": "the assistant"}  # for a subject's name
-NAME_LOOKUP = 32  # best full-text matches of "name" read to find a scope id's stated names
 
 
 async def _rerank(
-    ctx: Context,
+    reranker: Reranker,
     query: str,
     winners: list[tuple[Candidate, Scores]],
     records: dict[str, MemoryRecord],
@@ -93,9 +61,8 @@ async def _rerank(
     """The reranker's relevance becomes the score (the fused one stays in `explain`). It sees
     each memory as `[date] speaker: text` (the speaker when the memory has one): "when" and
     "who said" questions need them."""
-    assert ctx.reranker is not None
     texts = [_for_reranker(records[c.memory_id]) for c, _ in winners]
-    relevance = await ctx.reranker.scores(query, texts, Usage())
+    relevance = await reranker.scores(query, texts, Usage())
     for (_, score), value in zip(winners, relevance, strict=True):
         score.parts["fused"] = score.total
         score.parts["rerank"] = value
@@ -130,11 +97,16 @@ def pick_recipe(name: str | None, keyword_search: bool | None, *, graph: bool = 
 
 
 async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
-    names = await subject_names(ctx, request)
-    out, learnt = await _search(ctx, request, names)
+    out, learnt = await _search(ctx, request, await _names(ctx, request))
     if learnt:  # the results state a name the query uses: search again without it
-        out, _ = await _search(ctx, request, await subject_names(ctx, request))
+        out, _ = await _search(ctx, request, await _names(ctx, request))
     return out
+
+
+async def _names(ctx: Context, request: SearchRequest) -> list[Name] | None:
+    if not request.subject:
+        return None
+    return await subject_names(ctx, request.where, graph=request.graph)
 
 
 async def _search(
@@ -144,9 +116,10 @@ async def _search(
     found, linked, relations = await _gather(ctx, request, phrase(request.query, names or []))
     scores = _score(ctx, request, found, linked)
     ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1].total)
-    reranking = request.rerank and ctx.reranker is not None
+    reranker = ctx.reranker if request.rerank else None
     avoiding = request.recipe.stance > 0 and asks_to_avoid(request.query)
-    winners = ranked[: max(request.top_k, RERANK_POOL) if reranking or avoiding else request.top_k]
+    pool = max(request.top_k, RERANK_POOL) if reranker or avoiding else request.top_k
+    winners = ranked[:pool]
     records = await ctx.store.get_many([c.memory_id for c, _ in winners])
     winners = [(c, s) for c, s in winners if c.memory_id in records]  # not deleted meanwhile
     if avoiding:
@@ -155,10 +128,10 @@ async def _search(
         winners.sort(key=lambda pair: -pair[1].total)
     if request.threshold is not None:
         winners = [(c, s) for c, s in winners if s.total >= request.threshold]
-    if names is not None and _learn(ctx, request, list(records.values())):
+    if names is not None and learn(ctx, request.where, request.query, list(records.values())):
         return {}, True
-    if reranking:
-        winners = await _rerank(ctx, request.query, winners, records)
+    if reranker is not None:
+        winners = await _rerank(reranker, request.query, winners, records)
     results = []
     for candidate, score in winners[: request.top_k]:
         item = memory_item(records[candidate.memory_id])
@@ -174,100 +147,10 @@ async def _search(
     return out, False
 
 
-def phrase(query: str, names: list[Name]) -> Phrasing:
-    """The query with the subject's names left out: its terms lose them, its embedded text has
-    a stand-in. As asked when it names nobody, or says nothing else."""
-    spans = subject_spans(query, names) if names else []
-    if spans:
-        terms = query_terms(replace_spans(query, spans, dict.fromkeys(STAND_IN, " ")))
-        if terms:
-            return Phrasing(replace_spans(query, spans, STAND_IN), terms)
-    return Phrasing(query, query_terms(query))
-
-
-async def subject_names(ctx: Context, request: SearchRequest) -> list[Name] | None:
-    """The names of the scope's user and agent: their ids and what their memories state (None
-    when the request searches the query as written)."""
-    scope = _scope(request)
-    if scope is None:
-        return None
-    names: list[Name] = []
-    for field in STAND_IN:
-        if field not in scope:
-            continue
-        key = (field, scope[field])
-        stated = ctx.queries.names.get(key)
-        if stated is None:
-            stated = await _stated_names(ctx, key, graph=request.graph)
-            ctx.queries.names.put(key, stated)
-        names += names_of(scope[field], stated=False, of=field)
-        for name in stated:
-            names += names_of(name, stated=True, of=field)
-    return names
-
-
-async def _stated_names(ctx: Context, key: tuple[str, str], *, graph: bool) -> tuple[str, ...]:
-    """What the id's own memories (and profile) say its name is."""
-    field, value = key
-    found = await ctx.store.candidates(
-        None, ["name"], _own_memories(key), today=ctx.today(), n_vector=0,
-        n_keyword=NAME_LOOKUP,
-    )  # fmt: skip
-    records = await ctx.store.get_many([c.memory_id for c in found if c.actor_id is None])
-    names = {n: None for r in records.values() if (n := stated_name(r.memory))}
-    if graph and field == "user_id":
-        profiled = (await ctx.store.profile({field: value})).get("name", {}).get("value")
-        if isinstance(profiled, str) and profiled.strip():
-            names[profiled.strip()] = None
-    return tuple(names)
-
-
 def _stance(record: MemoryRecord) -> float:
     """A memory's stance (`core.text.stance`); none for a turn a named speaker said: it is a
     line of a conversation, not a statement of what the scope's subject likes or cannot have."""
     return 0.0 if record.actor_id is not None else stance(record.memory)
-
-
-def _scope(request: SearchRequest) -> dict[str, str] | None:
-    if not request.subject:
-        return None
-    try:
-        return scope_of(request.where)
-    except FilterError:  # conflicting ids: nothing can match anyway
-        return None
-
-
-def _own_memories(key: tuple[str, str]) -> Node:
-    """A user's memories (with any agent); an agent's own, those of no user."""
-    field, value = key
-    own = Cond(Field("text", field), "eq", value)
-    if field == "user_id":
-        return own
-    return And((own, Not(Cond(Field("text", "user_id"), "exists", None))))
-
-
-def _learn(ctx: Context, request: SearchRequest, records: list[MemoryRecord]) -> bool:
-    """Learn the names the records state for the scope's ids; whether the query uses a new one."""
-    scope = _scope(request) or {}
-    learnt = False
-    for record in records:
-        if record.actor_id is not None or "name" not in record.memory.casefold():
-            continue
-        name = stated_name(record.memory)
-        key = _owner(record, scope)
-        if name is None or key is None or not ctx.queries.names.learn(key, name):
-            continue
-        learnt |= bool(subject_spans(request.query, names_of(name, stated=True, of=key[0])))
-    return learnt
-
-
-def _owner(record: MemoryRecord, scope: dict[str, str]) -> tuple[str, str] | None:
-    """Whose memory the record is, among the scope's user and agent."""
-    if "user_id" in scope and record.user_id == scope["user_id"]:
-        return ("user_id", scope["user_id"])
-    if "agent_id" in scope and record.agent_id == scope["agent_id"] and record.user_id is None:
-        return ("agent_id", scope["agent_id"])
-    return None
 
 
 async def _gather(
@@ -290,7 +173,7 @@ async def _gather(
         )
     if request.graph:
         graph = asyncio.ensure_future(
-            ctx.store.neighbourhood(scope_of(request.where), request.query)
+            ctx.store.neighbourhood(scope_of(request.where), request.query, request.where)
         )
     try:
         if recipe.uses("vector") and vector is None:
