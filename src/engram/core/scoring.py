@@ -6,7 +6,7 @@ Each candidate has, per component, a normalised score in [0, 1]:
 - `graph`: how closely the memory is linked to entities named in the query (1 direct, 0.5 one hop);
 - `speaker`: 1 when the memory was said by the one speaker (`actor_id`) the query names
   ("what does Maria think of ..." favours what Maria said);
-- `recency`: exp(-age / half_life), 1 for a memory created now;
+- `recency`: 0.5 ** (age / half_life), 1 for a memory created now, 0.5 one half-life later;
 and `feedback` in [-1, 1] (0 neutral). The fused score is
 `clip(sum(weight[c] * score[c]) + feedback_weight * feedback, 0, 1)`; the positive weights of a
 recipe sum to 1, so a `threshold` in [0, 1] means the same thing in every recipe. Then, for
@@ -36,7 +36,7 @@ class Recipe:
     feedback: float = 0.1  # weight of the feedback signal
     neighbours: float = 0.0  # share of the best adjacent turn's score added to a turn's
     stance: float = 0.0  # added for a restriction, taken off for a liking, when asked to avoid
-    half_life_days: float = 180.0
+    half_life_days: float = 124.8  # recency halves in this time (an e-fold of 180 days)
     candidates: int = 50  # taken from each retriever before fusion
 
     def uses(self, component: str) -> bool:
@@ -101,7 +101,7 @@ def fuse(candidates: list[Scores], recipe: Recipe) -> None:
     w_vector, w_keyword, w_graph, w_speaker, w_recency = (weight(n, 0.0) for n in COMPONENTS)
     best_keyword = max((c.keyword_raw for c in candidates), default=0.0)
     per_keyword = 1.0 / best_keyword if best_keyword > 0 else 0.0
-    decay = -1.0 / recipe.half_life_days
+    decay = -math.log(2) / recipe.half_life_days
     used = [n for n in COMPONENTS if recipe.uses(n)]
     feedback_weight = recipe.feedback
     for c in candidates:
