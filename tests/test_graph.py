@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ def gmem(db_path: Path) -> Iterator[Memory]:
         yield memory
 
 
-def triples(relations: list[dict[str, Any]]) -> set[tuple[str, str, str | None]]:
+def triples(relations: Sequence[Mapping[str, Any]]) -> set[tuple[str, str, str | None]]:
     return {
         (r["source"], r["relationship"], r.get("target", r.get("destination"))) for r in relations
     }

@@ -125,7 +125,7 @@ def test_get_all_has_no_hidden_cap_and_pages(memory: Memory) -> None:
     limited = memory.get_all(user_id="u", limit=10)
     assert len(limited["results"]) == 10 and limited["total"] == 250
     pages: list[str] = []
-    page = 1
+    page: int | None = 1
     while page:
         chunk = memory.get_all(user_id="u", page=page, page_size=100)
         pages.extend(r["id"] for r in chunk["results"])

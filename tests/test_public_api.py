@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-PUBLIC = ["engram", "engram.store", "engram.providers.embedders", "engram.providers.llm"]
+PUBLIC = [
+    "engram", "engram.providers.embedders", "engram.providers.llm", "engram.store", "engram.types",
+]  # fmt: skip
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 

@@ -18,6 +18,7 @@ import asyncio
 import os
 import shutil
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class Scored:
     correct: float
 
 
-def context(item: dict[str, Any]) -> str:
+def context(item: Mapping[str, Any]) -> str:
     speaker = item.get("actor_id") or item.get("role") or "someone"
     return f"[{item['created_at'][:10]}] {speaker}: {item['memory']}"
 

@@ -20,6 +20,17 @@ from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
 from engram.store.base import Store
+from engram.types import (
+    AddResult,
+    FeedbackResult,
+    HistoryItem,
+    ListResult,
+    MemoryItem,
+    MessageResult,
+    ProfileResult,
+    SearchResult,
+    SummaryResult,
+)
 
 T = TypeVar("T")
 
@@ -99,7 +110,7 @@ class Memory:
         custom_categories: list[dict[str, str]] | None = None,
         enable_graph: bool | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> AddResult:
         return self._loop.run(self._async.add(messages, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id, metadata=metadata, infer=infer, memory_type=memory_type, prompt=prompt, expiration_date=expiration_date, immutable=immutable, categories=categories, timestamp=timestamp, includes=includes, excludes=excludes, custom_instructions=custom_instructions, custom_categories=custom_categories, enable_graph=enable_graph, idempotency_key=idempotency_key))  # noqa: E501  # fmt: skip
 
     def check_add(self, messages: Any, **kwargs: Any) -> None:
@@ -118,10 +129,10 @@ class Memory:
         expiration_date: str | None = None,
         categories: list[str] | None = None,
         clear_expiration_date: bool = False,
-    ) -> dict[str, Any]:
+    ) -> MessageResult:
         return self._loop.run(self._async.update(memory_id, data, text=text, metadata=metadata, expiration_date=expiration_date, categories=categories, clear_expiration_date=clear_expiration_date))  # noqa: E501  # fmt: skip
 
-    def delete(self, memory_id: str) -> dict[str, Any]:
+    def delete(self, memory_id: str) -> MessageResult:
         return self._loop.run(self._async.delete(memory_id))
 
     def delete_all(
@@ -131,13 +142,13 @@ class Memory:
         agent_id: str | None = None,
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> MessageResult:
         return self._loop.run(self._async.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters))  # noqa: E501  # fmt: skip
 
-    def batch_update(self, memories: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def batch_update(self, memories: Sequence[Mapping[str, Any]]) -> MessageResult:
         return self._loop.run(self._async.batch_update(memories))
 
-    def batch_delete(self, memories: Sequence[Mapping[str, Any] | str]) -> dict[str, Any]:
+    def batch_delete(self, memories: Sequence[Mapping[str, Any] | str]) -> MessageResult:
         return self._loop.run(self._async.batch_delete(memories))
 
     def feedback(
@@ -145,13 +156,13 @@ class Memory:
         memory_id: str,
         feedback: str | None = None,
         feedback_reason: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> FeedbackResult:
         return self._loop.run(self._async.feedback(memory_id, feedback, feedback_reason))
 
     def reset(self) -> None:
         return self._loop.run(self._async.reset())
 
-    def get(self, memory_id: str) -> dict[str, Any] | None:
+    def get(self, memory_id: str) -> MemoryItem | None:
         return self._loop.run(self._async.get(memory_id))
 
     def get_all(
@@ -167,7 +178,7 @@ class Memory:
         page_size: int | None = None,
         show_expired: bool = False,
         enable_graph: bool | None = None,
-    ) -> dict[str, Any]:
+    ) -> ListResult:
         return self._loop.run(self._async.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit, top_k=top_k, page=page, page_size=page_size, show_expired=show_expired, enable_graph=enable_graph))  # noqa: E501  # fmt: skip
 
     def get_profile(
@@ -177,7 +188,7 @@ class Memory:
         agent_id: str | None = None,
         run_id: str | None = None,
         include_history: bool = False,
-    ) -> dict[str, Any]:
+    ) -> ProfileResult:
         return self._loop.run(self._async.get_profile(user_id=user_id, agent_id=agent_id, run_id=run_id, include_history=include_history))  # noqa: E501  # fmt: skip
 
     def export(
@@ -199,7 +210,7 @@ class Memory:
         agent_id: str | None = None,
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> SummaryResult:
         return self._loop.run(self._async.summary(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters))  # noqa: E501  # fmt: skip
 
     def search(
@@ -219,10 +230,10 @@ class Memory:
         keyword_search: bool | None = None,
         recipe: str | None = None,
         enable_graph: bool | None = None,
-    ) -> dict[str, Any]:
+    ) -> SearchResult:
         return self._loop.run(self._async.search(query, user_id=user_id, agent_id=agent_id, run_id=run_id, limit=limit, top_k=top_k, filters=filters, threshold=threshold, rerank=rerank, explain=explain, show_expired=show_expired, keyword_search=keyword_search, recipe=recipe, enable_graph=enable_graph))  # noqa: E501  # fmt: skip
 
-    def history(self, memory_id: str) -> list[dict[str, Any]]:
+    def history(self, memory_id: str) -> list[HistoryItem]:
         return self._loop.run(self._async.history(memory_id))
 
     def close(self) -> None:

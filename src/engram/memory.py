@@ -35,6 +35,17 @@ from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
 from engram.store.base import Delete, Store, Update
 from engram.store.sqlite.store import SQLiteStore
+from engram.types import (
+    AddResult,
+    FeedbackResult,
+    HistoryItem,
+    ListResult,
+    MemoryItem,
+    MessageResult,
+    ProfileResult,
+    SearchResult,
+    SummaryResult,
+)
 
 logger = logging.getLogger("engram")
 
@@ -138,7 +149,7 @@ class AsyncMemory:
         custom_categories: list[dict[str, str]] | None = None,
         enable_graph: bool | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> AddResult:
         """Store memories from messages: facts extracted and reconciled (`infer=True`) or the
         messages verbatim (`infer=False`).
 
@@ -202,7 +213,7 @@ class AsyncMemory:
         expiration_date: str | None = None,
         categories: list[str] | None = None,
         clear_expiration_date: bool = False,
-    ) -> dict[str, Any]:
+    ) -> MessageResult:
         """Change a memory's text (`data` or `text`), metadata, expiration or categories;
         `clear_expiration_date=True` removes its expiration (it never expires again)."""
         if clear_expiration_date and expiration_date is not None:
@@ -249,7 +260,7 @@ class AsyncMemory:
             op.categories = clean_categories(categories)
         return op
 
-    async def delete(self, memory_id: str) -> dict[str, Any]:
+    async def delete(self, memory_id: str) -> MessageResult:
         ctx = await self._open()
         await ctx.store.apply([Delete(clean_memory_id(memory_id), at=ctx.now())])
         return {"message": "Memory deleted successfully!"}
@@ -261,7 +272,7 @@ class AsyncMemory:
         agent_id: str | None = None,
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> MessageResult:
         """Delete every memory in the scope (no cap); returns how many were deleted."""
         where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
         if where is None:  # resolve_filters asked for a scope: there is a filter
@@ -270,7 +281,7 @@ class AsyncMemory:
         count = await ctx.store.delete_where(where, at=ctx.now())
         return {"message": "Memories deleted successfully!", "deleted_count": count}
 
-    async def batch_update(self, memories: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    async def batch_update(self, memories: Sequence[Mapping[str, Any]]) -> MessageResult:
         """Update up to 1000 memories at once: `[{"memory_id", "text"?, "metadata"?}]`, atomic."""
         items = _batch_items(memories, "batch_update")
         ops = [
@@ -287,7 +298,7 @@ class AsyncMemory:
         await self._ctx.store.apply(ops)
         return {"message": f"Successfully updated {len(ops)} memories", "updated_count": len(ops)}
 
-    async def batch_delete(self, memories: Sequence[Mapping[str, Any] | str]) -> dict[str, Any]:
+    async def batch_delete(self, memories: Sequence[Mapping[str, Any] | str]) -> MessageResult:
         """Delete up to 1000 memories at once (`[{"memory_id"}]` or ids), all or none."""
         items = _batch_items(
             [m if isinstance(m, Mapping) else {"memory_id": m} for m in memories], "batch_delete"
@@ -303,7 +314,7 @@ class AsyncMemory:
         memory_id: str,
         feedback: str | None = None,
         feedback_reason: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> FeedbackResult:
         """Feedback on a memory (mem0 Platform's values): POSITIVE, NEGATIVE, VERY_NEGATIVE, or
         None to clear it. It becomes the memory's ranking signal in search (+1, -0.5, -1, 0)."""
         if feedback not in FEEDBACK_VALUES:
@@ -325,7 +336,7 @@ class AsyncMemory:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    async def get(self, memory_id: str) -> dict[str, Any] | None:
+    async def get(self, memory_id: str) -> MemoryItem | None:
         ctx = await self._open()
         record = await ctx.store.get(clean_memory_id(memory_id))
         return memory_item(record) if record else None
@@ -343,7 +354,7 @@ class AsyncMemory:
         page_size: int | None = None,
         show_expired: bool = False,
         enable_graph: bool | None = None,
-    ) -> dict[str, Any]:
+    ) -> ListResult:
         """Every memory in scope, newest first; `limit`/`top_k` or `page`/`page_size` to page.
 
         `total` counts all matches, so a shorter list is never mistaken for everything. With
@@ -355,14 +366,14 @@ class AsyncMemory:
             where, today=ctx.today(), show_expired=show_expired, offset=paging.offset,
             limit=paging.limit,
         )  # fmt: skip
-        out: dict[str, Any] = {
+        out: ListResult = {
             "results": [memory_item(r) for r in result.records],
             "total": result.total,
         }
         if paging.page is not None:
-            out["page"], out["page_size"] = paging.page, paging.limit
+            out["page"], out["page_size"] = paging.page
             more = paging.offset + len(result.records) < result.total
-            out["next_page"] = paging.page + 1 if more else None
+            out["next_page"] = paging.page[0] + 1 if more else None
         if self._graph(enable_graph):
             out["relations"] = [
                 {"source": r["source"], "relationship": r["relationship"], "target": r["target"]}
@@ -383,7 +394,7 @@ class AsyncMemory:
         agent_id: str | None = None,
         run_id: str | None = None,
         include_history: bool = False,
-    ) -> dict[str, Any]:
+    ) -> ProfileResult:
         """The scope's profile facts (single-valued attributes such as location, employer,
         diet), key -> value, each with the memory it came from; kept by the add pipeline when
         graph memory is on. `include_history` adds every change, oldest first."""
@@ -392,7 +403,7 @@ class AsyncMemory:
             raise ValidationError("at least one of 'user_id', 'agent_id' or 'run_id' is required")
         ctx = await self._open()
         facts = await ctx.store.profile(scope)
-        out: dict[str, Any] = {
+        out: ProfileResult = {
             "profile": {key: fact["value"] for key, fact in facts.items()},
             "results": [{"key": key, **fact} for key, fact in facts.items()],
         }
@@ -425,7 +436,7 @@ class AsyncMemory:
         agent_id: str | None = None,
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> SummaryResult:
         """A short summary of the scope's memories: `{"summary", "memory_count", "method"}`,
         written by the LLM when one is configured, else assembled from the memories by category."""
         where = self._reading(filters, user_id, agent_id, run_id)
@@ -448,7 +459,7 @@ class AsyncMemory:
         keyword_search: bool | None = None,
         recipe: str | None = None,
         enable_graph: bool | None = None,
-    ) -> dict[str, Any]:
+    ) -> SearchResult:
         """The memories that best match `query` within the scope and filters, best first.
 
         `recipe` picks the retrievers and their weights (`vector`, `keyword`, `hybrid` (the
@@ -483,7 +494,7 @@ class AsyncMemory:
             user_id=user_id, agent_id=agent_id, run_id=run_id,
         )  # fmt: skip
 
-    async def history(self, memory_id: str) -> list[dict[str, Any]]:
+    async def history(self, memory_id: str) -> list[HistoryItem]:
         """Every version of a memory, oldest first (also after it was deleted)."""
         ctx = await self._open()
         return [history_item(h) for h in await ctx.store.history(clean_memory_id(memory_id))]
@@ -524,7 +535,7 @@ def _limit(limit: int | None, top_k: int | None) -> int | None:
 class _Paging:
     offset: int
     limit: int | None  # None: every row
-    page: int | None = None  # set when the call paged (page / page_size)
+    page: tuple[int, int] | None = None  # (page, page_size) when the call paged
 
 
 def _paging(page: int | None, page_size: int | None, cap: int | None) -> _Paging:
@@ -537,7 +548,7 @@ def _paging(page: int | None, page_size: int | None, cap: int | None) -> _Paging
     for name, value in (("page", page), ("page_size", page_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValidationError(f"{name} must be a positive integer, got {value!r}")
-    return _Paging((page - 1) * page_size, page_size, page)
+    return _Paging((page - 1) * page_size, page_size, (page, page_size))
 
 
 def _batch_items(memories: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:

@@ -13,11 +13,12 @@ from engram.pipeline.multimodal import expand_parts
 from engram.pipeline.requests import PROCEDURAL, AddRequest
 from engram.providers.llm.base import Usage
 from engram.store.base import Insert, MemoryRecord, Operation, SaveMessages
+from engram.types import AddEvent, AddResult
 
 _CONTEXT_CHARS = 300  # of the previous turn, in a verbatim message's embedding input
 
 
-async def run_add(ctx: Context, request: AddRequest) -> dict[str, Any]:
+async def run_add(ctx: Context, request: AddRequest) -> AddResult:
     """Add; with an idempotency key, a key applied before returns what it wrote then, and racing
     calls with one key write once (the key is claimed in the write transaction)."""
     key = request.idempotency_key
@@ -31,11 +32,15 @@ async def run_add(ctx: Context, request: AddRequest) -> dict[str, Any]:
         return _replayed(done)
 
 
-def _replayed(results: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"results": results, "replayed": True}
+def _replayed(results: list[dict[str, Any]]) -> AddResult:
+    """What the claim recorded: each memory's id, text and event."""
+    events: list[AddEvent] = [
+        {"id": r["id"], "memory": r["memory"], "event": r["event"]} for r in results
+    ]
+    return {"results": events, "replayed": True}
 
 
-async def _run(ctx: Context, request: AddRequest) -> dict[str, Any]:
+async def _run(ctx: Context, request: AddRequest) -> AddResult:
     usage = Usage()
     if any(m.parts for m in request.messages):
         request.messages, warnings = await expand_parts(
@@ -54,7 +59,7 @@ async def _run(ctx: Context, request: AddRequest) -> dict[str, Any]:
     return result
 
 
-async def _verbatim(ctx: Context, request: AddRequest, usage: Usage) -> dict[str, Any]:
+async def _verbatim(ctx: Context, request: AddRequest, usage: Usage) -> AddResult:
     """mem0's infer=False: every non-system message stored as it is (images as their
     description; a message left empty by a skipped image is reported in the warnings).
 
@@ -86,7 +91,7 @@ def _in_context(message: Message, previous: Message | None) -> str:
     return f"{previous.name or previous.role}: {previous.content.strip()[:_CONTEXT_CHARS]}\n{line}"
 
 
-async def _procedural(ctx: Context, request: AddRequest, usage: Usage) -> dict[str, Any]:
+async def _procedural(ctx: Context, request: AddRequest, usage: Usage) -> AddResult:
     conversation = [m for m in request.messages if m.role != "system" and m.content.strip()]
     if not conversation:
         return {"results": []}
@@ -102,7 +107,7 @@ async def _store(
     *,
     embed_texts: list[str] | None = None,
     extra: list[Operation] | None = None,
-) -> dict[str, Any]:
+) -> AddResult:
     if not drafts:
         return {"results": []}
     vectors = await ctx.embed(embed_texts or [text for text, _ in drafts], "add", usage)
@@ -137,8 +142,8 @@ def _record(request: AddRequest, text: str, message: Message | None, now: str) -
     )
 
 
-def _result(record: MemoryRecord, request: AddRequest) -> dict[str, Any]:
-    result: dict[str, Any] = {"id": record.id, "memory": record.memory, "event": "ADD"}
+def _result(record: MemoryRecord, request: AddRequest) -> AddEvent:
+    result: AddEvent = {"id": record.id, "memory": record.memory, "event": "ADD"}
     if not request.infer and request.memory_type != PROCEDURAL:
         result["actor_id"] = record.actor_id
         result["role"] = record.role

@@ -34,6 +34,7 @@ from engram.pipeline.items import memory_item
 from engram.pipeline.offline_rules import fact_key
 from engram.prompts.export import ExportInput, render_export, render_summary
 from engram.providers.llm.base import LLM
+from engram.types import SummaryResult
 
 SCOPE_FIELDS = ("user_id", "agent_id", "app_id", "run_id")
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -70,7 +71,7 @@ async def export_scope(
     return data
 
 
-async def summarize_scope(ctx: Context, llm: LLM | None, where: Node | None) -> dict[str, Any]:
+async def summarize_scope(ctx: Context, llm: LLM | None, where: Node | None) -> SummaryResult:
     """`AsyncMemory.summary`: by the LLM when there is one (and memories), else offline."""
     items, scope = await _in_scope(ctx, where)
     if llm is None or not items:
@@ -86,7 +87,7 @@ async def _in_scope(
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Every live memory the filters select, newest first, and the scope's ids."""
     found = await ctx.store.list_memories(where, today=ctx.today(), show_expired=False)
-    return [memory_item(r) for r in found.records], scope_of(where)
+    return [dict(memory_item(r)) for r in found.records], scope_of(where)
 
 
 def _norm(name: str) -> str:

@@ -27,6 +27,7 @@ from engram.store.base import (
     Triple,
     Update,
 )
+from engram.types import AddEvent, AddResult
 
 CONTEXT_MESSAGES = 10  # earlier turns of the scope shown as context
 RELATED_MEMORIES = 15  # existing memories shown for reconciliation
@@ -34,7 +35,7 @@ DUPLICATE_SIMILARITY = 0.95  # an ADD this close to a stored memory of its scope
 MAX_QUERY_CHARS = 4000
 
 
-async def infer_add(ctx: Context, request: AddRequest, usage: Usage) -> dict[str, Any]:
+async def infer_add(ctx: Context, request: AddRequest, usage: Usage) -> AddResult:
     conversation = [m for m in request.messages if m.role != "system" and m.content.strip()]
     if not conversation:
         return {"results": [], "warnings": list(request.warnings)}
@@ -48,7 +49,7 @@ async def infer_add(ctx: Context, request: AddRequest, usage: Usage) -> dict[str
 
 async def _attempt(
     ctx: Context, request: AddRequest, conversation: list[Message], usage: Usage
-) -> dict[str, Any]:
+) -> AddResult:
     recent = await ctx.store.recent_messages(request.conversation_key, CONTEXT_MESSAGES)
     query = "\n".join(m.content for m in conversation)[-MAX_QUERY_CHARS:]
     vector = (await ctx.embed([query], "search", usage))[0]
@@ -81,7 +82,7 @@ async def _attempt(
     ]
     if not results:
         warnings += _nothing_stored(ctx.extractor.name, output, changes, written, warnings)
-    out: dict[str, Any] = {"results": results, "warnings": [*request.warnings, *warnings]}
+    out: AddResult = {"results": results, "warnings": [*request.warnings, *warnings]}
     if request.graph:
         links = [op for op in ops if isinstance(op, LinkGraph)]
         out["relations"] = {
@@ -281,8 +282,8 @@ def _record(request: AddRequest, change: Change, now: str) -> MemoryRecord:
     )
 
 
-def _result(change: Change, record: MemoryRecord, existing: list[MemoryRecord]) -> dict[str, Any]:
-    result: dict[str, Any] = {"id": record.id, "memory": record.memory, "event": change.kind}
+def _result(change: Change, record: MemoryRecord, existing: list[MemoryRecord]) -> AddEvent:
+    result: AddEvent = {"id": record.id, "memory": record.memory, "event": change.kind}
     if change.kind == "UPDATE" and change.target is not None:
         result["previous_memory"] = existing[change.target].memory
     return result

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from engram.store.base import HistoryRecord, MemoryRecord
+from engram.types import HistoryItem, MemoryItem
 
 _OPTIONAL = ("user_id", "agent_id", "run_id", "app_id", "actor_id", "role", "memory_type")
 
 
-def memory_item(record: MemoryRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {
+def memory_item(record: MemoryRecord) -> MemoryItem:
+    item: MemoryItem = {
         "id": record.id,
         "memory": record.memory,
         "hash": record.hash,
@@ -22,7 +21,7 @@ def memory_item(record: MemoryRecord) -> dict[str, Any]:
     for name in _OPTIONAL:
         value = getattr(record, name)
         if value is not None:
-            item[name] = value
+            item[name] = value  # type: ignore[literal-required]  # the optional str fields
     if record.expiration_date is not None:
         item["expiration_date"] = record.expiration_date
     if record.immutable:
@@ -30,7 +29,7 @@ def memory_item(record: MemoryRecord) -> dict[str, Any]:
     return item
 
 
-def history_item(record: HistoryRecord) -> dict[str, Any]:
+def history_item(record: HistoryRecord) -> HistoryItem:
     return {
         "id": record.id,
         "memory_id": record.memory_id,

@@ -12,7 +12,6 @@ import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from engram.core.filters import Node, scope_of
 from engram.core.scoring import (
@@ -33,6 +32,7 @@ from engram.pipeline.rerank import Reranker
 from engram.pipeline.subject import Phrasing, learn, phrase, subject_names
 from engram.providers.llm.base import Usage
 from engram.store.base import Candidate, MemoryRecord
+from engram.types import Relation, SearchResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +96,7 @@ def pick_recipe(name: str | None, keyword_search: bool | None, *, graph: bool = 
     return RECIPES[name]
 
 
-async def run_search(ctx: Context, request: SearchRequest) -> dict[str, Any]:
+async def run_search(ctx: Context, request: SearchRequest) -> SearchResult:
     out, learnt = await _search(ctx, request, await _names(ctx, request))
     if learnt:  # the results state a name the query uses: search again without it
         out, _ = await _search(ctx, request, await _names(ctx, request))
@@ -111,7 +111,7 @@ async def _names(ctx: Context, request: SearchRequest) -> list[Name] | None:
 
 async def _search(
     ctx: Context, request: SearchRequest, names: list[Name] | None
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[SearchResult, bool]:
     """The results, and whether they taught a new name of the subject that the query uses."""
     found, linked, relations = await _gather(ctx, request, phrase(request.query, names or []))
     scores = _score(ctx, request, found, linked)
@@ -129,7 +129,7 @@ async def _search(
     if request.threshold is not None:
         winners = [(c, s) for c, s in winners if s.total >= request.threshold]
     if names is not None and learn(ctx, request.where, request.query, list(records.values())):
-        return {}, True
+        return {"results": []}, True
     if reranker is not None:
         winners = await _rerank(reranker, request.query, winners, records)
     results = []
@@ -139,7 +139,7 @@ async def _search(
         if request.explain:
             item["explain"] = {"recipe": request.recipe.name, **rounded(score.parts)}
         results.append(item)
-    out: dict[str, Any] = {"results": results}
+    out: SearchResult = {"results": results}
     if request.rerank and ctx.reranker is None:
         out["warnings"] = ["rerank was asked for but no reranker is configured; results are fused"]
     if request.graph:
@@ -155,7 +155,7 @@ def _stance(record: MemoryRecord) -> float:
 
 async def _gather(
     ctx: Context, request: SearchRequest, phrasing: Phrasing
-) -> tuple[list[Candidate], dict[str, float], list[dict[str, str]]]:
+) -> tuple[list[Candidate], dict[str, float], list[Relation]]:
     """Candidates from every retriever. The full-text query and the graph lookup need no
     embedding: they run in the store's threads while the query is embedded. When the query's
     vector is remembered, the full-text query runs in the same store call as the rest."""

@@ -53,7 +53,7 @@ async def batch_update(request: Request, who: Writer) -> dict[str, Any]:
         who.project_id,
         [{"id": i["memory_id"], "memory": i.get("text"), "event": "UPDATE"} for i in items],
     )
-    return result
+    return dict(result)
 
 
 @router.delete("/v1/batch/")
@@ -64,7 +64,7 @@ async def batch_delete(request: Request, who: Writer) -> dict[str, Any]:
     await state_of(request).notify(
         who.project_id, [{"id": i["memory_id"], "event": "DELETE"} for i in items]
     )
-    return result
+    return dict(result)
 
 
 def _batch(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -80,9 +80,10 @@ async def feedback(request: Request, who: Writer) -> dict[str, Any]:
     if "memory_id" not in body:
         raise ValidationError("memory_id is required")
     memory = await memory_for(request, who)
-    return await memory.feedback(
+    answer = await memory.feedback(
         body["memory_id"], body.get("feedback"), body.get("feedback_reason")
     )
+    return dict(answer)
 
 
 # -- events -------------------------------------------------------------------------------------

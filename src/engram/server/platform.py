@@ -7,7 +7,7 @@ only (see `projects.py`). Bodies are checked here: an unknown key is a 400, neve
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from engram.memory import AsyncMemory
 from engram.server import control, jobs
 from engram.server.control import Caller, transaction
 from engram.server.state import Reader, State, Writer, memory_for, state_of
+from engram.types import AddResult
 
 router = APIRouter()
 
@@ -105,7 +106,7 @@ def _until(end: Any) -> dict[str, Any]:
     return {"lte": end}
 
 
-def project_fields(items: list[dict[str, Any]], fields: Any) -> list[dict[str, Any]]:
+def project_fields(items: Sequence[Mapping[str, Any]], fields: Any) -> list[dict[str, Any]]:
     """Only the asked fields of each item (the Platform's `fields`), `id` always."""
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise ValidationError("fields must be a list of field names")
@@ -169,7 +170,7 @@ async def add_kwargs(state: State, who: Caller, body: dict[str, Any]) -> dict[st
     return {"messages": body["messages"], **kwargs}
 
 
-async def run_add(state: State, project_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+async def run_add(state: State, project_id: str, kwargs: dict[str, Any]) -> AddResult:
     memory = await state.projects.get(project_id)
     result = await memory.add(**kwargs)
     state.metrics.tokens(result.get("usage", {}))
@@ -286,7 +287,7 @@ async def search_memories(memory: AsyncMemory, body: dict[str, Any]) -> dict[str
     filters, fields = _request_filters(kwargs)
     if "limit" in kwargs and "top_k" not in kwargs:
         kwargs["top_k"] = kwargs.pop("limit")
-    found = await memory.search(query, filters=filters, **kwargs)  # type: ignore[arg-type]
+    found: dict[str, Any] = dict(await memory.search(query, filters=filters, **kwargs))  # type: ignore[arg-type]
     if fields is not None:
         found["results"] = project_fields(found["results"], fields)
     return found

@@ -7,6 +7,7 @@ import asyncio
 import math
 import sqlite3
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,7 @@ class State:
     queue_lock: jobs.QueueLock | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def notify(self, project_id: str, results: list[dict[str, Any]]) -> None:
+    async def notify(self, project_id: str, results: Sequence[Mapping[str, Any]]) -> None:
         """Queue webhook deliveries for memory events (ADD / UPDATE / DELETE results)."""
         if not results:
             return

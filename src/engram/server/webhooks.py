@@ -18,6 +18,7 @@ import json
 import logging
 import secrets
 import sqlite3
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -111,7 +112,7 @@ def delete(c: sqlite3.Connection, project_id: str, webhook_id: int) -> None:
     c.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
 
 
-def enqueue(c: sqlite3.Connection, project_id: str, results: list[dict[str, Any]]) -> int:
+def enqueue(c: sqlite3.Connection, project_id: str, results: Sequence[Mapping[str, Any]]) -> int:
     """Queue one delivery per (memory event, subscribed active webhook); return how many."""
     hooks = [h for h in list_for(c, project_id) if h["is_active"]]
     now = utc_now_iso()

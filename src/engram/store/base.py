@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engram.core.filters import Node
+from engram.types import Relation
 
 Vector = npt.NDArray[np.float32]
 Event = Literal["ADD", "UPDATE", "DELETE"]
@@ -320,7 +321,7 @@ class Store(Protocol):
 
     async def neighbourhood(
         self, scope: dict[str, str], query: str, where: Node | None = None
-    ) -> tuple[dict[str, float], list[dict[str, str]]]:
+    ) -> tuple[dict[str, float], list[Relation]]:
         """Memory ids linked to entities named in `query` (1.0 direct, 0.5 one hop away) and the
         valid relations of those entities; the scopes are chosen as in `relations`."""
         ...

@@ -20,6 +20,7 @@ from engram.core.filters import Node
 from engram.store.base import LinkGraph, Vector
 from engram.store.sqlite.compile import compile_where
 from engram.store.sqlite.rows import blob, chunked
+from engram.types import Relation
 
 ScopeKey = tuple[str | None, str | None, str | None]
 SAME = "user_id IS ? AND agent_id IS ? AND run_id IS ?"
@@ -276,7 +277,7 @@ def relations(
 
 def neighbourhood(
     c: sqlite3.Connection, scope: dict[str, str], query: str, where: Node | None = None
-) -> tuple[dict[str, float], list[dict[str, str]]]:
+) -> tuple[dict[str, float], list[Relation]]:
     """Memories linked to entities named in the query (1.0 direct, 0.5 one hop away), and the
     valid relations around those entities."""
     text = f" {norm_name(query)} "
@@ -289,7 +290,7 @@ def neighbourhood(
     if not named:
         return {}, []
     scores: dict[str, float] = {}
-    found: list[dict[str, str]] = []
+    found: list[Relation] = []
     frontier, seen = set(named), set(named)
     for weight in (1.0, 0.5):
         if not frontier:

@@ -61,6 +61,7 @@ from engram.store.sqlite.rows import history as history_row
 from engram.store.sqlite.schema import migrate
 from engram.store.sqlite.transaction import atomic
 from engram.store.sqlite.vectors import ANN_THRESHOLD
+from engram.types import Relation
 
 logger = logging.getLogger("engram.store.sqlite")
 T = TypeVar("T")
@@ -273,7 +274,7 @@ class SQLiteStore:
 
     async def neighbourhood(
         self, scope: dict[str, str], query: str, where: Node | None = None
-    ) -> tuple[dict[str, float], list[dict[str, str]]]:
+    ) -> tuple[dict[str, float], list[Relation]]:
         return await self._run(self._readers, lambda c: graph.neighbourhood(c, scope, query, where))
 
     async def profile(self, scope: dict[str, str]) -> dict[str, dict[str, Any]]:
