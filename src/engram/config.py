@@ -7,6 +7,7 @@ where names such as `{"embedder": {"provider": "openai"}}` become instances, for
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -53,6 +54,17 @@ def default_cache_dir() -> Path:
         return Path(chosen).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "engram"
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A mem0-style JSON config file (`engram serve --config`, the CLI's `--config`)."""
+    try:
+        loaded = json.loads(Path(path).expanduser().read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read the config file {path}: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"the config file {path} must hold a JSON object")
+    return loaded
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from engram.server.app import create_app
@@ -124,3 +125,23 @@ def fake_llm_config(path: Path, base_url: str) -> Path:
                                                  "api_key": "test-key"}},
     }))  # fmt: skip
     return path
+
+
+def run_official_client(
+    version: str, script: Path, *args: str, home: Path
+) -> subprocess.CompletedProcess[str]:
+    """`script` run by the official mem0ai client `version` (its own virtualenv, made by `make
+    clients`); skipped with a printed reason on a developer machine without it, failed in CI."""
+    root = Path(__file__).resolve().parents[2]
+    python = root / f".venv-mem0-{version.split('.', maxsplit=1)[0]}" / "bin" / "python"
+    if not python.exists():
+        message = f"mem0ai {version} is not installed: run `make clients` ({python} is missing)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        print(message, file=sys.stderr)
+        pytest.skip(message)
+    env = {**os.environ, "MEM0_TELEMETRY": "False", "HOME": str(home)}
+    return subprocess.run(
+        [str(python), str(script), *args], capture_output=True, text=True, timeout=300,
+        env=env, check=False,
+    )  # fmt: skip

@@ -5,17 +5,13 @@ server: a key's project is the scope, so filters need no user, agent or run id."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.filter_examples import load, with_ids
-from tests.server.live import ADMIN_KEY, LiveServer
+from tests.server.live import ADMIN_KEY, LiveServer, run_official_client
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).parent / "clients" / "filters.py"
@@ -36,20 +32,9 @@ def _seed(client: httpx.Client) -> dict[str, str]:
 
 
 def _run_client(version: str, server: LiveServer, cases: list[dict[str, Any]], tmp: Path) -> Any:
-    python = ROOT / f".venv-mem0-{version.split('.', maxsplit=1)[0]}" / "bin" / "python"
-    if not python.exists():
-        message = f"mem0ai {version} is not installed: run `make clients` ({python} is missing)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        print(message, file=sys.stderr)
-        pytest.skip(message)
     path = tmp / "cases.json"
     path.write_text(json.dumps(cases))
-    env = {**os.environ, "MEM0_TELEMETRY": "False", "HOME": str(tmp)}
-    done = subprocess.run(
-        [str(python), str(SCRIPT), server.url, ADMIN_KEY, str(path)],
-        capture_output=True, text=True, timeout=300, env=env, check=False,
-    )  # fmt: skip
+    done = run_official_client(version, SCRIPT, server.url, ADMIN_KEY, str(path), home=tmp)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engram.config import MemoryConfig, default_data_dir
+from engram.config import MemoryConfig, default_data_dir, read_config_file
 from engram.core.scope import resolve_filters
 from engram.errors import ConfigurationError, NotFoundError, ValidationError
 from engram.memory import AsyncMemory
@@ -88,7 +88,7 @@ def memory_config(args: argparse.Namespace) -> MemoryConfig:
     """The store and providers of a memory command: `--config` (or $ENGRAM_CONFIG), then the
     data directory (or `--project`'s store in it) and `--embedder`."""
     source = args.config or os.environ.get("ENGRAM_CONFIG")
-    config = MemoryConfig.from_dict(_read_config(Path(source))) if source else MemoryConfig()
+    config = MemoryConfig.from_dict(read_config_file(source)) if source else MemoryConfig()
     from_config = config.data_dir is not None or config.db_path is not None
     if args.data_dir or args.project or not from_config:  # the config's own path comes next
         data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
@@ -102,16 +102,6 @@ def memory_config(args: argparse.Namespace) -> MemoryConfig:
     if args.embedder:
         config.embedder_provider, config.embedder_config = args.embedder, {}
     return config
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        loaded = json.loads(path.expanduser().read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"cannot read the config file {path}: {exc}") from None
-    if not isinstance(loaded, dict):
-        raise ConfigurationError(f"the config file {path} must hold a JSON object")
-    return loaded
 
 
 def usable_data_dir(path: Path) -> None:

@@ -17,14 +17,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from engram.config import default_data_dir
+from engram.config import default_data_dir, read_config_file
 from engram.errors import ConfigurationError
 
 PREFIX = "ENGRAM_"
@@ -79,15 +78,7 @@ class Settings:
     def memory_config(self) -> dict[str, Any]:
         """The mem0-style config every project's memory is built from (its `data_dir` is set
         per project)."""
-        if self.config is None:
-            return {}
-        try:
-            loaded = json.loads(Path(self.config).expanduser().read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot read the config file {self.config}: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigurationError(f"the config file {self.config} must hold a JSON object")
-        return loaded
+        return {} if self.config is None else read_config_file(self.config)
 
 
 def variable(name: str) -> str:
