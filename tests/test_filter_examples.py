@@ -82,3 +82,26 @@ def test_graph_relations_follow_a_filter_without_one_scope(tmp_path: Path) -> No
         assert [r["target"] for r in one] == ["Oslo"]
         found = memory.search("who lives in Porto or Oslo", filters=either, enable_graph=True)
         assert {r["destination"] for r in found["relations"]} == {"Porto"}
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"NOT": [{"user_id": "alice"}]},  # would remove everyone else's memories
+        {"OR": [{"user_id": "alice"}, {"memory": {"contains": ""}}]},
+        {"user_id": "*"},
+        {"user_id": {"ne": "alice"}},
+        {"user_id": {"nin": ["alice"]}},
+        {"categories": "food"},
+    ],
+)
+def test_a_delete_must_pin_whose_memories_go(filters: dict[str, Any], tmp_path: Path) -> None:
+    with Memory(embedder=HashingEmbedder(64), store=SQLiteStore(tmp_path / "d.db")) as memory:
+        memory.add("Likes tea", user_id="alice", infer=False, categories=["food"])
+        memory.add("Likes rain", user_id="bob", infer=False, categories=["food"])
+        with pytest.raises(ValidationError, match="delete must name"):
+            memory.delete_all(filters=filters)
+        assert memory.get_all(filters={"user_id": {"in": ["alice", "bob"]}})["total"] == 2
+        either = {"OR": [{"user_id": "alice"}, {"user_id": {"in": ["bob"]}}]}
+        narrowed = {"AND": [either, {"categories": "food"}]}
+        assert memory.delete_all(filters=narrowed)["deleted_count"] == 2

@@ -13,7 +13,7 @@ from typing import Any
 from engram.config import MemoryConfig, build_embedder, build_llm, build_reranker
 from engram.core.filters import Node, scope_of
 from engram.core.ids import clean_memory_id
-from engram.core.scope import SCOPE_REQUIRED, resolve_filters, scope_ids
+from engram.core.scope import resolve_delete, resolve_filters, scope_ids
 from engram.core.timeutil import normalize_date
 from engram.errors import ValidationError
 from engram.pipeline.add import run_add
@@ -274,9 +274,7 @@ class AsyncMemory:
         filters: dict[str, Any] | None = None,
     ) -> MessageResult:
         """Delete every memory in the scope (no cap); returns how many were deleted."""
-        where = resolve_filters(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
-        if where is None:  # resolve_filters asked for a scope: there is a filter
-            raise ValidationError(SCOPE_REQUIRED)
+        where = resolve_delete(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
         ctx = await self._open()
         count = await ctx.store.delete_where(where, at=ctx.now())
         return {"message": "Memories deleted successfully!", "deleted_count": count}

@@ -107,3 +107,14 @@ def test_fields_and_latest_only(admin: httpx.Client) -> None:
     assert bad.status_code == 400 and "nope" in bad.json()["detail"]
     older = admin.post("/v3/memories/", json={**body, "latest_only": False})
     assert older.status_code == 400 and "history" in older.json()["detail"]
+
+
+def test_ids_in_paths_and_queries_are_values_not_wildcards(admin: httpx.Client) -> None:
+    _seed(admin)
+    total = admin.post("/v3/memories/", json={}).json()["count"]
+    assert admin.delete("/v2/entities/user/*/").json()["deleted_count"] == 0
+    assert admin.delete("/v1/memories/", params={"user_id": "*"}).json()["deleted_count"] == 0
+    refused = admin.delete("/v1/memories/", params={"filters": "{'NOT': [{'user_id': 'alex'}]}"})
+    assert refused.status_code == 400 and "delete must name" in refused.json()["detail"]
+    assert admin.post("/v3/memories/", json={}).json()["count"] == total
+    assert admin.delete("/v2/entities/app/concierge/").json()["deleted_count"] == 2

@@ -20,6 +20,11 @@ from engram.core.ids import clean_scope_id
 from engram.errors import ValidationError
 
 SCOPE_REQUIRED = "at least one of 'user_id', 'agent_id' or 'run_id' is required"
+DELETE_SCOPE_REQUIRED = (
+    "a delete must name whose memories it removes: a user_id, agent_id, run_id or app_id equal "
+    "to (or 'in') given values, in every branch of an OR, not under NOT, not '*'"
+)
+_PINNING = (*SCOPE_FIELDS, "app_id")
 
 
 def scope_ids(**ids: Any) -> dict[str, str]:
@@ -40,6 +45,30 @@ def resolve_filters(
     if require_scope and not _has_scope(merged):
         raise ValidationError(SCOPE_REQUIRED)
     return merged
+
+
+def resolve_delete(filters: Mapping[str, Any] | None, **ids: Any) -> Node:
+    """The filter tree of a delete: it must pin whose memories go (`pins_scope`). A read may
+    name a scope anywhere (`{"NOT": {"user_id": "a"}}` reads everyone but a); a delete that
+    did so would remove everyone else's memories."""
+    node = resolve_filters(filters, require_scope=False, **ids)
+    if node is None or not pins_scope(node):
+        raise ValidationError(DELETE_SCOPE_REQUIRED)
+    return node
+
+
+def pins_scope(node: Node) -> bool:
+    """Every memory the tree matches has one of a few given user/agent/run/app ids: an `eq` or a
+    non-empty `in` of concrete ids in an AND, or in every branch of an OR; never under NOT."""
+    if isinstance(node, And):
+        return any(pins_scope(child) for child in node.children)
+    if isinstance(node, Or):
+        return all(pins_scope(child) for child in node.children)
+    if isinstance(node, Cond) and node.field.kind == "text" and node.field.name in _PINNING:
+        if node.op == "eq":
+            return isinstance(node.value, str)
+        return node.op == "in" and bool(node.value) and None not in node.value
+    return False
 
 
 def _has_scope(node: Node | None) -> bool:

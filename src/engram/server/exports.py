@@ -39,10 +39,11 @@ SETTINGS = tuple(f for f in control.PROJECT_FIELDS if f not in ("name", "descrip
 
 
 def _filters(body: dict[str, Any]) -> dict[str, Any]:
-    """The export's filters (scope ids and `filters` merged), checked now, in a canonical form."""
+    """The export's filters (scope ids and `filters` merged), checked now, in a canonical form.
+    As for every read, the key's project is the scope: no id is needed."""
     filters = with_scope(filters_param(body.get("filters")), {k: body[k] for k in SCOPE
                                                                  if k in body})  # fmt: skip
-    resolve_filters(filters)  # a bad filter or a missing scope is the caller's error, now
+    resolve_filters(filters, require_scope=False)  # a bad filter is the caller's error, now
     return filters
 
 

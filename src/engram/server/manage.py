@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from engram.core.ids import clean_scope_id
 from engram.errors import PermissionDeniedError, ValidationError
 from engram.server import control, jobs, webhooks
 from engram.server.control import Caller, transaction
@@ -35,12 +36,9 @@ async def delete_entity(kind: str, name: str, request: Request, who: Writer) -> 
     memory = await memory_for(request, who)
     # An entity with no memories left (deleting a user also took its runs' memories, as
     # `client.reset()` finds) is deleted already: that is a success, as on the Platform.
-    where = {f"{kind}_id": name}
-    # an app id is no scope of its own: its memories are those of some user, agent or run
-    scopes = [where] if kind != "app" else [
-        {"AND": [where, {scope: "*"}]} for scope in ("user_id", "agent_id", "run_id")
-    ]  # fmt: skip
-    deleted = sum([(await memory.delete_all(filters=s))["deleted_count"] for s in scopes])
+    # The name is a value, never filter syntax ("*" is the entity named "*", not everyone).
+    where = {f"{kind}_id": {"in": [clean_scope_id(f"{kind}_id", name)]}}
+    deleted = (await memory.delete_all(filters=where))["deleted_count"]
     return {"message": "Entity deleted successfully.", "deleted_count": deleted}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from engram.core.ids import clean_scope_id
 from engram.core.timeutil import normalize_date
 from engram.errors import NotFoundError, ValidationError
 from engram.memory import AsyncMemory
@@ -263,8 +264,10 @@ def _request_filters(kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
 def with_scope(
     filters: dict[str, Any] | None, scope: dict[str, Any], extra: Sequence[dict[str, Any]] = ()
 ) -> dict[str, Any]:
-    """`filters` ANDed with the top-level ids (and any `extra` conditions)."""
-    parts = [*([dict(scope)] if scope else []), *([filters] if filters else []), *extra]
+    """`filters` ANDed with the top-level ids (and any `extra` conditions). A top-level id is a
+    value, never filter syntax: `user_id=*` names the user "*", it does not match everyone."""
+    ids = [{name: {"in": [clean_scope_id(name, value)]}} for name, value in scope.items()]
+    parts = [*ids, *([filters] if filters else []), *extra]
     if not parts:
         return {}
     return parts[0] if len(parts) == 1 else {"AND": parts}
