@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from engram.server import control
 from tests.server.live import LiveServer, free_port, new_project, start_serve
 
 EMBEDDER = {"embedder": {"provider": "hashing", "config": {"embedding_dims": 64}}}
@@ -134,3 +135,19 @@ def test_docs_load_without_a_network(tmp_path: Path) -> None:
             assert anyone.get("/openapi.json").json()["info"]["title"] == "Engram"
     finally:
         server.close()
+
+
+def test_a_server_without_a_usable_owner_key_mints_one(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    fresh = cli(home, "keys", "list")
+    assert fresh.returncode == 2 and "no server has used" in fresh.stderr
+    conn = control.connect(home / "server.db")
+    try:
+        first = control.bootstrap(conn, None)
+        assert first is not None and control.bootstrap(conn, None) is None
+        for row in control.list_keys(conn, str(control.default_project(conn))):
+            control.revoke_key(conn, str(control.default_project(conn)), row["id"])
+        again = control.bootstrap(conn, None)  # every owner key revoked: a new one, shown
+        assert again is not None and again != first
+    finally:
+        conn.close()

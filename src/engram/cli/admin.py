@@ -97,8 +97,13 @@ def _keys(c: sqlite3.Connection, args: argparse.Namespace) -> Any:
                 "--admin makes a key of the default project: no --project/--email"
             )
         return control.mint_admin_key(c)
-    if project is None:
+    if project is None and args.action == "create":  # a server may not have run here yet
         project = control.find_project(c, control.set_up(c))
+    elif project is None:
+        default = control.default_project(c)
+        if default is None:
+            raise ValidationError(f"no server has used this data directory yet ({CONTROL_DB})")
+        project = control.find_project(c, default)
     if args.action == "create":
         email = args.email or "admin@localhost"
         return control.transaction(

@@ -87,7 +87,7 @@ async def _start(settings: Settings) -> State:
     first_key = await db.run(bootstrap, settings.admin_api_key)
     if first_key:
         print(
-            f"Engram: first start. Admin API key (shown once, stored hashed): {first_key}\n"
+            f"Engram: no admin key yet. Admin API key (shown once, stored hashed): {first_key}\n"
             "(a new one, any time: engram keys create --admin)",
             flush=True,
         )

@@ -152,18 +152,24 @@ def rows(c: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[
 
 
 def bootstrap(c: sqlite3.Connection, admin_key: str | None) -> str | None:
-    """On first start: a default organization and project, an owner, and an admin key (the given
-    one, or a new one that is returned so it can be shown once). `admin_key` given later is added
-    if it is not known yet."""
+    """At every start: the default organization and project (made the first time), and an admin
+    key when the server has no usable OWNER key at all (the given one, or a new one that is
+    returned so it can be shown once). `admin_key` given later is added if it is not known yet."""
 
     def body() -> str | None:
-        first = _ensure_default(c)
-        known = admin_key is not None and find_key(c, digest(admin_key)) is not None
-        if not first and (admin_key is None or known):
+        _ensure_default(c)
+        if admin_key is not None:
+            if find_key(c, digest(admin_key)) is None:
+                _admin_key(c, admin_key)
             return None
-        key = admin_key or new_key()
+        owners = c.execute(
+            "SELECT 1 FROM api_keys WHERE role = 'OWNER' AND revoked_at IS NULL LIMIT 1"
+        ).fetchone()
+        if owners is not None:
+            return None
+        key = new_key()
         _admin_key(c, key)
-        return None if admin_key else key
+        return key
 
     return transaction(c, body)
 
