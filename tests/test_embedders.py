@@ -76,6 +76,23 @@ async def test_store_refuses_another_embedder(tmp_path: Path, model_cache: Path)
     await other.close()
 
 
+async def test_an_empty_store_takes_the_next_embedder_and_never_mixes(tmp_path: Path) -> None:
+    """A read on a fresh store (`engram list`) does not tie it to the embedder of that read;
+    but once another process gave it another embedder, this one writes no vectors into it."""
+    from engram.providers.embedders.hashing import HashingEmbedder
+
+    db = tmp_path / "e.db"
+    first = AsyncMemory(embedder=HashingEmbedder(64), store=SQLiteStore(db))
+    assert (await first.get_all(user_id="a"))["total"] == 0  # opened: records 64 dimensions
+    second = AsyncMemory(embedder=HashingEmbedder(32), store=SQLiteStore(db))
+    await second.add("Likes tea", user_id="a", infer=False)  # empty: it takes 32
+    with pytest.raises(DimensionMismatchError, match="reopen"):
+        await first.add("Likes rain", user_id="a", infer=False)
+    assert (await second.get_all(user_id="a"))["total"] == 1
+    await first.close()
+    await second.close()
+
+
 # -- OpenAI-compatible ----------------------------------------------------------------------------
 
 

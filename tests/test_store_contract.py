@@ -161,6 +161,7 @@ async def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
 async def test_other_dimension_or_model_is_refused(tmp_path: Path) -> None:
     first = SQLiteStore(tmp_path / "dims.db")
     await first.open(dims=DIMS, model_id="m")
+    await first.apply([Insert(rec(1), vec(1))])  # vectors of "m": another model would mix
     await first.close()
     for dims, model in ((DIMS * 2, "m"), (DIMS, "other")):
         again = SQLiteStore(tmp_path / "dims.db")

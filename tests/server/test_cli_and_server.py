@@ -151,3 +151,22 @@ def test_a_server_without_a_usable_owner_key_mints_one(tmp_path: Path) -> None:
         assert again is not None and again != first
     finally:
         conn.close()
+
+
+def test_where_the_default_project_keeps_its_memories_is_decided_once(tmp_path: Path) -> None:
+    fresh = control.connect(tmp_path / "fresh" / "server.db")
+    control.bootstrap(fresh, None)
+    assert control.default_store(fresh) == (control.default_project(fresh), "")
+    fresh.close()
+    older = tmp_path / "older"  # a data directory an earlier Engram served
+    conn = control.connect(older / "server.db")
+    org = control.create_org(conn, "default")
+    project = control.create_project(conn, org["id"], "default")["id"]
+    (older / "projects" / project).mkdir(parents=True)
+    (older / "projects" / project / "engram.db").write_bytes(b"")
+    control.bootstrap(conn, None)
+    assert control.default_store(conn) == (project, f"projects/{project}")
+    (older / "projects" / project / "engram.db").unlink()  # decided: it stays there
+    control.bootstrap(conn, None)
+    assert control.default_store(conn) == (project, f"projects/{project}")
+    conn.close()

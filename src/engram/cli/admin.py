@@ -77,14 +77,14 @@ def project_store(data_dir: Path, wanted: str) -> Path:
         )
     with _control(data_dir) as c:
         project = control.find_project(c, wanted)
-        return store_dir(data_dir, project["id"], control.default_project(c))
+        return store_dir(data_dir, project["id"], control.default_store(c))
 
 
 def _projects(c: sqlite3.Connection, data_dir: Path) -> dict[str, Any]:
-    default = control.default_project(c)
+    default = control.default_store(c)
     found = control.rows(c, "SELECT id, org_id, name, created_at FROM projects ORDER BY created_at")
     for project in found:
-        project["default"] = project["id"] == default
+        project["default"] = default is not None and project["id"] == default[0]
         project["store"] = str(store_dir(data_dir, project["id"], default) / "engram.db")
     return {"results": found}
 

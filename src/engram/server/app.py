@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from engram import __version__
 from engram.errors import EngramError, TooManyRequestsError, ValidationError, http_status
 from engram.server import exports, jobs, manage, oss, platform, profiles
-from engram.server.control import ControlDB, bootstrap, default_project
+from engram.server.control import ControlDB, bootstrap, default_store
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
 from engram.server.settings import Settings
@@ -91,7 +91,7 @@ async def _start(settings: Settings) -> State:
             "(a new one, any time: engram keys create --admin)",
             flush=True,
         )
-    projects.default_project = await db.run(default_project)
+    projects.default = await db.run(default_store)
     several = settings.workers > 1
     limiter = SharedRateLimiter(settings.data_dir / "ratelimit.db", settings.rate_limit) \
         if several else RateLimiter(settings.rate_limit)  # fmt: skip

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engram.config import DEFAULT_DB_NAME
 from engram.core.timeutil import utc_now_iso
 from engram.errors import ConflictError, NotFoundError, ValidationError
 from engram.store.sqlite.transaction import atomic
@@ -182,13 +183,39 @@ def _ensure_default(c: sqlite3.Connection) -> bool:
         org = create_org(c, "default")
         project = create_project(c, org["id"], "default", "created on first start")
         add_member(c, project["id"], "admin@localhost", "OWNER")
-    if c.execute("SELECT 1 FROM server_meta WHERE key = 'default_project'").fetchone() is None:
+    if _meta(c, "default_project") is None:
         oldest = c.execute("SELECT id FROM projects ORDER BY created_at LIMIT 1").fetchone()
         if oldest is not None:  # servers from before this record: their first project
-            c.execute(
-                "INSERT INTO server_meta (key, value) VALUES ('default_project', ?)", (oldest[0],)
-            )
+            _set_meta(c, "default_project", oldest[0])
+    default = _meta(c, "default_project")
+    if default is not None and _meta(c, "default_store") is None:
+        # Decided once: the data directory's own store, unless an earlier Engram already kept
+        # the default project's memories under projects/.
+        legacy = f"projects/{default}"
+        kept = (_data_dir(c) / legacy / DEFAULT_DB_NAME).exists()
+        _set_meta(c, "default_store", legacy if kept else "")
     return first
+
+
+def _meta(c: sqlite3.Connection, key: str) -> str | None:
+    row = c.execute("SELECT value FROM server_meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _set_meta(c: sqlite3.Connection, key: str, value: str) -> None:
+    c.execute("INSERT OR REPLACE INTO server_meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def _data_dir(c: sqlite3.Connection) -> Path:
+    """The data directory: where the control database (`server.db`) lives."""
+    return Path(c.execute("PRAGMA database_list").fetchone()[2]).parent
+
+
+def default_store(c: sqlite3.Connection) -> tuple[str, str] | None:
+    """The default project and where its store is, relative to the data directory ("" is the
+    data directory's own `engram.db`); None before any server or `engram keys` ran."""
+    project, where = _meta(c, "default_project"), _meta(c, "default_store")
+    return None if project is None or where is None else (project, where)
 
 
 def set_up(c: sqlite3.Connection) -> str:
@@ -199,8 +226,7 @@ def set_up(c: sqlite3.Connection) -> str:
 
 
 def default_project(c: sqlite3.Connection) -> str | None:
-    row = c.execute("SELECT value FROM server_meta WHERE key = 'default_project'").fetchone()
-    return None if row is None else str(row[0])
+    return _meta(c, "default_project")
 
 
 def _admin_key(c: sqlite3.Connection, key: str) -> dict[str, Any]:

@@ -19,26 +19,31 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engram.config import DEFAULT_DB_NAME, MemoryConfig, build_embedder, build_llm
+from engram.config import MemoryConfig, build_embedder, build_llm
 from engram.errors import ConfigurationError
 from engram.memory import AsyncMemory
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
 
 
-def store_dir(data_dir: Path, project_id: str, default_project: str | None) -> Path:
-    """The data directory of a project's store (see the module's docstring)."""
-    own = data_dir / "projects" / project_id
-    if project_id == default_project and not (own / DEFAULT_DB_NAME).exists():
-        return data_dir
-    return own
+def store_dir(data_dir: Path, project_id: str, default: tuple[str, str] | None) -> Path:
+    """The data directory of a project's store; `default` is the default project and its place
+    (`control.default_store`)."""
+    if default is not None and project_id == default[0]:
+        return data_dir / default[1]
+    return data_dir / "projects" / project_id
 
 
 class ProjectMemories:
     def __init__(self, data_dir: Path, config: dict[str, Any]) -> None:
         self._data_dir = data_dir
         self._root = data_dir / "projects"
-        self.default_project: str | None = None  # set once the control database is read
+        self.default: tuple[str, str] | None = None  # control.default_store, set at start
+        if "data_dir" in config:
+            raise ConfigurationError(
+                "the server's data directory comes from --data-dir or $ENGRAM_HOME, not from "
+                "the config file's data_dir"
+            )
         self._base = MemoryConfig.from_dict({**config, "data_dir": str(data_dir)})
         if self._base.db_path is not None:  # one file for every project: never
             raise ConfigurationError(
@@ -60,7 +65,7 @@ class ProjectMemories:
         async with self._lock:
             memory = self._open.get(project_id)
             if memory is None:
-                where = store_dir(self._data_dir, project_id, self.default_project)
+                where = store_dir(self._data_dir, project_id, self.default)
                 config = dataclasses.replace(self._base, data_dir=where)
                 # A key's project is its scope: reads need no user, agent or run id.
                 memory = AsyncMemory(

@@ -12,8 +12,6 @@ import asyncio
 import logging
 import sqlite3
 import threading
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -25,7 +23,6 @@ import numpy as np
 from engram.core.filters import Node
 from engram.errors import (
     ConflictError,
-    DimensionMismatchError,
     StoreError,
 )
 from engram.store.base import (
@@ -45,7 +42,7 @@ from engram.store.base import (
     Update,
     Vector,
 )
-from engram.store.sqlite import graph, transfer, writes
+from engram.store.sqlite import graph, opening, transfer, writes
 from engram.store.sqlite import keyword as keyword_sql
 from engram.store.sqlite.compile import compile_live
 from engram.store.sqlite.indexing import IndexKeeper
@@ -58,7 +55,6 @@ from engram.store.sqlite.rows import (
     record,
 )
 from engram.store.sqlite.rows import history as history_row
-from engram.store.sqlite.schema import migrate
 from engram.store.sqlite.transaction import atomic
 from engram.store.sqlite.vectors import ANN_THRESHOLD
 from engram.types import Relation
@@ -93,6 +89,7 @@ class SQLiteStore:
         self._conns_lock = threading.Lock()
         self._writes_since_prune = 0
         self._closed = False
+        self._embedder: tuple[str, str] = ("", "")  # (dims, model id) recorded at open
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -144,44 +141,8 @@ class SQLiteStore:
         warming.add_done_callback(_log_failure)
 
     def _open(self, conn: sqlite3.Connection, dims: int, model_id: str) -> None:
-        """Switch to WAL, migrate, record the embedder. Retried on lock errors: switching a new
-        file to WAL needs an exclusive lock, and SQLite answers BUSY at once, without waiting,
-        where waiting could deadlock (two connections opening the same new file together)."""
-        deadline = time.monotonic() + self._busy_timeout
-        delay = 0.01
-        while True:
-            try:
-                self._open_once(conn, dims, model_id)
-                return
-            except sqlite3.OperationalError as exc:
-                locked = "locked" in str(exc) or "busy" in str(exc)
-                if not locked or time.monotonic() + delay > deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-
-    def _open_once(self, conn: sqlite3.Connection, dims: int, model_id: str) -> None:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode!r})")
-        migrate(conn)
-
-        def record_embedder(c: sqlite3.Connection) -> None:
-            meta = dict(c.execute("SELECT key, value FROM meta").fetchall())
-            if "dims" not in meta:
-                c.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    [("dims", str(dims)), ("model_id", model_id), ("epoch", uuid.uuid4().hex)],
-                )
-                return
-            if int(meta["dims"]) != dims or meta["model_id"] != model_id:
-                raise DimensionMismatchError(
-                    f"{self.path} holds {meta['dims']}-dimensional vectors from "
-                    f"{meta['model_id']!r}, but the configured embedder is {model_id!r} with "
-                    f"{dims} dimensions; use the original embedder or another data directory"
-                )
-
-        self._write(conn, record_embedder)
+        self._embedder = (str(dims), model_id)
+        opening.open_database(conn, self.path, dims, model_id, self._busy_timeout)
 
     async def close(self) -> None:
         if self._closed:
@@ -215,6 +176,8 @@ class SQLiteStore:
         self, conn: sqlite3.Connection, operations: list[Operation]
     ) -> list[MemoryRecord | None]:
         def body(c: sqlite3.Connection) -> list[MemoryRecord | None]:
+            if any(_writes_vectors(op) for op in operations):
+                self._check_embedder(c)
             if any(isinstance(op, Insert) and op.dedupe is not None for op in operations):
                 self._keeper.sync_for_write(c)
             out: list[MemoryRecord | None] = []
@@ -300,8 +263,17 @@ class SQLiteStore:
     async def restore(self, memories: Sequence[Insert], attached: Attached) -> None:
         await self._run(
             self._writer,
-            lambda conn: self._write(conn, lambda c: writes.restore(c, list(memories), attached)),
+            lambda conn: self._write(conn, lambda c: self._restore(c, memories, attached)),
         )
+
+    def _restore(
+        self, c: sqlite3.Connection, memories: Sequence[Insert], attached: Attached
+    ) -> None:
+        self._check_embedder(c)
+        writes.restore(c, list(memories), attached)
+
+    def _check_embedder(self, c: sqlite3.Connection) -> None:
+        opening.check_embedder(c, self.path, self._embedder)
 
     async def export(self, where: Node | None) -> tuple[list[MemoryRecord], Attached]:
         def run(conn: sqlite3.Connection) -> tuple[list[MemoryRecord], Attached]:
@@ -576,3 +548,9 @@ def _log_failure(done: Future[Any]) -> None:
     it to its caller), never dropped unseen."""
     if not done.cancelled() and (exc := done.exception()) is not None:
         logger.error("loading the vector index in the background failed: %s", exc, exc_info=exc)
+
+
+def _writes_vectors(op: Operation) -> bool:
+    if isinstance(op, Update):
+        return op.embedding is not None
+    return isinstance(op, Insert | LinkGraph)
