@@ -178,3 +178,13 @@ async def test_openai_dimension_probe_and_memory(fake_openai: FakeOpenAI, tmp_pa
     assert embedder.dims == fake_openai.dims
     assert found["results"][0]["memory"] == "Prefers window seats"
     assert "dimensions" not in fake_openai.requests[0]["json"]
+
+
+def test_an_unwritable_model_cache_is_not_a_failure(tmp_path: Path) -> None:
+    """A cache directory that cannot be made (here: a file is in its way) only costs a build in
+    memory; the vectors are the same."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    embedder = MiniLMEmbedder(cache_dir=blocked / "cache")
+    vectors = embedder.embed_sync(["I love hiking in the Alps."])
+    assert vectors.shape == (1, 384) and abs(float(np.linalg.norm(vectors[0])) - 1.0) < 1e-5

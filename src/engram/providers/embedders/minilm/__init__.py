@@ -152,21 +152,33 @@ class MiniLMEmbedder:
             logger.warning("onnxruntime is not installed: using the slower numpy forward pass")
         return _NumpyRunner(weights_path, shape)
 
-    def _onnx_file(self, weights_path: Path, sha: str, shape: dict[str, Any]) -> Path:
+    def _onnx_file(self, weights_path: Path, sha: str, shape: dict[str, Any]) -> Path | bytes:
+        """The cached ONNX graph, built and cached first if needed. A cache that cannot be
+        written (a read-only home in a container) costs a build per process, not a failure:
+        the graph is then kept in memory."""
         cache = self._cache_dir or weights_path.parent
         path = cache / f"minilm-{sha[:16]}.onnx"
-        if path.exists():
+        if path.is_file():
             return path
         if importlib.util.find_spec("onnx") is None:
             raise MissingDependencyError("building the ONNX graph needs: pip install onnx")
         from engram.providers.embedders.minilm._bert_onnx import build_model
         from engram.providers.embedders.minilm._safetensors import read_safetensors
 
-        data = build_model(read_safetensors(weights_path), **shape)
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # atomic: concurrent builders all end with one complete file
+        data: bytes = build_model(read_safetensors(weights_path), **shape)
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # atomic: concurrent builders all end with one complete file
+        except OSError as exc:
+            logger.warning(
+                "cannot cache the model's ONNX graph in %s (%s; set ENGRAM_CACHE_DIR to a "
+                "writable directory): it is rebuilt in memory by each process",
+                cache,
+                exc,
+            )
+            return data
         return path
 
 
@@ -175,7 +187,7 @@ def _verified_sha256(path: Path, cache_dir: Path | None) -> str:
     stat = path.stat()
     stamp = {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     marker = (cache_dir / "minilm-verified.json") if cache_dir else None
-    if marker is not None and marker.exists():
+    if marker is not None and marker.is_file():
         try:
             if json.loads(marker.read_text()) == {**stamp, "sha256": MODEL_SHA256}:
                 return MODEL_SHA256
@@ -191,10 +203,13 @@ def _verified_sha256(path: Path, cache_dir: Path | None) -> str:
             f"the model package is damaged or not the expected release; reinstall: {INSTALL_HINT}"
         )
     if marker is not None:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({**stamp, "sha256": MODEL_SHA256}))
-        os.replace(tmp, marker)
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            tmp = marker.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({**stamp, "sha256": MODEL_SHA256}))
+            os.replace(tmp, marker)
+        except OSError:  # verified, just not remembered: the next process checks again
+            logger.debug("cannot record the verified model digest in %s", marker.parent)
     return MODEL_SHA256
 
 
@@ -203,7 +218,7 @@ def _backend_name(runner: Any) -> str:
 
 
 class _OnnxRunner:
-    def __init__(self, path: Path, threads: int | None) -> None:
+    def __init__(self, model: Path | bytes, threads: int | None) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -215,8 +230,9 @@ class _OnnxRunner:
         # threads that search the store right after the query is embedded.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+            model if isinstance(model, bytes) else str(model), sess_options=options,
+            providers=["CPUExecutionProvider"],
+        )  # fmt: skip
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> Vectors:
         (out,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
