@@ -9,6 +9,7 @@ from engram import AsyncMemory, Memory
 from engram.pipeline.rerank import LLMReranker
 from engram.providers._http import RetryPolicy
 from engram.providers.embedders.hashing import HashingEmbedder
+from engram.providers.llm.base import Usage
 from engram.providers.llm.openai import OpenAILLM
 from engram.store.sqlite.store import SQLiteStore
 from tests.fakes.openai_server import FakeOpenAI
@@ -87,3 +88,17 @@ def test_a_reranker_with_its_own_llm_closes_it(fake_openai: FakeOpenAI, tmp_path
     assert reranker.llm is not memory.async_memory.extractor.llm  # type: ignore[attr-defined]
     memory.close()
     assert reranker.llm._client.is_closed  # type: ignore[attr-defined]
+
+
+def test_a_reranker_without_aclose_is_fine(tmp_path: Path) -> None:
+    class Constant:
+        name = "constant"
+
+        async def scores(self, query: str, documents: list[str], usage: Usage) -> list[float]:
+            return [0.5] * len(documents)
+
+    memory = Memory(embedder=HashingEmbedder(32), store=SQLiteStore(tmp_path / "r.db"),
+                    reranker=Constant())  # fmt: skip
+    memory.add("Likes tea", user_id="a", infer=False)
+    assert memory.search("tea", user_id="a", rerank=True)["results"][0]["score"] == 0.5
+    memory.close()

@@ -28,7 +28,7 @@ from engram.pipeline.requests import (
     clean_categories,
     clean_metadata,
 )
-from engram.pipeline.rerank import Reranker
+from engram.pipeline.rerank import Reranker, close_reranker
 from engram.pipeline.search import SearchRequest, pick_recipe, run_search
 from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder
@@ -503,8 +503,7 @@ class AsyncMemory:
         await self.store.close()
         await self.embedder.aclose()
         await self.extractor.aclose()
-        if self.reranker is not None:
-            await self.reranker.aclose()
+        await close_reranker(self.reranker)
 
     async def __aenter__(self) -> AsyncMemory:
         return self

@@ -16,9 +16,13 @@ class Reranker(Protocol):
         """Relevance in [0, 1] of each document to the query, in order."""
         ...
 
-    async def aclose(self) -> None:
-        """Release what the reranker holds (called by `AsyncMemory.close`)."""
-        ...
+
+async def close_reranker(reranker: Reranker | None) -> None:
+    """A reranker may hold a client (`LLMReranker` with an LLM of its own): its `aclose`, when
+    it has one, releases it. A reranker without `aclose` holds nothing to release."""
+    close = getattr(reranker, "aclose", None)
+    if close is not None:
+        await close()
 
 
 class LLMReranker:

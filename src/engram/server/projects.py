@@ -22,6 +22,7 @@ from typing import Any
 from engram.config import MemoryConfig, build_embedder, build_llm
 from engram.errors import ConfigurationError
 from engram.memory import AsyncMemory
+from engram.pipeline.rerank import close_reranker
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
 
@@ -80,13 +81,20 @@ class ProjectMemories:
         async with self._lock:
             memory = self._open.pop(project_id, None)
             if memory is not None:
-                await memory.store.close()
+                await _release(memory)
         await asyncio.to_thread(shutil.rmtree, self._root / project_id, True)
 
     async def close(self) -> None:
         for memory in self._open.values():
-            await memory.store.close()
+            await _release(memory)
         self._open.clear()
         await self.embedder.aclose()
         if self.llm is not None:
             await self.llm.aclose()
+
+
+async def _release(memory: AsyncMemory) -> None:
+    """What a project's memory holds of its own: its store, and a reranker's client (the
+    embedder and the LLM are shared by every project, closed once by `close`)."""
+    await memory.store.close()
+    await close_reranker(memory.reranker)
