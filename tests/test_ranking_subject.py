@@ -19,7 +19,9 @@ from engram.core.filters import Node
 from engram.core.scope import resolve_filters
 from engram.core.scoring import RECIPES
 from engram.core.text import asks_to_avoid, names_of, stance, stated_name, subject_spans
+from engram.pipeline.queries import ScopeNames
 from engram.pipeline.subject import phrase, subject_names
+from engram.providers.embedders.hashing import HashingEmbedder
 from engram.providers.embedders.minilm import MiniLMEmbedder
 from engram.store.base import Candidate
 from engram.store.sqlite.store import SQLiteStore
@@ -249,3 +251,23 @@ def test_a_speakers_turn_takes_no_stance(memory: Memory) -> None:
     memory.add("I love cooking fish", user_id="alex", infer=False)
     hits = memory.search("What should I not cook?", user_id="alex", explain=True)["results"]
     assert hits[0]["explain"]["stance"] == -1.0
+
+
+def test_the_assistant_naming_itself_does_not_name_the_user(tmp_path: Path) -> None:
+    with Memory(embedder=HashingEmbedder(64), store=SQLiteStore(tmp_path / "a.db")) as memory:
+        memory.add(
+            [{"role": "assistant", "content": "Hi, my name is Rosa, your travel assistant."},
+             {"role": "user", "content": "Rosa, book me a train to Porto."}],
+            user_id="alice", infer=False,
+        )  # fmt: skip
+        found = memory.search("What did Rosa book?", user_id="alice", explain=True)
+        assert found["results"] and all(r["explain"]["keyword"] > 0 for r in found["results"])
+
+
+def test_scope_names_expire() -> None:
+    now = [0.0]
+    names = ScopeNames(ttl=60, clock=lambda: now[0])
+    names.put(("user_id", "a"), ("Alex",))
+    assert names.learn(("user_id", "a"), "Al") and names.get(("user_id", "a")) == ("Alex", "Al")
+    now[0] = 61.0
+    assert names.get(("user_id", "a")) is None  # looked up again: a deleted name is forgotten

@@ -8,16 +8,18 @@ searches wait at once; and the names each scope's memories give its subject.
   call is running wait for the next one, which takes them all. A model runs a batch of texts in
   much less time than the same texts one by one (all-MiniLM-L6-v2 on 2 cores: 1.2 ms a text in
   a batch of 8, 3.4 ms alone), and a lone query goes straight through.
-- The names a scope id's memories state ("Name is Alex", see `pipeline.search`) are looked up at
-  the first search of that id and kept (`ScopeNames`, the last `NAMES_CACHE_SIZE` ids): a search
-  then costs no store call for them. A name stated later is learnt from the results of the first
-  search that finds its memory.
+- The names a scope id's memories state ("Name is Alex", see `pipeline.subject`) are looked up
+  at the first search of that id and kept (`ScopeNames`, the last `NAMES_CACHE_SIZE` ids, for
+  `NAMES_TTL` seconds): a search then costs no store call for them. A name stated later is learnt
+  from the results of the first search that finds its memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +28,7 @@ from engram.providers.embedders.base import Embedder
 
 CACHE_SIZE = 1024  # query texts (a 384-dimension vector is 1.5 KiB)
 NAMES_CACHE_SIZE = 4096  # scope ids whose stated names are kept
+NAMES_TTL = 60.0  # seconds a scope id's names are kept before they are looked up again
 BATCH_SIZE = 32  # queries per embedder call
 
 Vector = npt.NDArray[np.float32]
@@ -94,20 +97,29 @@ class QueryVectors:
 
 
 class ScopeNames:
-    """The names stated by the memories of each scope id (`("user_id", "alex")`), once looked up."""
+    """The names stated by the memories of each scope id (`("user_id", "alex")`), once looked up.
+    A name found later is learnt from search results at once; a name whose memory was changed
+    or deleted (here or by another process) is forgotten when its entry expires (`ttl`)."""
 
-    def __init__(self, size: int = NAMES_CACHE_SIZE) -> None:
-        self._names: OrderedDict[tuple[str, str], tuple[str, ...]] = OrderedDict()
-        self._size = size
+    def __init__(
+        self, size: int = NAMES_CACHE_SIZE, ttl: float = NAMES_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self._names: OrderedDict[tuple[str, str], tuple[float, tuple[str, ...]]] = OrderedDict()
+        self._size, self._ttl, self._clock = size, ttl, clock
 
     def get(self, key: tuple[str, str]) -> tuple[str, ...] | None:
         found = self._names.get(key)
-        if found is not None:
-            self._names.move_to_end(key)
-        return found
+        if found is None:
+            return None
+        if self._clock() - found[0] > self._ttl:
+            del self._names[key]
+            return None
+        self._names.move_to_end(key)
+        return found[1]
 
     def put(self, key: tuple[str, str], names: tuple[str, ...]) -> None:
-        self._names[key] = names
+        self._names[key] = (self._clock(), names)
         self._names.move_to_end(key)
         while len(self._names) > self._size:
             self._names.popitem(last=False)
@@ -115,9 +127,9 @@ class ScopeNames:
     def learn(self, key: tuple[str, str], name: str) -> bool:
         """Add a name stated by a memory of a looked-up id; whether it was new."""
         known = self._names.get(key)
-        if known is None or name in known:
+        if known is None or name in known[1]:
             return False
-        self._names[key] = (*known, name)
+        self._names[key] = (known[0], (*known[1], name))
         return True
 
 

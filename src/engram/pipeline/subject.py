@@ -88,7 +88,7 @@ async def _stated_names(ctx: Context, key: tuple[str, str], *, graph: bool) -> t
         n_keyword=NAME_LOOKUP,
     )  # fmt: skip
     records = await ctx.store.get_many([c.memory_id for c in found if c.actor_id is None])
-    names = {n: None for r in records.values() if (n := stated_name(r.memory))}
+    names = {n: None for r in records.values() if _own_words(r) and (n := stated_name(r.memory))}
     if graph and field == "user_id":
         profiled = (await ctx.store.profile({field: value})).get("name", {}).get("value")
         if isinstance(profiled, str) and profiled.strip():
@@ -117,7 +117,7 @@ def learn(ctx: Context, where: Node | None, query: str, records: list[MemoryReco
     scope = _scope(where) or {}
     learnt = False
     for record in records:
-        if record.actor_id is not None or "name" not in record.memory.casefold():
+        if not _own_words(record) or "name" not in record.memory.casefold():
             continue
         name = stated_name(record.memory)
         key = _owner(record, scope)
@@ -134,3 +134,9 @@ def _owner(record: MemoryRecord, scope: dict[str, str]) -> tuple[str, str] | Non
     if "agent_id" in scope and record.agent_id == scope["agent_id"] and record.user_id is None:
         return ("agent_id", scope["agent_id"])
     return None
+
+
+def _own_words(record: MemoryRecord) -> bool:
+    """A memory in the subject's own voice: not a named speaker's turn, not the assistant's
+    ("Hi, my name is Rosa, your travel assistant" names the assistant, not the user)."""
+    return record.actor_id is None and record.role != "assistant"
