@@ -235,7 +235,10 @@ def test_asking_what_to_avoid_and_stances() -> None:
     assert asks_to_avoid("What food should I avoid serving?")
     assert asks_to_avoid("what shouldn\u2019t I cook for Alex?")
     assert asks_to_avoid("Which balloons are unsafe for the party?")
+    assert asks_to_avoid("Is there anything Sam can't eat?")
     assert not asks_to_avoid("Where does Alex live?")
+    assert not asks_to_avoid("Why doesn't Alex skip football on Friday?")  # asks for a reason
+    assert not asks_to_avoid("When did Sam stop eating meat? Was it not in May?")
     assert stance("Is allergic to peanuts") == 1.0
     assert stance("Does not drink alcohol") == 1.0
     assert stance("Loves grilled sardines") == -1.0

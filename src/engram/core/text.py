@@ -321,9 +321,20 @@ _RESTRICTION = re.compile(
 _LIKING = re.compile(r"\b(?:loves?|likes?|enjoys?|adores?|favou?rites?|fan of|fond of)\b", re.I)
 
 
+_ASKS_FOR_THINGS = re.compile(r"\b(?:what|which|anything|any|things?|list|name)\b", re.I)
+_ASKS_WHY = re.compile(r"^\W*(?:why|how|when|where|who|whose|whom)\b", re.I)
+
+
 def asks_to_avoid(query: str) -> bool:
-    """Whether the query asks what to avoid (or what is not so)."""
-    return _AVOIDING.search(query) is not None
+    """Whether the query asks for the things to avoid ("What should I not cook for Alex?",
+    "Which painkillers are risky?", "Is there anything Sam can't eat?"): an avoidance word in a
+    question that asks for things, not for a reason, a time, a place or a person ("Why doesn't
+    Alex skip football?" asks why)."""
+    return (
+        _AVOIDING.search(query) is not None
+        and _ASKS_FOR_THINGS.search(query) is not None
+        and _ASKS_WHY.match(query) is None
+    )
 
 
 def stance(memory: str) -> float:
