@@ -105,3 +105,32 @@ def test_a_delete_must_pin_whose_memories_go(filters: dict[str, Any], tmp_path: 
         either = {"OR": [{"user_id": "alice"}, {"user_id": {"in": ["bob"]}}]}
         narrowed = {"AND": [either, {"categories": "food"}]}
         assert memory.delete_all(filters=narrowed)["deleted_count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"user_id": "a", "keywords": ""}, "non-empty"),
+        ({"user_id": "a", "keywords": {"icontains": " "}}, "non-empty"),
+        ({"user_id": "a", "memory_ids": []}, "at least one"),
+        ({"user_id": "a", "memory_ids": "x"}, "list of memory ids"),
+        ({"user_id": "a", "created_at": "2024-02-30"}, "ISO 8601"),
+    ],
+)
+def test_platform_fields_refuse_what_would_match_all_or_nothing(
+    filters: dict[str, Any], message: str, seeded: Any
+) -> None:
+    memory, _ = seeded
+    with pytest.raises(ValidationError, match=message):
+        memory.get_all(filters=filters)
+
+
+def test_a_date_with_eq_is_that_day_and_trees_have_a_depth_limit(seeded: Any) -> None:
+    memory, _ = seeded
+    day = memory.get_all(filters={"user_id": "alex", "created_at": {"eq": "2024-02-15"}})
+    assert _labels(day["results"]) == ["m2"]
+    deep: dict[str, Any] = {"user_id": "alex"}
+    for _ in range(40):
+        deep = {"AND": [deep]}
+    with pytest.raises(ValidationError, match="nest at most"):
+        memory.get_all(filters=deep)

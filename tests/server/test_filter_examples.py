@@ -118,3 +118,23 @@ def test_ids_in_paths_and_queries_are_values_not_wildcards(admin: httpx.Client) 
     assert refused.status_code == 400 and "delete must name" in refused.json()["detail"]
     assert admin.post("/v3/memories/", json={}).json()["count"] == total
     assert admin.delete("/v2/entities/app/concierge/").json()["deleted_count"] == 2
+
+
+def test_narrowing_parameters_are_checked(admin: httpx.Client) -> None:
+    _seed(admin)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"keywords": ""}, "non-empty"),
+        ({"end_date": 20240101}, "end_date"),
+        ({"start_date": "someday"}, "start_date"),
+        ({"categories": []}, "categories"),
+    ]
+    for body, message in cases:
+        answer = admin.post("/v3/memories/", json={"filters": {"user_id": "alex"}, **body})
+        assert answer.status_code == 400 and message in answer.json()["detail"], answer.text
+    listed = admin.get("/v1/memories/", params={"user_id": "bo", "latest_only": "true",
+                                                "fields": "memory,categories"})  # fmt: skip
+    assert listed.status_code == 200, listed.text
+    assert [set(r) for r in listed.json()["results"]] == [{"id", "memory", "categories"}] * 2
+    for params in ({"page": "abc"}, {"page_size": "0"}, {"latest_only": "yes"}):
+        answer = admin.get("/v1/memories/", params={"user_id": "bo", **params})
+        assert answer.status_code == 400, (params, answer.text)

@@ -30,10 +30,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any, Literal
 
-from engram.core.timeutil import normalize_date, normalize_timestamp
+from engram.core.timeutil import next_day, normalize_date, normalize_timestamp
 from engram.errors import FilterError, ValidationError
 
 Scalar = str | int | float | bool | None
@@ -57,6 +56,7 @@ _FIELD_KINDS: dict[str, FieldKind] = {
 }
 _LOGICAL = {"AND": "and", "$and": "and", "OR": "or", "$or": "or", "NOT": "not", "$not": "not"}
 _ALIASES = {"text": "memory", "timestamp": "created_at"}  # the Platform's names for our fields
+MAX_DEPTH = 32  # nested AND / OR / NOT levels (a deeper tree is no one's filter)
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -99,21 +99,23 @@ def parse_filters(filters: Mapping[str, Any] | None) -> Node | None:
         raise FilterError(f"filters must be a mapping, got {type(filters).__name__}")
     if not filters:
         return None
-    return _parse_mapping(filters)
+    return _parse_mapping(filters, 0)
 
 
-def _parse_mapping(filters: Mapping[str, Any]) -> Node:
+def _parse_mapping(filters: Mapping[str, Any], depth: int) -> Node:
     if not isinstance(filters, Mapping) or not filters:
         raise FilterError(f"each filter must be a non-empty mapping, got {filters!r}")
-    nodes = [_parse_entry(key, value) for key, value in filters.items()]
+    if depth > MAX_DEPTH:
+        raise FilterError(f"filters nest at most {MAX_DEPTH} AND / OR / NOT levels deep")
+    nodes = [_parse_entry(key, value, depth) for key, value in filters.items()]
     return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
 
 
-def _parse_entry(key: Any, value: Any) -> Node:
+def _parse_entry(key: Any, value: Any, depth: int) -> Node:
     if not isinstance(key, str) or not key:
         raise FilterError(f"filter keys must be non-empty strings, got {key!r}")
     if key in _LOGICAL:
-        return _parse_logical(_LOGICAL[key], key, value)
+        return _parse_logical(_LOGICAL[key], key, value, depth)
     if key == "metadata":
         if not isinstance(value, Mapping) or not value:
             raise FilterError("'metadata' filter must be a non-empty mapping of metadata keys")
@@ -133,10 +135,11 @@ def _parse_keywords(value: Any) -> Node:
     """The Platform's text match: `{"keywords": "x"}` or `{"icontains": "x"}` (any case),
     `{"contains": "x"}` (exact case)."""
     memory = Field("text", "memory")
-    if isinstance(value, str):
-        return _make_cond(memory, "icontains", value)
-    if isinstance(value, Mapping) and value and set(value) <= {"contains", "icontains"}:
-        conds = [_make_cond(memory, str(op), v) for op, v in value.items()]
+    spec = {"icontains": value} if isinstance(value, str) else value
+    if isinstance(spec, Mapping) and spec and set(spec) <= {"contains", "icontains"}:
+        if not all(isinstance(v, str) and v.strip() for v in spec.values()):
+            raise FilterError("'keywords' takes a non-empty text (an empty one matches everything)")
+        conds = [_make_cond(memory, str(op), v) for op, v in spec.items()]
         return conds[0] if len(conds) == 1 else And(tuple(conds))
     raise FilterError("'keywords' takes a string, or {'contains': ...} / {'icontains': ...}")
 
@@ -147,15 +150,17 @@ def _parse_memory_ids(value: Any) -> Node:
         value = value["in"]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise FilterError("'memory_ids' takes a list of memory ids")
+    if not value:
+        raise FilterError("'memory_ids' needs at least one memory id")
     return Cond(Field("text", "id"), "in", tuple(value))
 
 
-def _parse_logical(kind: str, key: str, value: Any) -> Node:
+def _parse_logical(kind: str, key: str, value: Any, depth: int) -> Node:
     if isinstance(value, Mapping):
         value = [value]
     if not isinstance(value, Sequence) or isinstance(value, str) or not value:
         raise FilterError(f"'{key}' takes a non-empty list of filters")
-    children = tuple(_parse_mapping(item) for item in value)
+    children = tuple(_parse_mapping(item, depth + 1) for item in value)
     if kind == "and":
         return And(children)
     if kind == "or":
@@ -181,8 +186,6 @@ def _parse_field(field: Field, spec: Any) -> Node:
         raise FilterError(
             f"a list is not a value for '{field.name}'; use {{'in': [...]}} to match any of them"
         )
-    if field.kind == "timestamp" and isinstance(spec, str) and _DAY.fullmatch(spec.strip()):
-        return _whole_day(field, spec.strip())
     return _make_cond(field, "eq", spec)
 
 
@@ -190,9 +193,9 @@ def _whole_day(field: Field, day: str) -> Node:
     """A bare date on a timestamp field: from that day's midnight (UTC) to the next one."""
     start = _check_value(field, "gte", day)
     try:
-        following = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
-    except (ValueError, OverflowError):
-        raise FilterError(f"filter on '{field.name}': {day!r} is not a valid date") from None
+        following = next_day(day, what=f"filter on '{field.name}'")
+    except ValidationError as exc:
+        raise FilterError(str(exc)) from None
     return And((Cond(field, "gte", start), Cond(field, "lt", _check_value(field, "lt", following))))
 
 
@@ -206,7 +209,10 @@ def _op_name(field: Field, op: Any) -> str:
     return str(name)
 
 
-def _make_cond(field: Field, op: str, value: Any) -> Cond:
+def _make_cond(field: Field, op: str, value: Any) -> Node:
+    day = value.strip() if field.kind == "timestamp" and isinstance(value, str) else ""
+    if op == "eq" and _DAY.fullmatch(day):  # a date, bare or with eq: that whole day
+        return _whole_day(field, day)
     if field.kind == "categories" and op == "contains":
         op = "icontains"  # the Platform's partial, case-insensitive category match
     if op in ("in", "nin"):

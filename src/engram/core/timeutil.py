@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from engram.errors import ValidationError
 
@@ -52,3 +52,11 @@ def utc_now_iso() -> str:
     """Now, in the canonical text form (for the server's bookkeeping; the library's pipeline
     takes its clock from the context)."""
     return format_timestamp(datetime.now(UTC))
+
+
+def next_day(day: str, *, what: str) -> str:
+    """The ISO date after `day` (an ISO date): the end of a whole-day range."""
+    try:
+        return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    except (ValueError, OverflowError):
+        raise ValidationError(f"{what}: {day!r} is not a valid date") from None

@@ -7,15 +7,15 @@ only (see `projects.py`). Bodies are checked here: an unknown key is a 400, neve
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from engram.core.ids import clean_scope_id
-from engram.core.timeutil import normalize_date
+from engram.core.timeutil import next_day, normalize_date, normalize_timestamp
 from engram.errors import NotFoundError, ValidationError
 from engram.memory import AsyncMemory
 from engram.server import control, jobs
@@ -94,17 +94,54 @@ def narrowing(kwargs: dict[str, Any]) -> list[dict[str, Any]]:
             raise ValidationError("keywords must be a string or a list of strings")
         found.extend({"keywords": word} for word in words)
     if "start_date" in kwargs:
-        found.append({"created_at": {"gte": kwargs.pop("start_date")}})
+        start = normalize_timestamp(
+            _text(kwargs.pop("start_date"), "start_date"), what="start_date"
+        )
+        found.append({"created_at": {"gte": start}})
     if "end_date" in kwargs:
-        found.append({"created_at": _until(kwargs.pop("end_date"))})
+        found.append({"created_at": _until(_text(kwargs.pop("end_date"), "end_date"))})
     return found
 
 
-def _until(end: Any) -> dict[str, Any]:
-    if isinstance(end, str) and len(end.strip()) == 10:  # a date: through the end of that day
-        day = normalize_date(end, what="end_date")
-        return {"lt": (date.fromisoformat(day) + timedelta(days=1)).isoformat()}
-    return {"lte": end}
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} must be an ISO 8601 date or datetime")
+    return value.strip()
+
+
+def _until(end: str) -> dict[str, Any]:
+    if len(end) == 10:  # a date: through the end of that day
+        return {"lt": next_day(normalize_date(end, what="end_date"), what="end_date")}
+    return {"lte": normalize_timestamp(end, what="end_date")}
+
+
+_QUERY_FLAGS = {"show_expired", "enable_graph", "latest_only"}
+_QUERY_LISTS = {"fields", "categories"}
+
+
+def _from_query(name: str, raw: str) -> Any:
+    """A list parameter given in a query string (GET /v1/memories/?...): flags are true/false,
+    lists are comma-separated, `metadata` is JSON; the rest are strings."""
+    if name in _QUERY_FLAGS:
+        if raw.lower() not in ("true", "false"):
+            raise ValidationError(f"{name} must be true or false, got {raw!r}")
+        return raw.lower() == "true"
+    if name in _QUERY_LISTS:
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if name == "metadata":
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ValidationError("metadata in the query string must be a JSON object") from None
+    return raw
+
+
+def _positive(value: Any, name: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 def project_fields(items: Sequence[Mapping[str, Any]], fields: Any) -> list[dict[str, Any]]:
@@ -230,11 +267,10 @@ def _page_url(request: Request, page: int) -> str:
 
 
 async def list_memories(request: Request, who: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    query = dict(request.query_params)
-    merged = {**{k: v for k, v in query.items() if k in LIST_KEYS}, **body}
-    kwargs = pick(merged, LIST_KEYS, "list")
-    page = int(kwargs.pop("page", 1))
-    page_size = int(kwargs.pop("page_size", 100))
+    query = {k: _from_query(k, v) for k, v in request.query_params.items() if k in LIST_KEYS}
+    kwargs = pick({**query, **body}, LIST_KEYS, "list")
+    page = _positive(kwargs.pop("page", 1), "page")
+    page_size = _positive(kwargs.pop("page_size", 100), "page_size")
     filters, fields = _request_filters(kwargs)
     memory = await memory_for(request, who)
     result = await memory.get_all(filters=filters, page=page, page_size=page_size, **kwargs)
