@@ -204,3 +204,13 @@ def test_reading_commands_do_not_load_the_model(tmp_path: Path) -> None:
                  ["export"], ["delete", memory_id]):  # fmt: skip
         subprocess.run([*base, *args], env=cold, capture_output=True, check=True, timeout=120)
     assert list(empty.iterdir()) == []
+
+
+def test_flags_a_command_would_ignore_are_refused(tmp_path: Path) -> None:
+    for args in (["--project", "x", "serve"], ["--config", "c.json", "projects"],
+                 ["--embedder", "hashing", "keys", "list"]):  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "engram.cli", *args], capture_output=True, text=True,
+            env={**os.environ, "ENGRAM_HOME": str(tmp_path)}, timeout=60, check=False,
+        )  # fmt: skip
+        assert "does not take" in _one_line_error(result), args

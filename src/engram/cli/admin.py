@@ -49,7 +49,17 @@ def add_commands(sub: Any, command: Command) -> None:
     command(sub, "projects", "list the server's projects and where their memories are")
 
 
+# The global flags each server command reads; the others would be silently ignored: refused.
+_READS = {"serve": {"config"}, "keys": {"project"}, "projects": set()}
+
+
 def run(args: argparse.Namespace) -> Any:
+    given = {name for name in ("config", "embedder", "project") if getattr(args, name, None)}
+    ignored = given - _READS[args.command]
+    if ignored:
+        flags = ", ".join(f"--{name}" for name in sorted(ignored))
+        hint = " (the server takes its embedder from --config)" if args.command == "serve" else ""
+        raise ValidationError(f"engram {args.command} does not take {flags}{hint}")
     if args.command == "serve":
         return _serve(args)
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()

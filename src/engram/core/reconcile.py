@@ -50,12 +50,17 @@ def _triples(fact: FactLike) -> list[tuple[str, str, str]]:
 
 
 def reconcile(
-    facts: Sequence[FactLike], existing: Sequence[Existing], categories: Sequence[str]
+    facts: Sequence[FactLike],
+    existing: Sequence[Existing],
+    categories: Sequence[str],
+    touched: set[int] | None = None,
 ) -> tuple[list[Change], list[str]]:
+    """`touched`: the existing memories changed already (by an earlier call for another owner's
+    facts); it is updated, so that each memory changes at most once across calls."""
     allowed = {c.lower(): c for c in categories}
     changes: list[Change] = []
     warnings: list[str] = []
-    touched: set[int] = set()
+    touched = set() if touched is None else touched
     added: set[str] = set()
     for fact in facts:
         text = " ".join(fact.text.split())
@@ -67,10 +72,11 @@ def reconcile(
         if event == "NONE" or (not text and event != "DELETE"):
             continue
         if event in ("UPDATE", "DELETE") and target is not None and target in touched:
-            warnings.append(f"{event} of memory {target} ignored: it was already changed")
-            target = None
             if event == "DELETE":
+                warnings.append(f"DELETE of memory {target} ignored: it was already changed")
                 continue
+            warnings.append(f"UPDATE of memory {target} stored as a new memory: it was changed")
+            event, target = "ADD", None
         if event == "DELETE":
             if target is None:
                 warnings.append(f"DELETE of {fact.id!r} ignored: no such existing memory")

@@ -104,19 +104,10 @@ def _reconcile(
     warnings: list[str] = []
     touched: set[int] = set()
     for about in dict.fromkeys(f.about for f in facts):
-        own, said = reconcile([f for f in facts if f.about == about], shown, categories)
+        own = [f for f in facts if f.about == about]
+        found, said = reconcile(own, shown, categories, touched)
+        changes += found
         warnings += said
-        for change in own:
-            if change.target is not None and change.target in touched:
-                warnings.append(
-                    f"{change.kind} of memory {change.target} ignored: it was already changed"
-                )
-                if change.kind == "DELETE":
-                    continue
-                change.kind, change.target = "ADD", None
-            if change.target is not None:
-                touched.add(change.target)
-            changes.append(change)
     return changes, warnings
 
 

@@ -68,9 +68,8 @@ async def get(memory_id: str, request: Request, who: Reader) -> Any:
 
 @router.post("/search")
 async def search(request: Request, who: Reader) -> Any:
-    body = await body_of(request)
-    scoped(with_scope(filters_param(body.get("filters")), {k: body[k] for k in SCOPE if k in body}))
-    return await search_memories(await memory_for(request, who), body)
+    memory = await memory_for(request, who)
+    return await search_memories(memory, await body_of(request), require_scope=True)
 
 
 @router.put("/memories/{memory_id}")

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from engram.core.ids import clean_scope_id
+from engram.core.scope import resolve_filters
 from engram.core.timeutil import next_day, normalize_date, normalize_timestamp
 from engram.errors import NotFoundError, ValidationError
 from engram.memory import AsyncMemory
@@ -320,10 +321,15 @@ async def list_v1(request: Request, who: Reader) -> dict[str, Any]:
     return await list_memories(request, who, {})
 
 
-async def search_memories(memory: AsyncMemory, body: dict[str, Any]) -> dict[str, Any]:
+async def search_memories(
+    memory: AsyncMemory, body: dict[str, Any], *, require_scope: bool = False
+) -> dict[str, Any]:
+    """A search request; `require_scope`: an id must be named (mem0's self-hosted routes)."""
     query = body.get("query")
     kwargs = pick({k: v for k, v in body.items() if k != "query"}, SEARCH_KEYS, "search")
     filters, fields = _request_filters(kwargs)
+    if require_scope:
+        resolve_filters(filters)
     if "limit" in kwargs and "top_k" not in kwargs:
         kwargs["top_k"] = kwargs.pop("limit")
     found: dict[str, Any] = dict(await memory.search(query, filters=filters, **kwargs))  # type: ignore[arg-type]
