@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +23,12 @@ from engram.pipeline.items import history_item, memory_item
 from engram.pipeline.requests import (
     AddRequest,
     Guidance,
+    batch_items,
     build_request,
     clean_categories,
     clean_metadata,
+    limit_of,
+    paging_of,
 )
 from engram.pipeline.rerank import Reranker, close_reranker
 from engram.pipeline.search import SearchRequest, pick_recipe, run_search
@@ -49,7 +51,6 @@ from engram.types import (
 
 logger = logging.getLogger("engram")
 
-MAX_BATCH = 1000
 FEEDBACK_VALUES: dict[str | None, float] = {
     "POSITIVE": 1.0, "NEGATIVE": -0.5, "VERY_NEGATIVE": -1.0, None: 0.0,
 }  # fmt: skip
@@ -281,7 +282,7 @@ class AsyncMemory:
 
     async def batch_update(self, memories: Sequence[Mapping[str, Any]]) -> MessageResult:
         """Update up to 1000 memories at once: `[{"memory_id", "text"?, "metadata"?}]`, atomic."""
-        items = _batch_items(memories, "batch_update")
+        items = batch_items(memories, "batch_update")
         ops = [
             await self._update_op(
                 item["memory_id"],
@@ -298,7 +299,7 @@ class AsyncMemory:
 
     async def batch_delete(self, memories: Sequence[Mapping[str, Any] | str]) -> MessageResult:
         """Delete up to 1000 memories at once (`[{"memory_id"}]` or ids), all or none."""
-        items = _batch_items(
+        items = batch_items(
             [m if isinstance(m, Mapping) else {"memory_id": m} for m in memories], "batch_delete"
         )
         ctx = await self._open()
@@ -358,7 +359,7 @@ class AsyncMemory:
         `total` counts all matches, so a shorter list is never mistaken for everything. With
         graph memory on, `relations` lists the scope's valid relations."""
         where = self._reading(filters, user_id, agent_id, run_id)
-        paging = _paging(page, page_size, _limit(limit, top_k))
+        paging = paging_of(page, page_size, limit_of(limit, top_k))
         ctx = await self._open()
         result = await ctx.store.list_memories(
             where, today=ctx.today(), show_expired=show_expired, offset=paging.offset,
@@ -473,7 +474,7 @@ class AsyncMemory:
             raise ValidationError("threshold must be between 0 and 1")
         top_level = any(v is not None for v in (user_id, agent_id, run_id))
         where = self._reading(filters, user_id, agent_id, run_id)
-        k = _limit(limit, top_k) or (V1_DEFAULT_LIMIT if top_level else V2_DEFAULT_TOP_K)
+        k = limit_of(limit, top_k) or (V1_DEFAULT_LIMIT if top_level else V2_DEFAULT_TOP_K)
         request = SearchRequest(
             query=query, where=where, top_k=k,
             threshold=None if threshold is None else float(threshold),
@@ -516,49 +517,3 @@ class AsyncMemory:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-def _limit(limit: int | None, top_k: int | None) -> int | None:
-    """The one of `limit` / `top_k` given (a positive integer), or None."""
-    if limit is not None and top_k is not None and limit != top_k:
-        raise ValidationError("'limit' and 'top_k' mean the same; pass one of them")
-    value = limit if limit is not None else top_k
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValidationError(f"limit/top_k must be a positive integer, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class _Paging:
-    offset: int
-    limit: int | None  # None: every row
-    page: tuple[int, int] | None = None  # (page, page_size) when the call paged
-
-
-def _paging(page: int | None, page_size: int | None, cap: int | None) -> _Paging:
-    if page is None and page_size is None:
-        return _Paging(0, cap)
-    if cap is not None:
-        raise ValidationError("use either limit/top_k or page/page_size")
-    page = 1 if page is None else page
-    page_size = 100 if page_size is None else page_size
-    for name, value in (("page", page), ("page_size", page_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValidationError(f"{name} must be a positive integer, got {value!r}")
-    return _Paging((page - 1) * page_size, page_size, (page, page_size))
-
-
-def _batch_items(memories: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
-    if isinstance(memories, str | bytes) or not isinstance(memories, Sequence):
-        raise ValidationError(f"{name} takes a list of memories")
-    if not memories:
-        raise ValidationError(f"{name} needs at least one memory")
-    if len(memories) > MAX_BATCH:
-        raise ValidationError(f"{name} takes at most {MAX_BATCH} memories, got {len(memories)}")
-    for index, item in enumerate(memories):
-        if not isinstance(item, Mapping) or "memory_id" not in item:
-            raise ValidationError(f"{name}: item {index} needs a 'memory_id'")
-    ids = [str(item["memory_id"]) for item in memories]
-    if len(set(ids)) != len(ids):
-        raise ValidationError(f"{name}: the same memory_id appears twice")
-    return list(memories)

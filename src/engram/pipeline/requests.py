@@ -1,4 +1,5 @@
-"""Validate an add() call into an `AddRequest` before anything is computed or written."""
+"""Validate a call before anything is computed or written: an add() into an `AddRequest`, and the
+paging and batch arguments of the other calls."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from engram.prompts.extract import DEFAULT_CATEGORIES
 from engram.store.base import Claim
 
 PROCEDURAL = "procedural_memory"
+MAX_BATCH = 1000  # memories in one batch_update / batch_delete
 
 
 @dataclass(slots=True)
@@ -176,3 +178,49 @@ def _text(value: Any, name: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{name} must be a non-empty string")
     return value.strip()
+
+
+def limit_of(limit: int | None, top_k: int | None) -> int | None:
+    """The one of `limit` / `top_k` given (a positive integer), or None."""
+    if limit is not None and top_k is not None and limit != top_k:
+        raise ValidationError("'limit' and 'top_k' mean the same; pass one of them")
+    value = limit if limit is not None else top_k
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValidationError(f"limit/top_k must be a positive integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    offset: int
+    limit: int | None  # None: every row
+    page: tuple[int, int] | None = None  # (page, page_size) when the call paged
+
+
+def paging_of(page: int | None, page_size: int | None, cap: int | None) -> Paging:
+    if page is None and page_size is None:
+        return Paging(0, cap)
+    if cap is not None:
+        raise ValidationError("use either limit/top_k or page/page_size")
+    page = 1 if page is None else page
+    page_size = 100 if page_size is None else page_size
+    for name, value in (("page", page), ("page_size", page_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+    return Paging((page - 1) * page_size, page_size, (page, page_size))
+
+
+def batch_items(memories: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    if isinstance(memories, str | bytes) or not isinstance(memories, Sequence):
+        raise ValidationError(f"{name} takes a list of memories")
+    if not memories:
+        raise ValidationError(f"{name} needs at least one memory")
+    if len(memories) > MAX_BATCH:
+        raise ValidationError(f"{name} takes at most {MAX_BATCH} memories, got {len(memories)}")
+    for index, item in enumerate(memories):
+        if not isinstance(item, Mapping) or "memory_id" not in item:
+            raise ValidationError(f"{name}: item {index} needs a 'memory_id'")
+    ids = [str(item["memory_id"]) for item in memories]
+    if len(set(ids)) != len(ids):
+        raise ValidationError(f"{name}: the same memory_id appears twice")
+    return list(memories)
