@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,9 +14,11 @@ from hypothesis import strategies as st
 from engram.core.filter_eval import matches
 from engram.core.filters import And, Cond, Not, Or, parse_filters, scope_of
 from engram.errors import FilterError
+from engram.store.postgres.compile import compile_where as pg_compile_where
 from engram.store.sqlite.compile import compile_where
 from engram.store.sqlite.rows import icontains
 from engram.store.sqlite.schema import migrate
+from tests.pg import Cluster
 
 # -- parsing ------------------------------------------------------------------------------------
 
@@ -213,5 +216,46 @@ def test_sql_matches_python_evaluator(
     _load(conn, rows)
     sql, params = compile_where(node)
     got = {r[0] for r in conn.execute(f"SELECT rid FROM memories m WHERE {sql}", params)}
+    want = {i for i, r in enumerate(rows) if matches(node, r)}
+    assert got == want, (spec, sql, params)
+
+
+@pytest.fixture(scope="module")
+def pg_conn(pg_cluster: Cluster) -> Iterator[Any]:
+    import psycopg
+
+    with psycopg.connect(pg_cluster.database(), autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE memories (rid int PRIMARY KEY, id text, memory text, user_id text, "
+            "agent_id text, run_id text, app_id text, actor_id text, role text, hash text, "
+            "memory_type text, metadata jsonb, categories jsonb, expiration_date text, "
+            "created_at text, updated_at text)"
+        )
+        yield connection
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(records, min_size=1, max_size=12), spec=filters)
+def test_postgres_sql_matches_python_evaluator(
+    pg_conn: Any, rows: list[dict[str, Any]], spec: dict[str, Any]
+) -> None:
+    node = parse_filters(spec)
+    pg_conn.execute("DELETE FROM memories")
+    with pg_conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO memories (rid, id, memory, user_id, agent_id, metadata, categories, "
+            "expiration_date, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s::jsonb, "
+            "%s::jsonb, %s, %s, %s)",
+            [
+                (i, f"id{i}", r["memory"], r["user_id"], r["agent_id"], json.dumps(r["metadata"]),
+                 json.dumps(r["categories"]), r["expiration_date"], r["created_at"],
+                 r["created_at"])
+                for i, r in enumerate(rows)
+            ],
+        )  # fmt: skip
+    sql, params = pg_compile_where(node)
+    got = {r[0] for r in pg_conn.execute(f"SELECT rid FROM memories m WHERE {sql}", params)}
     want = {i for i, r in enumerate(rows) if matches(node, r)}
     assert got == want, (spec, sql, params)

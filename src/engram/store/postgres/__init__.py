@@ -1,0 +1,1 @@
+"""The PostgreSQL backend (pgvector for vectors, PostgreSQL text search for full text)."""
