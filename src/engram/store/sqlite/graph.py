@@ -10,12 +10,18 @@ of the scope's own entity (its user or agent id), kept as key -> value with hist
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from typing import Any
 
 import numpy as np
 
+from engram.core.entities import (
+    NAME_SIMILARITY,
+    functional,
+    norm_name,
+    norm_relationship,
+    same_by_initials,
+)
 from engram.core.filters import Node
 from engram.store.base import LinkGraph, Vector
 from engram.store.sqlite.compile import compile_where
@@ -24,45 +30,6 @@ from engram.types import Relation
 
 ScopeKey = tuple[str | None, str | None, str | None]
 SAME = "user_id IS ? AND agent_id IS ? AND run_id IS ?"
-FUNCTIONAL = frozenset(
-    {
-        "lives_in",
-        "works_at",
-        "works_as",
-        "name",
-        "age",
-        "diet",
-        "is_from",
-        "married_to",
-        "birthday",
-        "email",
-        "phone",
-        "job_title",
-    }
-)
-NAME_SIMILARITY = 0.9
-_ARTICLE = re.compile(r"^(?:the|a|an)\s+")
-_NON_WORD = re.compile(r"[^\w\s-]+")
-
-
-def functional(relationship: str) -> bool:
-    return relationship in FUNCTIONAL or relationship.startswith("favorite_")
-
-
-def norm_name(name: str) -> str:
-    text = _NON_WORD.sub(" ", name.strip().lower())
-    return " ".join(_ARTICLE.sub("", text).split())
-
-
-def norm_relationship(relationship: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", relationship.strip().lower()).strip("_")
-
-
-def _initials(norm: str) -> str:
-    words = norm.split()
-    return "".join(w[0] for w in words) if len(words) > 1 else ""
-
-
 def resolve_entity(c: sqlite3.Connection, scope: ScopeKey, name: str, vector: Vector | None,
                    at: str) -> int:  # fmt: skip
     norm = norm_name(name)
@@ -71,7 +38,7 @@ def resolve_entity(c: sqlite3.Connection, scope: ScopeKey, name: str, vector: Ve
         return int(row[0])
     others = c.execute(f"SELECT id, norm, embedding FROM entities WHERE {SAME}", scope).fetchall()
     for entity_id, other, _ in others:
-        if norm.replace(" ", "") == _initials(other) or other.replace(" ", "") == _initials(norm):
+        if same_by_initials(norm, other):
             return int(entity_id)
     if vector is not None:
         query = np.asarray(vector, dtype=np.float32)

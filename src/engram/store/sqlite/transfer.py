@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from engram.core.entities import norm_name
 from engram.errors import ConflictError, ValidationError
 from engram.store.base import ATTACHED_FIELDS, Attached
 from engram.store.sqlite import graph
@@ -87,7 +88,7 @@ def write(c: sqlite3.Connection, attached: Attached) -> None:
     entities: dict[tuple[Any, ...], int] = {}
     for row, vector in zip(rows["entity"], attached.entity_vectors, strict=True):
         scope = _scope(row)
-        norm = graph.norm_name(row["name"])
+        norm = norm_name(row["name"])
         if _entity(c, entities, scope, norm) is None:
             cursor = c.execute(
                 "INSERT INTO entities (user_id, agent_id, run_id, name, norm, type, embedding, "
@@ -99,7 +100,7 @@ def write(c: sqlite3.Connection, attached: Attached) -> None:
         scope = _scope(row)
         ends = []
         for end in ("source", "target"):
-            entity_id = _entity(c, entities, scope, graph.norm_name(row[end]))
+            entity_id = _entity(c, entities, scope, norm_name(row[end]))
             if entity_id is None:
                 raise ValidationError(
                     f"relation {row['source']!r} -{row['relationship']}-> {row['target']!r}: "
