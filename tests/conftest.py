@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from engram import AsyncMemory, Memory
 from engram.providers.embedders.hashing import HashingEmbedder
+from engram.store.base import Store
 from engram.store.sqlite.store import SQLiteStore
 from tests.fakes.openai_server import FakeOpenAI
 from tests.pg import Cluster, skip_or_fail, unavailable
@@ -26,16 +27,27 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "engram.db"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, db_path: Path) -> Callable[[], Store]:
+    """Makes a store of each backend: SQLite in a file, a project in a real PostgreSQL."""
+    if request.param == "postgres":
+        from engram.store.postgres.store import PostgresStore
+
+        url = request.getfixturevalue("pg_url")
+        return lambda: PostgresStore(url, project="test")
+    return lambda: SQLiteStore(db_path)
+
+
 @pytest.fixture
-async def amemory(db_path: Path) -> AsyncIterator[AsyncMemory]:
-    memory = AsyncMemory(embedder=HashingEmbedder(128), store=SQLiteStore(db_path))
+async def amemory(backend: Callable[[], Store]) -> AsyncIterator[AsyncMemory]:
+    memory = AsyncMemory(embedder=HashingEmbedder(128), store=backend())
     yield memory
     await memory.close()
 
 
 @pytest.fixture
-def memory(db_path: Path) -> Iterator[Memory]:
-    with Memory(embedder=HashingEmbedder(128), store=SQLiteStore(db_path)) as mem:
+def memory(backend: Callable[[], Store]) -> Iterator[Memory]:
+    with Memory(embedder=HashingEmbedder(128), store=backend()) as mem:
         yield mem
 
 

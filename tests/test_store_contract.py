@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from engram.core.filters import parse_filters
-from engram.errors import ConflictError, DimensionMismatchError, ImmutableMemoryError, NotFoundError
+from engram.errors import (
+    ConflictError,
+    DimensionMismatchError,
+    ImmutableMemoryError,
+    NotFoundError,
+    StoreError,
+)
 from engram.store.base import Claim, Delete, Insert, MemoryRecord, Store, Update
 from engram.store.sqlite.store import SQLiteStore
 
@@ -31,9 +37,15 @@ def rec(i: int, user: str = "u1", **kw: object) -> MemoryRecord:
     )  # fmt: skip
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    backend: Store = SQLiteStore(tmp_path / "contract.db")
+    backend: Store
+    if request.param == "postgres":
+        from engram.store.postgres.store import PostgresStore
+
+        backend = PostgresStore(request.getfixturevalue("pg_url"), project="contract")
+    else:
+        backend = SQLiteStore(tmp_path / "contract.db")
     await backend.open(dims=DIMS, model_id="test-model")
     yield backend
     await backend.close()
@@ -248,3 +260,62 @@ async def test_an_old_database_upgrades_with_its_data(tmp_path: Path) -> None:
     assert old is not None
     assert old.feedback == 0.0
     await store.close()
+
+
+# -- PostgreSQL: one database, many stores ---------------------------------------------------
+
+
+async def test_postgres_stores_share_a_project_and_projects_are_apart(pg_url: str) -> None:
+    from engram.store.postgres.store import PostgresStore
+
+    one, two = PostgresStore(pg_url, project="p1"), PostgresStore(pg_url, project="p1")
+    other = PostgresStore(pg_url, project="p2")
+    for backend in (one, two, other):
+        await backend.open(dims=DIMS, model_id="test-model")
+    await one.apply([Insert(rec(1), vec(1))])
+    assert (await two.get(rec(1).id)) is not None  # another server process sees it at once
+    assert await other.get(rec(1).id) is None
+    assert (await other.list_memories(None, today=TODAY)).total == 0
+    assert await other.search(vec(1), None, today=TODAY, top_k=5) == []
+    await other.apply([Insert(rec(1), vec(1))])  # the same id in another project is its own
+    await one.reset()
+    assert await one.get(rec(1).id) is None and await other.get(rec(1).id) is not None
+    for backend in (one, two, other):
+        await backend.close()
+
+
+async def test_postgres_refuses_another_embedder_and_newer_schemas(pg_url: str) -> None:
+    import psycopg
+
+    from engram.store.postgres.store import PostgresStore
+
+    first = PostgresStore(pg_url, project="dims")
+    await first.open(dims=DIMS, model_id="m")
+    await first.apply([Insert(rec(1), vec(1))])
+    await first.close()
+    for dims, model in ((DIMS * 2, "m"), (DIMS, "other")):
+        again = PostgresStore(pg_url, project="dims")
+        with pytest.raises(DimensionMismatchError, match="dimensional"):
+            await again.open(dims=dims, model_id=model)
+        await again.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE engram_schema SET version = version + 1")
+    newer = PostgresStore(pg_url, project="dims")
+    with pytest.raises(StoreError, match="newer"):
+        await newer.open(dims=DIMS, model_id="m")
+    await newer.close()
+
+
+async def test_postgres_servers_starting_together_migrate_once(pg_url: str) -> None:
+    import asyncio
+
+    import psycopg
+
+    from engram.store.postgres.store import PostgresStore
+
+    stores = [PostgresStore(pg_url, project=f"s{i}") for i in range(3)]
+    await asyncio.gather(*(s.open(dims=DIMS, model_id="m") for s in stores))
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT version FROM engram_schema").fetchall() == [(1,)]
+    for s in stores:
+        await s.close()

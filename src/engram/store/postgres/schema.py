@@ -1,0 +1,260 @@
+"""The PostgreSQL schema, as an ordered list of migrations applied under an advisory lock (so
+that servers starting together migrate once); `engram_schema` records the version.
+
+Every table carries `project`: one database holds every store (a library collection, or a server
+project), and every query is confined to its project. Full-text search keeps, besides the GIN
+index of each memory's `tsvector`, the statistics BM25 needs (documents per lexeme, documents
+and tokens per project), maintained by statement-level triggers, so a query reads them instead
+of counting matches.
+"""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+
+from engram.errors import StoreError
+
+LOCK = 0x656E6772616D  # the advisory lock of migrations ("engram")
+
+MIGRATIONS: list[str] = [
+    # 1: everything
+    """
+    CREATE EXTENSION IF NOT EXISTS vector;
+    CREATE TEXT SEARCH CONFIGURATION engram (COPY = english);
+
+    CREATE FUNCTION engram_date_words(stamp text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN
+        ltrim(substr(stamp, 9, 2), '0') || ' ' ||
+        (ARRAY['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August',
+               'September', 'October', 'November', 'December'])[substr(stamp, 6, 2)::int]
+        || ' ' || substr(stamp, 1, 4);
+
+    CREATE TABLE stores (
+        project text PRIMARY KEY,
+        dims int NOT NULL,
+        model_id text NOT NULL,
+        epoch text NOT NULL,
+        docs bigint NOT NULL DEFAULT 0,
+        tokens bigint NOT NULL DEFAULT 0
+    );
+    CREATE TABLE memories (
+        project text NOT NULL,
+        rid bigint GENERATED ALWAYS AS IDENTITY,
+        id text NOT NULL,
+        memory text NOT NULL,
+        hash text NOT NULL,
+        user_id text,
+        agent_id text,
+        run_id text,
+        app_id text,
+        actor_id text,
+        role text,
+        metadata jsonb NOT NULL DEFAULT '{}',
+        categories jsonb NOT NULL DEFAULT '[]',
+        memory_type text,
+        immutable boolean NOT NULL DEFAULT false,
+        expiration_date text,
+        created_at text NOT NULL,
+        updated_at text NOT NULL,
+        feedback double precision NOT NULL DEFAULT 0,
+        embedding vector NOT NULL,
+        tokens int NOT NULL,
+        fts tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector('engram', memory), 'A') ||
+            setweight(to_tsvector('engram', coalesce(actor_id, '')), 'B') ||
+            setweight(to_tsvector('engram', engram_date_words(created_at)), 'C')
+        ) STORED,
+        PRIMARY KEY (project, id),
+        UNIQUE (rid)
+    );
+    CREATE INDEX memories_user ON memories (project, user_id, created_at);
+    CREATE INDEX memories_agent ON memories (project, agent_id, created_at);
+    CREATE INDEX memories_run ON memories (project, run_id, created_at);
+    CREATE INDEX memories_scope ON memories (project, user_id, agent_id, run_id, rid);
+    CREATE INDEX memories_hash ON memories (project, hash);
+    CREATE INDEX memories_created ON memories (project, created_at);
+    CREATE INDEX memories_fts ON memories USING gin (fts);
+
+    CREATE TABLE lexemes (
+        project text NOT NULL,
+        lexeme text NOT NULL,
+        docs bigint NOT NULL,
+        PRIMARY KEY (project, lexeme)
+    );
+    CREATE FUNCTION engram_count_lexemes() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+            UPDATE lexemes l SET docs = l.docs - c.n
+            FROM (SELECT project, lexeme, count(*) AS n
+                  FROM old_rows, unnest(tsvector_to_array(fts)) AS lexeme
+                  GROUP BY project, lexeme) c
+            WHERE l.project = c.project AND l.lexeme = c.lexeme;
+            UPDATE stores s SET docs = s.docs - c.n, tokens = s.tokens - c.t
+            FROM (SELECT project, count(*) AS n, sum(tokens) AS t FROM old_rows GROUP BY project) c
+            WHERE s.project = c.project;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            INSERT INTO lexemes (project, lexeme, docs)
+            SELECT project, lexeme, count(*)
+            FROM new_rows, unnest(tsvector_to_array(fts)) AS lexeme
+            GROUP BY project, lexeme ORDER BY project, lexeme
+            ON CONFLICT (project, lexeme) DO UPDATE SET docs = lexemes.docs + excluded.docs;
+            UPDATE stores s SET docs = s.docs + c.n, tokens = s.tokens + c.t
+            FROM (SELECT project, count(*) AS n, sum(tokens) AS t FROM new_rows GROUP BY project) c
+            WHERE s.project = c.project;
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER memories_lexemes_insert AFTER INSERT ON memories
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+        EXECUTE FUNCTION engram_count_lexemes();
+    CREATE TRIGGER memories_lexemes_update AFTER UPDATE ON memories
+        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+        EXECUTE FUNCTION engram_count_lexemes();
+    CREATE TRIGGER memories_lexemes_delete AFTER DELETE ON memories
+        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+        EXECUTE FUNCTION engram_count_lexemes();
+
+    CREATE TABLE history (
+        project text NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id text NOT NULL,
+        memory_id text NOT NULL,
+        old_memory text,
+        new_memory text,
+        event text NOT NULL CHECK (event IN ('ADD', 'UPDATE', 'DELETE')),
+        created_at text NOT NULL,
+        updated_at text,
+        is_deleted boolean NOT NULL DEFAULT false,
+        actor_id text,
+        role text
+    );
+    CREATE INDEX history_memory ON history (project, memory_id, seq);
+
+    CREATE TABLE messages (
+        project text NOT NULL,
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id text,
+        agent_id text,
+        run_id text,
+        role text NOT NULL,
+        name text,
+        content text NOT NULL,
+        created_at text NOT NULL
+    );
+    CREATE INDEX messages_scope ON messages (project, user_id, agent_id, run_id, id);
+
+    CREATE TABLE entities (
+        project text NOT NULL,
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id text,
+        agent_id text,
+        run_id text,
+        name text NOT NULL,
+        norm text NOT NULL,
+        type text,
+        embedding vector,
+        created_at text NOT NULL
+    );
+    CREATE UNIQUE INDEX entities_norm ON entities
+        (project, coalesce(user_id, ''), coalesce(agent_id, ''), coalesce(run_id, ''), norm);
+    CREATE TABLE relations (
+        project text NOT NULL,
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id text,
+        agent_id text,
+        run_id text,
+        source_id bigint NOT NULL REFERENCES entities (id),
+        relationship text NOT NULL,
+        target_id bigint NOT NULL REFERENCES entities (id),
+        memory_id text,
+        valid_at text NOT NULL,
+        invalid_at text,
+        created_at text NOT NULL
+    );
+    CREATE INDEX relations_memory ON relations (project, memory_id);
+    CREATE INDEX relations_source ON relations (source_id, relationship);
+    CREATE INDEX relations_target ON relations (target_id);
+    CREATE TABLE profile (
+        project text NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id text,
+        agent_id text,
+        run_id text,
+        key text NOT NULL,
+        value text NOT NULL,
+        memory_id text,
+        updated_at text NOT NULL
+    );
+    CREATE UNIQUE INDEX profile_key ON profile
+        (project, coalesce(user_id, ''), coalesce(agent_id, ''), coalesce(run_id, ''), key);
+    CREATE TABLE profile_history (
+        project text NOT NULL,
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id text,
+        agent_id text,
+        run_id text,
+        key text NOT NULL,
+        old_value text,
+        new_value text,
+        memory_id text,
+        changed_at text NOT NULL
+    );
+    CREATE INDEX profile_history_scope ON profile_history (project, user_id, agent_id, run_id);
+
+    CREATE TABLE feedback (
+        project text NOT NULL,
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        memory_id text NOT NULL,
+        feedback text,
+        reason text,
+        value double precision NOT NULL,
+        created_at text NOT NULL
+    );
+    CREATE INDEX feedback_memory ON feedback (project, memory_id);
+
+    CREATE TABLE claims (
+        project text NOT NULL,
+        key text NOT NULL,
+        result jsonb NOT NULL,
+        created_at text NOT NULL,
+        PRIMARY KEY (project, key)
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+async def migrate(conn: AsyncConnection[object]) -> None:
+    """Bring the database to `SCHEMA_VERSION` in one transaction, under an advisory lock (another
+    process migrating at the same time waits, then finds nothing to do)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS engram_schema (one boolean PRIMARY KEY DEFAULT true "
+            "CHECK (one), version int NOT NULL)"
+        )
+        row = await (await conn.execute("SELECT version FROM engram_schema")).fetchone()
+        version = 0 if row is None else int(row[0])  # type: ignore[index]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database has Engram schema version {version}, newer than this Engram "
+                f"({SCHEMA_VERSION}): upgrade Engram"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            await conn.execute(MIGRATIONS[number])
+        await conn.execute(
+            "INSERT INTO engram_schema (one, version) VALUES (true, %s) "
+            "ON CONFLICT (one) DO UPDATE SET version = excluded.version",
+            (SCHEMA_VERSION,),
+        )
+
+
+async def schema_version(conn: AsyncConnection[object]) -> int:
+    """The database's schema version (0 before any migration)."""
+    found = await (await conn.execute("SELECT to_regclass('engram_schema') IS NOT NULL")).fetchone()
+    if not found or not found[0]:  # type: ignore[index]
+        return 0
+    row = await (await conn.execute("SELECT version FROM engram_schema")).fetchone()
+    return 0 if row is None else int(row[0])  # type: ignore[index]

@@ -1,0 +1,736 @@
+"""`PostgresStore`: the Store protocol on PostgreSQL with pgvector, through psycopg 3's
+asynchronous connection pool.
+
+One database holds any number of stores, each a `project` (a library collection, or a server
+project): every row carries it and every query is confined to it. A change set is one
+transaction. Vectors are in pgvector with an HNSW index per dimension (a partial index over
+`embedding::vector(dims)`), searched with iterative index scans so that filters never starve the
+top k; full text is PostgreSQL's, ranked by BM25 (`fulltext.py`).
+
+Adds of one scope are serialised by a transaction-level advisory lock, so that the duplicate
+check of two racing adds of the same fact sees the other's row (SQLite's single writer gives the
+same guarantee).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from pgvector.psycopg import register_vector_async
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from engram.core.filters import Node
+from engram.core.ids import text_hash
+from engram.errors import (
+    ConflictError,
+    DimensionMismatchError,
+    ImmutableMemoryError,
+    NotFoundError,
+    StoreError,
+)
+from engram.store.base import (
+    UNSET,
+    Attached,
+    Candidate,
+    Claim,
+    Delete,
+    HistoryRecord,
+    Hit,
+    Insert,
+    KeywordMatches,
+    LinkGraph,
+    MemoryRecord,
+    Operation,
+    Page,
+    SaveMessages,
+    Update,
+    Vector,
+)
+from engram.store.postgres import fulltext, graph, transfer
+from engram.store.postgres.compile import Params, compile_live, compile_where
+from engram.store.postgres.rows import (
+    COLUMNS,
+    HISTORY_COLUMNS,
+    M_COLUMNS,
+    history,
+    record,
+    same_scope,
+    tokens,
+)
+from engram.store.postgres.schema import LOCK, migrate
+from engram.types import Relation
+
+Cursor = AsyncCursor[Any]
+EF_SEARCH = 100  # HNSW candidates per scan step (pgvector's default is 40)
+
+
+class PostgresStore:
+    """A store in PostgreSQL: `url` (`postgresql://...`), the `project` its rows carry, and the
+    connection pool's size."""
+
+    def __init__(
+        self, url: str, *, project: str = "default", min_size: int = 1, max_size: int = 10
+    ) -> None:
+        if not isinstance(project, str) or not project.strip():
+            raise StoreError("a PostgreSQL store needs a project name (its rows carry it)")
+        self.url, self.project = url, project
+        self._pool = AsyncConnectionPool(
+            url, min_size=min_size, max_size=max_size, open=False, configure=_configure,
+            kwargs={"autocommit": False},
+        )  # fmt: skip
+        self._dims = 0
+        self._model_id = ""
+        self._opened = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def open(self, *, dims: int, model_id: str) -> None:
+        if not self._opened:
+            try:
+                await self._pool.open(wait=True, timeout=30)
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+            self._opened = True
+        async with self._pool.connection() as conn:
+            await migrate(conn)
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
+                await self._record_embedder(conn, dims, model_id)
+                await conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS memories_hnsw_{dims} ON memories USING hnsw "
+                    f"((embedding::vector({dims})) vector_cosine_ops) "
+                    f"WHERE vector_dims(embedding) = {dims}"
+                )
+        self._dims, self._model_id = dims, model_id
+
+    async def _record_embedder(self, conn: AsyncConnection[Any], dims: int, model_id: str) -> None:
+        """The project's embedder: recorded the first time; another one is refused while the
+        project holds vectors, and taken over when it holds none."""
+        row = await (
+            await conn.execute(
+                "SELECT dims, model_id FROM stores WHERE project = %s", (self.project,)
+            )
+        ).fetchone()
+        if row is None:
+            await conn.execute(
+                "INSERT INTO stores (project, dims, model_id, epoch) VALUES (%s, %s, %s, %s)",
+                (self.project, dims, model_id, uuid.uuid4().hex),
+            )
+            return
+        if (int(row[0]), row[1]) == (dims, model_id):
+            return
+        held = await (
+            await conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM memories WHERE project = %s) OR EXISTS "
+                "(SELECT 1 FROM entities WHERE project = %s AND embedding IS NOT NULL)",
+                (self.project, self.project),
+            )
+        ).fetchone()
+        if held and held[0]:
+            raise DimensionMismatchError(
+                f"project {self.project!r} holds {row[0]}-dimensional vectors from {row[1]!r}, "
+                f"but the configured embedder is {model_id!r} with {dims} dimensions; use the "
+                "original embedder or another project"
+            )
+        await conn.execute(
+            "UPDATE stores SET dims = %s, model_id = %s, epoch = %s WHERE project = %s",
+            (dims, model_id, uuid.uuid4().hex, self.project),
+        )
+
+    async def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            await self._pool.close()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[Cursor]:
+        """A cursor in a read-only transaction (one snapshot)."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute("SET TRANSACTION READ ONLY")
+                async with conn.cursor() as cur:
+                    yield cur
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL error: {exc}") from exc
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[Cursor]:
+        """A cursor in a write transaction: all of it commits, or none of it."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield cur
+        except psycopg.errors.UniqueViolation as exc:
+            raise ConflictError(f"the change conflicts with stored data: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL error: {exc}") from exc
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def apply(self, operations: Sequence[Operation]) -> list[MemoryRecord | None]:
+        if not operations:
+            return []
+        async with self._write() as cur:
+            if any(_writes_vectors(op) for op in operations):
+                await self._check_embedder(cur)
+            out: list[MemoryRecord | None] = []
+            for op in operations:
+                out.append(await self._one(cur, op))
+            for op in operations:  # after the memories they link: their ids are known now
+                if isinstance(op, LinkGraph) and (target := out[op.memory]) is not None:
+                    op.added, op.ended = await graph.link(cur, self.project, op, target.id)
+            for op in operations:  # last: it records what the others wrote
+                if isinstance(op, Claim):
+                    await self._claim(cur, op, operations, out)
+            return out
+
+    async def _one(self, cur: Cursor, op: Operation) -> MemoryRecord | None:
+        if isinstance(op, Insert):
+            return None if await self._duplicate(cur, op) else await self._insert(cur, op)
+        if isinstance(op, Update):
+            return await self._update(cur, op)
+        if isinstance(op, Delete):
+            return await self._delete(cur, op)
+        if isinstance(op, SaveMessages):
+            await self._save_messages(cur, op)
+        return None
+
+    async def _check_embedder(self, cur: Cursor) -> None:
+        await cur.execute("SELECT dims, model_id FROM stores WHERE project = %s", (self.project,))
+        row = await cur.fetchone()
+        if row is None or (int(row[0]), row[1]) != (self._dims, self._model_id):
+            raise DimensionMismatchError(
+                f"project {self.project!r} now records {row and row[1]!r}, not the "
+                f"{self._model_id!r} it was opened with: reopen it"
+            )
+
+    async def _insert(self, cur: Cursor, op: Insert, *, with_history: bool = True) -> MemoryRecord:
+        r = op.record
+        await cur.execute(
+            f"INSERT INTO memories (project, {COLUMNS}, embedding, tokens) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                self.project, r.id, r.memory, r.hash, r.created_at, r.updated_at, r.user_id,
+                r.agent_id, r.run_id, r.app_id, r.actor_id, r.role, Jsonb(r.metadata),
+                Jsonb(r.categories), r.memory_type, r.immutable, r.expiration_date, r.feedback,
+                op.embedding, tokens(r),
+            ),
+        )  # fmt: skip
+        if with_history:
+            await self._history(
+                cur, r.id, None, r.memory, "ADD", r.created_at, r.created_at, r.actor_id, r.role
+            )
+        return r
+
+    async def _duplicate(self, cur: Cursor, op: Insert) -> bool:
+        """Stored already in its scope: the same text, or a vector at least `dedupe` similar.
+        The scope's adds wait for each other here (an advisory lock until commit)."""
+        if op.dedupe is None:
+            return False
+        r = op.record
+        scope = (r.user_id, r.agent_id, r.run_id)
+        await cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (json.dumps([self.project, *scope]),),
+        )
+        p = Params([self.project])
+        same = same_scope(scope, p)
+        await cur.execute(
+            f"SELECT 1 FROM memories WHERE project = %s AND {same} "
+            f"AND hash = {p.bind(r.hash)} LIMIT 1",
+            p,
+        )
+        if await cur.fetchone():
+            return True
+        p = Params()
+        distance = f"(embedding <=> {p.bind(op.embedding, '::vector')})"
+        await cur.execute(
+            f"SELECT 1 - {distance} FROM memories WHERE project = {p.bind(self.project)} AND "
+            f"{same_scope(scope, p)} ORDER BY embedding <=> "
+            f"{p.bind(op.embedding, '::vector')} LIMIT 1",
+            p,
+        )
+        best = await cur.fetchone()
+        return best is not None and float(best[0]) >= op.dedupe
+
+    async def _load(self, cur: Cursor, memory_id: str) -> MemoryRecord:
+        await cur.execute(
+            f"SELECT {COLUMNS} FROM memories WHERE project = %s AND id = %s FOR UPDATE",
+            (self.project, memory_id),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"memory {memory_id} not found", details={"id": memory_id})
+        return record(row)
+
+    async def _update(self, cur: Cursor, op: Update) -> MemoryRecord:
+        old = await self._load(cur, op.memory_id)
+        if old.immutable and not op.allow_immutable:
+            raise ImmutableMemoryError(
+                f"memory {op.memory_id} is immutable", details={"id": op.memory_id}
+            )
+        new = MemoryRecord(**{name: getattr(old, name) for name in MemoryRecord.__slots__})
+        new.updated_at = op.at
+        sets, params = ["updated_at = %s"], list[Any]([op.at])
+        if op.memory is not UNSET:
+            if op.embedding is None:
+                raise ValueError("an Update of the text needs the new embedding")
+            new.memory, new.hash = op.memory, text_hash(op.memory)
+            sets += ["memory = %s", "hash = %s", "embedding = %s", "tokens = %s"]
+            params += [new.memory, new.hash, op.embedding, tokens(new)]
+        for name in ("metadata", "categories", "expiration_date"):
+            value = getattr(op, name)
+            if value is not UNSET:
+                setattr(new, name, value)
+                sets.append(f"{name} = %s")
+                params.append(value if name == "expiration_date" else Jsonb(value))
+        await cur.execute(
+            f"UPDATE memories SET {', '.join(sets)} WHERE project = %s AND id = %s",
+            (*params, self.project, op.memory_id),
+        )
+        actor = op.actor_id if op.actor_id is not None else old.actor_id
+        role = op.role if op.role is not None else old.role
+        await self._history(
+            cur, old.id, old.memory, new.memory, "UPDATE", old.created_at, op.at, actor, role
+        )
+        return new
+
+    async def _delete(self, cur: Cursor, op: Delete) -> MemoryRecord:
+        old = await self._load(cur, op.memory_id)
+        await cur.execute(
+            "DELETE FROM memories WHERE project = %s AND id = %s", (self.project, op.memory_id)
+        )
+        if op.keep_graph:
+            op.ended = await graph.retire_memory(cur, self.project, op.memory_id, op.at)
+        else:
+            await graph.remove_for_memories(cur, self.project, [op.memory_id], op.at)
+        await self._history(
+            cur, old.id, old.memory, None, "DELETE", old.created_at, op.at, old.actor_id,
+            old.role, deleted=True,
+        )  # fmt: skip
+        return old
+
+    async def _history(
+        self, cur: Cursor, memory_id: str, old: str | None, new: str | None, event: str,
+        created_at: str, updated_at: str, actor_id: str | None, role: str | None, *,
+        deleted: bool = False,
+    ) -> None:  # fmt: skip
+        await cur.execute(
+            f"INSERT INTO history (project, {HISTORY_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (self.project, str(uuid.uuid4()), memory_id, old, new, event, created_at, updated_at,
+             deleted, actor_id, role),
+        )  # fmt: skip
+
+    async def _save_messages(self, cur: Cursor, op: SaveMessages) -> None:
+        scope = (op.scope.get("user_id"), op.scope.get("agent_id"), op.scope.get("run_id"))
+        await cur.executemany(
+            "INSERT INTO messages (project, user_id, agent_id, run_id, role, name, content, "
+            "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [(self.project, *scope, role, name, content, op.at) for role, name, content in
+             op.messages],
+        )  # fmt: skip
+        p = Params([self.project])
+        same = same_scope(scope, p)
+        await cur.execute(
+            f"DELETE FROM messages WHERE project = %s AND {same} AND id <= coalesce(("
+            f"SELECT id FROM messages WHERE project = {p.bind(self.project)} AND "
+            f"{same_scope(scope, p)} ORDER BY id DESC LIMIT 1 OFFSET {p.bind(op.keep)}), -1)",
+            p,
+        )
+
+    async def _claim(
+        self, cur: Cursor, op: Claim, operations: Sequence[Operation],
+        written: list[MemoryRecord | None],
+    ) -> None:  # fmt: skip
+        events = {Insert: "ADD", Update: "UPDATE", Delete: "DELETE"}
+        result = [
+            {"id": rec.id, "memory": rec.memory, "event": events[type(other)]}
+            for other, rec in zip(operations, written, strict=True)
+            if rec is not None and type(other) in events
+        ]
+        await cur.execute(
+            "INSERT INTO claims (project, key, result, created_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (project, key) DO NOTHING",
+            (self.project, op.key, Jsonb(result), op.at),
+        )
+        if cur.rowcount == 0:
+            raise ConflictError(
+                f"the change set {op.key!r} was applied already", details={"key": op.key}
+            )
+
+    async def claimed(self, key: str) -> list[dict[str, Any]] | None:
+        async with self._read() as cur:
+            await cur.execute(
+                "SELECT result FROM claims WHERE project = %s AND key = %s", (self.project, key)
+            )
+            row = await cur.fetchone()
+        return None if row is None else list(row[0])
+
+    async def set_feedback(
+        self, memory_id: str, feedback: str | None, reason: str | None, value: float, *, at: str
+    ) -> None:
+        async with self._write() as cur:
+            await self._load(cur, memory_id)  # NotFoundError when missing
+            await cur.execute(
+                "UPDATE memories SET feedback = %s WHERE project = %s AND id = %s",
+                (value, self.project, memory_id),
+            )
+            await cur.execute(
+                "INSERT INTO feedback (project, memory_id, feedback, reason, value, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (self.project, memory_id, feedback, reason, value, at),
+            )
+
+    async def delete_where(self, where: Node, *, at: str) -> int:
+        async with self._write() as cur:
+            sql, params = compile_where(where, Params([self.project]))
+            await cur.execute(
+                "DELETE FROM memories m WHERE m.project = %s AND " + sql
+                + " RETURNING m.id, m.memory, m.created_at, m.actor_id, m.role",
+                params,
+            )  # fmt: skip
+            rows = await cur.fetchall()
+            await graph.remove_for_memories(cur, self.project, [r[0] for r in rows], at)
+            if rows:
+                await cur.executemany(
+                    f"INSERT INTO history (project, {HISTORY_COLUMNS}) VALUES "
+                    "(%s, %s, %s, %s, NULL, 'DELETE', %s, %s, true, %s, %s)",
+                    [(self.project, str(uuid.uuid4()), r[0], r[1], r[2], at, r[3], r[4])
+                     for r in rows],
+                )  # fmt: skip
+            return len(rows)
+
+    async def reset(self) -> None:
+        async with self._write() as cur:
+            for table in ("memories", "history", "messages", "feedback", "claims"):
+                await cur.execute(f"DELETE FROM {table} WHERE project = %s", (self.project,))
+            await graph.reset(cur, self.project)
+            await cur.execute(
+                "UPDATE stores SET epoch = %s WHERE project = %s", (uuid.uuid4().hex, self.project)
+            )
+
+    async def restore(self, memories: Sequence[Insert], attached: Attached) -> None:
+        async with self._write() as cur:
+            await self._check_embedder(cur)
+            ids = [op.record.id for op in memories]
+            await cur.execute(
+                "SELECT id FROM memories WHERE project = %s AND id = ANY(%s::text[])",
+                (self.project, ids),
+            )
+            present = [r[0] for r in await cur.fetchall()]
+            if present:
+                raise ConflictError(
+                    f"{len(present)} of the {len(ids)} memories to import exist already in this "
+                    f"store (the first: {present[0]}); nothing was imported",
+                    details={"ids": present[:20]},
+                )
+            for op in memories:
+                await self._insert(cur, op, with_history=False)
+            await transfer.write(cur, self.project, attached)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def recent_messages(
+        self, scope: dict[str, str | None], limit: int
+    ) -> list[tuple[str, str | None, str]]:
+        key = (scope.get("user_id"), scope.get("agent_id"), scope.get("run_id"))
+        p = Params([self.project])
+        async with self._read() as cur:
+            await cur.execute(
+                f"SELECT role, name, content FROM messages WHERE project = %s AND "
+                f"{same_scope(key, p)} ORDER BY id DESC LIMIT {p.bind(limit)}",
+                p,
+            )
+            rows = await cur.fetchall()
+        return [(r[0], r[1], r[2]) for r in reversed(rows)]
+
+    async def get(self, memory_id: str) -> MemoryRecord | None:
+        return (await self.get_many([memory_id])).get(memory_id)
+
+    async def get_many(self, memory_ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        if not memory_ids:
+            return {}
+        async with self._read() as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM memories WHERE project = %s AND id = ANY(%s::text[])",
+                (self.project, list(memory_ids)),
+            )
+            return {row[0]: record(row) for row in await cur.fetchall()}
+
+    async def list_memories(
+        self,
+        where: Node | None,
+        *,
+        today: str,
+        show_expired: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page:
+        sql, p = compile_live(where, today, show_expired, Params([self.project]))
+        async with self._read() as cur:  # one snapshot for the count and the rows
+            await cur.execute(f"SELECT count(*) FROM memories m WHERE m.project = %s AND {sql}", p)
+            counted = await cur.fetchone()
+            total = int(counted[0]) if counted else 0
+            await cur.execute(
+                f"SELECT {M_COLUMNS} FROM memories m WHERE m.project = %s AND {sql} "
+                'ORDER BY m.created_at COLLATE "C" DESC, m.rid DESC LIMIT %s OFFSET %s',
+                [*p, limit, offset],
+            )
+            rows = await cur.fetchall()
+        return Page([record(r) for r in rows], total)
+
+    async def history(self, memory_id: str) -> list[HistoryRecord]:
+        async with self._read() as cur:
+            await cur.execute(
+                f"SELECT {HISTORY_COLUMNS} FROM history WHERE project = %s AND memory_id = %s "
+                "ORDER BY seq",
+                (self.project, memory_id),
+            )
+            return [history(r) for r in await cur.fetchall()]
+
+    async def entities(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        async with self._read() as cur:
+            for kind in ("user", "agent", "app", "run"):
+                await cur.execute(
+                    f'SELECT {kind}_id, count(*), min(created_at COLLATE "C"), '
+                    f'max(updated_at COLLATE "C") FROM memories WHERE project = %s AND '
+                    f'{kind}_id IS NOT NULL GROUP BY {kind}_id ORDER BY {kind}_id COLLATE "C"',
+                    (self.project,),
+                )
+                out += [
+                    {"type": kind, "name": r[0], "total_memories": int(r[1]), "created_at": r[2],
+                     "updated_at": r[3]}
+                    for r in await cur.fetchall()
+                ]  # fmt: skip
+        return out
+
+    async def export(self, where: Node | None) -> tuple[list[MemoryRecord], Attached]:
+        sql, p = compile_where(where, Params([self.project]))
+        async with self._read() as cur:  # one snapshot: memories and what hangs off them
+            await cur.execute(
+                f"SELECT {M_COLUMNS} FROM memories m WHERE m.project = %s AND {sql} "
+                'ORDER BY m.created_at COLLATE "C", m.rid',
+                p,
+            )
+            records = [record(r) for r in await cur.fetchall()]
+            ids = None if where is None else [r.id for r in records]
+            return records, await transfer.read(cur, self.project, ids)
+
+    # -- graph ------------------------------------------------------------------------------
+
+    async def relations(
+        self, scope: dict[str, str], *, include_ended: bool = False, where: Node | None = None
+    ) -> list[dict[str, Any]]:
+        async with self._read() as cur:
+            return await graph.relations(
+                cur, self.project, scope, include_ended=include_ended, where=where
+            )
+
+    async def neighbourhood(
+        self, scope: dict[str, str], query: str, where: Node | None = None
+    ) -> tuple[dict[str, float], list[Relation]]:
+        async with self._read() as cur:
+            return await graph.neighbourhood(cur, self.project, scope, query, where)
+
+    async def profile(self, scope: dict[str, str]) -> dict[str, dict[str, Any]]:
+        async with self._read() as cur:
+            return await graph.profile(cur, self.project, scope)
+
+    async def profile_history(self, scope: dict[str, str]) -> list[dict[str, Any]]:
+        async with self._read() as cur:
+            return await graph.profile_changes(cur, self.project, scope)
+
+    # -- search -----------------------------------------------------------------------------
+
+    def _distance(self, p: Params, vector: Vector) -> str:
+        """The cosine distance to `vector`, in the form the project's HNSW index answers."""
+        cast = f"::vector({self._dims})"
+        return f"(m.embedding{cast} <=> {p.bind(vector, cast)})"
+
+    async def _nearest(
+        self, cur: Cursor, vector: Vector, where: Node | None, today: str, k: int,
+        show_expired: bool,
+    ) -> list[tuple[int, float]]:  # fmt: skip
+        """(rid, cosine) of the `k` nearest memories passing the filters, best first."""
+        if k <= 0:
+            return []
+        await cur.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, k)}")
+        await cur.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        p = Params()  # bound in the order the SQL reads them
+        distance = self._distance(p, vector)
+        own = f"m.project = {p.bind(self.project)} AND vector_dims(m.embedding) = {self._dims}"
+        live, p = compile_live(where, today, show_expired, p)
+        await cur.execute(
+            f"SELECT rid, 1 - d FROM (SELECT m.rid, {distance} AS d FROM memories m "
+            f"WHERE {own} AND {live} ORDER BY d LIMIT {p.bind(k)}) AS nearest ORDER BY d",
+            p,
+        )
+        return [(int(r[0]), float(r[1])) for r in await cur.fetchall()]
+
+    async def search(
+        self,
+        vector: Vector,
+        where: Node | None,
+        *,
+        today: str,
+        top_k: int,
+        threshold: float | None = None,
+        show_expired: bool = False,
+    ) -> list[Hit]:
+        async with self._read() as cur:
+            found = await self._nearest(cur, vector, where, today, top_k, show_expired)
+            if threshold is not None:
+                found = [(rid, s) for rid, s in found if max(0.0, s) >= threshold]
+            records = await self._by_rid(cur, [rid for rid, _ in found])
+        return [
+            Hit(records[rid], float(min(1.0, max(0.0, s)))) for rid, s in found if rid in records
+        ]
+
+    async def _by_rid(self, cur: Cursor, rids: list[int]) -> dict[int, MemoryRecord]:
+        if not rids:
+            return {}
+        await cur.execute(
+            f"SELECT rid, {COLUMNS} FROM memories WHERE project = %s AND rid = ANY(%s::bigint[])",
+            (self.project, rids),
+        )
+        return {int(row[0]): record(row[1:]) for row in await cur.fetchall()}
+
+    async def keyword_matches(
+        self,
+        terms: Sequence[str],
+        where: Node | None,
+        *,
+        today: str,
+        show_expired: bool = False,
+        want: int | None = None,
+    ) -> KeywordMatches:
+        async with self._read() as cur:
+            words = await fulltext.lexemes(cur, terms)
+            return await fulltext.matches(
+                cur, self.project, words, where, today, show_expired, want
+            )
+
+    async def candidates(
+        self,
+        vector: Vector | None,
+        terms: Sequence[str],
+        where: Node | None,
+        *,
+        today: str,
+        n_vector: int,
+        n_keyword: int,
+        show_expired: bool = False,
+        extra_ids: Sequence[str] = (),
+        keyword: KeywordMatches | None = None,
+    ) -> list[Candidate]:
+        async with self._read() as cur:
+            cosine: dict[int, float] = {}
+            if vector is not None:
+                cosine = dict(await self._nearest(cur, vector, where, today, n_vector,
+                                                  show_expired))  # fmt: skip
+            words = await fulltext.lexemes(cur, terms)
+            if keyword is None:  # not read ahead: read it now, in the same snapshot
+                keyword = await fulltext.matches(
+                    cur, self.project, words, where, today, show_expired, n_keyword
+                )
+            matches = keyword.scores
+            scored = dict(list(matches.items())[:n_keyword])
+            extra = await self._matching(cur, list(extra_ids), where, today, show_expired)
+            for rid in {*cosine, *extra}:
+                if rid in matches:
+                    scored[rid] = matches[rid]
+            missing = [rid for rid in {*cosine, *extra} if rid not in matches]
+            if words and not keyword.complete and missing:
+                scored.update(await fulltext.scores(cur, self.project, words, missing))
+            rest = [rid for rid in {*scored, *extra} if rid not in cosine]
+            if vector is not None and rest:
+                cosine.update(await self._cosines(cur, vector, rest))
+            return await self._candidates_of(cur, list({*cosine, *scored, *extra}), cosine, scored)
+
+    async def _matching(
+        self, cur: Cursor, ids: list[str], where: Node | None, today: str, show_expired: bool
+    ) -> set[int]:
+        """Row ids of the given memory ids that pass the filters (and expiry)."""
+        if not ids:
+            return set()
+        p = Params([self.project, ids])
+        live, p = compile_live(where, today, show_expired, p)
+        await cur.execute(
+            f"SELECT m.rid FROM memories m WHERE m.project = %s AND m.id = ANY(%s::text[]) "
+            f"AND {live}",
+            p,
+        )
+        return {int(r[0]) for r in await cur.fetchall()}
+
+    async def _cosines(self, cur: Cursor, vector: Vector, rids: list[int]) -> dict[int, float]:
+        p = Params()
+        distance = self._distance(p, vector)
+        await cur.execute(
+            f"SELECT m.rid, 1 - {distance} FROM memories m WHERE m.project = "
+            f"{p.bind(self.project)} AND m.rid = ANY({p.bind(rids, '::bigint[]')})",
+            p,
+        )
+        return {int(r[0]): float(r[1]) for r in await cur.fetchall()}
+
+    async def _candidates_of(
+        self, cur: Cursor, rids: list[int], cosine: dict[int, float], keyword: dict[int, float]
+    ) -> list[Candidate]:
+        """The candidates with their scores and neighbours: the candidates that are the turns
+        just before and after each one in the same conversation (the previous and next rows of
+        its scope, both verbatim messages with a role, at most an hour apart)."""
+        if not rids:
+            return []
+        await cur.execute(
+            "SELECT m.rid, m.id, m.created_at, m.feedback, m.actor_id, m.role, "
+            "(SELECT b.rid FROM memories b WHERE b.project = m.project AND "
+            " b.user_id IS NOT DISTINCT FROM m.user_id AND b.agent_id IS NOT DISTINCT FROM "
+            " m.agent_id AND b.run_id IS NOT DISTINCT FROM m.run_id AND b.rid < m.rid "
+            " ORDER BY b.rid DESC LIMIT 1), "
+            "(SELECT a.rid FROM memories a WHERE a.project = m.project AND "
+            " a.user_id IS NOT DISTINCT FROM m.user_id AND a.agent_id IS NOT DISTINCT FROM "
+            " m.agent_id AND a.run_id IS NOT DISTINCT FROM m.run_id AND a.rid > m.rid "
+            " ORDER BY a.rid LIMIT 1) "
+            "FROM memories m WHERE m.project = %s AND m.rid = ANY(%s::bigint[])",
+            (self.project, rids),
+        )
+        by_rid = {int(r[0]): r for r in await cur.fetchall()}
+        found: list[Candidate] = []
+        for rid in rids:
+            row = by_rid.get(rid)
+            if row is None:  # deleted meanwhile
+                continue
+            adjacent: tuple[str, ...] = ()
+            if row[5] is not None:  # a message: its neighbours are the same conversation's turns
+                adjacent = tuple(
+                    by_rid[other][1]
+                    for other in (row[6], row[7])
+                    if other in by_rid and by_rid[other][5] is not None
+                    and _within_an_hour(by_rid[other][2], row[2])
+                )  # fmt: skip
+            scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
+            found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
+        return found
+
+
+def _within_an_hour(a: str, b: str) -> bool:
+    return abs((datetime.fromisoformat(a) - datetime.fromisoformat(b)).total_seconds()) <= 3600
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    await register_vector_async(conn)
+    await conn.commit()
+
+
+def _writes_vectors(op: Operation) -> bool:
+    if isinstance(op, Update):
+        return op.embedding is not None
+    return isinstance(op, Insert | LinkGraph)
