@@ -30,6 +30,8 @@ from engram.types import Relation
 
 ScopeKey = tuple[str | None, str | None, str | None]
 SAME = "user_id IS ? AND agent_id IS ? AND run_id IS ?"
+
+
 def resolve_entity(c: sqlite3.Connection, scope: ScopeKey, name: str, vector: Vector | None,
                    at: str) -> int:  # fmt: skip
     norm = norm_name(name)
