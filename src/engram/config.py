@@ -15,17 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engram.errors import ConfigurationError
+from engram.errors import ConfigurationError, MissingDependencyError
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
 
 if TYPE_CHECKING:
     from engram.pipeline.rerank import Reranker
+    from engram.store.base import Store
 
 logger = logging.getLogger("engram.config")
 DEFAULT_DB_NAME = "engram.db"
 EMBEDDERS = ("minilm", "huggingface", "openai", "ollama", "lmstudio", "vllm", "hashing")
-VECTOR_STORES = ("sqlite",)
+VECTOR_STORES = ("sqlite", "pgvector")
+# mem0's pgvector keys (connection_string, or its parts), and the pool's sizes
+_PGVECTOR_KEYS = {"connection_string", "dbname", "user", "password", "host", "port", "sslmode",
+                  "collection_name", "embedding_model_dims", "hnsw", "minconn", "maxconn",
+                  "diskann"}  # fmt: skip
 LLMS = ("openai", "azure_openai", "anthropic", "ollama", "vllm", "lmstudio", "groq", "together",
         "deepseek", "xai", "openrouter", "offline")  # fmt: skip
 GRAPH_STORES = ("sqlite",)
@@ -67,6 +72,19 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return loaded
 
 
+@dataclass(frozen=True, slots=True)
+class PostgresConfig:
+    """A store in PostgreSQL: the connection (a URL or libpq conninfo), the project its rows
+    carry (mem0's `collection_name`), the pool's sizes, the expected dimensions, HNSW or not."""
+
+    conninfo: str
+    project: str = "mem0"
+    min_size: int = 1
+    max_size: int = 10
+    dims: int | None = None
+    hnsw: bool = True
+
+
 @dataclass(slots=True)
 class MemoryConfig:
     """Where data lives and which embedder makes vectors."""
@@ -85,6 +103,7 @@ class MemoryConfig:
     documents: dict[str, Any] = field(default_factory=dict)  # DocumentFetcher settings
     graph: bool = False  # graph memory: entities and relations beside the memories
     reranker: dict[str, Any] | None = None  # {"llm": {...}} or {} for the main LLM
+    postgres: PostgresConfig | None = None  # the store is in PostgreSQL (vector_store pgvector)
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:
@@ -170,6 +189,9 @@ def _apply_vector_store(result: MemoryConfig, block: Any) -> None:
             f"unknown vector_store provider {provider!r}; supported: {', '.join(VECTOR_STORES)} "
             "(memories, vectors and history live in one SQL database)"
         )
+    if provider == "pgvector":
+        result.postgres = _pgvector(settings)
+        return
     path = settings.pop("path", None) or settings.pop("db_path", None)
     if path:
         path = Path(path)
@@ -180,6 +202,74 @@ def _apply_vector_store(result: MemoryConfig, block: Any) -> None:
     settings.pop("embedding_model_dims", None)  # the embedder decides the dimension
     if settings:
         raise ConfigurationError(f"unknown vector_store config keys: {', '.join(sorted(settings))}")
+
+
+def _pgvector(settings: dict[str, Any]) -> PostgresConfig:
+    """mem0's pgvector config: `connection_string`, or `dbname`/`user`/`password`/`host`/`port`/
+    `sslmode`; `collection_name` names the project; `minconn`/`maxconn` size the pool."""
+    unknown = set(settings) - _PGVECTOR_KEYS
+    if unknown:
+        raise ConfigurationError(
+            f"unknown pgvector config keys: {', '.join(sorted(unknown))}; "
+            f"supported: {', '.join(sorted(_PGVECTOR_KEYS))}"
+        )
+    if settings.get("diskann"):
+        raise ConfigurationError(
+            "diskann needs the pgvectorscale extension, which Engram does not use: "
+            "its pgvector store uses HNSW (hnsw: true, the default)"
+        )
+    parts = {k: settings[k] for k in ("dbname", "user", "password", "host", "port", "sslmode")
+             if settings.get(k) is not None}  # fmt: skip
+    conninfo = settings.get("connection_string")
+    if conninfo and parts:
+        raise ConfigurationError("give pgvector a connection_string or its parts, not both")
+    if not conninfo:
+        if not parts:
+            raise ConfigurationError(
+                "pgvector needs a connection_string (postgresql://...) or dbname/user/host/port"
+            )
+        conninfo = " ".join(f"{k}={_conninfo_value(v)}" for k, v in parts.items())
+    sizes = {"min_size": settings.get("minconn", 1), "max_size": settings.get("maxconn", 10)}
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigurationError(f"pgvector {name.replace('_size', 'conn')} must be >= 1")
+    if sizes["min_size"] > sizes["max_size"]:
+        raise ConfigurationError("pgvector minconn must not exceed maxconn")
+    project = settings.get("collection_name", "mem0")
+    if not isinstance(project, str) or not project.strip():
+        raise ConfigurationError("pgvector collection_name must be a non-empty string")
+    dims = settings.get("embedding_model_dims")
+    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int) or dims < 1):
+        raise ConfigurationError("pgvector embedding_model_dims must be a positive integer")
+    return PostgresConfig(
+        str(conninfo), project.strip(), sizes["min_size"], sizes["max_size"], dims,
+        bool(settings.get("hnsw", True)),
+    )  # fmt: skip
+
+
+def _conninfo_value(value: Any) -> str:
+    """A libpq conninfo value, quoted (spaces, quotes and backslashes escaped)."""
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+def build_store(config: MemoryConfig) -> Store:
+    """The configured store: PostgreSQL (vector_store pgvector), else SQLite in the data dir."""
+    if config.postgres is None:
+        from engram.store.sqlite.store import SQLiteStore
+
+        return SQLiteStore(config.resolved_db_path(), synchronous=config.synchronous)
+    try:
+        from engram.store.postgres.store import PostgresStore
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the pgvector store needs its extra: pip install 'engram-llm[postgres]' ({exc})"
+        ) from None
+    pg = config.postgres
+    return PostgresStore(
+        pg.conninfo, project=pg.project, min_size=pg.min_size, max_size=pg.max_size,
+        dims=pg.dims, hnsw=pg.hnsw,
+    )  # fmt: skip
 
 
 _EMBEDDER_KEYS = {

@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from engram.config import MemoryConfig, build_embedder, build_llm, build_reranker
+from engram.config import MemoryConfig, build_embedder, build_llm, build_reranker, build_store
 from engram.core.filters import Node, scope_of
 from engram.core.ids import clean_memory_id
 from engram.core.scope import resolve_delete, resolve_filters, scope_ids
@@ -36,7 +36,6 @@ from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
 from engram.store.base import Delete, Store, Update
-from engram.store.sqlite.store import SQLiteStore
 from engram.types import (
     AddResult,
     FeedbackResult,
@@ -88,9 +87,7 @@ class AsyncMemory:
             config = MemoryConfig.from_dict(config)
         self.config = config
         self.embedder = embedder or build_embedder(config)
-        self.store: Store = store or SQLiteStore(
-            config.resolved_db_path(), synchronous=config.synchronous
-        )
+        self.store: Store = store or build_store(config)
         llm = llm or build_llm(config)
         self.llm = llm
         self.extractor: Extractor = LLMExtractor(llm) if llm else OfflineExtractor()

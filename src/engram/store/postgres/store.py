@@ -73,15 +73,18 @@ EF_SEARCH = 100  # HNSW candidates per scan step (pgvector's default is 40)
 
 
 class PostgresStore:
-    """A store in PostgreSQL: `url` (`postgresql://...`), the `project` its rows carry, and the
-    connection pool's size."""
+    """A store in PostgreSQL: `url` (`postgresql://...` or a libpq conninfo), the `project` its
+    rows carry, the connection pool's size; `dims`, when given, must be the embedder's; `hnsw`
+    false searches by exact scans only (no approximate index)."""
 
     def __init__(
-        self, url: str, *, project: str = "default", min_size: int = 1, max_size: int = 10
-    ) -> None:
+        self, url: str, *, project: str = "default", min_size: int = 1, max_size: int = 10,
+        dims: int | None = None, hnsw: bool = True,
+    ) -> None:  # fmt: skip
         if not isinstance(project, str) or not project.strip():
             raise StoreError("a PostgreSQL store needs a project name (its rows carry it)")
         self.url, self.project = url, project
+        self._expected_dims, self._hnsw = dims, hnsw
         self._pool = AsyncConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, configure=_configure,
             kwargs={"autocommit": False},
@@ -93,6 +96,11 @@ class PostgresStore:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def open(self, *, dims: int, model_id: str) -> None:
+        if self._expected_dims is not None and self._expected_dims != dims:
+            raise DimensionMismatchError(
+                f"embedding_model_dims is {self._expected_dims}, but the embedder makes "
+                f"{dims}-dimensional vectors ({model_id!r})"
+            )
         if not self._opened:
             try:
                 await self._pool.open(wait=True, timeout=30)
@@ -104,11 +112,12 @@ class PostgresStore:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
                 await self._record_embedder(conn, dims, model_id)
-                await conn.execute(
-                    f"CREATE INDEX IF NOT EXISTS memories_hnsw_{dims} ON memories USING hnsw "
-                    f"((embedding::vector({dims})) vector_cosine_ops) "
-                    f"WHERE vector_dims(embedding) = {dims}"
-                )
+                if self._hnsw:
+                    await conn.execute(
+                        f"CREATE INDEX IF NOT EXISTS memories_hnsw_{dims} ON memories USING "
+                        f"hnsw ((embedding::vector({dims})) vector_cosine_ops) "
+                        f"WHERE vector_dims(embedding) = {dims}"
+                    )
         self._dims, self._model_id = dims, model_id
 
     async def _record_embedder(self, conn: AsyncConnection[Any], dims: int, model_id: str) -> None:
