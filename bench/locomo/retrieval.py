@@ -107,10 +107,12 @@ def run(
     llm: Mapping[str, object] | None = None,
     out: Path = OUT,
     embedder: Mapping[str, object] | None = None,
+    database_url: str | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Store each conversation and search its questions with each recipe; with `llm` (an
     OpenAI-compatible provider's config), the results are reranked by that LLM. The embedder is
-    the default (MiniLM) unless one is given."""
+    the default (MiniLM) unless one is given. With `database_url`, the stores are projects of
+    that PostgreSQL database (emptied first) instead of SQLite files."""
     results: dict[str, list[dict[str, Any]]] = {r: [] for r in recipes}
     for conv in conversations:
         data_dir = out / mode / f"conv-{conv.index}"
@@ -123,7 +125,12 @@ def run(
             config["graph_store"] = {"provider": "sqlite"}
         if embedder is not None:
             config["embedder"] = embedder
+        if database_url is not None:
+            config["vector_store"] = {"provider": "pgvector", "config": {
+                "connection_string": database_url, "collection_name": f"locomo-{mode}-{conv.index}",
+            }}  # fmt: skip
         with Memory(config) as memory:
+            memory.reset()
             store(memory, conv, mode)
             for recipe, rows in results.items():
                 evaluate(memory, conv, recipe, rows, rerank=llm is not None)
@@ -142,6 +149,7 @@ def main() -> None:
     )
     parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"))
     parser.add_argument("--model", default="gpt-4.1-mini")
+    parser.add_argument("--database-url", help="store in this PostgreSQL database (pgvector)")
     args = parser.parse_args()
     conversations = load(limit=args.conversations)
     llm = None
@@ -149,7 +157,7 @@ def main() -> None:
         llm = {"model": args.model, "base_url": args.base_url, "api_key": args.api_key or "",
                "temperature": 0.0}  # fmt: skip
     results = run(conversations, args.recipes.split(","), mode=args.mode, graph=args.graph,
-                  llm=llm)  # fmt: skip
+                  llm=llm, database_url=args.database_url)  # fmt: skip
     print(f"mode {args.mode}: {sum(len(c.turns) for c in conversations)} turns, "
           f"{len(conversations)} conversations")  # fmt: skip
     for recipe, rows in results.items():

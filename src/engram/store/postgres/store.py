@@ -101,13 +101,13 @@ class PostgresStore:
                 f"embedding_model_dims is {self._expected_dims}, but the embedder makes "
                 f"{dims}-dimensional vectors ({model_id!r})"
             )
-        if not self._opened:
-            try:
-                await self._pool.open(wait=True, timeout=30)
-            except psycopg.Error as exc:
-                raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
-            self._opened = True
-        async with self._pool.connection() as conn:
+        # One connection of its own first: the schema (and the vector extension, which every
+        # pooled connection's setup needs) exists before the pool connects.
+        try:
+            conn = await AsyncConnection.connect(self.url, connect_timeout=30)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+        try:
             await migrate(conn)
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
@@ -118,6 +118,14 @@ class PostgresStore:
                         f"hnsw ((embedding::vector({dims})) vector_cosine_ops) "
                         f"WHERE vector_dims(embedding) = {dims}"
                     )
+        finally:
+            await conn.close()
+        if not self._opened:
+            try:
+                await self._pool.open(wait=True, timeout=30)
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+            self._opened = True
         self._dims, self._model_id = dims, model_id
 
     async def _record_embedder(self, conn: AsyncConnection[Any], dims: int, model_id: str) -> None:
