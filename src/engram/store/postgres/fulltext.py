@@ -4,13 +4,17 @@ Each memory's `fts` (a generated `tsvector`: the text with weight A, the speaker
 the date in words with weight C, stemmed by the `engram` text search configuration) is matched
 through its GIN index. PostgreSQL's own ranking functions have no inverse document frequency,
 so BM25 (k1 = 1.2, b = 0.75; a term's frequency counts 1 in the text and 0.5 in the speaker or
-the date, FTS5's column weights) is computed in SQL from the statistics the schema keeps by
-trigger: documents per lexeme and documents and tokens per project.
+the date, FTS5's column weights) is computed here from what two simple statements return: the
+query's lexemes with the statistics the schema keeps by trigger (documents per lexeme; documents
+and tokens per project), and each matching row's length and frequency of those lexemes.
+(One statement doing it all was slower: its plan is hard for PostgreSQL to estimate.)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncCursor
@@ -20,86 +24,106 @@ from engram.store.base import KeywordMatches
 from engram.store.postgres.compile import Params, compile_live
 
 FETCH = 5000  # matches read per query; past it, other candidates are scored directly
+K1, B = 1.2, 0.75
 
 
-async def lexemes(cur: AsyncCursor[Any], terms: Sequence[str]) -> list[str]:
-    """The query terms as the index holds them (stemmed; stop words dropped)."""
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The query's lexemes that some memory of the project holds, with their idf, and the
+    project's average length."""
+
+    idf: dict[str, float]
+    avgdl: float
+
+    @property
+    def tsquery(self) -> str:
+        """Any of the lexemes, each quoted (no query syntax gets through)."""
+        quoted = ("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in self.idf)
+        return " | ".join(quoted)
+
+    def score(self, tokens: int, frequencies: Sequence[Any]) -> float:
+        norm = K1 * (1 - B + B * tokens / self.avgdl)
+        total = 0.0
+        for lexeme, frequency in frequencies or ():
+            tf = float(frequency)
+            total += self.idf.get(lexeme, 0.0) * tf * (K1 + 1) / (tf + norm)
+        return total
+
+
+async def prepare(cur: AsyncCursor[Any], project: str, terms: Sequence[str]) -> Query | None:
+    """The query as the index holds it (stemmed; stop words dropped), or None when no memory of
+    the project holds any of its terms."""
     if not terms:
-        return []
+        return None
     await cur.execute(
-        "SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('engram', %s))) "
-        "AS lexeme ORDER BY lexeme",
-        (" ".join(terms),),
+        "SELECT w.lexeme, l.docs, s.docs, s.tokens FROM stores s "
+        "CROSS JOIN unnest(tsvector_to_array(to_tsvector('engram', %s))) AS w(lexeme) "
+        "JOIN lexemes l ON l.project = s.project AND l.lexeme = w.lexeme "
+        "WHERE s.project = %s AND l.docs > 0",
+        (" ".join(terms), project),
     )
-    return [str(r[0]) for r in await cur.fetchall()]
+    rows = await cur.fetchall()
+    if not rows:
+        return None
+    n, tokens = max(int(rows[0][2]), 1), max(int(rows[0][3]), 1)
+    idf = {str(r[0]): max(math.log((n - int(r[1]) + 0.5) / (int(r[1]) + 0.5)), 1e-6) for r in rows}
+    return Query(idf, tokens / n)
 
 
-def _bm25(project: str, words: list[str], rows: str, p: Params) -> str:
-    """SELECT rid, bm25 over `rows` (a SELECT of m.rid, m.tokens, m.fts), best first. The caller
-    has bound `rows`' parameters into `p` before this call's (they come first in the SQL)."""
+def _frequencies(q: Query, p: Params) -> str:
+    """Per row: its query lexemes and their weighted frequencies."""
     return (
-        f"WITH hits AS ({rows}), "
-        f"terms AS (SELECT lexeme, docs FROM lexemes WHERE project = {p.bind(project)} "
-        f"AND lexeme = ANY({p.bind(words, '::text[]')})), "
-        "corpus AS (SELECT greatest(docs, 1)::float8 AS n, "
-        "greatest(tokens, 1)::float8 / greatest(docs, 1) AS avgdl FROM stores "
-        f"WHERE project = {p.bind(project)}) "
-        "SELECT h.rid, sum(greatest(ln((c.n - t.docs + 0.5) / (t.docs + 0.5)), 1e-6) * f.tf * 2.2"
-        " / (f.tf + 1.2 * (0.25 + 0.75 * h.tokens / c.avgdl))) AS score "
-        "FROM hits h CROSS JOIN corpus c "
-        "CROSS JOIN LATERAL (SELECT u.lexeme, (SELECT sum(CASE w WHEN 'A' THEN 1.0 ELSE 0.5 END)"
-        " FROM unnest(u.weights) AS w) AS tf FROM unnest(h.fts) AS u) AS f "
-        "JOIN terms t ON t.lexeme = f.lexeme "
-        "GROUP BY h.rid ORDER BY score DESC, h.rid"
-    )
-
-
-def _any_of(words: list[str], p: Params) -> str:
-    """A tsquery matching any of the lexemes (each quoted, so no query syntax gets through)."""
-    return (
-        "(SELECT string_agg(quote_literal(w), ' | ')::tsquery "
-        f"FROM unnest({p.bind(words, '::text[]')}) AS w)"
+        "(SELECT array_agg(ARRAY[u.lexeme, (0.5 * (cardinality(u.weights) + "
+        "cardinality(array_positions(u.weights, 'A'))))::text]) FROM unnest(m.fts) AS u "
+        f"WHERE u.lexeme = ANY({p.bind(list(q.idf), '::text[]')}))"
     )
 
 
 async def matches(
     cur: AsyncCursor[Any],
     project: str,
-    words: list[str],
+    terms: Sequence[str],
     where: Node | None,
     today: str,
     show_expired: bool,
     want: int | None,
 ) -> KeywordMatches:
-    """rid -> BM25 of the best matches within the filters (at least `want` when there are that
-    many; every match, up to FETCH, when `want` is None), and whether that is every match."""
-    if not words:
+    """rid -> BM25 of the matches within the filters, best first (up to FETCH), and whether
+    that is every match."""
+    q = await prepare(cur, project, terms)
+    if q is None:
         return KeywordMatches({}, True)
-    limit = FETCH if want is None else min(FETCH, max(want, 1))
-    p = Params([project])
-    match = _any_of(words, p)
+    p = Params()
+    frequencies = _frequencies(q, p)
+    head = f"m.project = {p.bind(project)} AND m.fts @@ {p.bind(q.tsquery, '::tsquery')}"
     live, p = compile_live(where, today, show_expired, p)
-    rows = (
-        f"SELECT m.rid, m.tokens, m.fts FROM memories m WHERE m.project = %s "
-        f"AND m.fts @@ {match} AND {live}"
+    await cur.execute(
+        f"SELECT m.rid, m.tokens, {frequencies} FROM memories m WHERE {head} AND {live} "
+        f"LIMIT {p.bind(FETCH + 1)}",
+        p,
     )
-    sql = _bm25(project, words, rows, p) + f" LIMIT {p.bind(limit + 1)}"
-    await cur.execute(sql, p)
-    found = [(int(r[0]), float(r[1])) for r in await cur.fetchall()]
-    return KeywordMatches(dict(found[:limit]), len(found) <= limit)
+    rows = await cur.fetchall()
+    scored = sorted(
+        ((int(r[0]), q.score(int(r[1]), r[2])) for r in rows[:FETCH]), key=lambda x: (-x[1], x[0])
+    )
+    return KeywordMatches(dict(scored), len(rows) <= FETCH)
 
 
 async def scores(
-    cur: AsyncCursor[Any], project: str, words: list[str], rids: list[int]
+    cur: AsyncCursor[Any], project: str, terms: Sequence[str], rids: list[int]
 ) -> dict[int, float]:
     """BM25 of the given rows (those with no query term are left out)."""
-    if not words or not rids:
+    if not rids:
         return {}
-    p = Params([project])
-    among = f"m.rid = ANY({p.bind(rids, '::bigint[]')})"
-    rows = (
-        f"SELECT m.rid, m.tokens, m.fts FROM memories m WHERE m.project = %s AND {among} "
-        f"AND m.fts @@ {_any_of(words, p)}"
+    q = await prepare(cur, project, terms)
+    if q is None:
+        return {}
+    p = Params()
+    frequencies = _frequencies(q, p)
+    await cur.execute(
+        f"SELECT m.rid, m.tokens, {frequencies} FROM memories m WHERE m.project = "
+        f"{p.bind(project)} AND m.rid = ANY({p.bind(rids, '::bigint[]')}) "
+        f"AND m.fts @@ {p.bind(q.tsquery, '::tsquery')}",
+        p,
     )
-    await cur.execute(_bm25(project, words, rows, p), p)
-    return {int(r[0]): float(r[1]) for r in await cur.fetchall()}
+    return {int(r[0]): q.score(int(r[1]), r[2]) for r in await cur.fetchall()}

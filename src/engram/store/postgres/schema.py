@@ -29,6 +29,12 @@ MIGRATIONS: list[str] = [
                'September', 'October', 'November', 'December'])[substr(stamp, 6, 2)::int]
         || ' ' || substr(stamp, 1, 4);
 
+    -- One text per (user, agent, run) scope, for indexes (ids are never empty: '' is "none").
+    CREATE FUNCTION engram_scope_key(user_id text, agent_id text, run_id text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN
+        coalesce(user_id, '') || chr(31) || coalesce(agent_id, '') || chr(31) ||
+        coalesce(run_id, '');
+
     CREATE TABLE stores (
         project text PRIMARY KEY,
         dims int NOT NULL,
@@ -59,6 +65,7 @@ MIGRATIONS: list[str] = [
         feedback double precision NOT NULL DEFAULT 0,
         embedding vector NOT NULL,
         tokens int NOT NULL,
+        scope_key text GENERATED ALWAYS AS (engram_scope_key(user_id, agent_id, run_id)) STORED,
         fts tsvector GENERATED ALWAYS AS (
             setweight(to_tsvector('engram', memory), 'A') ||
             setweight(to_tsvector('engram', coalesce(actor_id, '')), 'B') ||
@@ -70,7 +77,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX memories_user ON memories (project, user_id, created_at);
     CREATE INDEX memories_agent ON memories (project, agent_id, created_at);
     CREATE INDEX memories_run ON memories (project, run_id, created_at);
-    CREATE INDEX memories_scope ON memories (project, user_id, agent_id, run_id, rid);
+    CREATE INDEX memories_scope ON memories (project, scope_key, rid);
     CREATE INDEX memories_hash ON memories (project, hash);
     CREATE INDEX memories_created ON memories (project, created_at);
     CREATE INDEX memories_fts ON memories USING gin (fts);
@@ -140,9 +147,10 @@ MIGRATIONS: list[str] = [
         role text NOT NULL,
         name text,
         content text NOT NULL,
-        created_at text NOT NULL
+        created_at text NOT NULL,
+        scope_key text GENERATED ALWAYS AS (engram_scope_key(user_id, agent_id, run_id)) STORED
     );
-    CREATE INDEX messages_scope ON messages (project, user_id, agent_id, run_id, id);
+    CREATE INDEX messages_scope ON messages (project, scope_key, id);
 
     CREATE TABLE entities (
         project text NOT NULL,

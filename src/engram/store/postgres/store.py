@@ -354,13 +354,11 @@ class PostgresStore:
             [(self.project, *scope, role, name, content, op.at) for role, name, content in
              op.messages],
         )  # fmt: skip
-        p = Params([self.project])
-        same = same_scope(scope, p)
         await cur.execute(
-            f"DELETE FROM messages WHERE project = %s AND {same} AND id <= coalesce(("
-            f"SELECT id FROM messages WHERE project = {p.bind(self.project)} AND "
-            f"{same_scope(scope, p)} ORDER BY id DESC LIMIT 1 OFFSET {p.bind(op.keep)}), -1)",
-            p,
+            "DELETE FROM messages WHERE project = %s AND scope_key = engram_scope_key(%s, %s, %s) "
+            "AND id <= coalesce((SELECT id FROM messages WHERE project = %s AND scope_key = "
+            "engram_scope_key(%s, %s, %s) ORDER BY id DESC LIMIT 1 OFFSET %s), -1)",
+            (self.project, *scope, self.project, *scope, op.keep),
         )
 
     async def _claim(
@@ -459,12 +457,11 @@ class PostgresStore:
         self, scope: dict[str, str | None], limit: int
     ) -> list[tuple[str, str | None, str]]:
         key = (scope.get("user_id"), scope.get("agent_id"), scope.get("run_id"))
-        p = Params([self.project])
         async with self._read() as cur:
             await cur.execute(
-                f"SELECT role, name, content FROM messages WHERE project = %s AND "
-                f"{same_scope(key, p)} ORDER BY id DESC LIMIT {p.bind(limit)}",
-                p,
+                "SELECT role, name, content FROM messages WHERE project = %s AND scope_key = "
+                "engram_scope_key(%s, %s, %s) ORDER BY id DESC LIMIT %s",
+                (self.project, *key, limit),
             )
             rows = await cur.fetchall()
         return [(r[0], r[1], r[2]) for r in reversed(rows)]
@@ -631,9 +628,8 @@ class PostgresStore:
         want: int | None = None,
     ) -> KeywordMatches:
         async with self._read() as cur:
-            words = await fulltext.lexemes(cur, terms)
             return await fulltext.matches(
-                cur, self.project, words, where, today, show_expired, want
+                cur, self.project, terms, where, today, show_expired, want
             )
 
     async def candidates(
@@ -654,10 +650,9 @@ class PostgresStore:
             if vector is not None:
                 cosine = dict(await self._nearest(cur, vector, where, today, n_vector,
                                                   show_expired))  # fmt: skip
-            words = await fulltext.lexemes(cur, terms)
             if keyword is None:  # not read ahead: read it now, in the same snapshot
                 keyword = await fulltext.matches(
-                    cur, self.project, words, where, today, show_expired, n_keyword
+                    cur, self.project, terms, where, today, show_expired, n_keyword
                 )
             matches = keyword.scores
             scored = dict(list(matches.items())[:n_keyword])
@@ -666,8 +661,8 @@ class PostgresStore:
                 if rid in matches:
                     scored[rid] = matches[rid]
             missing = [rid for rid in {*cosine, *extra} if rid not in matches]
-            if words and not keyword.complete and missing:
-                scored.update(await fulltext.scores(cur, self.project, words, missing))
+            if terms and not keyword.complete and missing:
+                scored.update(await fulltext.scores(cur, self.project, terms, missing))
             rest = [rid for rid in {*scored, *extra} if rid not in cosine]
             if vector is not None and rest:
                 cosine.update(await self._cosines(cur, vector, rest))
@@ -709,13 +704,9 @@ class PostgresStore:
         await cur.execute(
             "SELECT m.rid, m.id, m.created_at, m.feedback, m.actor_id, m.role, "
             "(SELECT b.rid FROM memories b WHERE b.project = m.project AND "
-            " b.user_id IS NOT DISTINCT FROM m.user_id AND b.agent_id IS NOT DISTINCT FROM "
-            " m.agent_id AND b.run_id IS NOT DISTINCT FROM m.run_id AND b.rid < m.rid "
-            " ORDER BY b.rid DESC LIMIT 1), "
+            "b.scope_key = m.scope_key AND b.rid < m.rid ORDER BY b.rid DESC LIMIT 1), "
             "(SELECT a.rid FROM memories a WHERE a.project = m.project AND "
-            " a.user_id IS NOT DISTINCT FROM m.user_id AND a.agent_id IS NOT DISTINCT FROM "
-            " m.agent_id AND a.run_id IS NOT DISTINCT FROM m.run_id AND a.rid > m.rid "
-            " ORDER BY a.rid LIMIT 1) "
+            "a.scope_key = m.scope_key AND a.rid > m.rid ORDER BY a.rid LIMIT 1) "
             "FROM memories m WHERE m.project = %s AND m.rid = ANY(%s::bigint[])",
             (self.project, rids),
         )
