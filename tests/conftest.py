@@ -27,26 +27,30 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "engram.db"
 
 
+Backend = Callable[..., Store]
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, db_path: Path) -> Callable[[], Store]:
-    """Makes a store of each backend: SQLite in a file, a project in a real PostgreSQL."""
+def backend(request: pytest.FixtureRequest, db_path: Path) -> Backend:
+    """Makes stores of each backend: `backend()` the test's store, `backend("other")` another
+    one (SQLite: a file beside it; PostgreSQL: another project of the same real database)."""
     if request.param == "postgres":
         from engram.store.postgres.store import PostgresStore
 
         url = request.getfixturevalue("pg_url")
-        return lambda: PostgresStore(url, project="test")
-    return lambda: SQLiteStore(db_path)
+        return lambda name="test": PostgresStore(url, project=name)
+    return lambda name="test": SQLiteStore(db_path if name == "test" else db_path.parent / name)
 
 
 @pytest.fixture
-async def amemory(backend: Callable[[], Store]) -> AsyncIterator[AsyncMemory]:
+async def amemory(backend: Backend) -> AsyncIterator[AsyncMemory]:
     memory = AsyncMemory(embedder=HashingEmbedder(128), store=backend())
     yield memory
     await memory.close()
 
 
 @pytest.fixture
-def memory(backend: Callable[[], Store]) -> Iterator[Memory]:
+def memory(backend: Backend) -> Iterator[Memory]:
     with Memory(embedder=HashingEmbedder(128), store=backend()) as mem:
         yield mem
 

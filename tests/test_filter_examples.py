@@ -10,6 +10,7 @@ import pytest
 
 from engram import Memory, ValidationError
 from engram.providers.embedders.hashing import HashingEmbedder
+from engram.store.base import Store
 from engram.store.sqlite.store import SQLiteStore
 from tests.filter_examples import QUERY, load, names_a_scope, with_ids
 
@@ -17,10 +18,16 @@ DATA = load()
 EXAMPLES = DATA["examples"]
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    path = tmp_path_factory.mktemp("filters") / "engram.db"
-    with Memory(embedder=HashingEmbedder(128), store=SQLiteStore(path)) as memory:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    store: Store
+    if request.param == "postgres":
+        from engram.store.postgres.store import PostgresStore
+
+        store = PostgresStore(request.getfixturevalue("pg_cluster").database(), project="docs")
+    else:
+        store = SQLiteStore(tmp_path_factory.mktemp("filters") / "engram.db")
+    with Memory(embedder=HashingEmbedder(128), store=store) as memory:
         ids = {}
         for row in DATA["seed"]:
             added = memory.add(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,14 +11,14 @@ from engram import AsyncMemory, Memory
 from engram.providers._http import RetryPolicy
 from engram.providers.embedders.hashing import HashingEmbedder
 from engram.providers.llm.openai import OpenAILLM
-from engram.store.sqlite.store import SQLiteStore
+from tests.conftest import Backend
 from tests.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture
-def gmem(db_path: Path) -> Iterator[Memory]:
+def gmem(backend: Backend) -> Iterator[Memory]:
     with Memory({"graph_store": {"provider": "sqlite"}, "embedder": {"provider": "hashing"}},
-                store=SQLiteStore(db_path)) as memory:  # fmt: skip
+                store=backend()) as memory:  # fmt: skip
         yield memory
 
 
@@ -97,12 +96,12 @@ def test_search_uses_and_returns_the_graph(gmem: Memory) -> None:
 
 
 @pytest.fixture
-async def llm_graph(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[AsyncMemory]:
+async def llm_graph(fake_openai: FakeOpenAI, backend: Backend) -> AsyncIterator[AsyncMemory]:
     llm = OpenAILLM(
         base_url=fake_openai.base_url, api_key="test-key", retry=RetryPolicy(max_retries=0)
     )
     memory = AsyncMemory({"graph_store": {"provider": "sqlite"}}, embedder=HashingEmbedder(128),
-                         store=SQLiteStore(tmp_path / "g.db"), llm=llm)  # fmt: skip
+                         store=backend(), llm=llm)  # fmt: skip
     yield memory
     await memory.close()
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from engram import Memory
@@ -15,17 +15,20 @@ from engram.core.scope import resolve_filters
 from engram.errors import ConflictError, ValidationError
 from engram.store.sqlite.store import SQLiteStore
 from engram.transfer import export_lines, import_lines
+from tests.conftest import Backend
 
 CONFIG = {"graph_store": {"provider": "sqlite"}, "embedder": {"provider": "hashing"}}
 
 
-def open_memory(path: Path) -> Memory:
-    return Memory(CONFIG, store=SQLiteStore(path))
+@pytest.fixture
+def open_memory(backend: Backend) -> Callable[[str], Memory]:
+    """A graph-memory store of the test's backend, by name (each its own file or project)."""
+    return lambda name: Memory(CONFIG, store=backend(name))
 
 
 @pytest.fixture
-def source(tmp_path: Path) -> Iterator[Memory]:
-    with open_memory(tmp_path / "source.db") as memory:
+def source(open_memory: Callable[[str], Memory]) -> Iterator[Memory]:
+    with open_memory("source") as memory:
         memory.add("I live in Porto.", user_id="alex", timestamp="2025-01-01T00:00:00Z")
         memory.add("I moved to Lisbon.", user_id="alex", timestamp="2025-06-01T00:00:00Z")
         nimbus = memory.add("I work at Nimbus.", user_id="alex")["results"][0]["id"]
@@ -61,7 +64,7 @@ def graph_state(memory: Memory, user: str) -> dict[str, Any]:
 
 
 def test_a_whole_export_round_trips_with_graph_profile_feedback(
-    source: Memory, tmp_path: Path
+    source: Memory, open_memory: Callable[[str], Memory]
 ) -> None:
     lines = export(source)
     assert set(kinds(lines)) == {
@@ -69,7 +72,7 @@ def test_a_whole_export_round_trips_with_graph_profile_feedback(
     }  # fmt: skip
     ended = [json.loads(x) for x in lines if '"relation"' in x and '"invalid_at": null' not in x]
     assert [(r["source"], r["target"]) for r in ended] == [("alex", "Porto")]
-    with open_memory(tmp_path / "copy.db") as copy:
+    with open_memory("copy") as copy:
         counts = load(copy, lines)
         assert counts["memories"] == 3 and counts["feedback"] == 1
         assert counts["relations"] == len([k for k in kinds(lines) if k == "relation"])
@@ -84,33 +87,51 @@ def test_a_whole_export_round_trips_with_graph_profile_feedback(
         ]
         assert found["results"][0]["memory"] == "Lives in Oslo"
         # the entities' name vectors (entity resolution) are computed again, alike
-        vectors = entity_vectors(tmp_path / "source.db")
+        vectors = entity_vectors(source)
         assert vectors and all(vector for _, vector in vectors)
-        assert entity_vectors(tmp_path / "copy.db") == vectors
+        assert entity_vectors(copy) == vectors
 
 
-def entity_vectors(path: Path) -> list[tuple[str, bytes]]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT name, embedding FROM entities ORDER BY id").fetchall()
+def entity_vectors(memory: Memory) -> list[tuple[str, list[float]]]:
+    """The stored name vectors of the graph's entities, read from the store's own tables."""
+    store = memory.async_memory.store
+    if isinstance(store, SQLiteStore):
+        with sqlite3.connect(store.path) as conn:
+            rows = conn.execute("SELECT name, embedding FROM entities ORDER BY id").fetchall()
+        return [(name, np.frombuffer(blob, dtype=np.float32).tolist()) for name, blob in rows]
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    with psycopg.connect(store.url) as conn:  # type: ignore[attr-defined]
+        register_vector(conn)
+        rows = conn.execute(
+            "SELECT name, embedding FROM entities WHERE project = %s ORDER BY id",
+            (store.project,),  # type: ignore[attr-defined]
+        ).fetchall()
+    return [(name, vector.to_list()) for name, vector in rows]
 
 
-def test_a_scope_export_carries_only_that_scope(source: Memory, tmp_path: Path) -> None:
+def test_a_scope_export_carries_only_that_scope(
+    source: Memory, open_memory: Callable[[str], Memory]
+) -> None:
     lines = export(source, resolve_filters(None, user_id="bob"))
     rows = [json.loads(line) for line in lines]
     assert {r.get("user_id") for r in rows if r["type"] != "history" and "user_id" in r} == {"bob"}
     assert {r["type"] for r in rows} == {
         "memory", "history", "entity", "relation", "profile", "profile_change", "feedback",
     }  # fmt: skip
-    with open_memory(tmp_path / "copy.db") as copy:
+    with open_memory("copy") as copy:
         load(copy, lines)
         assert export(copy) == lines
         assert graph_state(copy, "bob") == graph_state(source, "bob")
         assert copy.get_all(user_id="alex")["results"] == []
 
 
-def test_bad_or_conflicting_lines_write_nothing(source: Memory, tmp_path: Path) -> None:
+def test_bad_or_conflicting_lines_write_nothing(
+    source: Memory, open_memory: Callable[[str], Memory]
+) -> None:
     lines = export(source)
-    with open_memory(tmp_path / "copy.db") as copy:
+    with open_memory("copy") as copy:
         copy.add("I live in Rome.", user_id="alex")  # alex's lives_in profile fact exists
         before = export(copy)
         without_memories = [x for x in lines if '"type": "memory"' not in x]
