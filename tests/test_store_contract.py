@@ -311,11 +311,13 @@ async def test_postgres_servers_starting_together_migrate_once(pg_url: str) -> N
 
     import psycopg
 
+    from engram.store.postgres.schema import SCHEMA_VERSION
     from engram.store.postgres.store import PostgresStore
 
     stores = [PostgresStore(pg_url, project=f"s{i}") for i in range(3)]
     await asyncio.gather(*(s.open(dims=DIMS, model_id="m") for s in stores))
     with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT version FROM engram_schema").fetchall() == [(1,)]
+        found = conn.execute("SELECT version FROM engram_schema").fetchall()
+        assert found == [(SCHEMA_VERSION,)]
     for s in stores:
         await s.close()

@@ -120,8 +120,8 @@ def test_health_metrics_and_request_ids(admin: httpx.Client) -> None:
     assert admin.get("/openapi.json").json()["paths"]["/v3/memories/add/"]
 
 
-def test_rate_limit_and_body_size(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    live = LiveServer(tmp_path / "limited", rate_limit=3, max_body_bytes=2000)
+def test_rate_limit_and_body_size(tmp_path, server_db) -> None:  # type: ignore[no-untyped-def]
+    live = LiveServer(tmp_path / "limited", rate_limit=3, max_body_bytes=2000, **server_db)
     try:
         with live.client() as client:
             codes = [client.get("/v1/ping/").status_code for _ in range(5)]

@@ -10,6 +10,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 from typing import ClassVar
 
 import httpx
@@ -92,10 +93,12 @@ def test_project_settings_apply_to_adds(server: LiveServer, admin: httpx.Client)
     assert admin.patch(path, json={"colour": "red"}).status_code == 400
 
 
-def test_project_instructions_reach_the_llm(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+def test_project_instructions_reach_the_llm(
+    tmp_path: Path, fake_openai: FakeOpenAI, server_db: dict[str, Any]
+) -> None:
     llm = {"provider": "openai", "config": {"openai_base_url": fake_openai.base_url,
                                             "api_key": "test-key", "model": "gpt-test"}}  # fmt: skip
-    live = LiveServer(tmp_path / "llm-server", memory={"llm": llm})
+    live = LiveServer(tmp_path / "llm-server", memory={"llm": llm}, **server_db)
     try:
         with live.client() as admin:
             pong = admin.get("/v1/ping/").json()
@@ -132,6 +135,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 def test_webhooks_are_signed_retried_and_recorded(server: LiveServer, admin: httpx.Client) -> None:
+    _Receiver.received, _Receiver.fail_first = [], 1  # one receiver per run
     port = free_port()
     receiver = HTTPServer(("127.0.0.1", port), _Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()

@@ -4,7 +4,8 @@ Memory commands (`add`, `search`, `list`, `get`, `history`, `delete`, `export`, 
 work on the data directory's own store: the one `Memory()` uses, and the one the server's default
 project uses, so the CLI and `engram serve` see the same memories. `--project` picks another
 project of the server. `serve` runs the REST server; `keys` and `projects` manage the server's
-API keys and projects from the machine itself.
+API keys and projects from the machine itself. With `--database-url` (or $ENGRAM_DATABASE_URL)
+all of these work on a server's PostgreSQL database instead of the data directory.
 
 Every failure is one line on standard error and a non-zero exit: 1 when what was asked for does
 not exist, 2 for anything else (bad input, configuration, an unusable data directory).
@@ -43,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--project", help="a server project (id or name) instead of the data directory's own store"
+    )
+    parser.add_argument(
+        "--database-url",
+        help="a server's PostgreSQL database (default $ENGRAM_DATABASE_URL) instead of the data "
+        "directory: its projects, keys and memories",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,5 +1,6 @@
 """The server's commands: `serve`, and `keys` / `projects`, which manage the server's control
-database (`<data_dir>/server.db`) from the machine itself, whether or not a server runs."""
+database (`<data_dir>/server.db`, or the tables of its PostgreSQL database with `--database-url`)
+from the machine itself, whether or not a server runs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import asyncio
 import logging
 import os
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +35,9 @@ def add_commands(sub: Any, command: Command) -> None:
     serve.add_argument("--workers", type=int,
                        help="server processes (default $ENGRAM_WORKERS or 1; one per core "
                             "serves the most searches)")  # fmt: skip
+    serve.add_argument("--database-read-url", action="append", default=[],
+                       help="a read replica of --database-url (repeatable; default "
+                            "$ENGRAM_DATABASE_READ_URL)")  # fmt: skip
     keys = command(sub, "keys", "manage the server's API keys from this machine")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     create = command(keys_sub, "create", "make a key (shown once)")
@@ -50,28 +53,46 @@ def add_commands(sub: Any, command: Command) -> None:
 
 
 # The global flags each server command reads; the others would be silently ignored: refused.
-_READS = {"serve": {"config"}, "keys": {"project"}, "projects": set()}
+_READS = {"serve": {"config", "database_url"}, "keys": {"project", "database_url"},
+          "projects": {"database_url"}}  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> Any:
-    given = {name for name in ("config", "embedder", "project") if getattr(args, name, None)}
+    given = {name for name in ("config", "embedder", "project", "database_url")
+             if getattr(args, name, None)}  # fmt: skip
     ignored = given - _READS[args.command]
     if ignored:
-        flags = ", ".join(f"--{name}" for name in sorted(ignored))
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(ignored))
         hint = " (the server takes its embedder from --config)" if args.command == "serve" else ""
         raise ValidationError(f"engram {args.command} does not take {flags}{hint}")
     if args.command == "serve":
         return _serve(args)
+    url = database_url(args)
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
-    usable_data_dir(data_dir)
-    with _control(data_dir) as c:
+    if url is None:
+        usable_data_dir(data_dir)
+    with _control(data_dir, url) as c:
         if args.command == "projects":
             return _projects(c, data_dir)
         return _keys(c, args)
 
 
+def database_url(args: argparse.Namespace) -> str | None:
+    """`--database-url`, else $ENGRAM_DATABASE_URL: a server's PostgreSQL database, or None."""
+    url = getattr(args, "database_url", None) or os.environ.get("ENGRAM_DATABASE_URL") or None
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise ValidationError(f"the database URL must be postgresql://..., got {url[:20]!r}")
+    return url
+
+
 @contextmanager
-def _control(data_dir: Path) -> Iterator[sqlite3.Connection]:
+def _control(data_dir: Path, url: str | None) -> Iterator[control.Conn]:
+    if url is not None:
+        from engram.server.control_pg import connect
+
+        with connect(url) as pg:
+            yield pg
+        return
     conn = control.connect(data_dir / CONTROL_DB)
     try:
         yield conn
@@ -85,21 +106,36 @@ def project_store(data_dir: Path, wanted: str) -> Path:
         raise ValidationError(
             f"--project: no server has used the data directory {data_dir} (no {CONTROL_DB})"
         )
-    with _control(data_dir) as c:
+    with _control(data_dir, None) as c:
         project = control.find_project(c, wanted)
         return store_dir(data_dir, project["id"], control.default_store(c))
 
 
-def _projects(c: sqlite3.Connection, data_dir: Path) -> dict[str, Any]:
+def project_in_database(url: str, wanted: str | None) -> str:
+    """The id of the server project `wanted` (an id or a name; None: the default project) in a
+    server's PostgreSQL database."""
+    with _control(Path(), url) as c:
+        if wanted is None:
+            default = control.default_project(c)
+            if default is None:
+                raise ValidationError("no server has used this database yet (no projects)")
+            return default
+        return str(control.find_project(c, wanted)["id"])
+
+
+def _projects(c: control.Conn, data_dir: Path) -> dict[str, Any]:
     default = control.default_store(c)
     found = control.rows(c, "SELECT id, org_id, name, created_at FROM projects ORDER BY created_at")
     for project in found:
         project["default"] = default is not None and project["id"] == default[0]
-        project["store"] = str(store_dir(data_dir, project["id"], default) / "engram.db")
+        project["store"] = (
+            f"PostgreSQL, project {project['id']}" if c.postgres
+            else str(store_dir(data_dir, project["id"], default) / "engram.db")
+        )  # fmt: skip
     return {"results": found}
 
 
-def _keys(c: sqlite3.Connection, args: argparse.Namespace) -> Any:
+def _keys(c: control.Conn, args: argparse.Namespace) -> Any:
     project = control.find_project(c, args.project) if args.project else None
     if args.action == "create" and args.admin:
         if project is not None or args.email:
@@ -142,6 +178,7 @@ def _serve(args: argparse.Namespace) -> int | None:
     settings = Settings.from_env(
         host=args.host, port=args.port, data_dir=args.data_dir, config=args.config,
         cors_origins=origins, rate_limit=args.rate_limit, workers=args.workers,
+        database_url=args.database_url, database_read_urls=tuple(args.database_read_url) or None,
     )  # fmt: skip
     usable_data_dir(settings.data_dir)
     asyncio.run(ProjectMemories(settings.data_dir, settings.memory_config()).close())

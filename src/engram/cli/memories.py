@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engram.config import MemoryConfig, default_data_dir, read_config_file
+from engram.config import MemoryConfig, PostgresConfig, default_data_dir, read_config_file
 from engram.core.scope import resolve_filters
 from engram.errors import ConfigurationError, NotFoundError, ValidationError
 from engram.memory import AsyncMemory
@@ -90,10 +90,14 @@ def memory_config(args: argparse.Namespace) -> MemoryConfig:
     source = args.config or os.environ.get("ENGRAM_CONFIG")
     config = MemoryConfig.from_dict(read_config_file(source)) if source else MemoryConfig()
     from_config = config.data_dir is not None or config.db_path is not None
-    if args.data_dir or args.project or not from_config:  # the config's own path comes next
+    on_server_database = bool(getattr(args, "database_url", None)
+                              or os.environ.get("ENGRAM_DATABASE_URL"))  # fmt: skip
+    if (
+        args.data_dir or (args.project and not on_server_database) or not from_config
+    ):  # the config's own path comes next
         data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
         usable_data_dir(data_dir)
-        if args.project:
+        if args.project and not on_server_database:
             from engram.cli.admin import project_store
 
             data_dir = project_store(data_dir, args.project)
@@ -101,6 +105,11 @@ def memory_config(args: argparse.Namespace) -> MemoryConfig:
     usable_data_dir(config.resolved_data_dir())
     if args.embedder:
         config.embedder_provider, config.embedder_config = args.embedder, {}
+    from engram.cli.admin import database_url, project_in_database
+
+    url = database_url(args)
+    if url is not None:  # a server's PostgreSQL database: the project's store there
+        config.postgres = PostgresConfig(url, project=project_in_database(url, args.project))
     return config
 
 

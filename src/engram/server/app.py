@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from engram import __version__
 from engram.errors import EngramError, TooManyRequestsError, ValidationError, http_status
-from engram.server import exports, jobs, manage, oss, platform, profiles
+from engram.server import exports, jobs, manage, oss, platform, profiles, webhooks
 from engram.server.control import ControlDB, bootstrap, default_store
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
@@ -82,8 +82,19 @@ async def _start(settings: Settings) -> State:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # The configuration is checked (providers built) before anything is written: a failed start
     # must not have used up the one-time admin key.
-    projects = ProjectMemories(settings.data_dir, settings.memory_config())
-    db = ControlDB(settings.data_dir / "server.db")
+    db: ControlDB
+    if settings.database_url:  # PostgreSQL: every project, key, job ... in one database
+        from engram.server.control_pg import PgControlDB
+        from engram.store.postgres.database import Database
+
+        database = Database(settings.database_url, read_urls=settings.database_read_urls)
+        projects = ProjectMemories(settings.data_dir, settings.memory_config(), database)
+        await database.open()  # migrates the schema, once for servers starting together
+        db = PgControlDB(settings.database_url)
+        await asyncio.to_thread(db.open)
+    else:
+        projects = ProjectMemories(settings.data_dir, settings.memory_config())
+        db = ControlDB(settings.data_dir / "server.db")
     first_key = await db.run(bootstrap, settings.admin_api_key)
     if first_key:
         print(
@@ -93,28 +104,39 @@ async def _start(settings: Settings) -> State:
         )
     projects.default = await db.run(default_store)
     several = settings.workers > 1
-    limiter = SharedRateLimiter(settings.data_dir / "ratelimit.db", settings.rate_limit) \
-        if several else RateLimiter(settings.rate_limit)  # fmt: skip
+    limiter: RateLimiter | SharedRateLimiter = RateLimiter(settings.rate_limit)
+    if db.postgres:
+        limiter = SharedRateLimiter(settings.rate_limit, db=db)
+    elif several:
+        limiter = SharedRateLimiter(settings.rate_limit, path=settings.data_dir / "ratelimit.db")
     metrics = Metrics(settings.data_dir / "metrics" if several else None)
     state = State(settings, db, projects, metrics, limiter)
-    # Jobs queued by a sibling process are seen by polling: more often when there are siblings.
-    poll = 0.25 if several else 1.0
+    # Jobs queued by a sibling process are seen by polling: more often when there are siblings
+    # (on PostgreSQL, a notification wakes every server at once; polling is the fallback).
+    poll = 0.25 if several and not db.postgres else 1.0
     workers = jobs.JobWorkers(
         db, lambda pid, kind, payload: _run_job(state, pid, kind, payload), settings.job_workers,
         poll,
     )  # fmt: skip
     deliverer = Deliverer(db, settings.webhook_timeout, poll)
     state.workers, state.deliverer = workers, deliverer
-    state.queue_lock = jobs.QueueLock(settings.data_dir / "queue.lock")
 
     async def run_queue() -> None:
         await workers.start()
         deliverer.start()
 
-    if state.queue_lock.try_take():
+    if db.postgres and settings.database_url:  # every server works the queue, side by side
+        from engram.server.control_pg import listen
+
         await run_queue()
-    else:  # a sibling runs the queue; take over if it stops
-        state.background.append(asyncio.create_task(state.queue_lock.wait_then(run_queue)))
+        wake = {jobs.CHANNEL: workers.notify, webhooks.CHANNEL: deliverer.notify}
+        state.background.append(asyncio.create_task(listen(settings.database_url, wake)))
+    else:
+        state.queue_lock = jobs.QueueLock(settings.data_dir / "queue.lock")
+        if state.queue_lock.try_take():
+            await run_queue()
+        else:  # a sibling runs the queue; take over if it stops
+            state.background.append(asyncio.create_task(state.queue_lock.wait_then(run_queue)))
     if several:
         state.background.append(asyncio.create_task(metrics.publish_every(1.0)))
     return state

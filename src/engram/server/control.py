@@ -1,9 +1,13 @@
-"""The server's own database (`server.db`): organizations, projects, members, API keys, jobs,
-webhooks and their deliveries. Memories are not here: each project has its own store.
+"""The server's own database: organizations, projects, members, API keys, jobs, webhooks and
+their deliveries. On SQLite it is `server.db` in the data directory (memories are not there: each
+project has its own store); on PostgreSQL these are tables of the one database that also holds
+every project's memories (`control_pg.py`).
 
-One connection, used by one thread at a time (`ControlDB.run`); every write is one transaction.
-API keys are stored as SHA-256 digests (keys are 256 random bits, so a slow hash adds nothing)
-and shown once, when created.
+The functions here take a `Conn`, which both databases provide: SQL with `?` and `:name`
+parameters, `transaction()`, and `postgres` for the few statements the two dialects spell
+differently. On SQLite, one connection is used by one thread at a time (`ControlDB.run`); every
+write is one transaction. API keys are stored as SHA-256 digests (keys are 256 random bits, so a
+slow hash adds nothing) and shown once, when created.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import json
 import secrets
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from engram.config import DEFAULT_DB_NAME
 from engram.core.timeutil import utc_now_iso
@@ -106,11 +111,47 @@ class Caller:
         return self.role == "OWNER"
 
 
-def connect(path: Path) -> sqlite3.Connection:
+class Cursor(Protocol):
+    """What a statement gives back, on either database."""
+
+    @property
+    def rowcount(self) -> int: ...
+    @property
+    def description(self) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Conn(Protocol):
+    """A connection to the control database (SQLite's `SQLiteConn`, PostgreSQL's `PgConn`)."""
+
+    @property
+    def postgres(self) -> bool: ...  # for the few statements the dialects spell differently
+    @property
+    def integrity_error(self) -> type[Exception]: ...  # a broken unique or foreign key
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ..., /) -> Any: ...
+    def transaction(self, serial: bool = True) -> AbstractContextManager[Any]:
+        """One transaction. `serial` ones run one at a time, as SQLite runs every write
+        transaction: PostgreSQL's wait for each other on a lock (the others rely on row locks)."""
+        ...
+
+
+class SQLiteConn(sqlite3.Connection):
+    """sqlite3's connection, with `Conn`'s few additions (statements run unchanged)."""
+
+    postgres = False
+    integrity_error = sqlite3.IntegrityError
+
+    def transaction(self, serial: bool = True) -> AbstractContextManager[Any]:
+        return atomic(self)
+
+
+def connect(path: Path) -> SQLiteConn:
     """A connection to the control database, its schema brought up to date (the server's, or
     the CLI's for `engram keys` / `engram projects`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=SQLiteConn)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA busy_timeout = 10000")
     conn.executescript(SCHEMA)
@@ -123,6 +164,12 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class ControlDB:
+    """The control database of a server process: `run(fn, *args)` calls `fn(conn, *args)` on a
+    thread of its own. This is SQLite's, one connection and one thread; PostgreSQL's is
+    `control_pg.PgControlDB`."""
+
+    postgres = False
+
     def __init__(self, path: Path) -> None:
         self._conn = connect(path)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="engram-control")
@@ -137,13 +184,13 @@ class ControlDB:
         self._conn.close()
 
 
-def transaction(c: sqlite3.Connection, body: Callable[[], T]) -> T:
-    """`body()` in one write transaction (see `engram.store.sqlite.transaction.atomic`)."""
-    with atomic(c):
+def transaction(c: Conn, body: Callable[[], T], serial: bool = True) -> T:
+    """`body()` in one write transaction (see `Conn.transaction`)."""
+    with c.transaction(serial):
         return body()
 
 
-def rows(c: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+def rows(c: Conn, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
     cursor = c.execute(sql, params)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -152,7 +199,7 @@ def rows(c: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[
 # -- bootstrap --------------------------------------------------------------------------------
 
 
-def bootstrap(c: sqlite3.Connection, admin_key: str | None) -> str | None:
+def bootstrap(c: Conn, admin_key: str | None) -> str | None:
     """At every start: the default organization and project (made the first time), and an admin
     key when the server has no usable OWNER key at all (the given one, or a new one that is
     returned so it can be shown once). `admin_key` given later is added if it is not known yet."""
@@ -175,7 +222,7 @@ def bootstrap(c: sqlite3.Connection, admin_key: str | None) -> str | None:
     return transaction(c, body)
 
 
-def _ensure_default(c: sqlite3.Connection) -> bool:
+def _ensure_default(c: Conn) -> bool:
     """The default organization and project (made on first start; True then). The default
     project's memories are the data directory's own store, which the library and the CLI use."""
     first = c.execute("SELECT id FROM orgs LIMIT 1").fetchone() is None
@@ -192,50 +239,54 @@ def _ensure_default(c: sqlite3.Connection) -> bool:
         # Decided once: the data directory's own store, unless an earlier Engram already kept
         # the default project's memories under projects/.
         legacy = f"projects/{default}"
-        kept = (_data_dir(c) / legacy / DEFAULT_DB_NAME).exists()
+        kept = not c.postgres and (_data_dir(c) / legacy / DEFAULT_DB_NAME).exists()
         _set_meta(c, "default_store", legacy if kept else "")
     return first
 
 
-def _meta(c: sqlite3.Connection, key: str) -> str | None:
+def _meta(c: Conn, key: str) -> str | None:
     row = c.execute("SELECT value FROM server_meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def _set_meta(c: sqlite3.Connection, key: str, value: str) -> None:
-    c.execute("INSERT OR REPLACE INTO server_meta (key, value) VALUES (?, ?)", (key, value))
+def _set_meta(c: Conn, key: str, value: str) -> None:
+    c.execute(
+        "INSERT INTO server_meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
-def _data_dir(c: sqlite3.Connection) -> Path:
+def _data_dir(c: Conn) -> Path:
     """The data directory: where the control database (`server.db`) lives."""
     return Path(c.execute("PRAGMA database_list").fetchone()[2]).parent
 
 
-def default_store(c: sqlite3.Connection) -> tuple[str, str] | None:
+def default_store(c: Conn) -> tuple[str, str] | None:
     """The default project and where its store is, relative to the data directory ("" is the
     data directory's own `engram.db`); None before any server or `engram keys` ran."""
     project, where = _meta(c, "default_project"), _meta(c, "default_store")
     return None if project is None or where is None else (project, where)
 
 
-def set_up(c: sqlite3.Connection) -> str:
+def set_up(c: Conn) -> str:
     """The default project's id, making the default organization and project if no server has
     run yet (no key is made)."""
     transaction(c, lambda: _ensure_default(c))
     return str(default_project(c))
 
 
-def default_project(c: sqlite3.Connection) -> str | None:
+def default_project(c: Conn) -> str | None:
     return _meta(c, "default_project")
 
 
-def _admin_key(c: sqlite3.Connection, key: str) -> dict[str, Any]:
+def _admin_key(c: Conn, key: str) -> dict[str, Any]:
     project_id = default_project(c)
     org_id = c.execute("SELECT org_id FROM projects WHERE id = ?", (project_id,)).fetchone()[0]
     return insert_key(c, key, org_id, str(project_id), "OWNER", "admin@localhost", "admin")
 
 
-def mint_admin_key(c: sqlite3.Connection) -> dict[str, Any]:
+def mint_admin_key(c: Conn) -> dict[str, Any]:
     """A new OWNER key of the default project (`engram keys create --admin`), made from the
     machine itself; the key is in `key`, shown this once. Sets the server up if it never ran."""
 
@@ -247,7 +298,7 @@ def mint_admin_key(c: sqlite3.Connection) -> dict[str, Any]:
     return transaction(c, body)
 
 
-def find_project(c: sqlite3.Connection, wanted: str) -> dict[str, Any]:
+def find_project(c: Conn, wanted: str) -> dict[str, Any]:
     """A project by id or by name (a name several projects share is an error)."""
     found = rows(
         c, "SELECT id, org_id, name FROM projects WHERE id = ? OR name = ? ORDER BY created_at",
@@ -267,7 +318,7 @@ def find_project(c: sqlite3.Connection, wanted: str) -> dict[str, Any]:
 # -- organizations, projects, members -----------------------------------------------------------
 
 
-def create_org(c: sqlite3.Connection, name: str) -> dict[str, Any]:
+def create_org(c: Conn, name: str) -> dict[str, Any]:
     org = {"id": "org_" + uuid.uuid4().hex[:20], "name": name, "created_at": utc_now_iso()}
     c.execute("INSERT INTO orgs (id, name, created_at) VALUES (:id, :name, :created_at)", org)
     return org
@@ -278,7 +329,7 @@ PROJECT_FIELDS = ("name", "description", "custom_instructions", "custom_categori
 
 
 def create_project(
-    c: sqlite3.Connection, org_id: str, name: str, description: str | None = None
+    c: Conn, org_id: str, name: str, description: str | None = None
 ) -> dict[str, Any]:
     if c.execute("SELECT 1 FROM orgs WHERE id = ?", (org_id,)).fetchone() is None:
         raise NotFoundError(f"organization {org_id} not found")
@@ -292,7 +343,7 @@ def create_project(
     return get_project(c, org_id, pid)
 
 
-def get_project(c: sqlite3.Connection, org_id: str, project_id: str) -> dict[str, Any]:
+def get_project(c: Conn, org_id: str, project_id: str) -> dict[str, Any]:
     found = rows(c, "SELECT * FROM projects WHERE id = ? AND org_id = ?", (project_id, org_id))
     if not found:
         raise NotFoundError(f"project {project_id} not found")
@@ -303,13 +354,13 @@ def get_project(c: sqlite3.Connection, org_id: str, project_id: str) -> dict[str
     return project
 
 
-def list_projects(c: sqlite3.Connection, org_id: str) -> list[dict[str, Any]]:
+def list_projects(c: Conn, org_id: str) -> list[dict[str, Any]]:
     ids = [r[0] for r in c.execute("SELECT id FROM projects WHERE org_id = ?", (org_id,))]
     return [get_project(c, org_id, pid) for pid in ids]
 
 
 def update_project(
-    c: sqlite3.Connection, org_id: str, project_id: str, changes: dict[str, Any]
+    c: Conn, org_id: str, project_id: str, changes: dict[str, Any]
 ) -> dict[str, Any]:
     check_changes(changes)
     get_project(c, org_id, project_id)
@@ -344,7 +395,7 @@ def _check_categories(value: Any) -> None:
         raise ValidationError('custom_categories must be a list of {"name": "description"}')
 
 
-def delete_project(c: sqlite3.Connection, org_id: str, project_id: str) -> None:
+def delete_project(c: Conn, org_id: str, project_id: str) -> None:
     get_project(c, org_id, project_id)
     if project_id == default_project(c):
         raise ConflictError(
@@ -360,7 +411,7 @@ def delete_project(c: sqlite3.Connection, org_id: str, project_id: str) -> None:
     c.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 
 
-def list_members(c: sqlite3.Connection, project_id: str) -> list[dict[str, Any]]:
+def list_members(c: Conn, project_id: str) -> list[dict[str, Any]]:
     return rows(
         c,
         "SELECT email, role, created_at FROM members WHERE project_id = ? ORDER BY created_at",
@@ -368,18 +419,18 @@ def list_members(c: sqlite3.Connection, project_id: str) -> list[dict[str, Any]]
     )
 
 
-def add_member(c: sqlite3.Connection, project_id: str, email: str, role: str) -> None:
+def add_member(c: Conn, project_id: str, email: str, role: str) -> None:
     _check_member(email, role)
     try:
         c.execute(
             "INSERT INTO members (project_id, email, role, created_at) VALUES (?, ?, ?, ?)",
             (project_id, email, role, utc_now_iso()),
         )
-    except sqlite3.IntegrityError:
+    except c.integrity_error:
         raise ConflictError(f"{email} is a member of this project already") from None
 
 
-def update_member(c: sqlite3.Connection, project_id: str, email: str, role: str) -> None:
+def update_member(c: Conn, project_id: str, email: str, role: str) -> None:
     _check_member(email, role)
     changed = c.execute(
         "UPDATE members SET role = ? WHERE project_id = ? AND email = ?", (role, project_id, email)
@@ -392,7 +443,7 @@ def update_member(c: sqlite3.Connection, project_id: str, email: str, role: str)
     )
 
 
-def remove_member(c: sqlite3.Connection, project_id: str, email: str) -> None:
+def remove_member(c: Conn, project_id: str, email: str) -> None:
     removed = c.execute(
         "DELETE FROM members WHERE project_id = ? AND email = ?", (project_id, email)
     ).rowcount
@@ -405,7 +456,7 @@ def remove_member(c: sqlite3.Connection, project_id: str, email: str) -> None:
     )
 
 
-def member_role(c: sqlite3.Connection, project_id: str, email: str) -> str:
+def member_role(c: Conn, project_id: str, email: str) -> str:
     row = c.execute(
         "SELECT role FROM members WHERE project_id = ? AND email = ?", (project_id, email)
     ).fetchone()
@@ -425,7 +476,7 @@ def _check_member(email: str, role: str) -> None:
 
 
 def insert_key(
-    c: sqlite3.Connection, key: str, org_id: str, project_id: str, role: str, email: str,
+    c: Conn, key: str, org_id: str, project_id: str, role: str, email: str,
     name: str | None,
 ) -> dict[str, Any]:  # fmt: skip
     row = {
@@ -443,7 +494,7 @@ def insert_key(
 
 
 def create_key(
-    c: sqlite3.Connection, org_id: str, project_id: str, email: str, name: str | None
+    c: Conn, org_id: str, project_id: str, email: str, name: str | None
 ) -> dict[str, Any]:
     """A new key for a member of the project, with the member's role; the key is in `key`,
     shown this once."""
@@ -452,7 +503,7 @@ def create_key(
     return {**insert_key(c, key, org_id, project_id, role, email, name), "key": key}
 
 
-def find_key(c: sqlite3.Connection, key_digest: str) -> Caller | None:
+def find_key(c: Conn, key_digest: str) -> Caller | None:
     row = c.execute(
         "SELECT id, org_id, project_id, role, user_email FROM api_keys "
         "WHERE digest = ? AND revoked_at IS NULL",
@@ -461,7 +512,7 @@ def find_key(c: sqlite3.Connection, key_digest: str) -> Caller | None:
     return None if row is None else Caller(*row)
 
 
-def list_keys(c: sqlite3.Connection, project_id: str) -> list[dict[str, Any]]:
+def list_keys(c: Conn, project_id: str) -> list[dict[str, Any]]:
     return rows(
         c,
         "SELECT id, hint, role, user_email, name, created_at, revoked_at FROM api_keys "
@@ -470,7 +521,7 @@ def list_keys(c: sqlite3.Connection, project_id: str) -> list[dict[str, Any]]:
     )
 
 
-def revoke_key(c: sqlite3.Connection, project_id: str, key_id: str) -> None:
+def revoke_key(c: Conn, project_id: str, key_id: str) -> None:
     changed = c.execute(
         "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND project_id = ? AND revoked_at IS NULL",
         (utc_now_iso(), key_id, project_id),

@@ -5,9 +5,13 @@ were RUNNING when the server stopped (even by kill -9) are PENDING again at the 
 job id is the add's idempotency key, claimed in the same transaction as the memories it writes,
 so a job re-run after a crash writes nothing twice: it finds its claim and reports those results.
 
-Of the processes serving one data directory (`engram serve --workers N`, or two servers started
-on it), one runs the queue and the webhook deliveries: the holder of `QueueLock`. The others
-queue work for it and take over when it dies.
+Of the processes serving one SQLite data directory (`engram serve --workers N`, or two servers
+started on it), one runs the queue and the webhook deliveries: the holder of `QueueLock`. The
+others queue work for it and take over when it dies.
+
+On PostgreSQL every server runs workers: a worker claims a job with `FOR UPDATE SKIP LOCKED`, so
+two servers never claim the same one, and holds it under a lease (`LEASE` seconds, renewed while
+it runs). A job whose server died (its lease ran out) is claimed again by any other server.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,15 +28,17 @@ from typing import Any
 
 from engram.core.timeutil import utc_now_iso
 from engram.errors import EngramError, NotFoundError, ProviderError, StoreError
-from engram.server.control import ControlDB, rows, transaction
+from engram.server.control import Conn, ControlDB, rows, transaction
 
 logger = logging.getLogger("engram.server.jobs")
 MAX_ATTEMPTS = 3  # for failures that are not the request's fault (provider down, ...)
+CHANNEL = "engram_jobs"  # PostgreSQL: notified when a job is queued (wakes every server)
+LEASE = 60  # seconds a PostgreSQL worker holds a job without renewing its lease
 
 Runner = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
 
 
-def enqueue(c: sqlite3.Connection, project_id: str, kind: str, payload: dict[str, Any]) -> str:
+def enqueue(c: Conn, project_id: str, kind: str, payload: dict[str, Any]) -> str:
     job_id = str(uuid.uuid4())
     now = utc_now_iso()
     c.execute(
@@ -41,16 +46,28 @@ def enqueue(c: sqlite3.Connection, project_id: str, kind: str, payload: dict[str
         "VALUES (?, ?, ?, ?, 'PENDING', ?, ?)",
         (job_id, project_id, kind, json.dumps(payload), now, now),
     )
+    if c.postgres:  # sent when the transaction commits
+        c.execute(f"NOTIFY {CHANNEL}")
     return job_id
 
 
-def claim_next(c: sqlite3.Connection) -> dict[str, Any] | None:
+def claim_next(c: Conn) -> dict[str, Any] | None:
+    """The oldest PENDING job (on PostgreSQL, or one whose worker's lease ran out), now RUNNING."""
+
     def body() -> dict[str, Any] | None:
-        found = rows(
-            c,
-            "SELECT id, project_id, kind, payload, attempts FROM jobs WHERE status = 'PENDING' "
-            "ORDER BY created_at LIMIT 1",
-        )
+        if c.postgres:  # servers claim side by side: skip the rows another one is claiming
+            found = rows(
+                c,
+                "SELECT id, project_id, kind, payload, attempts FROM jobs WHERE status = 'PENDING' "
+                "OR (status = 'RUNNING' AND lease_until < now()) ORDER BY created_at LIMIT 1 "
+                "FOR UPDATE SKIP LOCKED",
+            )
+        else:
+            found = rows(
+                c,
+                "SELECT id, project_id, kind, payload, attempts FROM jobs WHERE status = 'PENDING' "
+                "ORDER BY created_at LIMIT 1",
+            )
         if not found:
             return None
         job = found[0]
@@ -59,14 +76,16 @@ def claim_next(c: sqlite3.Connection) -> dict[str, Any] | None:
             "WHERE id = ?",
             (utc_now_iso(), job["id"]),
         )
+        if c.postgres:
+            renew(c, job["id"])
         job["payload"] = json.loads(job["payload"])
         return job
 
-    return transaction(c, body)
+    return transaction(c, body, serial=False)  # the row lock is enough
 
 
 def finish(
-    c: sqlite3.Connection, job_id: str, status: str, results: Any = None, error: str | None = None
+    c: Conn, job_id: str, status: str, results: Any = None, error: str | None = None
 ) -> None:
     c.execute(
         "UPDATE jobs SET status = ?, results = ?, error = ?, updated_at = ? WHERE id = ?",
@@ -74,14 +93,26 @@ def finish(
     )
 
 
-def requeue_running(c: sqlite3.Connection) -> int:
-    return c.execute(
-        "UPDATE jobs SET status = 'PENDING', updated_at = ? WHERE status = 'RUNNING'",
-        (utc_now_iso(),),
-    ).rowcount
+def renew(c: Conn, job_id: str) -> None:
+    """Extend the lease of a RUNNING job (PostgreSQL: the database's clock, which every server
+    shares)."""
+    c.execute(
+        f"UPDATE jobs SET lease_until = now() + interval '{LEASE} seconds' "
+        "WHERE id = ? AND status = 'RUNNING'",
+        (job_id,),
+    )
 
 
-def pending_count(c: sqlite3.Connection) -> int:
+def requeue_running(c: Conn) -> int:
+    return int(
+        c.execute(
+            "UPDATE jobs SET status = 'PENDING', updated_at = ? WHERE status = 'RUNNING'",
+            (utc_now_iso(),),
+        ).rowcount
+    )
+
+
+def pending_count(c: Conn) -> int:
     return int(c.execute("SELECT count(*) FROM jobs WHERE status = 'PENDING'").fetchone()[0])
 
 
@@ -99,7 +130,7 @@ def _event(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def get_event(c: sqlite3.Connection, project_id: str, job_id: str) -> dict[str, Any]:
+def get_event(c: Conn, project_id: str, job_id: str) -> dict[str, Any]:
     found = get_job(c, project_id, job_id)
     if found is None:
         raise NotFoundError(f"event {job_id} not found")
@@ -107,29 +138,29 @@ def get_event(c: sqlite3.Connection, project_id: str, job_id: str) -> dict[str, 
 
 
 def get_job(
-    c: sqlite3.Connection, project_id: str, job_id: str, kind: str | None = None
+    c: Conn, project_id: str, job_id: str, kind: str | None = None
 ) -> dict[str, Any] | None:
     """The project's job with this id (of this kind, when given), or None."""
     found = rows(c, "SELECT * FROM jobs WHERE id = ? AND project_id = ?", (job_id, project_id))
     return found[0] if found and kind in (None, found[0]["kind"]) else None
 
 
-def newest_with_key(
-    c: sqlite3.Connection, project_id: str, kind: str, key: str
-) -> dict[str, Any] | None:
+def newest_with_key(c: Conn, project_id: str, kind: str, key: str) -> dict[str, Any] | None:
     """The project's newest job of `kind` whose payload has this `key` (an export's canonical
     filters, a profile job's idempotency key), or None."""
+    key_of, order = ("payload::jsonb ->> 'key'", "seq") if c.postgres else \
+        ("json_extract(payload, '$.key')", "rowid")  # fmt: skip
     found = rows(
         c,
-        "SELECT * FROM jobs WHERE project_id = ? AND kind = ? "
-        "AND json_extract(payload, '$.key') = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        f"SELECT * FROM jobs WHERE project_id = ? AND kind = ? AND {key_of} = ? "
+        f"ORDER BY created_at DESC, {order} DESC LIMIT 1",
         (project_id, kind, key),
     )
     return found[0] if found else None
 
 
 def list_events(
-    c: sqlite3.Connection, project_id: str, offset: int, limit: int
+    c: Conn, project_id: str, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
     total = c.execute("SELECT count(*) FROM jobs WHERE project_id = ?", (project_id,)).fetchone()
     found = rows(
@@ -189,9 +220,10 @@ class JobWorkers:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        requeued = await self._db.run(lambda c: transaction(c, lambda: requeue_running(c)))
-        if requeued:
-            logger.info("jobs interrupted by the last stop are pending again: %d", requeued)
+        if not self._db.postgres:  # the queue's only runner: what was RUNNING was interrupted
+            requeued = await self._db.run(lambda c: transaction(c, lambda: requeue_running(c)))
+            if requeued:
+                logger.info("jobs interrupted by the last stop are pending again: %d", requeued)
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._count)]
 
     def notify(self) -> None:
@@ -213,6 +245,26 @@ class JobWorkers:
             await self._run(job)
 
     async def _run(self, job: dict[str, Any]) -> None:
+        if not self._db.postgres:
+            await self._attempt(job)
+            return
+        lease = asyncio.create_task(self._renew(job["id"]))
+        try:
+            await self._attempt(job)
+        finally:
+            lease.cancel()
+            await asyncio.gather(lease, return_exceptions=True)
+
+    async def _renew(self, job_id: str) -> None:
+        """Keep the job's lease while it runs (a third of the lease between renewals)."""
+        while True:
+            await asyncio.sleep(LEASE / 3)
+            try:
+                await self._db.run(renew, job_id)
+            except Exception:  # the next renewal may succeed; a lost lease only risks a rerun
+                logger.warning("could not renew the lease of job %s", job_id, exc_info=True)
+
+    async def _attempt(self, job: dict[str, Any]) -> None:
         payload = {**job["payload"], "idempotency_key": job["id"]}
         try:
             results = await self._runner(job["project_id"], job["kind"], payload)

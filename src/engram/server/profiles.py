@@ -13,7 +13,6 @@ the schema and instructions.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,7 +22,7 @@ from engram.core.timeutil import utc_now_iso
 from engram.errors import EngramError, NotFoundError, StoreError, ValidationError
 from engram.memory import AsyncMemory
 from engram.server import jobs
-from engram.server.control import Caller, rows, transaction
+from engram.server.control import Caller, Conn, rows, transaction
 from engram.server.platform import body_of, pick
 from engram.server.state import Reader, State, Writer, memory_for, state_of
 
@@ -46,7 +45,7 @@ DEFAULT_SCHEMA: dict[str, Any] = {
 # -- settings -----------------------------------------------------------------------------------
 
 
-def read_settings(c: sqlite3.Connection, project_id: str) -> dict[str, Any]:
+def read_settings(c: Conn, project_id: str) -> dict[str, Any]:
     found = rows(c, "SELECT * FROM profile_settings WHERE project_id = ?", (project_id,))
     row: dict[str, Any] = found[0] if found else {"enabled": 1, "schema": None,
                                                   "custom_instructions": None}  # fmt: skip
@@ -58,7 +57,7 @@ def read_settings(c: sqlite3.Connection, project_id: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def write_settings(c: sqlite3.Connection, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+def write_settings(c: Conn, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
     current = read_settings(c, project_id)
     user = current["entities"]["user"]
     unsupported = set(body) - {"enabled", "entities"}
@@ -83,7 +82,9 @@ def write_settings(c: sqlite3.Connection, project_id: str, body: dict[str, Any])
     user.update(changes)
     enabled = body.get("enabled", current["enabled"])
     c.execute(
-        "INSERT OR REPLACE INTO profile_settings VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO profile_settings VALUES (?, ?, ?, ?, ?) ON CONFLICT (project_id) DO UPDATE "
+        "SET enabled = excluded.enabled, schema = excluded.schema, "
+        "custom_instructions = excluded.custom_instructions, updated_at = excluded.updated_at",
         (project_id, int(enabled), None if user["schema"] is None else json.dumps(user["schema"]),
          user["custom_instructions"], utc_now_iso()),
     )  # fmt: skip
@@ -107,7 +108,7 @@ async def update_settings(request: Request, who: Writer) -> Any:
 
 
 def _queue(
-    c: sqlite3.Connection, project_id: str, operation: str, users: list[str], key: str | None
+    c: Conn, project_id: str, operation: str, users: list[str], key: str | None
 ) -> tuple[dict[str, Any], bool]:
     """The job for this idempotency key if there is one (replayed), else a new PROFILE job."""
     if key:
@@ -122,11 +123,12 @@ def _queue(
     return job, False
 
 
-def _queued_for(c: sqlite3.Connection, project_id: str, user: str) -> bool:
+def _queued_for(c: Conn, project_id: str, user: str) -> bool:
+    names = "jsonb_array_elements_text(payload::jsonb -> 'entity_ids')" if c.postgres \
+        else "json_each(payload, '$.entity_ids')"  # fmt: skip
     found = c.execute(
         "SELECT 1 FROM jobs WHERE project_id = ? AND kind = 'PROFILE' "
-        "AND status IN ('PENDING', 'RUNNING') AND EXISTS "
-        "(SELECT 1 FROM json_each(payload, '$.entity_ids') WHERE value = ?)",
+        f"AND status IN ('PENDING', 'RUNNING') AND EXISTS (SELECT 1 FROM {names} WHERE value = ?)",
         (project_id, user),
     ).fetchone()
     return found is not None
@@ -224,7 +226,7 @@ async def run_profile_job(state: State, project_id: str, payload: dict[str, Any]
 
 
 def _store(
-    c: sqlite3.Connection,
+    c: Conn,
     project_id: str,
     user: str,
     profile: dict[str, Any] | None,
@@ -236,16 +238,18 @@ def _store(
         c.execute(
             "INSERT INTO profiles (project_id, entity_type, entity_id, status, error, "
             "source_updated_at, updated_at) VALUES (?, 'user', ?, 'failed', ?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET status = 'failed', error = excluded.error, "
-            "source_updated_at = excluded.source_updated_at, updated_at = excluded.updated_at",
+            "ON CONFLICT (project_id, entity_type, entity_id) DO UPDATE SET status = 'failed', "
+            "error = excluded.error, source_updated_at = excluded.source_updated_at, "
+            "updated_at = excluded.updated_at",
             (project_id, user, error, source, now),
         )
         return
     c.execute(
         "INSERT INTO profiles VALUES (?, 'user', ?, ?, 'succeeded', NULL, 1, ?, ?) "
-        "ON CONFLICT DO UPDATE SET profile = excluded.profile, status = 'succeeded', error = NULL, "
-        "generation_count = generation_count + 1, source_updated_at = excluded.source_updated_at, "
-        "updated_at = excluded.updated_at",
+        "ON CONFLICT (project_id, entity_type, entity_id) DO UPDATE SET "
+        "profile = excluded.profile, status = 'succeeded', error = NULL, "
+        "generation_count = profiles.generation_count + 1, "
+        "source_updated_at = excluded.source_updated_at, updated_at = excluded.updated_at",
         (project_id, user, json.dumps(profile), source, now),
     )
 
@@ -281,15 +285,17 @@ async def _refresh(state: State, who: Caller, user: str, newest: str) -> None:
     """Queue a generation for `user` if the profile is missing or older than `newest` (checked
     again here: a job may have finished since the caller read it) and none is queued."""
 
-    def body(c: sqlite3.Connection) -> None:
+    def body(c: Conn) -> None:
+        # The queue first: a job stores its profile before it finishes, so once no job is
+        # queued, the profile read next is the newest one (whatever finishes meanwhile).
+        if _queued_for(c, who.project_id, user):
+            return
         found = c.execute(
             "SELECT source_updated_at FROM profiles WHERE project_id = ? AND entity_type = 'user' "
             "AND entity_id = ?",
             (who.project_id, user),
         ).fetchone()
-        if found is not None and (found[0] or "") >= newest:
-            return
-        if not _queued_for(c, who.project_id, user):
+        if found is None or (found[0] or "") < newest:
             _queue(c, who.project_id, "trigger", [user], None)
 
     await state.db.run(lambda c: transaction(c, lambda: body(c)))

@@ -9,6 +9,11 @@ Tenant isolation is structural: a request's API key names one project, and every
 operation of that request goes to that project's database file. No query, filter or memory id
 can reach another project's rows, because they are not in the database the query runs on. The
 embedder and the LLM are shared by all projects (they hold no tenant data).
+
+With a PostgreSQL database (`engram serve --database-url`), every project's memories are rows of
+that database carrying the project's id, read and written through one set of pools
+(`store.postgres.database.Database`); every statement is confined to the project, and the tables'
+Row-Level Security policies enforce it again.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import dataclasses
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engram.config import MemoryConfig, build_embedder, build_llm
 from engram.errors import ConfigurationError
@@ -25,6 +30,10 @@ from engram.memory import AsyncMemory
 from engram.pipeline.rerank import close_reranker
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
+from engram.store.base import Store
+
+if TYPE_CHECKING:
+    from engram.store.postgres.database import Database
 
 
 def store_dir(data_dir: Path, project_id: str, default: tuple[str, str] | None) -> Path:
@@ -36,8 +45,11 @@ def store_dir(data_dir: Path, project_id: str, default: tuple[str, str] | None) 
 
 
 class ProjectMemories:
-    def __init__(self, data_dir: Path, config: dict[str, Any]) -> None:
+    def __init__(
+        self, data_dir: Path, config: dict[str, Any], database: Database | None = None
+    ) -> None:
         self._data_dir = data_dir
+        self.database = database  # PostgreSQL: every project's store in this database
         self._root = data_dir / "projects"
         self.default: tuple[str, str] | None = None  # control.default_store, set at start
         if "data_dir" in config:
@@ -46,6 +58,11 @@ class ProjectMemories:
                 "the config file's data_dir"
             )
         self._base = MemoryConfig.from_dict({**config, "data_dir": str(data_dir)})
+        if self._base.postgres is not None:
+            raise ConfigurationError(
+                "the server keeps its projects' stores in --database-url ($ENGRAM_DATABASE_URL), "
+                "not in a pgvector vector_store of the config file"
+            )
         if self._base.db_path is not None:  # one file for every project: never
             raise ConfigurationError(
                 "the server keeps each project's store under its data directory: set "
@@ -66,28 +83,41 @@ class ProjectMemories:
         async with self._lock:
             memory = self._open.get(project_id)
             if memory is None:
+                store: Store | None = None
+                if self.database is not None:
+                    from engram.store.postgres.store import PostgresStore
+
+                    store = PostgresStore(self.database, project=project_id)
                 where = store_dir(self._data_dir, project_id, self.default)
                 config = dataclasses.replace(self._base, data_dir=where)
                 # A key's project is its scope: reads need no user, agent or run id.
                 memory = AsyncMemory(
-                    config, embedder=self.embedder, llm=self.llm, require_scope=False
-                )
+                    config, embedder=self.embedder, llm=self.llm, store=store,
+                    require_scope=False,
+                )  # fmt: skip
                 await memory  # open (create or migrate) the store now
                 self._open[project_id] = memory
         return memory
 
     async def drop(self, project_id: str) -> None:
         """Close and delete a project's store (the project was deleted)."""
+        if self.database is not None:
+            from engram.store.postgres.store import PostgresStore
+
+            await PostgresStore(self.database, project=project_id).drop()
         async with self._lock:
             memory = self._open.pop(project_id, None)
             if memory is not None:
                 await _release(memory)
-        await asyncio.to_thread(shutil.rmtree, self._root / project_id, True)
+        if self.database is None:
+            await asyncio.to_thread(shutil.rmtree, self._root / project_id, True)
 
     async def close(self) -> None:
         for memory in self._open.values():
             await _release(memory)
         self._open.clear()
+        if self.database is not None:
+            await self.database.close()
         await self.embedder.aclose()
         if self.llm is not None:
             await self.llm.aclose()

@@ -13,6 +13,8 @@
 | `ENGRAM_WORKERS` | `--workers` | `1` | server processes (one per core serves the most searches) |
 | `ENGRAM_JOB_WORKERS` | | `2` | async adds processed at once |
 | `ENGRAM_WEBHOOK_TIMEOUT` | | `10` | seconds per webhook delivery attempt |
+| `ENGRAM_DATABASE_URL` | `--database-url` | none | PostgreSQL: every project, key, job, ... there |
+| `ENGRAM_DATABASE_READ_URL` | `--database-read-url` | none | read replicas (space-separated URLs) |
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Settings:
     workers: int = 1
     job_workers: int = 2
     webhook_timeout: float = 10.0
+    database_url: str | None = None
+    database_read_urls: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -60,6 +64,14 @@ class Settings:
     def check(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigurationError(f"port must be in 1..65535, got {self.port}")
+        if self.database_url is not None and not self.database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ConfigurationError(
+                "ENGRAM_DATABASE_URL must be a postgresql:// URL (the data directory is SQLite's)"
+            )
+        if self.database_read_urls and self.database_url is None:
+            raise ConfigurationError("read replicas (ENGRAM_DATABASE_READ_URL) need a database URL")
         for name, least in (("rate_limit", 0), ("max_body_bytes", 0), ("workers", 1),
                             ("job_workers", 1)):  # fmt: skip
             if getattr(self, name) < least:
@@ -72,7 +84,10 @@ class Settings:
         for f in fields(self):
             value = getattr(self, f.name)
             if value is not None:
-                out[variable(f.name)] = ",".join(value) if isinstance(value, tuple) else str(value)
+                joiner = " " if f.name == "database_read_urls" else ","
+                out[variable(f.name)] = (
+                    joiner.join(value) if isinstance(value, tuple) else str(value)
+                )
         return out
 
     def memory_config(self) -> dict[str, Any]:
@@ -83,7 +98,8 @@ class Settings:
 
 def variable(name: str) -> str:
     """The environment variable of a setting (`data_dir` is `ENGRAM_HOME`)."""
-    return PREFIX + ("HOME" if name == "data_dir" else name.upper())
+    special = {"data_dir": "HOME", "database_read_urls": "DATABASE_READ_URL"}
+    return PREFIX + special.get(name, name.upper())
 
 
 def _parse(name: str, raw: str) -> Any:
@@ -98,4 +114,6 @@ def _parse(name: str, raw: str) -> Any:
         return Path(raw).expanduser()
     if name == "cors_origins":
         return tuple(o.strip() for o in raw.split(",") if o.strip())
+    if name == "database_read_urls":  # URLs hold commas (several hosts), never spaces
+        return tuple(raw.split())
     return raw

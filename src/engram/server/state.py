@@ -18,11 +18,10 @@ from fastapi import Depends, Request
 from engram.errors import PermissionDeniedError, TooManyRequestsError, UnauthenticatedError
 from engram.memory import AsyncMemory
 from engram.server import jobs, webhooks
-from engram.server.control import Caller, ControlDB, digest, find_key, transaction
+from engram.server.control import Caller, Conn, ControlDB, SQLiteConn, digest, find_key, transaction
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
 from engram.server.settings import Settings
-from engram.store.sqlite.transaction import atomic
 
 
 class RateLimiter:
@@ -43,24 +42,27 @@ class RateLimiter:
 
 
 class SharedRateLimiter:
-    """The same token buckets, kept in a small SQLite file that every process of one server
-    (`--workers N`) shares, so a key's limit holds across them. Losing it loses nothing that
-    matters (the buckets refill), so it is written without fsync. Its SQLite work (a write lock
-    that another process may hold) runs on its own thread, never on the event loop."""
+    """The same token buckets, kept in a database that every server process shares, so a key's
+    limit holds across them: a small SQLite file of the data directory for the processes of one
+    server (`--workers N`), written without fsync since losing it loses nothing that matters (the
+    buckets refill); or the PostgreSQL database that servers on several machines share. The
+    database work runs on a thread, never on the event loop."""
 
-    def __init__(self, path: Path, per_minute: int) -> None:
+    def __init__(self, per_minute: int, db: ControlDB | None = None, path: Path | None = None):
         self.per_minute = per_minute
+        self._db = db  # PostgreSQL: the control database's pool and threads
         self._path = path
-        self._conn: sqlite3.Connection | None = None
+        self._conn: SQLiteConn | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="engram-ratelimit")
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self) -> SQLiteConn:
         if self._conn is None:  # only ever on the limiter's thread
-            conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
+            assert self._path is not None
+            conn = sqlite3.connect(self._path, timeout=10, isolation_level=None, factory=SQLiteConn)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS buckets "
+                "CREATE TABLE IF NOT EXISTS rate_buckets "
                 "(key TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL)"
             )
             self._conn = conn
@@ -69,20 +71,13 @@ class SharedRateLimiter:
     async def take(self, key: str) -> None:
         if self.per_minute <= 0:
             return
+        if self._db is not None:
+            await self._db.run(take_token, key, self.per_minute)
+            return
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._take, key)
-
-    def _take(self, key: str) -> None:
-        conn = self._connection()
-        with atomic(conn):
-            now = time.time()  # one clock for every process
-            row = conn.execute("SELECT tokens, at FROM buckets WHERE key = ?", (key,)).fetchone()
-            tokens, last = row if row else (float(self.per_minute), now)
-            conn.execute(
-                "INSERT INTO buckets (key, tokens, at) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
-                (key, *_take(self.per_minute, tokens, last, now)),
-            )
+        await loop.run_in_executor(
+            self._thread, lambda: take_token(self._connection(), key, self.per_minute)
+        )
 
     def close(self) -> None:
         def close_connection() -> None:
@@ -91,6 +86,26 @@ class SharedRateLimiter:
 
         self._thread.submit(close_connection).result()
         self._thread.shutdown(wait=True)
+
+
+def take_token(c: Conn, key: str, per_minute: int) -> None:
+    """One request of `key` against its bucket in `rate_buckets`, or TooManyRequestsError."""
+
+    def body() -> None:
+        now = time.time()  # one clock for every process (NTP keeps machines within ms)
+        row = c.execute(
+            "SELECT tokens, at FROM rate_buckets WHERE key = ?"
+            + (" FOR UPDATE" if c.postgres else ""),
+            (key,),
+        ).fetchone()
+        tokens, last = row if row else (float(per_minute), now)
+        c.execute(
+            "INSERT INTO rate_buckets (key, tokens, at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
+            (key, *_take(per_minute, tokens, last, now)),
+        )
+
+    transaction(c, body, serial=False)  # the bucket's row lock is enough
 
 
 def _take(per_minute: int, tokens: float, last: float, now: float) -> tuple[float, float]:

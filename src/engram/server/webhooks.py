@@ -5,7 +5,10 @@ Each delivery is a POST of JSON to the webhook's URL, signed with HMAC-SHA256 of
 under the webhook's secret: header `X-Engram-Signature: sha256=<hex>` (also `X-Engram-Event`,
 `X-Engram-Delivery`). A 2xx answer delivers it; anything else is retried with exponential
 backoff (1 s, 2 s, 4 s, ... capped at 10 min) up to `MAX_ATTEMPTS`, and every attempt's outcome is
-recorded. Deliveries live in `server.db`, so they survive restarts: at least once.
+recorded. Deliveries live in the control database, so they survive restarts: at least once.
+A sender claims the deliveries it sends for a while (`next_at` moves past the attempt's timeout;
+on PostgreSQL with `FOR UPDATE SKIP LOCKED`), so servers sharing one database send each delivery
+once, and one whose sender died is sent again when that claim runs out.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import hmac
 import json
 import logging
 import secrets
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,13 +28,14 @@ import httpx
 
 from engram.core.timeutil import format_timestamp, utc_now_iso
 from engram.errors import NotFoundError, ValidationError
-from engram.server.control import ControlDB, rows
+from engram.server.control import Conn, ControlDB, rows, transaction
 
 logger = logging.getLogger("engram.server.webhooks")
 EVENT_TYPES = ("memory_add", "memory_update", "memory_delete")
 EVENTS = {"ADD": "memory_add", "UPDATE": "memory_update", "DELETE": "memory_delete"}
 MAX_ATTEMPTS = 8
 SIGNATURE_HEADER = "X-Engram-Signature"
+CHANNEL = "engram_deliveries"  # PostgreSQL: notified when deliveries are queued
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -61,20 +64,19 @@ def _webhook(row: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def create(
-    c: sqlite3.Connection, project_id: str, url: Any, name: Any, event_types: Any
-) -> dict[str, Any]:
+def create(c: Conn, project_id: str, url: Any, name: Any, event_types: Any) -> dict[str, Any]:
     _check(url, name, event_types)
     now = utc_now_iso()
     cursor = c.execute(
         "INSERT INTO webhooks (project_id, name, url, event_types, secret, created_at, "
-        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)" + (" RETURNING id" if c.postgres else ""),
         (project_id, name, url, json.dumps(event_types), secrets.token_hex(32), now, now),
     )
-    return get(c, project_id, int(cursor.lastrowid or 0))
+    webhook_id = cursor.fetchone()[0] if c.postgres else cursor.lastrowid
+    return get(c, project_id, int(webhook_id or 0))
 
 
-def get(c: sqlite3.Connection, project_id: str, webhook_id: int) -> dict[str, Any]:
+def get(c: Conn, project_id: str, webhook_id: int) -> dict[str, Any]:
     found = rows(
         c, "SELECT * FROM webhooks WHERE id = ? AND project_id = ?", (webhook_id, project_id)
     )
@@ -83,14 +85,12 @@ def get(c: sqlite3.Connection, project_id: str, webhook_id: int) -> dict[str, An
     return _webhook(found[0])
 
 
-def list_for(c: sqlite3.Connection, project_id: str) -> list[dict[str, Any]]:
+def list_for(c: Conn, project_id: str) -> list[dict[str, Any]]:
     found = rows(c, "SELECT * FROM webhooks WHERE project_id = ? ORDER BY id", (project_id,))
     return [_webhook(r) for r in found]
 
 
-def update(
-    c: sqlite3.Connection, project_id: str, webhook_id: int, changes: dict[str, Any]
-) -> dict[str, Any]:
+def update(c: Conn, project_id: str, webhook_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     current = get(c, project_id, webhook_id)
     unknown = set(changes) - {"name", "url", "event_types", "is_active"}
     if unknown:
@@ -106,13 +106,13 @@ def update(
     return get(c, project_id, webhook_id)
 
 
-def delete(c: sqlite3.Connection, project_id: str, webhook_id: int) -> None:
+def delete(c: Conn, project_id: str, webhook_id: int) -> None:
     get(c, project_id, webhook_id)
     c.execute("DELETE FROM deliveries WHERE webhook_id = ?", (webhook_id,))
     c.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
 
 
-def enqueue(c: sqlite3.Connection, project_id: str, results: Sequence[Mapping[str, Any]]) -> int:
+def enqueue(c: Conn, project_id: str, results: Sequence[Mapping[str, Any]]) -> int:
     """Queue one delivery per (memory event, subscribed active webhook); return how many."""
     hooks = [h for h in list_for(c, project_id) if h["is_active"]]
     now = utc_now_iso()
@@ -139,21 +139,33 @@ def enqueue(c: sqlite3.Connection, project_id: str, results: Sequence[Mapping[st
                 (hook["id"], event_type, json.dumps(body), now, now, now),
             )
             count += 1
+    if count and c.postgres:  # sent when the transaction commits
+        c.execute(f"NOTIFY {CHANNEL}")
     return count
 
 
-def _due(c: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
-    return rows(
-        c,
-        "SELECT d.id, d.body, d.event_type, d.attempts, w.url, w.secret FROM deliveries d "
-        "JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'PENDING' AND d.next_at <= ? "
-        "ORDER BY d.next_at LIMIT ?",
-        (utc_now_iso(), limit),
-    )
+def _claim_due(c: Conn, limit: int, hold: float) -> list[dict[str, Any]]:
+    """Up to `limit` due deliveries, claimed for `hold` seconds (their `next_at` moves on)."""
+
+    def body() -> list[dict[str, Any]]:
+        due = rows(
+            c,
+            "SELECT d.id, d.body, d.event_type, d.attempts, w.url, w.secret FROM deliveries d "
+            "JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'PENDING' "
+            "AND d.next_at <= ? ORDER BY d.next_at LIMIT ?"
+            + (" FOR UPDATE OF d SKIP LOCKED" if c.postgres else ""),
+            (utc_now_iso(), limit),
+        )
+        until = format_timestamp(datetime.now(UTC) + timedelta(seconds=hold))
+        for delivery in due:
+            c.execute("UPDATE deliveries SET next_at = ? WHERE id = ?", (until, delivery["id"]))
+        return due
+
+    return transaction(c, body, serial=False)  # the row locks are enough
 
 
 def _record(
-    c: sqlite3.Connection, delivery_id: int, attempts: int, status: int | None, error: str | None
+    c: Conn, delivery_id: int, attempts: int, status: int | None, error: str | None
 ) -> None:
     delivered = status is not None and 200 <= status < 300
     if delivered:
@@ -169,7 +181,7 @@ def _record(
     )
 
 
-def deliveries(c: sqlite3.Connection, project_id: str, webhook_id: int) -> list[dict[str, Any]]:
+def deliveries(c: Conn, project_id: str, webhook_id: int) -> list[dict[str, Any]]:
     get(c, project_id, webhook_id)
     found = rows(
         c,
@@ -187,6 +199,7 @@ class Deliverer:
 
     def __init__(self, db: ControlDB, timeout: float, poll: float = 1.0) -> None:
         self._db, self._poll = db, poll
+        self._hold = 2 * timeout + 30  # a claim outlives any attempt of its sender
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -205,7 +218,7 @@ class Deliverer:
 
     async def _loop(self) -> None:
         while True:
-            due = await self._db.run(_due, 50)
+            due = await self._db.run(_claim_due, 50, self._hold)
             if due:
                 await asyncio.gather(*(self._send(d) for d in due))
                 continue

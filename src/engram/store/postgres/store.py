@@ -22,10 +22,8 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from pgvector.psycopg import register_vector_async
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncCursor
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from engram.core.filters import Node
 from engram.core.ids import text_hash
@@ -56,6 +54,7 @@ from engram.store.base import (
 )
 from engram.store.postgres import fulltext, graph, transfer
 from engram.store.postgres.compile import Params, compile_live, compile_where
+from engram.store.postgres.database import EF_SEARCH, Database
 from engram.store.postgres.rows import (
     COLUMNS,
     HISTORY_COLUMNS,
@@ -65,33 +64,34 @@ from engram.store.postgres.rows import (
     same_scope,
     tokens,
 )
-from engram.store.postgres.schema import LOCK, migrate
+from engram.store.postgres.schema import LOCK
 from engram.types import Relation
 
 Cursor = AsyncCursor[Any]
-EF_SEARCH = 100  # HNSW candidates per scan step (pgvector's default is 40)
+DATA_TABLES = ("memories", "history", "messages", "feedback", "claims", "relations", "entities",
+               "profile", "profile_history", "lexemes")  # fmt: skip
 
 
 class PostgresStore:
-    """A store in PostgreSQL: `url` (`postgresql://...` or a libpq conninfo), the `project` its
-    rows carry, the connection pool's size; `dims`, when given, must be the embedder's; `hnsw`
-    false searches by exact scans only (no approximate index)."""
+    """A store in PostgreSQL: `database` (a `postgresql://...` URL or libpq conninfo, or a
+    `Database` that stores of several projects share), the `project` its rows carry, the pool's
+    size (with a URL); `dims`, when given, must be the embedder's; `hnsw` false searches by exact
+    scans only (no approximate index); `read_urls`, read replicas (see `database.py`)."""
 
     def __init__(
-        self, url: str, *, project: str = "default", min_size: int = 1, max_size: int = 10,
-        dims: int | None = None, hnsw: bool = True,
+        self, database: str | Database, *, project: str = "default", min_size: int = 1,
+        max_size: int = 10, dims: int | None = None, hnsw: bool = True,
+        read_urls: Sequence[str] = (),
     ) -> None:  # fmt: skip
         if not isinstance(project, str) or not project.strip():
             raise StoreError("a PostgreSQL store needs a project name (its rows carry it)")
-        self.url, self.project = url, project
+        self._owned = isinstance(database, str)
+        self.db = Database(database, read_urls=read_urls, min_size=min_size, max_size=max_size) \
+            if isinstance(database, str) else database  # fmt: skip
+        self.url, self.project = self.db.url, project
         self._expected_dims, self._hnsw = dims, hnsw
-        self._pool = AsyncConnectionPool(
-            url, min_size=min_size, max_size=max_size, open=False, configure=_configure,
-            kwargs={"autocommit": False},
-        )  # fmt: skip
         self._dims = 0
         self._model_id = ""
-        self._opened = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -101,80 +101,60 @@ class PostgresStore:
                 f"embedding_model_dims is {self._expected_dims}, but the embedder makes "
                 f"{dims}-dimensional vectors ({model_id!r})"
             )
-        # One connection of its own first: the schema (and the vector extension, which every
-        # pooled connection's setup needs) exists before the pool connects.
-        try:
-            conn = await AsyncConnection.connect(self.url, connect_timeout=30)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
-        try:
-            await migrate(conn)
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
-                await self._record_embedder(conn, dims, model_id)
-                if self._hnsw:
-                    await conn.execute(
-                        f"CREATE INDEX IF NOT EXISTS memories_hnsw_{dims} ON memories USING "
-                        f"hnsw ((embedding::vector({dims})) vector_cosine_ops) "
-                        f"WHERE vector_dims(embedding) = {dims}"
-                    )
-        finally:
-            await conn.close()
-        if not self._opened:
-            try:
-                await self._pool.open(wait=True, timeout=30)
-            except psycopg.Error as exc:
-                raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
-            self._opened = True
+        await self.db.open()
+        async with self._write() as cur:
+            await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
+            await self._record_embedder(cur, dims, model_id)
+            if self._hnsw:
+                await cur.execute(
+                    f"CREATE INDEX IF NOT EXISTS memories_hnsw_{dims} ON memories USING "
+                    f"hnsw ((embedding::vector({dims})) vector_cosine_ops) "
+                    f"WHERE vector_dims(embedding) = {dims}"
+                )
         self._dims, self._model_id = dims, model_id
 
-    async def _record_embedder(self, conn: AsyncConnection[Any], dims: int, model_id: str) -> None:
+    async def _record_embedder(self, cur: Cursor, dims: int, model_id: str) -> None:
         """The project's embedder: recorded the first time; another one is refused while the
         project holds vectors, and taken over when it holds none."""
-        row = await (
-            await conn.execute(
-                "SELECT dims, model_id FROM stores WHERE project = %s", (self.project,)
-            )
-        ).fetchone()
+        await cur.execute("SELECT dims, model_id FROM stores WHERE project = %s", (self.project,))
+        row = await cur.fetchone()
         if row is None:
-            await conn.execute(
+            await cur.execute(
                 "INSERT INTO stores (project, dims, model_id, epoch) VALUES (%s, %s, %s, %s)",
                 (self.project, dims, model_id, uuid.uuid4().hex),
             )
             return
         if (int(row[0]), row[1]) == (dims, model_id):
             return
-        held = await (
-            await conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM memories WHERE project = %s) OR EXISTS "
-                "(SELECT 1 FROM entities WHERE project = %s AND embedding IS NOT NULL)",
-                (self.project, self.project),
-            )
-        ).fetchone()
+        await cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM memories WHERE project = %s) OR EXISTS "
+            "(SELECT 1 FROM entities WHERE project = %s AND embedding IS NOT NULL)",
+            (self.project, self.project),
+        )
+        held = await cur.fetchone()
         if held and held[0]:
             raise DimensionMismatchError(
                 f"project {self.project!r} holds {row[0]}-dimensional vectors from {row[1]!r}, "
                 f"but the configured embedder is {model_id!r} with {dims} dimensions; use the "
                 "original embedder or another project"
             )
-        await conn.execute(
+        await cur.execute(
             "UPDATE stores SET dims = %s, model_id = %s, epoch = %s WHERE project = %s",
             (dims, model_id, uuid.uuid4().hex, self.project),
         )
 
     async def close(self) -> None:
-        if self._opened:
-            self._opened = False
-            await self._pool.close()
+        """Close the pools (a shared `Database` is closed by its owner)."""
+        if self._owned:
+            await self.db.close()
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Cursor]:
-        """A cursor in a read-only transaction (one snapshot)."""
+        """A cursor in a read-only transaction (one snapshot), on a replica when one is set up
+        and has caught up."""
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute("SET TRANSACTION READ ONLY")
-                async with conn.cursor() as cur:
-                    yield cur
+            async with self.db.reading(self.project) as conn, conn.cursor() as cur:
+                yield cur
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL error: {exc}") from exc
 
@@ -182,7 +162,7 @@ class PostgresStore:
     async def _write(self) -> AsyncIterator[Cursor]:
         """A cursor in a write transaction: all of it commits, or none of it."""
         try:
-            async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            async with self.db.writing(self.project) as conn, conn.cursor() as cur:
                 yield cur
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError(f"the change conflicts with stored data: {exc}") from exc
@@ -432,6 +412,13 @@ class PostgresStore:
                 "UPDATE stores SET epoch = %s WHERE project = %s", (uuid.uuid4().hex, self.project)
             )
 
+    async def drop(self) -> None:
+        """Delete the project: every row it has, its catalogue entry too (a server's deleted
+        project). The store is not usable afterwards until opened again."""
+        async with self._write() as cur:
+            for table in (*DATA_TABLES, "stores"):
+                await cur.execute(f"DELETE FROM {table} WHERE project = %s", (self.project,))
+
     async def restore(self, memories: Sequence[Insert], attached: Attached) -> None:
         async with self._write() as cur:
             await self._check_embedder(cur)
@@ -577,8 +564,8 @@ class PostgresStore:
         """(rid, cosine) of the `k` nearest memories passing the filters, best first."""
         if k <= 0:
             return []
-        await cur.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, k)}")
-        await cur.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        if k > EF_SEARCH:  # every read transaction starts with EF_SEARCH (`database.py`)
+            await cur.execute(f"SET LOCAL hnsw.ef_search = {k}")
         p = Params()  # bound in the order the SQL reads them
         distance = self._distance(p, vector)
         own = f"m.project = {p.bind(self.project)} AND vector_dims(m.embedding) = {self._dims}"
@@ -731,11 +718,6 @@ class PostgresStore:
 
 def _within_an_hour(a: str, b: str) -> bool:
     return abs((datetime.fromisoformat(a) - datetime.fromisoformat(b)).total_seconds()) <= 3600
-
-
-async def _configure(conn: AsyncConnection[Any]) -> None:
-    await register_vector_async(conn)
-    await conn.commit()
 
 
 def _writes_vectors(op: Operation) -> bool:
