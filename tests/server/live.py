@@ -92,17 +92,29 @@ def add_now(client: httpx.Client, text: str, user: str = "alex", **extra: Any) -
 def start_serve(home: Path, port: int, *flags: str, env: dict[str, str] | None = None
                 ) -> subprocess.Popen[bytes]:  # fmt: skip
     """`engram serve` as its own process (what a deployment runs), ready to answer."""
+    process = spawn_serve(home, port, *flags, env=env)
+    wait_ready(process, port)
+    return process
+
+
+def spawn_serve(home: Path, port: int, *flags: str, env: dict[str, str] | None = None
+                ) -> subprocess.Popen[bytes]:  # fmt: skip
+    """`engram serve` as its own process, starting (see `wait_ready`)."""
     variables = {**os.environ, "ENGRAM_HOME": str(home), "ENGRAM_ADMIN_API_KEY": ADMIN_KEY,
                  **(env or {})}  # fmt: skip
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "engram.cli", "serve", "--port", str(port), *flags],
         env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def wait_ready(process: subprocess.Popen[bytes], port: int) -> None:
+    """Until the server on `port` answers /healthz (it is killed if it never does)."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
+                return
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()

@@ -58,9 +58,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _command(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    """A subcommand; its `--json` may also come before the subcommand (`engram --json list`)."""
+    """A subcommand; its `--json` and `--database-url` may also come before the subcommand
+    (`engram --json list`)."""
     cmd: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
     cmd.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    cmd.add_argument("--database-url", default=argparse.SUPPRESS,
+                     help="a server's PostgreSQL database (as before the command)")  # fmt: skip
     return cmd
 
 

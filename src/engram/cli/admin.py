@@ -182,6 +182,10 @@ def _serve(args: argparse.Namespace) -> int | None:
     )  # fmt: skip
     usable_data_dir(settings.data_dir)
     asyncio.run(ProjectMemories(settings.data_dir, settings.memory_config()).close())
+    if settings.database_url:  # reachable, and its schema up to date, before the server starts
+        from engram.store.postgres.schema import migrate_url
+
+        asyncio.run(migrate_url(settings.database_url))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     print(f"Engram server on http://{settings.host}:{settings.port} "
           f"(API docs: http://{settings.host}:{settings.port}/docs), data in {settings.data_dir}",

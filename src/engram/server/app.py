@@ -116,7 +116,7 @@ async def _start(settings: Settings) -> State:
     poll = 0.25 if several and not db.postgres else 1.0
     workers = jobs.JobWorkers(
         db, lambda pid, kind, payload: _run_job(state, pid, kind, payload), settings.job_workers,
-        poll,
+        poll, settings.job_lease,
     )  # fmt: skip
     deliverer = Deliverer(db, settings.webhook_timeout, poll)
     state.workers, state.deliverer = workers, deliverer

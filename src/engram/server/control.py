@@ -105,6 +105,7 @@ class Caller:
     project_id: str
     role: str
     user_email: str
+    lsn: str | None = None  # PostgreSQL: the primary's WAL position when the key was checked
 
     @property
     def can_write(self) -> bool:
@@ -504,8 +505,11 @@ def create_key(
 
 
 def find_key(c: Conn, key_digest: str) -> Caller | None:
+    """The caller with this key; on PostgreSQL with the primary's WAL position, which a read
+    replica must have replayed before it answers the caller (every write it made is before)."""
+    position = ", pg_current_wal_lsn()::text" if c.postgres else ""
     row = c.execute(
-        "SELECT id, org_id, project_id, role, user_email FROM api_keys "
+        f"SELECT id, org_id, project_id, role, user_email{position} FROM api_keys "
         "WHERE digest = ? AND revoked_at IS NULL",
         (key_digest,),
     ).fetchone()

@@ -33,7 +33,7 @@ from engram.server.control import Conn, ControlDB, rows, transaction
 logger = logging.getLogger("engram.server.jobs")
 MAX_ATTEMPTS = 3  # for failures that are not the request's fault (provider down, ...)
 CHANNEL = "engram_jobs"  # PostgreSQL: notified when a job is queued (wakes every server)
-LEASE = 60  # seconds a PostgreSQL worker holds a job without renewing its lease
+LEASE = 60.0  # seconds a PostgreSQL worker holds a job without renewing it (ENGRAM_JOB_LEASE)
 
 Runner = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
 
@@ -51,7 +51,7 @@ def enqueue(c: Conn, project_id: str, kind: str, payload: dict[str, Any]) -> str
     return job_id
 
 
-def claim_next(c: Conn) -> dict[str, Any] | None:
+def claim_next(c: Conn, lease: float = LEASE) -> dict[str, Any] | None:
     """The oldest PENDING job (on PostgreSQL, or one whose worker's lease ran out), now RUNNING."""
 
     def body() -> dict[str, Any] | None:
@@ -77,7 +77,7 @@ def claim_next(c: Conn) -> dict[str, Any] | None:
             (utc_now_iso(), job["id"]),
         )
         if c.postgres:
-            renew(c, job["id"])
+            renew(c, job["id"], lease)
         job["payload"] = json.loads(job["payload"])
         return job
 
@@ -93,13 +93,13 @@ def finish(
     )
 
 
-def renew(c: Conn, job_id: str) -> None:
+def renew(c: Conn, job_id: str, lease: float = LEASE) -> None:
     """Extend the lease of a RUNNING job (PostgreSQL: the database's clock, which every server
     shares)."""
     c.execute(
-        f"UPDATE jobs SET lease_until = now() + interval '{LEASE} seconds' "
+        "UPDATE jobs SET lease_until = now() + make_interval(secs => ?) "
         "WHERE id = ? AND status = 'RUNNING'",
-        (job_id,),
+        (float(lease), job_id),
     )
 
 
@@ -214,8 +214,11 @@ class JobWorkers:
     """`count` tasks that take PENDING jobs and run them through `runner(project_id, kind,
     payload_with_idempotency_key)`."""
 
-    def __init__(self, db: ControlDB, runner: Runner, count: int, poll: float = 1.0) -> None:
+    def __init__(
+        self, db: ControlDB, runner: Runner, count: int, poll: float = 1.0, lease: float = LEASE
+    ) -> None:
         self._db, self._runner, self._count, self._poll = db, runner, count, poll
+        self._lease = lease
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -236,7 +239,7 @@ class JobWorkers:
 
     async def _work(self) -> None:
         while True:
-            job = await self._db.run(claim_next)
+            job = await self._db.run(claim_next, self._lease)
             if job is None:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -258,9 +261,9 @@ class JobWorkers:
     async def _renew(self, job_id: str) -> None:
         """Keep the job's lease while it runs (a third of the lease between renewals)."""
         while True:
-            await asyncio.sleep(LEASE / 3)
+            await asyncio.sleep(self._lease / 3)
             try:
-                await self._db.run(renew, job_id)
+                await self._db.run(renew, job_id, self._lease)
             except Exception:  # the next renewal may succeed; a lost lease only risks a rerun
                 logger.warning("could not renew the lease of job %s", job_id, exc_info=True)
 

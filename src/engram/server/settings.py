@@ -13,6 +13,7 @@
 | `ENGRAM_WORKERS` | `--workers` | `1` | server processes (one per core serves the most searches) |
 | `ENGRAM_JOB_WORKERS` | | `2` | async adds processed at once |
 | `ENGRAM_WEBHOOK_TIMEOUT` | | `10` | seconds per webhook delivery attempt |
+| `ENGRAM_JOB_LEASE` | | `60` | PostgreSQL: seconds before another server retakes a dead one's job |
 | `ENGRAM_DATABASE_URL` | `--database-url` | none | PostgreSQL: every project, key, job, ... there |
 | `ENGRAM_DATABASE_READ_URL` | `--database-read-url` | none | read replicas (space-separated URLs) |
 """
@@ -44,6 +45,7 @@ class Settings:
     workers: int = 1
     job_workers: int = 2
     webhook_timeout: float = 10.0
+    job_lease: float = 60.0
     database_url: str | None = None
     database_read_urls: tuple[str, ...] = ()
 
@@ -73,7 +75,7 @@ class Settings:
         if self.database_read_urls and self.database_url is None:
             raise ConfigurationError("read replicas (ENGRAM_DATABASE_READ_URL) need a database URL")
         for name, least in (("rate_limit", 0), ("max_body_bytes", 0), ("workers", 1),
-                            ("job_workers", 1)):  # fmt: skip
+                            ("job_workers", 1), ("job_lease", 1)):  # fmt: skip
             if getattr(self, name) < least:
                 raise ConfigurationError(f"{name} must be at least {least}")
 
@@ -106,7 +108,7 @@ def _parse(name: str, raw: str) -> Any:
     try:
         if name in ("port", "rate_limit", "max_body_bytes", "workers", "job_workers"):
             return int(raw)
-        if name == "webhook_timeout":
+        if name in ("webhook_timeout", "job_lease"):
             return float(raw)
     except ValueError:
         raise ConfigurationError(f"{variable(name)} must be a number, got {raw!r}") from None

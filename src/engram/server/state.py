@@ -170,6 +170,10 @@ async def caller(request: Request) -> Caller:
     if found is None:
         raise UnauthenticatedError("invalid or revoked API key")
     await state.limiter.take(found.key_id)
+    if found.lsn is not None and state.projects.database is not None:
+        from engram.store.postgres.database import read_after
+
+        read_after(found.lsn)  # this request's reads see every write made before it began
     request.state.caller = found
     _check_ids(request, found)
     return found

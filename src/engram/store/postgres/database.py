@@ -48,6 +48,12 @@ def lsn_value(lsn: str | None) -> int:
     return (int(high, 16) << 32) | int(low, 16)
 
 
+def read_after(lsn: str | None) -> None:
+    """From now on in this context (a server's request: its task), reads see at least what the
+    primary had at `lsn`."""
+    _read_after.set(max(_read_after.get(), lsn_value(lsn)))
+
+
 @contextmanager
 def reads_after(lsn: str | None) -> Iterator[None]:
     """Within this block, reads see at least what the primary had at `lsn` (a replica that has
