@@ -44,7 +44,7 @@ class Servers:
         self.processes: list[subprocess.Popen[bytes]] = [
             spawn_serve(
                 home / f"machine-{i}", port, "--database-url", database_url, *flags, env=env
-            )  # fmt: skip
+            )
             for i, port in enumerate(self.ports)
         ]
         for process, port in zip(self.processes, self.ports, strict=True):
