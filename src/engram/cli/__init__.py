@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engram.cli import admin, memories, output
+from engram.cli import admin, database, memories, output
 from engram.config import EMBEDDERS
 from engram.errors import EngramError, NotFoundError
 
@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     memories.add_commands(sub, _command)
     admin.add_commands(sub, _command)
+    database.add_commands(sub, _command)
     return parser
 
 
@@ -72,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in admin.COMMANDS:
             result = admin.run(args)
+        elif args.command in database.COMMANDS:
+            result = database.run(args)
         else:
             result = asyncio.run(memories.run(args))
     except NotFoundError as exc:

@@ -87,8 +87,7 @@ async def run(args: argparse.Namespace) -> Any:
 def memory_config(args: argparse.Namespace) -> MemoryConfig:
     """The store and providers of a memory command: `--config` (or $ENGRAM_CONFIG), then the
     data directory (or `--project`'s store in it) and `--embedder`."""
-    source = args.config or os.environ.get("ENGRAM_CONFIG")
-    config = MemoryConfig.from_dict(read_config_file(source)) if source else MemoryConfig()
+    config = provider_config(args)
     from_config = config.data_dir is not None or config.db_path is not None
     on_server_database = bool(getattr(args, "database_url", None)
                               or os.environ.get("ENGRAM_DATABASE_URL"))  # fmt: skip
@@ -103,13 +102,20 @@ def memory_config(args: argparse.Namespace) -> MemoryConfig:
             data_dir = project_store(data_dir, args.project)
         config.data_dir, config.db_path = data_dir, None
     usable_data_dir(config.resolved_data_dir())
-    if args.embedder:
-        config.embedder_provider, config.embedder_config = args.embedder, {}
     from engram.cli.admin import database_url, project_in_database
 
     url = database_url(args)
     if url is not None:  # a server's PostgreSQL database: the project's store there
         config.postgres = PostgresConfig(url, project=project_in_database(url, args.project))
+    return config
+
+
+def provider_config(args: argparse.Namespace) -> MemoryConfig:
+    """`--config` (or $ENGRAM_CONFIG), then `--embedder`: the providers, with the config's store."""
+    source = args.config or os.environ.get("ENGRAM_CONFIG")
+    config = MemoryConfig.from_dict(read_config_file(source)) if source else MemoryConfig()
+    if args.embedder:
+        config.embedder_provider, config.embedder_config = args.embedder, {}
     return config
 
 

@@ -2,13 +2,16 @@
 that servers starting together migrate once); `engram_schema` records the version.
 
 Every table carries `project`: one database holds every store (a library collection, or a server
-project), and every query is confined to its project. Full-text search keeps, besides the GIN
+project), and every query is confined to its project; Row-Level Security enforces it again on the
+tables of memory data (migration 3). Full-text search keeps, besides the GIN
 index of each memory's `tsvector`, the statistics BM25 needs (documents per lexeme, documents
 and tokens per project), maintained by statement-level triggers, so a query reads them instead
 of counting matches.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
@@ -332,14 +335,43 @@ MIGRATIONS: list[str] = [
         key text PRIMARY KEY, tokens double precision NOT NULL, at double precision NOT NULL
     );
     """,
+    # 3: Row-Level Security on every table of memory data: a transaction sees and writes only
+    # the rows of the project it names (`SET LOCAL engram.project`, which every store
+    # transaction does); naming none, it sees nothing. Forced on the tables' owner too; only
+    # superusers and roles with BYPASSRLS pass.
+    """
+    DO $$
+    DECLARE
+        t text;
+    BEGIN
+        FOREACH t IN ARRAY ARRAY['memories', 'lexemes', 'history', 'messages', 'entities',
+                                 'relations', 'profile', 'profile_history', 'feedback', 'claims']
+        LOOP
+            EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+            EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+            EXECUTE format(
+                'CREATE POLICY project_isolation ON %I '
+                'USING (project = current_setting(''engram.project'', true)) '
+                'WITH CHECK (project = current_setting(''engram.project'', true))', t);
+        END LOOP;
+    END $$;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+NAMES = ("the memory store", "the server's control tables", "row-level security by project")
 
 
 async def migrate(conn: AsyncConnection[object]) -> None:
     """Bring the database to `SCHEMA_VERSION` in one transaction, under an advisory lock (another
-    process migrating at the same time waits, then finds nothing to do)."""
+    process migrating at the same time waits, then finds nothing to do). A database that is up
+    to date is only read: a role with no right to create tables (a server's, when another role
+    owns the schema) opens it."""
+    current = await schema_version(conn)
+    await conn.commit()
+    _check_version(current)
+    if current == SCHEMA_VERSION:
+        return
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
         await conn.execute(
@@ -348,17 +380,21 @@ async def migrate(conn: AsyncConnection[object]) -> None:
         )
         row = await (await conn.execute("SELECT version FROM engram_schema")).fetchone()
         version = 0 if row is None else int(row[0])  # type: ignore[index]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the database has Engram schema version {version}, newer than this Engram "
-                f"({SCHEMA_VERSION}): upgrade Engram"
-            )
+        _check_version(version)
         for number in range(version, SCHEMA_VERSION):
             await conn.execute(MIGRATIONS[number])
         await conn.execute(
             "INSERT INTO engram_schema (one, version) VALUES (true, %s) "
             "ON CONFLICT (one) DO UPDATE SET version = excluded.version",
             (SCHEMA_VERSION,),
+        )
+
+
+def _check_version(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the database has Engram schema version {version}, newer than this Engram "
+            f"({SCHEMA_VERSION}): upgrade Engram"
         )
 
 
@@ -381,3 +417,39 @@ async def schema_version(conn: AsyncConnection[object]) -> int:
         return 0
     row = await (await conn.execute("SELECT version FROM engram_schema")).fetchone()
     return 0 if row is None else int(row[0])  # type: ignore[index]
+
+
+async def status(url: str) -> dict[str, Any]:
+    """What `engram db status` shows: the database's schema version against this Engram's, the
+    migrations still to apply, the PostgreSQL and pgvector versions, the projects. Reads only."""
+    try:
+        conn = await AsyncConnection.connect(url, connect_timeout=30, autocommit=True)
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+    async with conn:
+        version = await schema_version(conn)
+
+        async def one(sql: str) -> Any:
+            row = await (await conn.execute(sql)).fetchone()
+            return None if row is None else row[0]
+
+        out: dict[str, Any] = {
+            "schema_version": version,
+            "engram_schema_version": SCHEMA_VERSION,
+            "pending": [f"{n + 1}: {NAMES[n]}" for n in range(version, SCHEMA_VERSION)],
+            "postgresql": await one("SHOW server_version"),
+            "pgvector": await one("SELECT extversion FROM pg_extension WHERE extname = 'vector'"),
+            "in_recovery": await one("SELECT pg_is_in_recovery()"),
+            "projects": [],
+        }
+        if version > SCHEMA_VERSION:
+            out["warning"] = "the database is newer than this Engram: upgrade Engram"
+        if version >= 1:
+            found = await conn.execute(
+                "SELECT project, dims, model_id, docs FROM stores ORDER BY project"
+            )
+            out["projects"] = [
+                {"project": r[0], "dims": r[1], "embedder": r[2], "memories": r[3]}
+                for r in await found.fetchall()
+            ]
+        return out

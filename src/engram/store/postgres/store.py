@@ -105,7 +105,9 @@ class PostgresStore:
         async with self._write() as cur:
             await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
             await self._record_embedder(cur, dims, model_id)
-            if self._hnsw:
+            await cur.execute("SELECT to_regclass(%s) IS NULL", (f"memories_hnsw_{dims}",))
+            missing = await cur.fetchone()
+            if self._hnsw and missing and missing[0]:  # (made by a role that may create it)
                 await cur.execute(
                     f"CREATE INDEX IF NOT EXISTS memories_hnsw_{dims} ON memories USING "
                     f"hnsw ((embedding::vector({dims})) vector_cosine_ops) "

@@ -1,0 +1,145 @@
+"""Running Engram on PostgreSQL: `engram db status / upgrade`, `engram migrate` between SQLite
+and PostgreSQL (byte for byte through the JSON Lines transfer), and Row-Level Security keeping
+projects apart even for a query that forgets its project."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from engram import Memory
+from engram.cli import main
+from engram.store.postgres.schema import NAMES, SCHEMA_VERSION
+from engram.store.postgres.store import PostgresStore
+from engram.store.sqlite.store import SQLiteStore
+from engram.transfer import export_lines
+
+CONFIG = {"graph_store": {"provider": "sqlite"}, "embedder": {"provider": "hashing"}}
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    code = main(["--json", *argv])
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else err)
+
+
+def export(memory: Memory) -> list[str]:
+    async def collect() -> list[str]:
+        return [line async for line in export_lines(memory.async_memory, None)]
+
+    return memory._loop.run(collect())
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    """A SQLite store with memories, history, graph, profile facts and feedback."""
+    where = tmp_path / "source"
+    with Memory({**CONFIG, "vector_store": {"provider": "sqlite",
+                                            "config": {"path": str(where / "engram.db")}}}) as m:  # fmt: skip
+        m.add("I live in Porto.", user_id="alex", timestamp="2025-01-01T00:00:00Z")
+        m.add("I moved to Lisbon.", user_id="alex", timestamp="2025-06-01T00:00:00Z")
+        gone = m.add("I work at Nimbus.", user_id="alex")["results"][0]["id"]
+        m.delete(gone)
+        kept = m.add("I have a dog named Rex.", user_id="bob", metadata={"pet": True})
+        m.feedback(kept["results"][0]["id"], "POSITIVE", "right")
+        m.add("Remember the deploy window.", agent_id="ops", run_id="r1", infer=False)
+    return where
+
+
+def test_db_status_and_upgrade(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, status = cli(capsys, "db", "status", "--database-url", pg_url)
+    assert code == 0 and status["schema_version"] == 0
+    assert status["engram_schema_version"] == SCHEMA_VERSION
+    assert status["pending"] == [f"{n + 1}: {name}" for n, name in enumerate(NAMES)]
+    assert status["pgvector"] >= "0.8" and status["in_recovery"] is False
+    code, upgraded = cli(capsys, "db", "upgrade", "--database-url", pg_url)
+    assert code == 0 and upgraded["schema_version"] == SCHEMA_VERSION and upgraded["pending"] == []
+    code, again = cli(capsys, "db", "upgrade", "--database-url", pg_url)  # nothing to do
+    assert code == 0 and again["schema_version"] == SCHEMA_VERSION
+    code, error = cli(capsys, "db", "status", "--database-url", "postgresql://nobody@127.0.0.1:1/x")
+    assert code == 2 and "cannot connect" in error
+
+
+def test_db_status_of_sqlite_stores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Memory({**CONFIG, "vector_store": {"provider": "sqlite",
+                                            "config": {"path": str(tmp_path / "engram.db")}}}) as m:  # fmt: skip
+        m.get_all(user_id="x")  # (opens the store)
+    code, status = cli(capsys, "--data-dir", str(tmp_path), "db", "upgrade")
+    assert code == 0 and [s["pending"] for s in status["stores"]] == [0]
+
+
+def test_migrate_round_trips_byte_for_byte(
+    store_dir: Path, tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Memory(CONFIG, store=SQLiteStore(store_dir / "engram.db")) as original:
+        lines = export(original)
+    code, moved = cli(capsys, "--embedder", "hashing", "migrate", "--from", str(store_dir),
+                      "--to", pg_url, "--collection", "alex-app")  # fmt: skip
+    assert code == 0, moved
+    memories = sum(json.loads(line)["type"] == "memory" for line in lines)
+    assert memories >= 3 and moved["moved"]["alex-app"]["memories"] == memories
+    with Memory(CONFIG, store=PostgresStore(pg_url, project="alex-app")) as on_postgres:
+        assert export(on_postgres) == lines
+        hits = on_postgres.search("where does alex live", user_id="alex")["results"]
+        assert "Lisbon" in hits[0]["memory"]
+    back = tmp_path / "back"
+    code, moved = cli(capsys, "--embedder", "hashing", "migrate", "--from", pg_url,
+                      "--collection", "alex-app", "--to", str(back))  # fmt: skip
+    assert code == 0, moved
+    with Memory(CONFIG, store=SQLiteStore(back / "engram.db")) as round_tripped:
+        assert export(round_tripped) == lines  # SQLite -> PostgreSQL -> SQLite, byte for byte
+    # Into a project that exists: refused, and nothing changes; the same into an existing file.
+    code, error = cli(capsys, "--embedder", "hashing", "migrate", "--from", str(store_dir),
+                      "--to", pg_url, "--collection", "alex-app")  # fmt: skip
+    assert code == 2 and "already" in error
+    code, error = cli(capsys, "--embedder", "hashing", "migrate", "--from", pg_url,
+                      "--collection", "alex-app", "--to", str(back))  # fmt: skip
+    assert code == 2 and "exists already" in error
+    with Memory(CONFIG, store=PostgresStore(pg_url, project="alex-app")) as on_postgres:
+        assert export(on_postgres) == lines
+    # Another embedder than the store's: refused before anything is written.
+    code, error = cli(capsys, "migrate", "--from", str(store_dir), "--to", pg_url,
+                      "--collection", "minilm")  # fmt: skip
+    assert code == 2 and "dimensional" in error
+    with psycopg.connect(pg_url) as conn:
+        found = conn.execute("SELECT count(*) FROM memories WHERE project = 'minilm'").fetchone()
+        assert found == (0,)
+
+
+def test_row_level_security_confines_a_query_that_forgets_its_project(pg_url: str) -> None:
+    for project, text in (("tenant-a", "A's secret plan."), ("tenant-b", "B's secret plan.")):
+        with Memory(CONFIG, store=PostgresStore(pg_url, project=project)) as memory:
+            memory.add(text, user_id="u", infer=False)
+    app = pg_url.replace("postgres@", "engram_app:app-password@", 1)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS engram_app")
+        admin.execute("CREATE ROLE engram_app LOGIN PASSWORD 'app-password'")
+        admin.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+                      "TO engram_app")  # fmt: skip
+    try:
+        with psycopg.connect(app) as conn:
+            # No project named: nothing at all, whatever the query asks for.
+            assert conn.execute("SELECT count(*) FROM memories").fetchone() == (0,)
+            assert conn.execute("SELECT count(*) FROM history").fetchone() == (0,)
+            conn.execute("SET engram.project = 'tenant-a'")
+            found = conn.execute("SELECT memory FROM memories").fetchall()  # no WHERE project
+            assert found == [("A's secret plan.",)]
+            assert conn.execute("SELECT count(*) FROM memories WHERE project = 'tenant-b'"
+                                ).fetchone() == (0,)  # fmt: skip
+            assert conn.execute("DELETE FROM memories WHERE project = 'tenant-b'").rowcount == 0
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+                conn.execute("UPDATE memories SET project = 'tenant-b'")
+        # The store itself runs as that role: it names its project in every transaction.
+        with Memory(CONFIG, store=PostgresStore(app, project="tenant-b")) as memory:
+            assert [m["memory"] for m in memory.get_all(user_id="u")["results"]] == [
+                "B's secret plan."]  # fmt: skip
+            memory.add("B's second plan.", user_id="u", infer=False)
+            assert len(memory.search("plan", user_id="u")["results"]) == 2
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("DROP OWNED BY engram_app")
+            admin.execute("DROP ROLE engram_app")
