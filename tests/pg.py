@@ -49,9 +49,12 @@ def _free_port() -> int:
 
 
 class Cluster:
-    """One PostgreSQL cluster in a directory of its own; `database()` makes a fresh database."""
+    """One PostgreSQL cluster in a directory of its own; `database()` makes a fresh database.
+    With `primary`, a hot standby of that cluster (`pg_basebackup -R`: streaming replication)."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(
+        self, base: Path, primary: Cluster | None = None, *, durable: bool = False
+    ) -> None:
         self.base = base
         self.data, self.sockets = base / "data", base / "sockets"
         self.sockets.mkdir(parents=True, exist_ok=True)
@@ -60,11 +63,16 @@ class Cluster:
             shutil.chown(base, "postgres", "postgres")
             shutil.chown(self.sockets, "postgres", "postgres")
         self.port = _free_port()
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                  "--no-sync")  # fmt: skip
+        if primary is None:
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E",
+                      "UTF8", "--no-sync")  # fmt: skip
+        else:
+            self._run("pg_basebackup", "-D", str(self.data), "-h", "127.0.0.1", "-p",
+                      str(primary.port), "-U", "postgres", "-R", "-X", "stream", "--no-sync")  # fmt: skip
+        commits = "on" if durable else "off"  # on: WAL is sent to a standby at each commit
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} -c fsync=off "
-            "-c full_page_writes=off -c synchronous_commit=off -c max_connections=200"
+            f"-c full_page_writes=off -c synchronous_commit={commits} -c max_connections=200"
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(base / "server.log"), "-w",
                   "-o", options, "start")  # fmt: skip

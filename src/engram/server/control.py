@@ -507,7 +507,7 @@ def create_key(
 def find_key(c: Conn, key_digest: str) -> Caller | None:
     """The caller with this key; on PostgreSQL with the primary's WAL position, which a read
     replica must have replayed before it answers the caller (every write it made is before)."""
-    position = ", pg_current_wal_lsn()::text" if c.postgres else ""
+    position = ", pg_current_wal_insert_lsn()::text" if c.postgres else ""
     row = c.execute(
         f"SELECT id, org_id, project_id, role, user_email{position} FROM api_keys "
         "WHERE digest = ? AND revoked_at IS NULL",

@@ -211,7 +211,8 @@ async def add_kwargs(state: State, who: Caller, body: dict[str, Any]) -> dict[st
 
 async def run_add(state: State, project_id: str, kwargs: dict[str, Any]) -> AddResult:
     memory = await state.projects.get(project_id)
-    result = await memory.add(**kwargs)
+    with state.projects.writing():  # its reconciliation reads what the primary has
+        result = await memory.add(**kwargs)
     state.metrics.tokens(result.get("usage", {}))
     await state.notify(project_id, result["results"])
     return result

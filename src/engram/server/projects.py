@@ -19,8 +19,10 @@ Row-Level Security policies enforce it again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import shutil
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +100,15 @@ class ProjectMemories:
                 await memory  # open (create or migrate) the store now
                 self._open[project_id] = memory
         return memory
+
+    def writing(self) -> AbstractContextManager[None]:
+        """Around a write whose decisions read the store (an add): those reads go to the primary
+        database, never to a read replica."""
+        if self.database is None or not self.database.has_replicas:
+            return contextlib.nullcontext()
+        from engram.store.postgres.database import primary_reads
+
+        return primary_reads()
 
     async def drop(self, project_id: str) -> None:
         """Close and delete a project's store (the project was deleted)."""

@@ -170,10 +170,6 @@ async def caller(request: Request) -> Caller:
     if found is None:
         raise UnauthenticatedError("invalid or revoked API key")
     await state.limiter.take(found.key_id)
-    if found.lsn is not None and state.projects.database is not None:
-        from engram.store.postgres.database import read_after
-
-        read_after(found.lsn)  # this request's reads see every write made before it began
     request.state.caller = found
     _check_ids(request, found)
     return found
@@ -199,4 +195,11 @@ Writer = Annotated[Caller, Depends(writer)]  # an OWNER key
 
 
 async def memory_for(request: Request, who: Caller) -> AsyncMemory:
-    return await state_of(request).projects.get(who.project_id)
+    """The caller's project's memory. With read replicas, the request's reads from here on see
+    every write committed before it arrived (the primary's WAL position at the key check)."""
+    state = state_of(request)
+    if who.lsn is not None and state.projects.database is not None:
+        from engram.store.postgres.database import read_after
+
+        read_after(who.lsn)
+    return await state.projects.get(who.project_id)

@@ -31,6 +31,7 @@ from engram.errors import StoreError
 from engram.store.postgres.schema import migrate_url
 
 _read_after: ContextVar[int] = ContextVar("engram_read_after", default=0)
+_primary_only: ContextVar[bool] = ContextVar("engram_primary_only", default=False)
 EF_SEARCH = 100  # HNSW candidates per scan step (pgvector's default is 40)
 # Every read: one snapshot; vector searches keep scanning the HNSW index until the filters have
 # let k rows through, in exact distance order (pgvector >= 0.8).
@@ -46,6 +47,17 @@ def lsn_value(lsn: str | None) -> int:
         return 0
     high, _, low = str(lsn).partition("/")
     return (int(high, 16) << 32) | int(low, 16)
+
+
+@contextmanager
+def primary_reads() -> Iterator[None]:
+    """Within this block, reads go to the primary: those that decide a write (an add's
+    reconciliation against what is stored) must see everything, not a replica's past."""
+    token = _primary_only.set(True)
+    try:
+        yield
+    finally:
+        _primary_only.reset(token)
 
 
 def read_after(lsn: str | None) -> None:
@@ -113,7 +125,9 @@ class Database:
                 await conn.execute(_set_project(project))
                 yield conn
             if self._replicas:
-                row = await (await conn.execute("SELECT pg_current_wal_lsn()::text")).fetchone()
+                row = await (
+                    await conn.execute("SELECT pg_current_wal_insert_lsn()::text")
+                ).fetchone()
                 self._written = max(self._written, lsn_value(row[0] if row else None))
 
     @asynccontextmanager
@@ -122,7 +136,7 @@ class Database:
         up with the reader's mark, else the primary's."""
         begin = READ_BEGIN + "; " + _set_project(project).as_string(None)
         mark = max(_read_after.get(), self._written)
-        if self._replicas:
+        if self._replicas and not _primary_only.get():
             pool = self._replicas[next(self._turn)]
             async with pool.connection() as conn:
                 if await _caught_up(conn, mark, self.replica_wait):
