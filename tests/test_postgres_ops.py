@@ -5,6 +5,7 @@ projects apart even for a query that forgets its project."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from engram.cli import main
 from engram.store.postgres.schema import NAMES, SCHEMA_VERSION
 from engram.store.postgres.store import PostgresStore
 from engram.store.sqlite.store import SQLiteStore
-from engram.transfer import export_lines
+from engram.transfer import export_lines, import_lines
 
 CONFIG = {"graph_store": {"provider": "sqlite"}, "embedder": {"provider": "hashing"}}
 
@@ -143,3 +144,59 @@ def test_row_level_security_confines_a_query_that_forgets_its_project(pg_url: st
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("DROP OWNED BY engram_app")
             admin.execute("DROP ROLE engram_app")
+
+
+DATA_TABLES = ("memories", "lexemes", "history", "messages", "entities", "relations", "profile",
+               "profile_history", "feedback", "claims", "stores")  # fmt: skip
+
+
+def test_every_statement_names_its_project(pg_cluster: Any, pg_url: str) -> None:
+    """What the server log shows the store sending: every statement that reads or writes a
+    table of memory data says which project (so it stays on one Citus shard, and RLS is never
+    its only guard)."""
+    log = Path(pg_cluster.base) / "server.log"
+    database = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {database} SET log_statement = 'all'")
+    start = log.stat().st_size
+    with Memory(CONFIG, store=PostgresStore(pg_url, project="logged")) as memory:
+        memory.add("I live in Porto. I work at Nimbus.", user_id="alex")
+        memory.add("I moved to Lisbon.", user_id="alex")
+        kept = memory.add("I have a dog named Rex.", user_id="bob", metadata={"pet": True})
+        memory.add([{"role": "user", "content": "Lunch at noon?"},
+                    {"role": "assistant", "content": "Sure."}], run_id="r1", infer=False)  # fmt: skip
+        memory_id = kept["results"][0]["id"]
+        memory.feedback(memory_id, "POSITIVE", "right")
+        memory.update(memory_id, "I have a dog named Rex and a cat.")
+        memory.search("where does alex live", user_id="alex", enable_graph=True)
+        memory.search("dog", filters={"AND": [{"user_id": "bob"}, {"pet": True}]})
+        memory.get_all(user_id="alex")
+        memory.history(memory_id)
+        memory.get_profile(user_id="alex", include_history=True)
+        lines = export(memory)
+        memory.delete(memory_id)
+        memory.delete_all(user_id="alex")
+        memory._loop.run(memory.async_memory.store.reset())
+    with Memory(CONFIG, store=PostgresStore(pg_url, project="logged-copy")) as copy:
+        copy._loop.run(import_lines(copy.async_memory, lines))
+    text = log.read_bytes()[start:].decode(errors="replace")
+    statements = [s for s in _logged(text) if any(_mentions(s, t) for t in DATA_TABLES)]
+    assert len(statements) > 50
+    unconfined = [s for s in statements if "project" not in s]
+    assert unconfined == []
+
+
+def _logged(text: str) -> list[str]:
+    """The statements of a server log (`LOG:  statement: ...` / `LOG:  execute <name>: ...`,
+    continuation lines included)."""
+    entries = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", text)
+    found = []
+    for entry in entries:
+        match = re.search(r"LOG:  (?:statement|execute [^:]*): (.*)", entry, re.S)
+        if match:
+            found.append(match.group(1))
+    return found
+
+
+def _mentions(statement: str, table: str) -> bool:
+    return re.search(rf"\b(from|join|into|update|table)\s+{table}\b", statement, re.I) is not None

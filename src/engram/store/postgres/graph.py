@@ -67,9 +67,16 @@ async def resolve_entity(
     return int(row[0])
 
 
-async def _name(cur: Cursor, entity_id: int) -> str:
-    row = await _one(cur, "SELECT name FROM entities WHERE id = %s", (entity_id,))
+async def _name(cur: Cursor, project: str, entity_id: int) -> str:
+    row = await _one(
+        cur, "SELECT name FROM entities WHERE project = %s AND id = %s", (project, entity_id)
+    )
     return str(row[0])
+
+
+# Relations with their entities' names (entities joined within the relation's project).
+_NAMED = ("FROM relations r JOIN entities s ON s.project = r.project AND s.id = r.source_id "
+          "JOIN entities t ON t.project = r.project AND t.id = r.target_id")  # fmt: skip
 
 
 async def link(
@@ -94,22 +101,25 @@ async def link(
             cur, project, op.scope, triple.target, triple.target_vector, op.at
         )
         existing = await _one(
-            cur, "SELECT 1 FROM relations WHERE source_id = %s AND relationship = %s "
-            "AND target_id = %s AND invalid_at IS NULL", (source, relationship, target),
+            cur, "SELECT 1 FROM relations WHERE project = %s AND source_id = %s AND "
+            "relationship = %s AND target_id = %s AND invalid_at IS NULL",
+            (project, source, relationship, target),
         )  # fmt: skip
         if existing:
             continue
         if functional(relationship):
             ended += await _end_where(
-                cur, "r.source_id = %s AND r.relationship = %s", (source, relationship), op.at
-            )
+                cur, project, "r.source_id = %s AND r.relationship = %s", (source, relationship),
+                op.at,
+            )  # fmt: skip
         await cur.execute(
             "INSERT INTO relations (project, user_id, agent_id, run_id, source_id, relationship, "
             "target_id, memory_id, valid_at, created_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (project, *op.scope, source, relationship, target, memory_id, op.at, op.at),
         )
-        source_name, target_name = await _name(cur, source), await _name(cur, target)
+        source_name = await _name(cur, project, source)
+        target_name = await _name(cur, project, target)
         added.append({"source": source_name, "relationship": relationship, "target": target_name})
         if functional(relationship) and owner is not None and norm_name(source_name) == owner:
             await set_profile(cur, project, op.scope, relationship, target_name, memory_id, op.at)
@@ -122,25 +132,22 @@ async def link(
 async def end_relations(
     cur: Cursor, project: str, memory_ids: list[str], at: str
 ) -> list[dict[str, str]]:
-    return await _end_where(
-        cur, "r.project = %s AND r.memory_id = ANY(%s::text[])", (project, memory_ids), at
-    )
+    return await _end_where(cur, project, "r.memory_id = ANY(%s::text[])", (memory_ids,), at)
 
 
 async def _end_where(
-    cur: Cursor, condition: str, params: tuple[Any, ...], at: str
+    cur: Cursor, project: str, condition: str, params: tuple[Any, ...], at: str
 ) -> list[dict[str, str]]:
     rows = await _all(
         cur,
-        "SELECT r.id, s.name, r.relationship, t.name FROM relations r "
-        "JOIN entities s ON s.id = r.source_id JOIN entities t ON t.id = r.target_id "
-        f"WHERE r.invalid_at IS NULL AND {condition} ORDER BY r.id",
-        params,
+        f"SELECT r.id, s.name, r.relationship, t.name {_NAMED} "
+        f"WHERE r.project = %s AND r.invalid_at IS NULL AND {condition} ORDER BY r.id",
+        (project, *params),
     )
     if rows:
         await cur.execute(
-            "UPDATE relations SET invalid_at = %s WHERE id = ANY(%s::bigint[])",
-            (at, [r[0] for r in rows]),
+            "UPDATE relations SET invalid_at = %s WHERE project = %s AND id = ANY(%s::bigint[])",
+            (at, project, [r[0] for r in rows]),
         )
     return [{"source": r[1], "relationship": r[2], "target": r[3]} for r in rows]
 
@@ -173,8 +180,8 @@ async def remove_for_memories(cur: Cursor, project: str, memory_ids: list[str], 
     for row in rows:
         await remove_profile(cur, project, tuple(row[:3]), row[3], row[4], at)
     await cur.execute(
-        "DELETE FROM entities e WHERE e.project = %s AND NOT EXISTS "
-        "(SELECT 1 FROM relations r WHERE r.source_id = e.id OR r.target_id = e.id)",
+        "DELETE FROM entities e WHERE e.project = %s AND NOT EXISTS (SELECT 1 FROM relations r "
+        "WHERE r.project = e.project AND (r.source_id = e.id OR r.target_id = e.id))",
         (project,),
     )
 
@@ -258,8 +265,7 @@ async def relations(
     rows = await _all(
         cur,
         "SELECT s.name, r.relationship, t.name, r.valid_at, r.invalid_at, r.memory_id "
-        "FROM relations r JOIN entities s ON s.id = r.source_id "
-        f"JOIN entities t ON t.id = r.target_id WHERE {sql} ORDER BY r.id",
+        f"{_NAMED} WHERE {sql} ORDER BY r.id",
         params,
     )
     return [
@@ -291,11 +297,10 @@ async def neighbourhood(
         rows = await _all(
             cur,
             "SELECT r.memory_id, r.source_id, r.target_id, s.name, r.relationship, t.name "
-            "FROM relations r JOIN entities s ON s.id = r.source_id "
-            "JOIN entities t ON t.id = r.target_id WHERE r.invalid_at IS NULL "
+            f"{_NAMED} WHERE r.project = %s AND r.invalid_at IS NULL "
             "AND (r.source_id = ANY(%s::bigint[]) OR r.target_id = ANY(%s::bigint[])) "
             "ORDER BY r.id",
-            (ids, ids),
+            (project, ids, ids),
         )
         following: set[int] = set()
         for memory_id, source, target, source_name, relationship, target_name in rows:

@@ -76,7 +76,7 @@ MIGRATIONS: list[str] = [
             setweight(to_tsvector('engram', engram_date_words(created_at)), 'C')
         ) STORED,
         PRIMARY KEY (project, id),
-        UNIQUE (rid)
+        UNIQUE (project, rid)
     );
     CREATE INDEX memories_user ON memories (project, user_id, created_at);
     CREATE INDEX memories_agent ON memories (project, agent_id, created_at);
@@ -128,7 +128,7 @@ MIGRATIONS: list[str] = [
 
     CREATE TABLE history (
         project text NOT NULL,
-        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        seq bigint GENERATED ALWAYS AS IDENTITY,
         id text NOT NULL,
         memory_id text NOT NULL,
         old_memory text,
@@ -138,13 +138,14 @@ MIGRATIONS: list[str] = [
         updated_at text,
         is_deleted boolean NOT NULL DEFAULT false,
         actor_id text,
-        role text
+        role text,
+        PRIMARY KEY (project, seq)
     );
     CREATE INDEX history_memory ON history (project, memory_id, seq);
 
     CREATE TABLE messages (
         project text NOT NULL,
-        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id bigint GENERATED ALWAYS AS IDENTITY,
         user_id text,
         agent_id text,
         run_id text,
@@ -152,13 +153,14 @@ MIGRATIONS: list[str] = [
         name text,
         content text NOT NULL,
         created_at text NOT NULL,
-        scope_key text GENERATED ALWAYS AS (engram_scope_key(user_id, agent_id, run_id)) STORED
+        scope_key text GENERATED ALWAYS AS (engram_scope_key(user_id, agent_id, run_id)) STORED,
+        PRIMARY KEY (project, id)
     );
     CREATE INDEX messages_scope ON messages (project, scope_key, id);
 
     CREATE TABLE entities (
         project text NOT NULL,
-        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id bigint GENERATED ALWAYS AS IDENTITY,
         user_id text,
         agent_id text,
         run_id text,
@@ -166,43 +168,48 @@ MIGRATIONS: list[str] = [
         norm text NOT NULL,
         type text,
         embedding vector,
-        created_at text NOT NULL
+        created_at text NOT NULL,
+        PRIMARY KEY (project, id)
     );
     CREATE UNIQUE INDEX entities_norm ON entities
         (project, coalesce(user_id, ''), coalesce(agent_id, ''), coalesce(run_id, ''), norm);
     CREATE TABLE relations (
         project text NOT NULL,
-        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id bigint GENERATED ALWAYS AS IDENTITY,
         user_id text,
         agent_id text,
         run_id text,
-        source_id bigint NOT NULL REFERENCES entities (id),
+        source_id bigint NOT NULL,
         relationship text NOT NULL,
-        target_id bigint NOT NULL REFERENCES entities (id),
+        target_id bigint NOT NULL,
         memory_id text,
         valid_at text NOT NULL,
         invalid_at text,
-        created_at text NOT NULL
+        created_at text NOT NULL,
+        PRIMARY KEY (project, id),
+        FOREIGN KEY (project, source_id) REFERENCES entities (project, id),
+        FOREIGN KEY (project, target_id) REFERENCES entities (project, id)
     );
     CREATE INDEX relations_memory ON relations (project, memory_id);
-    CREATE INDEX relations_source ON relations (source_id, relationship);
-    CREATE INDEX relations_target ON relations (target_id);
+    CREATE INDEX relations_source ON relations (project, source_id, relationship);
+    CREATE INDEX relations_target ON relations (project, target_id);
     CREATE TABLE profile (
         project text NOT NULL,
-        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        seq bigint GENERATED ALWAYS AS IDENTITY,
         user_id text,
         agent_id text,
         run_id text,
         key text NOT NULL,
         value text NOT NULL,
         memory_id text,
-        updated_at text NOT NULL
+        updated_at text NOT NULL,
+        PRIMARY KEY (project, seq)
     );
     CREATE UNIQUE INDEX profile_key ON profile
         (project, coalesce(user_id, ''), coalesce(agent_id, ''), coalesce(run_id, ''), key);
     CREATE TABLE profile_history (
         project text NOT NULL,
-        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id bigint GENERATED ALWAYS AS IDENTITY,
         user_id text,
         agent_id text,
         run_id text,
@@ -210,18 +217,20 @@ MIGRATIONS: list[str] = [
         old_value text,
         new_value text,
         memory_id text,
-        changed_at text NOT NULL
+        changed_at text NOT NULL,
+        PRIMARY KEY (project, id)
     );
     CREATE INDEX profile_history_scope ON profile_history (project, user_id, agent_id, run_id);
 
     CREATE TABLE feedback (
         project text NOT NULL,
-        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id bigint GENERATED ALWAYS AS IDENTITY,
         memory_id text NOT NULL,
         feedback text,
         reason text,
         value double precision NOT NULL,
-        created_at text NOT NULL
+        created_at text NOT NULL,
+        PRIMARY KEY (project, id)
     );
     CREATE INDEX feedback_memory ON feedback (project, memory_id);
 

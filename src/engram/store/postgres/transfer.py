@@ -24,7 +24,8 @@ _READ = {
     "relation": (
         "r.user_id, r.agent_id, r.run_id, s.name, r.relationship, t.name, r.memory_id, "
         "r.valid_at, r.invalid_at, r.created_at",
-        "relations r JOIN entities s ON s.id = r.source_id JOIN entities t ON t.id = r.target_id",
+        "relations r JOIN entities s ON s.project = r.project AND s.id = r.source_id "
+        "JOIN entities t ON t.project = r.project AND t.id = r.target_id",
         "r.memory_id", "r.id",
     ),
     "profile": ("p.user_id, p.agent_id, p.run_id, p.key, p.value, p.memory_id, p.updated_at",
