@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from engram import AsyncMemory, LLMError
 from engram.providers._http import RetryPolicy
 from engram.providers.embedders.hashing import HashingEmbedder
 from engram.providers.llm.openai import OpenAILLM
-from engram.store.sqlite.store import SQLiteStore
+from tests.conftest import Backend
 from tests.fakes.openai_server import FakeOpenAI
 
 FAST = RetryPolicy(max_retries=1, backoff=0.01)
@@ -25,12 +24,10 @@ def fact(text: str, event: str = "ADD", id: int | None = None, **kw: Any) -> dic
 
 
 @pytest.fixture
-async def mem(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[AsyncMemory]:
+async def mem(fake_openai: FakeOpenAI, backend: Backend) -> AsyncIterator[AsyncMemory]:
     llm = OpenAILLM(model="gpt-test", base_url=fake_openai.base_url, api_key="test-key", retry=FAST)
     clock = lambda: datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # noqa: E731
-    memory = AsyncMemory(
-        embedder=HashingEmbedder(256), store=SQLiteStore(tmp_path / "p.db"), llm=llm, clock=clock
-    )
+    memory = AsyncMemory(embedder=HashingEmbedder(256), store=backend(), llm=llm, clock=clock)
     yield memory
     await memory.close()
 

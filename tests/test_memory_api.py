@@ -18,7 +18,7 @@ from engram import (
     ValidationError,
 )
 from engram.providers.embedders.hashing import HashingEmbedder
-from engram.store.sqlite.store import SQLiteStore
+from tests.conftest import Backend
 
 CONVERSATION = [
     {"role": "system", "content": "You are helpful."},
@@ -231,9 +231,9 @@ def test_bad_input_leaves_store_untouched(memory: Memory) -> None:
     assert memory.get_all(user_id="a")["total"] == 1
 
 
-def test_expired_memories_are_hidden_unless_asked(db_path: object) -> None:
+def test_expired_memories_are_hidden_unless_asked(backend: Backend) -> None:
     clock = lambda: datetime(2026, 3, 1, tzinfo=UTC)  # noqa: E731
-    with Memory(embedder=HashingEmbedder(64), store=SQLiteStore(db_path), clock=clock) as m:  # type: ignore[arg-type]
+    with Memory(embedder=HashingEmbedder(64), store=backend(), clock=clock) as m:
         m.add("Temporary parking pass", user_id="a", infer=False, expiration_date="2026-02-01")
         m.add("Permanent parking pass", user_id="a", infer=False, expiration_date="2026-03-01")
         assert [r["memory"] for r in m.search("parking pass", user_id="a")["results"]] == [
