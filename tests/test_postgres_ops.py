@@ -200,3 +200,18 @@ def _logged(text: str) -> list[str]:
 
 def _mentions(statement: str, table: str) -> bool:
     return re.search(rf"\b(from|join|into|update|table)\s+{table}\b", statement, re.I) is not None
+
+
+def test_values_postgresql_cannot_hold_are_refused_and_nothing_is_written(pg_url: str) -> None:
+    from engram.errors import ValidationError
+
+    with Memory(CONFIG, store=PostgresStore(pg_url, project="nul")) as memory:
+        memory.add("A fine fact.", user_id="u", infer=False)
+        for call in (
+            lambda: memory.add(["Kept?", "Not\x00this"], user_id="u", infer=False),
+            lambda: memory.add("Fine.", user_id="u", metadata={"k": "v\x00"}, infer=False),
+            lambda: memory.get_all(filters={"AND": [{"user_id": "u"}, {"k": "v\x00"}]}),
+        ):
+            with pytest.raises(ValidationError, match="NUL|0x00|u0000"):
+                call()
+        assert [m["memory"] for m in memory.get_all(user_id="u")["results"]] == ["A fine fact."]

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from engram.errors import StoreError
+from engram.errors import ConflictError, StoreError, ValidationError
 from engram.server.control import ControlDB
 from engram.store.postgres.schema import migrate_url
 
@@ -86,7 +86,11 @@ class PgControlDB(ControlDB):
         try:
             with self._connections.connection() as conn:
                 return fn(PgConn(conn), *args)
-        except psycopg.OperationalError as exc:
+        except psycopg.DataError as exc:  # a value PostgreSQL cannot hold (a NUL character)
+            raise ValidationError(f"PostgreSQL refused a value: {exc}") from exc
+        except psycopg.IntegrityError as exc:  # one the function did not expect
+            raise ConflictError(f"the change conflicts with stored data: {exc}") from exc
+        except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL error: {exc}") from exc
 
     def close(self) -> None:

@@ -33,6 +33,7 @@ from engram.errors import (
     ImmutableMemoryError,
     NotFoundError,
     StoreError,
+    ValidationError,
 )
 from engram.store.base import (
     UNSET,
@@ -157,6 +158,8 @@ class PostgresStore:
         try:
             async with self.db.reading(self.project) as conn, conn.cursor() as cur:
                 yield cur
+        except psycopg.DataError as exc:  # a value PostgreSQL cannot hold (a NUL character)
+            raise ValidationError(f"PostgreSQL refused a value: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL error: {exc}") from exc
 
@@ -168,6 +171,8 @@ class PostgresStore:
                 yield cur
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError(f"the change conflicts with stored data: {exc}") from exc
+        except psycopg.DataError as exc:  # nothing was written: the transaction rolled back
+            raise ValidationError(f"PostgreSQL refused a value: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL error: {exc}") from exc
 
