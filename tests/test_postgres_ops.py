@@ -212,6 +212,6 @@ def test_values_postgresql_cannot_hold_are_refused_and_nothing_is_written(pg_url
             lambda: memory.add("Fine.", user_id="u", metadata={"k": "v\x00"}, infer=False),
             lambda: memory.get_all(filters={"AND": [{"user_id": "u"}, {"k": "v\x00"}]}),
         ):
-            with pytest.raises(ValidationError, match="NUL|0x00|u0000"):
+            with pytest.raises(ValidationError, match=r"NUL|0x00|u0000"):
                 call()
         assert [m["memory"] for m in memory.get_all(user_id="u")["results"]] == ["A fine fact."]
