@@ -351,7 +351,8 @@ async def test_bounded_keyword_reads_agree_with_reading_every_match(amemory: Asy
     found: dict[int | None, dict[str, float]] = {}
     for size in (10, None):
         matches = await store.keyword_matches(["river", "stone"], where, today=today, want=size)
-        assert matches.complete == (size is None or not windowed)
+        if size is None or windowed:  # (PostgreSQL may read the rarer term's rows only)
+            assert matches.complete == (size is None)
         found[size] = {c.memory_id: c.keyword for c in await store.candidates(
             vector, ["river", "stone"], where, today=today, n_vector=300, n_keyword=10,
             keyword=matches)}  # fmt: skip

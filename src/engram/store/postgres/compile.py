@@ -60,8 +60,26 @@ def _node(node: Node, p: Params) -> str:
     elif node.field.kind == "metadata":
         sql = _metadata(node, p)
     else:
+        indexable = _indexable(node, p)
+        if indexable is not None:
+            return indexable
         sql = _column(node, p)
     return f"coalesce({sql}, false)"
+
+
+def _indexable(cond: Cond, p: Params) -> str | None:
+    """Equality with a column (a scope id, `id`, ...) in a form its B-tree index answers, and
+    two-valued without `coalesce` (`x = v AND x IS NOT NULL` is false, not null, for a null x);
+    text equality needs no `COLLATE "C"`: it compares bytes under any deterministic collation.
+    None for the other conditions."""
+    name, op, value = f"m.{cond.field.name}", cond.op, cond.value
+    if op == "eq" and value is None:
+        return f"({name} IS NULL)"
+    if op == "eq":
+        return f"({name} = {p.bind(value, '::text')} AND {name} IS NOT NULL)"
+    if op == "in" and None not in value:
+        return f"({name} = ANY({p.bind(list(value), '::text[]')}) AND {name} IS NOT NULL)"
+    return None
 
 
 def _column(cond: Cond, p: Params) -> str:

@@ -29,19 +29,23 @@ K1, B = 1.2, 0.75
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """The query's lexemes that some memory of the project holds, with their idf, and the
-    project's average length."""
+    """The query's lexemes that some memory of the project holds, with their idf and how many
+    memories hold each, and the project's average length."""
 
     idf: dict[str, float]
     avgdl: float
+    docs: dict[str, int]
 
     @property
     def tsquery(self) -> str:
-        """Any of the lexemes, each quoted (no query syntax gets through)."""
-        quoted = ("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in self.idf)
-        return " | ".join(quoted)
+        return tsquery(self.idf)
+
+    def most_added(self, lexemes: Sequence[str]) -> float:
+        """The most these lexemes can add to a row's BM25: idf x (k1 + 1) each."""
+        return sum(self.idf[w] * (K1 + 1) for w in lexemes)
 
     def score(self, tokens: int, frequencies: Sequence[Any]) -> float:
+        """BM25 of a row of `tokens` tokens with these (lexeme, weighted frequency) pairs."""
         norm = K1 * (1 - B + B * tokens / self.avgdl)
         total = 0.0
         for lexeme, frequency in frequencies or ():
@@ -67,7 +71,13 @@ async def prepare(cur: AsyncCursor[Any], project: str, terms: Sequence[str]) -> 
         return None
     n, tokens = max(int(rows[0][2]), 1), max(int(rows[0][3]), 1)
     idf = {str(r[0]): max(math.log((n - int(r[1]) + 0.5) / (int(r[1]) + 0.5)), 1e-6) for r in rows}
-    return Query(idf, tokens / n)
+    return Query(idf, tokens / n, {str(r[0]): int(r[1]) for r in rows})
+
+
+def tsquery(lexemes: Sequence[str] | dict[str, float]) -> str:
+    """Any of the lexemes, each quoted (no query syntax gets through)."""
+    quoted = ("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in lexemes)
+    return " | ".join(quoted)
 
 
 def _frequencies(q: Query, p: Params) -> str:
@@ -93,9 +103,22 @@ async def matches(
     q = await prepare(cur, project, terms)
     if q is None:
         return KeywordMatches({}, True)
+    if want is not None and len(q.idf) > 1:
+        found = await _best_past_common_terms(cur, q, project, where, today, show_expired, want)
+        if found is not None:
+            return found
+    return await _scored(cur, q, list(q.idf), project, where, today, show_expired)
+
+
+async def _scored(
+    cur: AsyncCursor[Any], q: Query, lexemes: list[str], project: str, where: Node | None,
+    today: str, show_expired: bool,
+) -> KeywordMatches:  # fmt: skip
+    """The rows with any of `lexemes` within the filters (up to FETCH), scored on every lexeme
+    of the query, best first; and whether that is every such row."""
     p = Params()
     frequencies = _frequencies(q, p)
-    head = f"m.project = {p.bind(project)} AND m.fts @@ {p.bind(q.tsquery, '::tsquery')}"
+    head = f"m.project = {p.bind(project)} AND m.fts @@ {p.bind(tsquery(lexemes), '::tsquery')}"
     live, p = compile_live(where, today, show_expired, p)
     await cur.execute(
         f"SELECT m.rid, m.tokens, {frequencies} FROM memories m WHERE {head} AND {live} "
@@ -107,6 +130,31 @@ async def matches(
         ((int(r[0]), q.score(int(r[1]), r[2])) for r in rows[:FETCH]), key=lambda x: (-x[1], x[0])
     )
     return KeywordMatches(dict(scored), len(rows) <= FETCH)
+
+
+async def _best_past_common_terms(
+    cur: AsyncCursor[Any], q: Query, project: str, where: Node | None, today: str,
+    show_expired: bool, want: int,
+) -> KeywordMatches | None:  # fmt: skip
+    """The best matches, scoring only the rows with one of the rarer lexemes (MaxScore, as
+    `store/sqlite/keyword.py`): when the `want`-th best of those scores above the most the
+    common lexemes can add together, no row with common lexemes only can be among the best, and
+    the matches returned are exact, though not every match (`complete` false: other candidates
+    are scored directly). None when that does not hold (every match is read then).
+
+    A common lexeme (a speaker's name in every one of their turns) can match most of a scope
+    while the best rows are those with the rarer ones."""
+    rare = sorted(q.idf, key=lambda w: q.docs[w])
+    common: list[str] = []
+    while len(rare) > 1 and q.docs[rare[-1]] >= sum(q.docs[w] for w in rare[:-1]) >= want:
+        common.append(rare.pop())  # most of the matches, and the rest can still fill `want`
+    if not common:
+        return None
+    found = await _scored(cur, q, rare, project, where, today, show_expired)
+    scores = list(found.scores.values())
+    if not found.complete or len(scores) < want or scores[want - 1] <= q.most_added(common):
+        return None
+    return KeywordMatches(found.scores, False)
 
 
 async def scores(
