@@ -87,7 +87,8 @@ async def _start(settings: Settings) -> State:
         from engram.server.control_pg import PgControlDB
         from engram.store.postgres.database import Database
 
-        database = Database(settings.database_url, read_urls=settings.database_read_urls)
+        database = Database(settings.database_url, read_urls=settings.database_read_urls,
+                            max_size=settings.database_pool)  # fmt: skip
         projects = ProjectMemories(settings.data_dir, settings.memory_config(), database)
         await database.open()  # migrates the schema, once for servers starting together
         db = PgControlDB(settings.database_url)

@@ -14,6 +14,7 @@
 | `ENGRAM_JOB_WORKERS` | | `2` | async adds processed at once |
 | `ENGRAM_WEBHOOK_TIMEOUT` | | `10` | seconds per webhook delivery attempt |
 | `ENGRAM_JOB_LEASE` | | `60` | PostgreSQL: seconds before another server retakes a dead one's job |
+| `ENGRAM_DATABASE_POOL` | | `10` | PostgreSQL: store connections per process (+5 of the server's) |
 | `ENGRAM_DATABASE_URL` | `--database-url` | none | PostgreSQL: every project, key, job, ... there |
 | `ENGRAM_DATABASE_READ_URL` | `--database-read-url` | none | read replicas (space-separated URLs) |
 """
@@ -46,6 +47,7 @@ class Settings:
     job_workers: int = 2
     webhook_timeout: float = 10.0
     job_lease: float = 60.0
+    database_pool: int = 10
     database_url: str | None = None
     database_read_urls: tuple[str, ...] = ()
 
@@ -74,8 +76,9 @@ class Settings:
             )
         if self.database_read_urls and self.database_url is None:
             raise ConfigurationError("read replicas (ENGRAM_DATABASE_READ_URL) need a database URL")
-        for name, least in (("rate_limit", 0), ("max_body_bytes", 0), ("workers", 1),
-                            ("job_workers", 1), ("job_lease", 1)):  # fmt: skip
+        least_values = (("rate_limit", 0), ("max_body_bytes", 0), ("workers", 1), ("job_workers", 1),
+                        ("job_lease", 1), ("database_pool", 1))  # fmt: skip
+        for name, least in least_values:
             if getattr(self, name) < least:
                 raise ConfigurationError(f"{name} must be at least {least}")
 
@@ -106,7 +109,14 @@ def variable(name: str) -> str:
 
 def _parse(name: str, raw: str) -> Any:
     try:
-        if name in ("port", "rate_limit", "max_body_bytes", "workers", "job_workers"):
+        if name in (
+            "port",
+            "rate_limit",
+            "max_body_bytes",
+            "workers",
+            "job_workers",
+            "database_pool",
+        ):
             return int(raw)
         if name in ("webhook_timeout", "job_lease"):
             return float(raw)
