@@ -76,8 +76,8 @@ class Settings:
             )
         if self.database_read_urls and self.database_url is None:
             raise ConfigurationError("read replicas (ENGRAM_DATABASE_READ_URL) need a database URL")
-        least_values = (("rate_limit", 0), ("max_body_bytes", 0), ("workers", 1), ("job_workers", 1),
-                        ("job_lease", 1), ("database_pool", 1))  # fmt: skip
+        least_values = (("rate_limit", 0), ("max_body_bytes", 0), ("workers", 1),
+                        ("job_workers", 1), ("job_lease", 1), ("database_pool", 1))  # fmt: skip
         for name, least in least_values:
             if getattr(self, name) < least:
                 raise ConfigurationError(f"{name} must be at least {least}")
