@@ -41,9 +41,10 @@ def history(row: Sequence[Any]) -> HistoryRecord:
 
 
 def same_scope(scope: ScopeKey, p: Params, alias: str = "") -> str:
-    """The rows of exactly this (user, agent, run) scope (a None id: the row has none)."""
+    """The rows of exactly this (user, agent, run) scope (a None id: the row has none), in the
+    form the scope indexes answer (a condition of a WHERE clause: null counts as false there)."""
     return " AND ".join(
-        f"{alias}{name} IS NOT DISTINCT FROM {p.bind(value, '::text')}"
+        f"{alias}{name} IS NULL" if value is None else f"{alias}{name} = {p.bind(value, '::text')}"
         for name, value in zip(("user_id", "agent_id", "run_id"), scope, strict=True)
     )
 
