@@ -69,6 +69,8 @@ from engram.store.postgres.schema import LOCK
 from engram.types import Relation
 
 Cursor = AsyncCursor[Any]
+# Rows of one INSERT statement (20 parameters each; a statement takes at most 65,535).
+INSERT_ROWS = 1000
 DATA_TABLES = ("memories", "history", "messages", "feedback", "claims", "relations", "entities",
                "profile", "profile_history", "lexemes")  # fmt: skip
 
@@ -185,8 +187,15 @@ class PostgresStore:
             if any(_writes_vectors(op) for op in operations):
                 await self._check_embedder(cur)
             out: list[MemoryRecord | None] = []
-            for op in operations:
-                out.append(await self._one(cur, op))
+            at = 0
+            while at < len(operations):
+                run = _plain_inserts(operations, at)
+                if run:  # a run of inserts with no duplicate check: a few statements for all
+                    out += await self._insert(cur, run)
+                    at += len(run)
+                else:
+                    out.append(await self._one(cur, operations[at]))
+                    at += 1
             for op in operations:  # after the memories they link: their ids are known now
                 if isinstance(op, LinkGraph) and (target := out[op.memory]) is not None:
                     op.added, op.ended = await graph.link(cur, self.project, op, target.id)
@@ -197,7 +206,7 @@ class PostgresStore:
 
     async def _one(self, cur: Cursor, op: Operation) -> MemoryRecord | None:
         if isinstance(op, Insert):
-            return None if await self._duplicate(cur, op) else await self._insert(cur, op)
+            return None if await self._duplicate(cur, op) else (await self._insert(cur, [op]))[0]
         if isinstance(op, Update):
             return await self._update(cur, op)
         if isinstance(op, Delete):
@@ -215,23 +224,40 @@ class PostgresStore:
                 f"{self._model_id!r} it was opened with: reopen it"
             )
 
-    async def _insert(self, cur: Cursor, op: Insert, *, with_history: bool = True) -> MemoryRecord:
-        r = op.record
-        await cur.execute(
-            f"INSERT INTO memories (project, {COLUMNS}, embedding, tokens) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                self.project, r.id, r.memory, r.hash, r.created_at, r.updated_at, r.user_id,
-                r.agent_id, r.run_id, r.app_id, r.actor_id, r.role, Jsonb(r.metadata),
-                Jsonb(r.categories), r.memory_type, r.immutable, r.expiration_date, r.feedback,
-                op.embedding, tokens(r),
-            ),
-        )  # fmt: skip
-        if with_history:
-            await self._history(
-                cur, r.id, None, r.memory, "ADD", r.created_at, r.created_at, r.actor_id, r.role
+    async def _insert(
+        self, cur: Cursor, ops: Sequence[Insert], *, with_history: bool = True
+    ) -> list[MemoryRecord]:
+        """New memories and (unless restored with theirs) their ADD history rows: one statement
+        per table for up to INSERT_ROWS of them (the full-text statistics' trigger then runs once,
+        not once a row)."""
+        for offset in range(0, len(ops), INSERT_ROWS):
+            chunk = ops[offset : offset + INSERT_ROWS]
+            memories: list[Any] = []
+            history: list[Any] = []
+            for op in chunk:
+                r = op.record
+                memories += (
+                    self.project, r.id, r.memory, r.hash, r.created_at, r.updated_at, r.user_id,
+                    r.agent_id, r.run_id, r.app_id, r.actor_id, r.role, Jsonb(r.metadata),
+                    Jsonb(r.categories), r.memory_type, r.immutable, r.expiration_date,
+                    r.feedback, op.embedding, tokens(r),
+                )  # fmt: skip
+                history += (
+                    self.project, str(uuid.uuid4()), r.id, None, r.memory, "ADD", r.created_at,
+                    r.created_at, False, r.actor_id, r.role,
+                )  # fmt: skip
+            await cur.execute(
+                f"INSERT INTO memories (project, {COLUMNS}, embedding, tokens) VALUES "
+                + ", ".join(["(" + ", ".join(["%s"] * 20) + ")"] * len(chunk)),
+                memories,
             )
-        return r
+            if with_history:
+                await cur.execute(
+                    f"INSERT INTO history (project, {HISTORY_COLUMNS}) VALUES "
+                    + ", ".join(["(" + ", ".join(["%s"] * 11) + ")"] * len(chunk)),
+                    history,
+                )
+        return [op.record for op in ops]
 
     async def _duplicate(self, cur: Cursor, op: Insert) -> bool:
         """Stored already in its scope: the same text, or a vector at least `dedupe` similar.
@@ -441,8 +467,7 @@ class PostgresStore:
                     f"store (the first: {present[0]}); nothing was imported",
                     details={"ids": present[:20]},
                 )
-            for op in memories:
-                await self._insert(cur, op, with_history=False)
+            await self._insert(cur, memories, with_history=False)
             await transfer.write(cur, self.project, attached)
 
     # -- reads ------------------------------------------------------------------------------
@@ -725,6 +750,17 @@ class PostgresStore:
 
 def _within_an_hour(a: str, b: str) -> bool:
     return abs((datetime.fromisoformat(a) - datetime.fromisoformat(b)).total_seconds()) <= 3600
+
+
+def _plain_inserts(operations: Sequence[Operation], start: int) -> list[Insert]:
+    """The inserts from `start` on that check for no duplicate (until another operation)."""
+    run: list[Insert] = []
+    while start + len(run) < len(operations):
+        op = operations[start + len(run)]
+        if not isinstance(op, Insert) or op.dedupe is not None:
+            break
+        run.append(op)
+    return run
 
 
 def _writes_vectors(op: Operation) -> bool:
