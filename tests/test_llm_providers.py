@@ -182,3 +182,96 @@ async def test_anthropic_text_answer_repair_and_images(
     fake_openai.fail(529, times=3)
     with pytest.raises(LLMError):
         await anthropic_llm.generate(prompt())
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-5", "1e300", "soon", ""])
+async def test_any_retry_after_is_a_bounded_wait(
+    fake_openai: FakeOpenAI, openai_llm: OpenAILLM, value: str
+) -> None:
+    """`Retry-After` that is not a finite, sane number of seconds never holds a call: nan, inf
+    and garbage fall back to the backoff, negative is no wait, huge is capped."""
+    from engram.providers._http import MAX_RETRY_AFTER
+
+    fake_openai.fail(429, headers={"Retry-After": value})
+    fake_openai.reply(GOOD)
+    if value == "1e300":  # the cap itself, checked without waiting for it
+        assert FAST.delay(0, 1e300) == MAX_RETRY_AFTER
+        assert FAST.delay(0, float("nan")) <= 1.0
+        return
+    assert (await openai_llm.generate(prompt())).facts
+    assert len(fake_openai.chat_requests) == 2
+
+
+def test_retry_after_as_an_http_date() -> None:
+    import email.utils
+    import time
+
+    import httpx
+
+    from engram.providers._http import _retry_after
+
+    soon = email.utils.formatdate(time.time() + 30, usegmt=True)
+    seconds = _retry_after(httpx.Response(429, headers={"Retry-After": soon}))
+    assert seconds is not None and 25 <= seconds <= 31
+    past = email.utils.formatdate(time.time() - 30, usegmt=True)
+    assert FAST.delay(0, _retry_after(httpx.Response(429, headers={"Retry-After": past}))) == 0.0
+
+
+OPENAI_BODIES = {
+    "text is a number": {"choices": [{"message": {"content": 7}}]},
+    "text is a list": {"choices": [{"message": {"content": [{"type": "text"}]}}]},
+    "usage is a string": {"choices": [{"message": {"content": "{}"}}], "usage": "lots"},
+    "count is text": {
+        "choices": [{"message": {"content": "{}"}}],
+        "usage": {"prompt_tokens": "many", "completion_tokens": 1},
+    },
+    "count is negative": {
+        "choices": [{"message": {"content": "{}"}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": -3},
+    },
+    "count is an object": {
+        "choices": [{"message": {"content": "{}"}}],
+        "usage": {"prompt_tokens": {"n": 1}},
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(OPENAI_BODIES))
+async def test_odd_openai_answers_are_output_errors(
+    fake_openai: FakeOpenAI, openai_llm: OpenAILLM, case: str
+) -> None:
+    fake_openai.fail(200, body=json.dumps(OPENAI_BODIES[case]))
+    with pytest.raises(LLMOutputError):
+        await openai_llm.generate(prompt())
+
+
+ANTHROPIC_BODIES = {
+    "text is a number": {"content": [{"type": "text", "text": 5}]},
+    "count is text": {
+        "content": [{"type": "text", "text": "{}"}],
+        "usage": {"input_tokens": "x", "output_tokens": 2},
+    },
+    "usage is a list": {"content": [{"type": "text", "text": "{}"}], "usage": [1, 2]},
+}
+
+
+@pytest.mark.parametrize("case", sorted(ANTHROPIC_BODIES))
+async def test_odd_anthropic_answers_are_output_errors(
+    fake_openai: FakeOpenAI, anthropic_llm: AnthropicLLM, case: str
+) -> None:
+    fake_openai.fail(200, body=json.dumps(ANTHROPIC_BODIES[case]))
+    with pytest.raises(LLMOutputError):
+        await anthropic_llm.generate(prompt())
+
+
+async def test_whole_number_counts_as_floats_are_counts(
+    fake_openai: FakeOpenAI, openai_llm: OpenAILLM
+) -> None:
+    body = {
+        "choices": [{"message": {"content": json.dumps(GOOD)}}],
+        "usage": {"prompt_tokens": 12.0, "completion_tokens": None},
+    }
+    fake_openai.fail(200, body=json.dumps(body))
+    usage = Usage()
+    assert (await openai_llm.generate(prompt(), usage=usage)).facts
+    assert (usage.prompt_tokens, usage.completion_tokens) == (12, 0)

@@ -8,8 +8,11 @@ Never retried: other 4xx. Errors come out typed: `AuthenticationError` (401/403)
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import math
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,6 +20,7 @@ import httpx
 from engram.errors import AuthenticationError, NetworkError, ProviderError, RateLimitError
 
 MAX_BACKOFF = 20.0
+MAX_RETRY_AFTER = 60.0  # the longest a provider's Retry-After holds a call
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,18 +29,30 @@ class RetryPolicy:
     backoff: float = 0.5  # first delay in seconds; doubles each try, with jitter
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), MAX_BACKOFF * 3)
+        if retry_after is not None and math.isfinite(retry_after):
+            return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
         base = self.backoff * (2**attempt)
         return float(min(base * (0.5 + random.random()), MAX_BACKOFF))
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """The `Retry-After` header in seconds (a number, or an HTTP date); None when absent or not
+    a finite time (`nan`, `inf`, garbage: the usual backoff applies). Negative is 0; the delay
+    is capped at MAX_RETRY_AFTER."""
     value = response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return seconds if math.isfinite(seconds) else None
 
 
 def _detail(response: httpx.Response) -> str:

@@ -73,14 +73,15 @@ class AnthropicLLM(BaseLLM):
             blocks = body["content"]
             tool = next((b for b in blocks if b.get("type") == "tool_use"), None)
             if tool is not None:
-                text = json.dumps(tool.get("input"))
+                text: object = json.dumps(tool.get("input"))
             else:
-                text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
-        except (KeyError, TypeError, AttributeError) as exc:
+                parts = [b.get("text") for b in blocks if b.get("type") == "text"]
+                text = "".join(parts) if all(isinstance(t, str) for t in parts) else parts
+            usage = body.get("usage")
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise LLMError(f"unexpected Anthropic answer: {str(body)[:200]}") from exc
-        usage = body.get("usage") or {}
-        return Reply(
-            text, int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+        return Reply.checked(
+            text, usage, ("input_tokens", "output_tokens"), f"messages ({self.model})"
         )
 
 

@@ -70,6 +70,31 @@ class Reply:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
+    @classmethod
+    def checked(cls, text: object, usage: object, names: tuple[str, str], what: str) -> Reply:
+        """A provider's answer as it came: the text must be a string (or null: empty), the
+        usage an object whose two counts (named `names`) are absent or whole numbers >= 0.
+        Anything else is an `LLMOutputError` naming what was wrong."""
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise LLMOutputError(f"{what}: the answer's text is a {type(text).__name__}, not text")
+        if usage is None:
+            usage = {}
+        if not isinstance(usage, dict):
+            raise LLMOutputError(f"{what}: `usage` is a {type(usage).__name__}, not an object")
+        counts = []
+        for name in names:
+            value = usage.get(name)
+            if value is None:
+                value = 0
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise LLMOutputError(f"{what}: usage `{name}` is {str(value)[:50]!r}, not a count")
+            counts.append(value)
+        return cls(text, counts[0], counts[1])
+
 
 class LLM(Protocol):
     """A language model that answers prompts with validated structured output."""

@@ -104,17 +104,20 @@ class OpenAILLM(BaseLLM):
                 raise
             self.structured = "json_object"  # an older server: fall back once, for good
             body = await self._post(messages, prompt)
+        what = f"chat completion ({self.model})"
         try:
             choice = body["choices"][0]
-            text = choice["message"].get("content") or ""
+            reply = Reply.checked(
+                choice["message"].get("content"), body.get("usage"),
+                ("prompt_tokens", "completion_tokens"), what,
+            )  # fmt: skip
+            truncated = choice.get("finish_reason") == "length"
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise LLMError(f"unexpected chat completion answer: {str(body)[:200]}") from exc
-        if choice.get("finish_reason") == "length" and not text.rstrip().endswith("}"):
-            text += "\n(truncated: max_tokens reached)"
-        usage = body.get("usage") or {}
-        return Reply(
-            text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-        )
+        if truncated and not reply.text.rstrip().endswith("}"):
+            text = reply.text + "\n(truncated: max_tokens reached)"
+            return Reply(text, reply.prompt_tokens, reply.completion_tokens)
+        return reply
 
     async def _post(self, messages: Messages, prompt: Prompt[Any]) -> Any:
         return await post_json(
