@@ -275,3 +275,56 @@ async def test_whole_number_counts_as_floats_are_counts(
     usage = Usage()
     assert (await openai_llm.generate(prompt(), usage=usage)).facts
     assert (usage.prompt_tokens, usage.completion_tokens) == (12, 0)
+
+
+async def test_one_deadline_for_every_call_and_retry(fake_openai: FakeOpenAI) -> None:
+    """Slow failures retried would take ~2 s; the deadline ends the call at 0.6 s, typed."""
+    import time
+
+    llm = OpenAILLM(
+        base_url=fake_openai.base_url, api_key="test-key", timeout=5, retry=FAST, deadline=0.6
+    )
+    fake_openai.fail(500, times=3, delay=0.5)
+    start = time.monotonic()
+    with pytest.raises(LLMError, match=r"deadline of 0\.6 s"):
+        await llm.generate(prompt())
+    assert time.monotonic() - start < 1.5
+    await llm.aclose()
+
+
+def test_an_add_past_its_deadline_writes_nothing(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    from engram import Memory
+
+    config = {
+        "vector_store": {"provider": "sqlite", "config": {"path": str(tmp_path / "m.db")}},
+        "embedder": {"provider": "hashing", "config": {"embedding_dims": 64}},
+        "llm": {
+            "provider": "openai",
+            "config": {
+                "api_key": "test-key",
+                "openai_base_url": fake_openai.base_url,
+                "timeout": 5,
+                "deadline": 0.5,
+            },
+        },
+    }
+    memory = Memory.from_config(config)
+    try:
+        fake_openai.fail(200, delay=1.0, body=json.dumps({"choices": []}))
+        with pytest.raises(LLMError, match="deadline"):
+            memory.add("I moved to Lisbon", user_id="u")
+        assert memory.get_all(user_id="u")["results"] == []
+    finally:
+        memory.close()
+
+
+@pytest.mark.parametrize("value", [0, -1, "soon", float("nan"), True])
+def test_deadline_and_timeout_are_seconds(value: object, tmp_path: Path) -> None:
+    from engram import Memory
+    from engram.errors import ConfigurationError
+
+    for key in ("deadline", "timeout"):
+        with pytest.raises(ConfigurationError, match=key):
+            Memory.from_config(
+                {"llm": {"provider": "openai", "config": {"api_key": "k", key: value}}}
+            )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,7 +42,8 @@ _KNOWN = {"embedder", "vector_store", "llm", "history_db_path", "version", "data
           "documents", "graph_store", "reranker", *_GUIDANCE}  # fmt: skip
 _DOCUMENT_KEYS = {"timeout", "max_bytes", "max_chars", "allow_private_urls"}
 _LLM_KEYS = {"model", "api_key", "temperature", "max_tokens", "enable_vision", "timeout",
-             "structured_output", "azure_kwargs"}  # fmt: skip
+             "deadline", "structured_output", "azure_kwargs"}  # fmt: skip
+_LLM_SECONDS = ("timeout", "deadline")
 
 
 def default_data_dir() -> Path:
@@ -378,6 +380,15 @@ def _apply_llm(result: MemoryConfig, block: Any) -> None:
             f"unknown llm config keys: {', '.join(sorted(unknown))}; supported: "
             f"{', '.join(sorted(_LLM_KEYS))} and <provider>_base_url"
         )
+    for key in _LLM_SECONDS:
+        value = settings.get(key)
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ConfigurationError(f"llm config {key} is a number of seconds > 0, not {value!r}")
     result.llm_provider = provider
     result.llm_config = settings
 
@@ -396,7 +407,9 @@ def build_llm(config: MemoryConfig) -> LLM | None:
     if provider == "offline":
         return None
     common: dict[str, Any] = {
-        k: settings[k] for k in ("temperature", "max_tokens", "timeout") if k in settings
+        k: settings[k]
+        for k in ("temperature", "max_tokens", *_LLM_SECONDS)
+        if k in settings and (k == "temperature" or settings[k] is not None)
     }
     common["enable_vision"] = bool(settings.get("enable_vision", False))
     base_url = next((v for k, v in settings.items() if k.endswith("base_url") and v), None)

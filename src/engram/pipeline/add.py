@@ -11,7 +11,7 @@ from engram.pipeline.context import Context
 from engram.pipeline.infer import infer_add
 from engram.pipeline.multimodal import expand_parts
 from engram.pipeline.requests import PROCEDURAL, AddRequest
-from engram.providers.llm.base import Usage
+from engram.providers.llm.base import Usage, one_operation
 from engram.store.base import Insert, MemoryRecord, Operation, SaveMessages
 from engram.types import AddEvent, AddResult
 
@@ -41,6 +41,11 @@ def _replayed(results: list[dict[str, Any]]) -> AddResult:
 
 
 async def _run(ctx: Context, request: AddRequest) -> AddResult:
+    with one_operation():  # the add's LLM calls share one deadline; nothing is written before
+        return await _run_once(ctx, request)
+
+
+async def _run_once(ctx: Context, request: AddRequest) -> AddResult:
     usage = Usage()
     if any(m.parts for m in request.messages):
         request.messages, warnings = await expand_parts(

@@ -11,7 +11,7 @@ from typing import Any
 from engram.errors import LLMError
 from engram.prompts.base import Prompt
 from engram.providers._http import RetryPolicy, post_json
-from engram.providers.llm.base import BaseLLM, Messages, Reply
+from engram.providers.llm.base import DEADLINE, BaseLLM, Messages, Reply
 
 API_VERSION = "2023-06-01"
 _DATA_URL = re.compile(r"^data:(image/[\w.+-]+);base64,(.+)$", re.DOTALL)
@@ -29,13 +29,14 @@ class AnthropicLLM(BaseLLM):
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         enable_vision: bool = False,
+        deadline: float = DEADLINE,
     ) -> None:
         headers = {"anthropic-version": API_VERSION}
         if api_key:
             headers["x-api-key"] = api_key
         super().__init__(
             model=model, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
-            retry=retry, enable_vision=enable_vision, headers=headers,
+            retry=retry, enable_vision=enable_vision, headers=headers, deadline=deadline,
         )  # fmt: skip
         self.base_url = base_url.rstrip("/")
 

@@ -10,8 +10,12 @@ A provider implements `_chat()` only.
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -96,6 +100,21 @@ class Reply:
         return cls(text, counts[0], counts[1])
 
 
+DEADLINE = 180.0  # seconds: every LLM call of one add (or of one call outside an add)
+_operation_start: ContextVar[float | None] = ContextVar("engram_llm_operation", default=None)
+
+
+@contextmanager
+def one_operation() -> Iterator[None]:
+    """The LLM calls made within this block (one add: its extraction, its images) share one
+    deadline, counted from the block's start; outside one, each call has its own."""
+    token = _operation_start.set(time.monotonic())
+    try:
+        yield
+    finally:
+        _operation_start.reset(token)
+
+
 class LLM(Protocol):
     """A language model that answers prompts with validated structured output."""
 
@@ -128,8 +147,10 @@ class BaseLLM(abc.ABC):
         retry: RetryPolicy | None = None,
         enable_vision: bool = False,
         headers: dict[str, str] | None = None,
+        deadline: float = DEADLINE,
     ) -> None:
         self.model = model
+        self.deadline = deadline
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.retry = retry or RetryPolicy()
@@ -142,6 +163,19 @@ class BaseLLM(abc.ABC):
             {"role": "system", "content": prompt.system},
             {"role": "user", "content": prompt.user},
         ]
+        start = _operation_start.get() or time.monotonic()
+        try:
+            async with asyncio.timeout(max(0.0, start + self.deadline - time.monotonic())):
+                return await self._generate(prompt, messages, usage)
+        except TimeoutError as exc:
+            raise LLMError(
+                f"{self.model}: no answer within the deadline of {self.deadline:g} s (llm "
+                "config `deadline`: the time all LLM calls of one add may take, retries "
+                "included); nothing was written",
+                details={"deadline": self.deadline},
+            ) from exc
+
+    async def _generate(self, prompt: Prompt[M], messages: Messages, usage: Usage | None) -> M:
         for attempt in (1, 2):
             reply = await self._timed_chat(prompt, messages, usage)
             try:

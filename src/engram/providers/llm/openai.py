@@ -9,7 +9,7 @@ from typing import Any, Literal
 from engram.errors import LLMError
 from engram.prompts.base import Prompt
 from engram.providers._http import RetryPolicy, post_json
-from engram.providers.llm.base import BaseLLM, Messages, Reply
+from engram.providers.llm.base import DEADLINE, BaseLLM, Messages, Reply
 
 StructuredMode = Literal["json_schema", "json_object", "none"]
 
@@ -59,6 +59,7 @@ class OpenAILLM(BaseLLM):
         enable_vision: bool = False,
         azure_api_version: str | None = None,
         headers: dict[str, str] | None = None,
+        deadline: float = DEADLINE,
     ) -> None:
         auth: dict[str, str] = {}
         if api_key and azure_api_version:
@@ -68,6 +69,7 @@ class OpenAILLM(BaseLLM):
         super().__init__(
             model=model, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
             retry=retry, enable_vision=enable_vision, headers={**auth, **(headers or {})},
+            deadline=deadline,
         )  # fmt: skip
         self.base_url = base_url.rstrip("/")
         self.structured: StructuredMode = structured
