@@ -59,6 +59,8 @@ def test_db_status_and_upgrade(pg_url: str, capsys: pytest.CaptureFixture[str]) 
     assert status["pgvector"] >= "0.8" and status["in_recovery"] is False
     code, upgraded = cli(capsys, "db", "upgrade", "--database-url", pg_url)
     assert code == 0 and upgraded["schema_version"] == SCHEMA_VERSION and upgraded["pending"] == []
+    assert "ALTER FUNCTION" in status["full_text_under_rls"]  # before: what to run
+    assert upgraded["full_text_under_rls"] == "through the GIN index"  # migrated by a superuser
     code, again = cli(capsys, "db", "upgrade", "--database-url", pg_url)  # nothing to do
     assert code == 0 and again["schema_version"] == SCHEMA_VERSION
     code, error = cli(capsys, "db", "status", "--database-url", "postgresql://nobody@127.0.0.1:1/x")
@@ -140,6 +142,15 @@ def test_row_level_security_confines_a_query_that_forgets_its_project(pg_url: st
                 "B's secret plan."]  # fmt: skip
             memory.add("B's second plan.", user_id="u", infer=False)
             assert len(memory.search("plan", user_id="u")["results"]) == 2
+        # Full-text matching may go through its GIN index under RLS: `@@` is LEAKPROOF in this
+        # database (migration 4, run by a superuser here), so the planner may use it before the
+        # policy's condition (the 1M-memory bench shows the plan; tiny tables here pick others).
+        with psycopg.connect(app) as conn:
+            leakproof = conn.execute(
+                "SELECT proleakproof FROM pg_proc WHERE oid = "
+                "'ts_match_vq(tsvector, tsquery)'::regprocedure"
+            ).fetchone()
+            assert leakproof == (True,)  # fmt: skip
     finally:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("DROP OWNED BY engram_app")

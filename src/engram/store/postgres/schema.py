@@ -20,6 +20,7 @@ from engram.errors import StoreError
 
 LOCK = 0x656E6772616D  # the advisory lock of migrations ("engram")
 
+LEAKPROOF_FULL_TEXT = "ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF"
 MIGRATIONS: list[str] = [
     # 1: everything
     """
@@ -365,10 +366,30 @@ MIGRATIONS: list[str] = [
         END LOOP;
     END $$;
     """,
+    # 4: full-text matching through its GIN index under Row-Level Security. PostgreSQL applies
+    # a query's conditions after the policy's unless their functions are LEAKPROOF, and `@@`
+    # (ts_match_vq) is not marked so: a role under RLS would check it row by row over the
+    # scope (a sequential scan of a large project). The function reports nothing of its
+    # arguments but whether they match, so it is marked LEAKPROOF in this database, which only
+    # a superuser may do; migrated by another role, nothing changes here and `engram db status`
+    # says what to run.
+    f"""
+    DO $$
+    BEGIN
+        IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+            EXECUTE '{LEAKPROOF_FULL_TEXT}';
+        END IF;
+    END $$;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
-NAMES = ("the memory store", "the server's control tables", "row-level security by project")
+NAMES = (
+    "the memory store",
+    "the server's control tables",
+    "row-level security by project",
+    "full text through its index under row-level security",
+)
 
 
 async def migrate(conn: AsyncConnection[object]) -> None:
@@ -453,6 +474,15 @@ async def status(url: str) -> dict[str, Any]:
         }
         if version > SCHEMA_VERSION:
             out["warning"] = "the database is newer than this Engram: upgrade Engram"
+        leakproof = await one(
+            "SELECT proleakproof FROM pg_proc WHERE oid = "
+            "'pg_catalog.ts_match_vq(tsvector, tsquery)'::regprocedure"
+        )
+        out["full_text_under_rls"] = (
+            "through the GIN index"
+            if leakproof
+            else f"row by row over the scope; as a superuser, run: {LEAKPROOF_FULL_TEXT}"
+        )
         if version >= 1:
             found = await conn.execute(
                 "SELECT project, dims, model_id, docs FROM stores ORDER BY project"
