@@ -169,7 +169,14 @@ async def _caught_up(conn: AsyncConnection[Any], mark: int, wait: float) -> bool
 
 
 def _set_project(project: str) -> sql.Composed:
-    return sql.SQL("SET LOCAL engram.project = {}").format(sql.Literal(project))
+    """The transaction's project (for Row-Level Security), and plans made for each statement's
+    own values: psycopg prepares a statement run often, and PostgreSQL then switches to one
+    generic plan, which cannot know how many rows the bound scope holds (an exact scan through
+    the scope's B-tree suits ten memories, the HNSW index a hundred thousand): a search of a 10k
+    scope took 28 ms on a generic plan, 17 ms replanned (bench/postgres_scale.py)."""
+    return sql.SQL(
+        "SET LOCAL engram.project = {}; SET LOCAL plan_cache_mode = force_custom_plan"
+    ).format(sql.Literal(project))
 
 
 def _pool(url: str, min_size: int, max_size: int) -> AsyncConnectionPool[Any]:
