@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -143,3 +145,27 @@ def test_update_sets_and_clears_the_expiration(admin: httpx.Client) -> None:
     cleared = admin.put(f"/v1/memories/{memory_id}/", json={"expiration_date": None})
     assert cleared.status_code == 200 and "expiration_date" not in cleared.json()
     assert admin.put(f"/v1/memories/{memory_id}/", json={}).status_code == 400
+
+
+def test_the_body_limit_holds_for_a_chunked_body(tmp_path, server_db) -> None:  # type: ignore[no-untyped-def]
+    """No Content-Length: the body is counted as it streams and cut at the limit with a 413;
+    nothing is stored. A body under the limit, chunked, is read as usual."""
+    live = LiveServer(tmp_path / "chunked", max_body_bytes=20_000, **server_db)
+
+    def chunks(total: int) -> Iterator[bytes]:
+        text = json.dumps({"messages": "x" * total, "user_id": "chunky", "infer": False})
+        data = text.encode()
+        for offset in range(0, len(data), 4096):
+            yield data[offset : offset + 4096]
+
+    try:
+        with live.client() as client:
+            headers = {"Content-Type": "application/json"}
+            big = client.post("/v1/memories/", content=chunks(200_000), headers=headers)
+            assert big.status_code == 413 and big.json()["code"] == "too_large"
+            listed = client.post("/v3/memories/", json={"filters": {"user_id": "chunky"}})
+            assert listed.json()["count"] == 0
+            small = client.post("/v1/memories/", content=chunks(500), headers=headers)
+            assert small.status_code == 200, small.text
+    finally:
+        live.close()

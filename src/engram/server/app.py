@@ -195,17 +195,29 @@ class Around:
                                       (b"x-request-id", request_id.encode("latin-1"))]  # fmt: skip
             await send(message)
 
+        limit = self.settings.max_body_bytes
         length = headers.get(b"content-length", b"")
+        received = 0
+
+        async def counted() -> Message:
+            """The body as it streams, counted whatever its encoding (a chunked body has no
+            length up front): past the limit, reading stops with a 413."""
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, detail=_too_large(limit))
+            return message
+
         try:
-            if length.isdigit() and int(length) > self.settings.max_body_bytes:
-                limit = self.settings.max_body_bytes
+            if length.isdigit() and int(length) > limit:
                 too_large = JSONResponse(
-                    {"detail": f"the request body is larger than {limit} bytes",
-                     "code": "too_large"}, status_code=413,
-                )  # fmt: skip
+                    {"detail": _too_large(limit), "code": "too_large"}, status_code=413
+                )
                 await too_large(scope, receive, answer)
             else:
-                await self.app(scope, receive, answer)
+                await self.app(scope, counted, answer)
         finally:
             self._record(scope, status, time.perf_counter() - start, request_id)
 
@@ -237,8 +249,13 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     return _error(422, {"detail": exc.errors(), "code": "invalid_request"})
 
 
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than {limit} bytes"
+
+
 async def _http_error(request: Request, exc: HTTPException) -> Response:
-    return _error(exc.status_code, {"detail": exc.detail, "code": "http_error"})
+    code = "too_large" if exc.status_code == 413 else "http_error"
+    return _error(exc.status_code, {"detail": exc.detail, "code": code})
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
