@@ -844,40 +844,22 @@ def scale_part(args: argparse.Namespace, pg: Postgres, texts: list[str], base: M
     small_users = list(random.Random(3).sample(names[big_n:], min(50, small_n)))
     timings: dict[str, dict[str, list[float]]] = {}
     plans: list[str] = []
-    memory = Memory(
-        {
-            "vector_store": {
-                "provider": "pgvector",
-                "config": {"connection_string": url, "collection_name": project},
-            }
-        }
-    )
-    try:
-        timings["PostgreSQL"] = {
-            f"{big_size:,} in scope": time_searches(
-                {"m": memory}, big_users, questions(args.queries, 3000)
-            )["m"],
-            "~10 in scope": time_searches(
-                {"m": memory}, small_users, questions(args.queries, 4000)
-            )["m"],
-        }
-        for scope in (big_users[0], small_users[0]):
-            plans += plans_of(memory, url, project, scope, "PostgreSQL")
-    finally:
-        memory.close()
+    runs = [("PostgreSQL", url, args.queries, 3000)]
     if role_url is not None:
-        memory = Memory(store=PostgresStore(role_url, project=project))
+        runs.append(("PostgreSQL, RLS", role_url, args.rls_queries, 5000))
+    for name, as_url, count, offset in runs:
+        memory = Memory(store=PostgresStore(as_url, project=project))
         try:
-            timings["PostgreSQL, RLS"] = {
+            timings[name] = {
                 f"{big_size:,} in scope": time_searches(
-                    {"m": memory}, big_users, questions(args.rls_queries, 5000)
+                    {"m": memory}, big_users, questions(count, offset)
                 )["m"],
                 "~10 in scope": time_searches(
-                    {"m": memory}, small_users, questions(args.rls_queries, 6000)
+                    {"m": memory}, small_users, questions(count, offset + 1000)
                 )["m"],
             }
             for scope in (big_users[0], small_users[0]):
-                plans += plans_of(memory, role_url, project, scope, "PostgreSQL, RLS")
+                plans += plans_of(memory, as_url, project, scope, name)
         finally:
             memory.close()
     say(
