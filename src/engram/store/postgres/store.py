@@ -14,7 +14,6 @@ same guarantee).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -23,20 +22,15 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncCursor
-from psycopg.types.json import Jsonb
 
 from engram.core.filters import Node
-from engram.core.ids import text_hash
 from engram.errors import (
     ConflictError,
     DimensionMismatchError,
-    ImmutableMemoryError,
-    NotFoundError,
     StoreError,
     ValidationError,
 )
 from engram.store.base import (
-    UNSET,
     Attached,
     Candidate,
     Claim,
@@ -53,7 +47,7 @@ from engram.store.base import (
     Update,
     Vector,
 )
-from engram.store.postgres import fulltext, graph, transfer
+from engram.store.postgres import fulltext, graph, transfer, writes
 from engram.store.postgres.compile import Params, compile_live, compile_where
 from engram.store.postgres.database import EF_SEARCH, Database
 from engram.store.postgres.rows import (
@@ -62,8 +56,6 @@ from engram.store.postgres.rows import (
     M_COLUMNS,
     history,
     record,
-    same_scope,
-    tokens,
 )
 from engram.store.postgres.schema import LOCK
 from engram.types import Relation
@@ -74,8 +66,6 @@ Cursor = AsyncCursor[Any]
 # is 0.97 (0.88 with ef_construction 64), for a build 2.4 times as long.
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 200
 NEAREST_ASKED = 50  # rows a nearest-neighbour statement asks for at least (`_nearest`)
-# Rows of one INSERT statement (20 parameters each; a statement takes at most 65,535).
-INSERT_ROWS = 1000
 DATA_TABLES = ("memories", "history", "messages", "feedback", "claims", "relations", "entities",
                "profile", "profile_history", "lexemes")  # fmt: skip
 
@@ -195,9 +185,9 @@ class PostgresStore:
             out: list[MemoryRecord | None] = []
             at = 0
             while at < len(operations):
-                run = _plain_inserts(operations, at)
+                run = writes.plain_inserts(operations, at)
                 if run:  # a run of inserts with no duplicate check: a few statements for all
-                    out += await self._insert(cur, run)
+                    out += await writes.insert(cur, self.project, run)
                     at += len(run)
                 else:
                     out.append(await self._one(cur, operations[at]))
@@ -207,18 +197,20 @@ class PostgresStore:
                     op.added, op.ended = await graph.link(cur, self.project, op, target.id)
             for op in operations:  # last: it records what the others wrote
                 if isinstance(op, Claim):
-                    await self._claim(cur, op, operations, out)
+                    await writes.claim(cur, self.project, op, operations, out)
             return out
 
     async def _one(self, cur: Cursor, op: Operation) -> MemoryRecord | None:
         if isinstance(op, Insert):
-            return None if await self._duplicate(cur, op) else (await self._insert(cur, [op]))[0]
+            if await writes.duplicate(cur, self.project, op):
+                return None
+            return (await writes.insert(cur, self.project, [op]))[0]
         if isinstance(op, Update):
-            return await self._update(cur, op)
+            return await writes.update(cur, self.project, op)
         if isinstance(op, Delete):
-            return await self._delete(cur, op)
+            return await writes.delete(cur, self.project, op)
         if isinstance(op, SaveMessages):
-            await self._save_messages(cur, op)
+            await writes.save_messages(cur, self.project, op)
         return None
 
     async def _check_embedder(self, cur: Cursor) -> None:
@@ -228,176 +220,6 @@ class PostgresStore:
             raise DimensionMismatchError(
                 f"project {self.project!r} now records {row and row[1]!r}, not the "
                 f"{self._model_id!r} it was opened with: reopen it"
-            )
-
-    async def _insert(
-        self, cur: Cursor, ops: Sequence[Insert], *, with_history: bool = True
-    ) -> list[MemoryRecord]:
-        """New memories and (unless restored with theirs) their ADD history rows: one statement
-        per table for up to INSERT_ROWS of them (the full-text statistics' trigger then runs once,
-        not once a row)."""
-        for offset in range(0, len(ops), INSERT_ROWS):
-            chunk = ops[offset : offset + INSERT_ROWS]
-            memories: list[Any] = []
-            history: list[Any] = []
-            for op in chunk:
-                r = op.record
-                memories += (
-                    self.project, r.id, r.memory, r.hash, r.created_at, r.updated_at, r.user_id,
-                    r.agent_id, r.run_id, r.app_id, r.actor_id, r.role, Jsonb(r.metadata),
-                    Jsonb(r.categories), r.memory_type, r.immutable, r.expiration_date,
-                    r.feedback, op.embedding, tokens(r),
-                )  # fmt: skip
-                history += (
-                    self.project, str(uuid.uuid4()), r.id, None, r.memory, "ADD", r.created_at,
-                    r.created_at, False, r.actor_id, r.role,
-                )  # fmt: skip
-            await cur.execute(
-                f"INSERT INTO memories (project, {COLUMNS}, embedding, tokens) VALUES "
-                + ", ".join(["(" + ", ".join(["%s"] * 20) + ")"] * len(chunk)),
-                memories,
-            )
-            if with_history:
-                await cur.execute(
-                    f"INSERT INTO history (project, {HISTORY_COLUMNS}) VALUES "
-                    + ", ".join(["(" + ", ".join(["%s"] * 11) + ")"] * len(chunk)),
-                    history,
-                )
-        return [op.record for op in ops]
-
-    async def _duplicate(self, cur: Cursor, op: Insert) -> bool:
-        """Stored already in its scope: the same text, or a vector at least `dedupe` similar.
-        The scope's adds wait for each other here (an advisory lock until commit)."""
-        if op.dedupe is None:
-            return False
-        r = op.record
-        scope = (r.user_id, r.agent_id, r.run_id)
-        await cur.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (json.dumps([self.project, *scope]),),
-        )
-        p = Params([self.project])
-        same = same_scope(scope, p)
-        await cur.execute(
-            f"SELECT 1 FROM memories WHERE project = %s AND {same} "
-            f"AND hash = {p.bind(r.hash)} LIMIT 1",
-            p,
-        )
-        if await cur.fetchone():
-            return True
-        p = Params()
-        distance = f"(embedding <=> {p.bind(op.embedding, '::vector')})"
-        await cur.execute(
-            f"SELECT 1 - {distance} FROM memories WHERE project = {p.bind(self.project)} AND "
-            f"{same_scope(scope, p)} ORDER BY embedding <=> "
-            f"{p.bind(op.embedding, '::vector')} LIMIT 1",
-            p,
-        )
-        best = await cur.fetchone()
-        return best is not None and float(best[0]) >= op.dedupe
-
-    async def _load(self, cur: Cursor, memory_id: str) -> MemoryRecord:
-        await cur.execute(
-            f"SELECT {COLUMNS} FROM memories WHERE project = %s AND id = %s FOR UPDATE",
-            (self.project, memory_id),
-        )
-        row = await cur.fetchone()
-        if row is None:
-            raise NotFoundError(f"memory {memory_id} not found", details={"id": memory_id})
-        return record(row)
-
-    async def _update(self, cur: Cursor, op: Update) -> MemoryRecord:
-        old = await self._load(cur, op.memory_id)
-        if old.immutable and not op.allow_immutable:
-            raise ImmutableMemoryError(
-                f"memory {op.memory_id} is immutable", details={"id": op.memory_id}
-            )
-        new = MemoryRecord(**{name: getattr(old, name) for name in MemoryRecord.__slots__})
-        new.updated_at = op.at
-        sets, params = ["updated_at = %s"], list[Any]([op.at])
-        if op.memory is not UNSET:
-            if op.embedding is None:
-                raise ValueError("an Update of the text needs the new embedding")
-            new.memory, new.hash = op.memory, text_hash(op.memory)
-            sets += ["memory = %s", "hash = %s", "embedding = %s", "tokens = %s"]
-            params += [new.memory, new.hash, op.embedding, tokens(new)]
-        for name in ("metadata", "categories", "expiration_date"):
-            value = getattr(op, name)
-            if value is not UNSET:
-                setattr(new, name, value)
-                sets.append(f"{name} = %s")
-                params.append(value if name == "expiration_date" else Jsonb(value))
-        await cur.execute(
-            f"UPDATE memories SET {', '.join(sets)} WHERE project = %s AND id = %s",
-            (*params, self.project, op.memory_id),
-        )
-        actor = op.actor_id if op.actor_id is not None else old.actor_id
-        role = op.role if op.role is not None else old.role
-        await self._history(
-            cur, old.id, old.memory, new.memory, "UPDATE", old.created_at, op.at, actor, role
-        )
-        return new
-
-    async def _delete(self, cur: Cursor, op: Delete) -> MemoryRecord:
-        old = await self._load(cur, op.memory_id)
-        await cur.execute(
-            "DELETE FROM memories WHERE project = %s AND id = %s", (self.project, op.memory_id)
-        )
-        if op.keep_graph:
-            op.ended = await graph.retire_memory(cur, self.project, op.memory_id, op.at)
-        else:
-            await graph.remove_for_memories(cur, self.project, [op.memory_id], op.at)
-        await self._history(
-            cur, old.id, old.memory, None, "DELETE", old.created_at, op.at, old.actor_id,
-            old.role, deleted=True,
-        )  # fmt: skip
-        return old
-
-    async def _history(
-        self, cur: Cursor, memory_id: str, old: str | None, new: str | None, event: str,
-        created_at: str, updated_at: str, actor_id: str | None, role: str | None, *,
-        deleted: bool = False,
-    ) -> None:  # fmt: skip
-        await cur.execute(
-            f"INSERT INTO history (project, {HISTORY_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (self.project, str(uuid.uuid4()), memory_id, old, new, event, created_at, updated_at,
-             deleted, actor_id, role),
-        )  # fmt: skip
-
-    async def _save_messages(self, cur: Cursor, op: SaveMessages) -> None:
-        scope = (op.scope.get("user_id"), op.scope.get("agent_id"), op.scope.get("run_id"))
-        await cur.executemany(
-            "INSERT INTO messages (project, user_id, agent_id, run_id, role, name, content, "
-            "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [(self.project, *scope, role, name, content, op.at) for role, name, content in
-             op.messages],
-        )  # fmt: skip
-        await cur.execute(
-            "DELETE FROM messages WHERE project = %s AND scope_key = engram_scope_key(%s, %s, %s) "
-            "AND id <= coalesce((SELECT id FROM messages WHERE project = %s AND scope_key = "
-            "engram_scope_key(%s, %s, %s) ORDER BY id DESC LIMIT 1 OFFSET %s), -1)",
-            (self.project, *scope, self.project, *scope, op.keep),
-        )
-
-    async def _claim(
-        self, cur: Cursor, op: Claim, operations: Sequence[Operation],
-        written: list[MemoryRecord | None],
-    ) -> None:  # fmt: skip
-        events = {Insert: "ADD", Update: "UPDATE", Delete: "DELETE"}
-        result = [
-            {"id": rec.id, "memory": rec.memory, "event": events[type(other)]}
-            for other, rec in zip(operations, written, strict=True)
-            if rec is not None and type(other) in events
-        ]
-        await cur.execute(
-            "INSERT INTO claims (project, key, result, created_at) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (project, key) DO NOTHING",
-            (self.project, op.key, Jsonb(result), op.at),
-        )
-        if cur.rowcount == 0:
-            raise ConflictError(
-                f"the change set {op.key!r} was applied already", details={"key": op.key}
             )
 
     async def claimed(self, key: str) -> list[dict[str, Any]] | None:
@@ -412,7 +234,7 @@ class PostgresStore:
         self, memory_id: str, feedback: str | None, reason: str | None, value: float, *, at: str
     ) -> None:
         async with self._write() as cur:
-            await self._load(cur, memory_id)  # NotFoundError when missing
+            await writes.load(cur, self.project, memory_id)  # NotFoundError when missing
             await cur.execute(
                 "UPDATE memories SET feedback = %s WHERE project = %s AND id = %s",
                 (value, self.project, memory_id),
@@ -473,7 +295,7 @@ class PostgresStore:
                     f"store (the first: {present[0]}); nothing was imported",
                     details={"ids": present[:20]},
                 )
-            await self._insert(cur, memories, with_history=False)
+            await writes.insert(cur, self.project, memories, with_history=False)
             await transfer.write(cur, self.project, attached)
 
     # -- reads ------------------------------------------------------------------------------
@@ -763,17 +585,6 @@ class PostgresStore:
 
 def _within_an_hour(a: str, b: str) -> bool:
     return abs((datetime.fromisoformat(a) - datetime.fromisoformat(b)).total_seconds()) <= 3600
-
-
-def _plain_inserts(operations: Sequence[Operation], start: int) -> list[Insert]:
-    """The inserts from `start` on that check for no duplicate (until another operation)."""
-    run: list[Insert] = []
-    while start + len(run) < len(operations):
-        op = operations[start + len(run)]
-        if not isinstance(op, Insert) or op.dedupe is not None:
-            break
-        run.append(op)
-    return run
 
 
 def _writes_vectors(op: Operation) -> bool:
