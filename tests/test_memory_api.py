@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,20 @@ def test_search_needs_scope_and_valid_arguments(memory: Memory) -> None:
         memory.search("x", user_id="a", filters={"k": {"regex": "."}})
     with pytest.raises(ValidationError):
         memory.search("", user_id="a")
+    with pytest.raises(ValidationError, match="threshold"):
+        memory.search("x", user_id="a", threshold="abc")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="past any store"):
+        memory.get_all(user_id="a", page=10**18, page_size=100)
+
+
+def test_booleans_are_booleans_and_times_are_times(memory: Memory) -> None:
+    bad: list[tuple[str, Any]] = [("infer", "false"), ("immutable", "no"), ("infer", 0)]
+    for name, value in bad:
+        with pytest.raises(ValidationError, match=name):
+            memory.add("I like tea", user_id="a", **{name: value})
+    with pytest.raises(ValidationError, match="Unix time"):
+        memory.add("I like tea", user_id="a", infer=False, timestamp=1e20)
+    assert memory.get_all(user_id="a")["results"] == []
 
 
 def test_threshold_and_explain(memory: Memory) -> None:

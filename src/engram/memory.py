@@ -467,8 +467,12 @@ class AsyncMemory:
         score); with none configured the result says so in `warnings`."""
         if not isinstance(query, str) or not query.strip():
             raise ValidationError("query must be a non-empty string")
-        if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
-            raise ValidationError("threshold must be between 0 and 1")
+        if threshold is not None and (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not 0.0 <= threshold <= 1.0
+        ):
+            raise ValidationError(f"threshold must be a number between 0 and 1, got {threshold!r}")
         top_level = any(v is not None for v in (user_id, agent_id, run_id))
         where = self._reading(filters, user_id, agent_id, run_id)
         k = limit_of(limit, top_k) or (V1_DEFAULT_LIMIT if top_level else V2_DEFAULT_TOP_K)

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.server.live import LiveServer
 
@@ -135,11 +134,6 @@ def send(client: httpx.Client, method: str, path: str, body: Any) -> httpx.Respo
                           headers={"Content-Type": "application/json"})  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15 (open): the inputs found by the outside test still reach a 500 or are "
-    "taken as something else; this table is what closes them",
-)
 def test_hostile_inputs_get_a_clear_4xx_and_write_nothing(server: LiveServer) -> None:
     wrong: list[str] = []
     with server.client() as client:

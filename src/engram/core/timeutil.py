@@ -23,7 +23,12 @@ def normalize_timestamp(value: str | datetime | date | int | float, *, what: str
     if isinstance(value, date):
         return format_timestamp(datetime(value.year, value.month, value.day, tzinfo=UTC))
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return format_timestamp(datetime.fromtimestamp(value, tz=UTC))
+        try:
+            return format_timestamp(datetime.fromtimestamp(value, tz=UTC))
+        except (OverflowError, OSError, ValueError):  # past year 9999, or not a number (nan)
+            raise ValidationError(
+                f"{what}: {value!r} is not a Unix time between years 1 and 9999"
+            ) from None
     if isinstance(value, str):
         text = value.strip()
         try:

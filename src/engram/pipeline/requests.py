@@ -97,14 +97,14 @@ def build_request(
         scope=scope,
         event_time=stamp or now,
         metadata=clean_metadata(metadata),
-        infer=bool(infer),
+        infer=flag(infer, "infer"),
         memory_type=memory_type,
         expiration_date=(
             None
             if expiration_date is None
             else normalize_date(expiration_date, what="expiration_date")
         ),
-        immutable=bool(immutable),
+        immutable=flag(immutable, "immutable"),
         categories=clean_categories(categories),
         categories_allowed=custom_categories(guidance.custom_categories),
         timestamp=stamp,
@@ -180,6 +180,13 @@ def _text(value: Any, name: str) -> str | None:
     return value.strip()
 
 
+def flag(value: Any, name: str) -> bool:
+    """A boolean parameter: True or False, nothing taken for one ("false" is not false)."""
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def limit_of(limit: int | None, top_k: int | None) -> int | None:
     """The one of `limit` / `top_k` given (a positive integer), or None."""
     if limit is not None and top_k is not None and limit != top_k:
@@ -187,6 +194,8 @@ def limit_of(limit: int | None, top_k: int | None) -> int | None:
     value = limit if limit is not None else top_k
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValidationError(f"limit/top_k must be a positive integer, got {value!r}")
+    if value is not None and value >= 2**63:
+        raise ValidationError(f"limit/top_k {value} is past any store (2**63 rows)")
     return value
 
 
@@ -207,6 +216,8 @@ def paging_of(page: int | None, page_size: int | None, cap: int | None) -> Pagin
     for name, value in (("page", page), ("page_size", page_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+    if page * page_size >= 2**63:
+        raise ValidationError(f"page {page} of {page_size} is past any store (2**63 rows)")
     return Paging((page - 1) * page_size, page_size, (page, page_size))
 
 

@@ -255,7 +255,8 @@ def _too_large(limit: int) -> str:
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     code = "too_large" if exc.status_code == 413 else "http_error"
-    return _error(exc.status_code, {"detail": exc.detail, "code": code})
+    headers = dict(exc.headers) if exc.headers else None  # 405's Allow, 401's WWW-Authenticate
+    return _error(exc.status_code, {"detail": exc.detail, "code": code}, headers)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -3,9 +3,9 @@ members, API keys and webhooks."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
 from engram.core.ids import clean_scope_id
 from engram.errors import PermissionDeniedError, ValidationError
@@ -15,6 +15,8 @@ from engram.server.platform import body_of, pick
 from engram.server.state import Reader, Writer, memory_for, state_of
 
 router = APIRouter()
+# A webhook's id as the database keeps it (a 64-bit integer): anything else is a 422.
+WebhookId = Annotated[int, Path(ge=1, lt=2**63)]
 
 
 @router.get("/v1/ping/")
@@ -260,7 +262,7 @@ async def create_webhook(project_id: str, request: Request, who: Writer) -> Any:
 
 
 @router.put("/api/v1/webhooks/{webhook_id}/")
-async def update_webhook(webhook_id: int, request: Request, who: Writer) -> Any:
+async def update_webhook(webhook_id: WebhookId, request: Request, who: Writer) -> Any:
     changes = await body_of(request)
     return await state_of(request).db.run(
         lambda c: transaction(c, lambda: webhooks.update(c, who.project_id, webhook_id, changes))
@@ -268,7 +270,7 @@ async def update_webhook(webhook_id: int, request: Request, who: Writer) -> Any:
 
 
 @router.delete("/api/v1/webhooks/{webhook_id}/")
-async def delete_webhook(webhook_id: int, request: Request, who: Writer) -> Any:
+async def delete_webhook(webhook_id: WebhookId, request: Request, who: Writer) -> Any:
     await state_of(request).db.run(
         lambda c: transaction(c, lambda: webhooks.delete(c, who.project_id, webhook_id))
     )
@@ -276,7 +278,7 @@ async def delete_webhook(webhook_id: int, request: Request, who: Writer) -> Any:
 
 
 @router.get("/api/v1/webhooks/{webhook_id}/deliveries/")
-async def webhook_deliveries(webhook_id: int, request: Request, who: Writer) -> Any:
+async def webhook_deliveries(webhook_id: WebhookId, request: Request, who: Writer) -> Any:
     return {
         "results": await state_of(request).db.run(webhooks.deliveries, who.project_id, webhook_id)
     }

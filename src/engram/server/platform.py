@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,16 +52,55 @@ ITEM_FIELDS = frozenset(
 )  # fmt: skip
 
 
+MAX_DEPTH = 32  # of a JSON body's nesting (objects and lists)
+INT64 = 2**63
+
+
 async def body_of(request: Request) -> dict[str, Any]:
     if not await request.body():
         return {}
     try:
         body = await request.json()
+    except RecursionError:
+        raise ValidationError(f"the request body nests deeper than {MAX_DEPTH} levels") from None
     except ValueError:
         raise ValidationError("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ValidationError("the request body must be a JSON object")
+    check_json(body)
     return body
+
+
+def check_json(body: Any) -> None:
+    """What every JSON body must be, whatever its route: nested at most MAX_DEPTH deep, with
+    integers that fit 64 bits, finite numbers, and text that is Unicode (no lone surrogates,
+    which JSON's `\\ud800` escapes can carry). Walked without recursion."""
+    stack: list[tuple[Any, int, str]] = [(body, 1, "body")]
+    while stack:
+        value, depth, where = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise ValidationError(f"the request body nests deeper than {MAX_DEPTH} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    _check_text(key, where)
+                stack.append((item, depth + 1, f"{where}.{key}"))
+        elif isinstance(value, str):
+            _check_text(value, where)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int) and not -INT64 <= value < INT64:
+            raise ValidationError(f"{where}: the integer {value} does not fit in 64 bits")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(f"{where}: {value} is not a finite number")
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{where}: the text holds a lone surrogate (not Unicode)") from None
 
 
 def pick(body: dict[str, Any], allowed: set[str], what: str) -> dict[str, Any]:
@@ -269,7 +309,9 @@ def _page_url(request: Request, page: int) -> str:
 
 
 async def list_memories(request: Request, who: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    query = {k: _from_query(k, v) for k, v in request.query_params.items() if k in LIST_KEYS}
+    query = {  # every parameter of the query string is checked: an unknown one is a 400
+        k: _from_query(k, v) for k, v in request.query_params.items() if k not in CLIENT_KEYS
+    }
     kwargs = pick({**query, **body}, LIST_KEYS, "list")
     page = _positive(kwargs.pop("page", 1), "page")
     page_size = _positive(kwargs.pop("page_size", 100), "page_size")
