@@ -38,6 +38,7 @@ class LiveServer:
         embedder = {"provider": "hashing", "config": {"embedding_dims": 128}}
         config.write_text(json.dumps({"embedder": embedder, **(memory or {})}))
         self.port = free_port()
+        settings.setdefault("allow_private_urls", True)  # the tests' webhook receivers are local
         self.settings = Settings(
             port=self.port, data_dir=data_dir, config=config, admin_api_key=ADMIN_KEY, **settings
         )
@@ -101,7 +102,7 @@ def spawn_serve(home: Path, port: int, *flags: str, env: dict[str, str] | None =
                 ) -> subprocess.Popen[bytes]:  # fmt: skip
     """`engram serve` as its own process, starting (see `wait_ready`)."""
     variables = {**os.environ, "ENGRAM_HOME": str(home), "ENGRAM_ADMIN_API_KEY": ADMIN_KEY,
-                 **(env or {})}  # fmt: skip
+                 "ENGRAM_ALLOW_PRIVATE_URLS": "true", **(env or {})}  # fmt: skip
     return subprocess.Popen(
         [sys.executable, "-m", "engram.cli", "serve", "--port", str(port), *flags],
         env=variables, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -169,3 +169,86 @@ def test_webhooks_are_signed_retried_and_recorded(server: LiveServer, admin: htt
         assert admin.delete(f"/api/v1/webhooks/{hook['id']}/").status_code == 200
     finally:
         receiver.shutdown()
+
+
+PRIVATE_TARGETS = (
+    "http://127.0.0.1:{port}/hook",
+    "http://localhost:{port}/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://10.1.2.3/hook",
+    "http://[::1]:{port}/hook",
+    "http://0.0.0.0:{port}/hook",
+    "http://224.0.0.1/hook",
+    "https://no-such-host.invalid/hook",
+)
+
+
+def test_webhooks_reach_public_addresses_only(tmp_path: Path) -> None:
+    """Unless the operator allows private URLs, a webhook to a loopback, private, link-local,
+    multicast or unresolvable host is refused when made, and a stored one (made while they were
+    allowed, or whose DNS changed since) is refused again when sent: nothing reaches it."""
+    _Receiver.received, _Receiver.fail_first = [], 0
+    port = free_port()
+    receiver = HTTPServer(("127.0.0.1", port), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    data = tmp_path / "data"
+    try:
+        allowed = LiveServer(data)  # the tests' default: private URLs allowed
+        with allowed.client() as client:
+            project_id = client.get("/v1/ping/").json()["project_id"]
+            hook = client.post(f"/api/v1/webhooks/projects/{project_id}/", json={
+                "url": f"http://127.0.0.1:{port}/hook", "name": "inside",
+                "event_types": ["memory_add"]}).json()  # fmt: skip
+        allowed.close()
+        strict = LiveServer(data, allow_private_urls=False)
+        try:
+            with strict.client() as client:
+                for url in PRIVATE_TARGETS:
+                    answer = client.post(f"/api/v1/webhooks/projects/{project_id}/", json={
+                        "url": url.format(port=port), "name": "h",
+                        "event_types": ["memory_add"]})  # fmt: skip
+                    assert answer.status_code == 400, (url, answer.text)
+                moved = client.put(f"/api/v1/webhooks/{hook['id']}/",
+                                   json={"url": "http://192.168.1.1/hook"})  # fmt: skip
+                assert moved.status_code == 400
+                added = client.post("/v3/memories/add/", json={
+                    "messages": "I like tea", "user_id": "w", "infer": False})  # fmt: skip
+                assert wait_event(client, added.json()["event_id"])["status"] == "SUCCEEDED"
+                deadline, record = time.monotonic() + 20, []
+                while time.monotonic() < deadline:
+                    record = client.get(f"/api/v1/webhooks/{hook['id']}/deliveries/").json()[
+                        "results"]  # fmt: skip
+                    if record and record[0]["attempts"] >= 1:
+                        break
+                    time.sleep(0.1)
+                assert record and "refused" in record[0]["last_error"], record
+                assert _Receiver.received == []
+        finally:
+            strict.close()
+    finally:
+        receiver.shutdown()
+
+
+def test_a_delivery_goes_to_the_address_checked_with_its_host_kept(server: LiveServer) -> None:
+    """The delivery connects to the address the host resolved to, and keeps the URL's host in
+    `Host` (what a virtual host or a TLS certificate is chosen by)."""
+    _Receiver.received, _Receiver.fail_first = [], 0
+    port = free_port()
+    receiver = HTTPServer(("127.0.0.1", port), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        with server.client() as client:
+            project_id = client.get("/v1/ping/").json()["project_id"]
+            client.post(f"/api/v1/webhooks/projects/{project_id}/", json={
+                "url": f"http://localhost:{port}/hook", "name": "named",
+                "event_types": ["memory_add"]}).raise_for_status()  # fmt: skip
+            added = client.post("/v3/memories/add/", json={
+                "messages": "I like tea", "user_id": "w", "infer": False})  # fmt: skip
+            assert wait_event(client, added.json()["event_id"])["status"] == "SUCCEEDED"
+        deadline = time.monotonic() + 20
+        while not _Receiver.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        headers, _ = _Receiver.received[0]
+        assert headers["Host"] == f"localhost:{port}"
+    finally:
+        receiver.shutdown()

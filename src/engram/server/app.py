@@ -119,7 +119,9 @@ async def _start(settings: Settings) -> State:
         db, lambda pid, kind, payload: _run_job(state, pid, kind, payload), settings.job_workers,
         poll, settings.job_lease,
     )  # fmt: skip
-    deliverer = Deliverer(db, settings.webhook_timeout, poll)
+    deliverer = Deliverer(
+        db, settings.webhook_timeout, poll, allow_private=settings.allow_private_urls
+    )
     state.workers, state.deliverer = workers, deliverer
 
     async def run_queue() -> None:

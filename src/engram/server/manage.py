@@ -251,11 +251,13 @@ async def list_webhooks(project_id: str, request: Request, who: Writer) -> Any:
 async def create_webhook(project_id: str, request: Request, who: Writer) -> Any:
     _own(who, who.org_id, project_id)
     body = pick(await body_of(request), {"url", "name", "event_types"}, "webhook")
+    allow_private = state_of(request).settings.allow_private_urls
     return await state_of(request).db.run(
         lambda c: transaction(
             c,
             lambda: webhooks.create(
-                c, project_id, body.get("url"), body.get("name"), body.get("event_types")
+                c, project_id, body.get("url"), body.get("name"), body.get("event_types"),
+                allow_private=allow_private,
             ),
         )
     )
@@ -264,8 +266,14 @@ async def create_webhook(project_id: str, request: Request, who: Writer) -> Any:
 @router.put("/api/v1/webhooks/{webhook_id}/")
 async def update_webhook(webhook_id: WebhookId, request: Request, who: Writer) -> Any:
     changes = await body_of(request)
+    allow_private = state_of(request).settings.allow_private_urls
     return await state_of(request).db.run(
-        lambda c: transaction(c, lambda: webhooks.update(c, who.project_id, webhook_id, changes))
+        lambda c: transaction(
+            c,
+            lambda: webhooks.update(
+                c, who.project_id, webhook_id, changes, allow_private=allow_private
+            ),
+        )
     )
 
 

@@ -13,6 +13,7 @@
 | `ENGRAM_WORKERS` | `--workers` | `1` | server processes (one per core serves the most searches) |
 | `ENGRAM_JOB_WORKERS` | | `2` | async adds processed at once |
 | `ENGRAM_WEBHOOK_TIMEOUT` | | `10` | seconds per webhook delivery attempt |
+| `ENGRAM_ALLOW_PRIVATE_URLS` | | `false` | webhooks may go to private or loopback addresses |
 | `ENGRAM_JOB_LEASE` | | `60` | PostgreSQL: seconds before another server retakes a dead one's job |
 | `ENGRAM_DATABASE_POOL` | | `10` | PostgreSQL: store connections per process (+5 of the server's) |
 | `ENGRAM_DATABASE_URL` | `--database-url` | none | PostgreSQL: every project, key, job, ... there |
@@ -46,6 +47,7 @@ class Settings:
     workers: int = 1
     job_workers: int = 2
     webhook_timeout: float = 10.0
+    allow_private_urls: bool = False
     job_lease: float = 60.0
     database_pool: int = 10
     database_url: str | None = None
@@ -122,6 +124,10 @@ def _parse(name: str, raw: str) -> Any:
             return float(raw)
     except ValueError:
         raise ConfigurationError(f"{variable(name)} must be a number, got {raw!r}") from None
+    if name == "allow_private_urls":
+        if raw.strip().lower() not in ("true", "false", "1", "0"):
+            raise ConfigurationError(f"{variable(name)} must be true or false, got {raw!r}")
+        return raw.strip().lower() in ("true", "1")
     if name in ("data_dir", "config"):
         return Path(raw).expanduser()
     if name == "cors_origins":

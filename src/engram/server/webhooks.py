@@ -27,7 +27,8 @@ from typing import Any
 import httpx
 
 from engram.core.timeutil import format_timestamp, utc_now_iso
-from engram.errors import NotFoundError, ValidationError
+from engram.errors import NetworkError, NotFoundError, ValidationError
+from engram.providers._net import check_url, target
 from engram.server.control import Conn, ControlDB, rows, transaction
 
 logger = logging.getLogger("engram.server.webhooks")
@@ -42,9 +43,10 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _check(url: Any, name: Any, event_types: Any) -> None:
+def _check(url: Any, name: Any, event_types: Any, allow_private: bool) -> None:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValidationError("url must be an http:// or https:// URL")
+    check_url(url, allow_private=allow_private)
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("name must be a non-empty string")
     if (
@@ -64,8 +66,10 @@ def _webhook(row: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def create(c: Conn, project_id: str, url: Any, name: Any, event_types: Any) -> dict[str, Any]:
-    _check(url, name, event_types)
+def create(
+    c: Conn, project_id: str, url: Any, name: Any, event_types: Any, *, allow_private: bool
+) -> dict[str, Any]:
+    _check(url, name, event_types, allow_private)
     now = utc_now_iso()
     cursor = c.execute(
         "INSERT INTO webhooks (project_id, name, url, event_types, secret, created_at, "
@@ -90,13 +94,17 @@ def list_for(c: Conn, project_id: str) -> list[dict[str, Any]]:
     return [_webhook(r) for r in found]
 
 
-def update(c: Conn, project_id: str, webhook_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+def update(
+    c: Conn, project_id: str, webhook_id: int, changes: dict[str, Any], *, allow_private: bool
+) -> dict[str, Any]:
     current = get(c, project_id, webhook_id)
     unknown = set(changes) - {"name", "url", "event_types", "is_active"}
     if unknown:
         raise ValidationError(f"unknown webhook fields: {', '.join(sorted(unknown))}")
     merged = {**current, **{k: v for k, v in changes.items() if v is not None}}
-    _check(merged["url"], merged["name"], merged["event_types"])
+    # A URL kept as it was is not resolved again here: it is checked when it is sent to.
+    unchanged = "url" not in changes
+    _check(merged["url"], merged["name"], merged["event_types"], allow_private or unchanged)
     c.execute(
         "UPDATE webhooks SET name = ?, url = ?, event_types = ?, is_active = ?, updated_at = ? "
         "WHERE id = ?",
@@ -197,8 +205,10 @@ def deliveries(c: Conn, project_id: str, webhook_id: int) -> list[dict[str, Any]
 class Deliverer:
     """Sends due deliveries; woken when new ones are queued, else polls every `poll` seconds."""
 
-    def __init__(self, db: ControlDB, timeout: float, poll: float = 1.0) -> None:
-        self._db, self._poll = db, poll
+    def __init__(
+        self, db: ControlDB, timeout: float, poll: float = 1.0, *, allow_private: bool = False
+    ) -> None:
+        self._db, self._poll, self._allow_private = db, poll, allow_private
         self._hold = 2 * timeout + 30  # a claim outlives any attempt of its sender
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         self._wake = asyncio.Event()
@@ -236,11 +246,17 @@ class Deliverer:
         }
         status: int | None = None
         error: str | None = None
-        try:
-            response = await self._client.post(delivery["url"], content=body, headers=headers)
+        try:  # checked again at sending time (DNS can change) and sent to that address
+            where = await target(delivery["url"], allow_private=self._allow_private)
+            response = await self._client.post(
+                where.url, content=body, headers={**headers, **where.headers},
+                extensions=where.extensions,
+            )  # fmt: skip
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
+        except (ValidationError, NetworkError) as exc:
+            error = f"refused: {exc}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
         if error:
