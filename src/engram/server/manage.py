@@ -256,7 +256,11 @@ async def create_webhook(project_id: str, request: Request, who: Writer) -> Any:
         lambda c: transaction(
             c,
             lambda: webhooks.create(
-                c, project_id, body.get("url"), body.get("name"), body.get("event_types"),
+                c,
+                project_id,
+                body.get("url"),
+                body.get("name"),
+                body.get("event_types"),
                 allow_private=allow_private,
             ),
         )
