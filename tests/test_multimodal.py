@@ -75,6 +75,7 @@ async def test_fetch_guards(offline: AsyncMemory, docs: DocsServer, tmp_path: Pa
         ("txt_url", docs.url("/huge.txt"), ValidationError, "limit"),
         ("txt_url", docs.url("/missing.txt"), NetworkError, "404"),
         ("txt_url", docs.url("/slow.txt"), NetworkError, "Timeout"),
+        ("txt_url", docs.url("/trickle.txt"), NetworkError, "Timeout"),  # overall deadline
         ("txt_url", "ftp://example.org/x.txt", ValidationError, "http"),
     ]
     for kind, url, error, message in cases:
@@ -142,3 +143,20 @@ async def test_images_are_described_by_a_vision_llm(
         "[image: A golden retriever on a beach]"
         in extract_request["json"]["messages"][1]["content"]
     )
+
+
+async def test_private_image_urls_are_not_handed_to_the_vision_model(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    llm = OpenAILLM(base_url=fake_openai.base_url, api_key="test-key", enable_vision=True,
+                    retry=RetryPolicy(max_retries=0))  # fmt: skip
+    memory = memory_with(tmp_path, llm=llm)
+    try:
+        for url in ("http://169.254.169.254/latest/meta-data/x.png", "http://127.0.0.1/me.png"):
+            image = {"type": "image_url", "image_url": {"url": url}}
+            with pytest.raises(ValidationError, match="non-public"):
+                await memory.add({"role": "user", "content": [image]}, user_id="a")
+        assert fake_openai.chat_requests == []
+        assert (await memory.get_all(user_id="a"))["total"] == 0
+    finally:
+        await memory.close()

@@ -73,6 +73,16 @@ class DocsServer:
                     return
                 if self.path == "/slow.txt":
                     time.sleep(1.0)
+                if self.path == "/trickle.txt":  # every read quick, the whole slow
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", "20")
+                    self.end_headers()
+                    for _ in range(20):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                    return
                 status, media, body = ROUTES.get(self.path, (404, "text/plain", b"no"))
                 self.send_response(status)
                 self.send_header("Content-Type", media)

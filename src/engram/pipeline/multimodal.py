@@ -1,8 +1,9 @@
 """Turn the non-text parts of messages into text before extraction.
 
 Images: described by the LLM when it supports vision (one call per image), else skipped with a
-warning. Documents (mdx, txt, pdf): fetched and read as text. The parts are then gone; what
-remains is text, as if the user had typed it.
+warning; an image URL whose host is not public is refused rather than handed to the model (its
+provider would fetch it from wherever it runs). Documents (mdx, txt, pdf): fetched and read as
+text. The parts are then gone; what remains is text, as if the user had typed it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ async def expand_parts(
                         "(configure one with enable_vision)"
                     )
                     continue
+                await fetcher.check_public(part.url, "image")  # the model fetches it
                 description = await extractor.describe_image(part.url, usage)
                 texts.append(f"[image: {description.strip()}]")
             else:

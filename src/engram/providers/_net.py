@@ -52,7 +52,7 @@ def _first(host: str, infos: list[Any], what: str, allow_private: bool) -> str:
         address = ipaddress.ip_address(text)
         if not address.is_global or address.is_multicast:
             raise ValidationError(
-                f"{what}: {host} resolves to {address}, not a public address (private, "
+                f"{what}: {host} resolves to {address}, a non-public address (private, "
                 "loopback, link-local, reserved and multicast targets need allow_private_urls)"
             )
     return addresses[0]

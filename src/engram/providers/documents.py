@@ -1,9 +1,10 @@
 """Fetch documents named in messages (mdx/txt/pdf URLs, or data: URLs) and return their text.
 
 Guarded: http(s) only; every hop's host must resolve to public addresses unless
-`allow_private=True` (no loopback, private, link-local, reserved or multicast targets);
-redirects are followed by hand (at most 3), each one checked; a timeout per request; a size cap
-read as a stream; the content type must fit the kind of document. PDFs need the `pdf` extra
+`allow_private=True` (no loopback, private, link-local, reserved or multicast targets), and the
+request goes to the address checked (`providers/_net.py`); redirects are followed by hand (at
+most 3), each one checked; `timeout` is the whole download's deadline; a size cap read as a
+stream; the content type must fit the kind of document. PDFs need the `pdf` extra
 (pypdf).
 """
 
@@ -13,13 +14,12 @@ import asyncio
 import base64
 import binascii
 import io
-import ipaddress
-import socket
-from urllib.parse import unquote_to_bytes, urljoin, urlsplit
+from urllib.parse import unquote_to_bytes, urljoin
 
 import httpx
 
 from engram.errors import MissingDependencyError, NetworkError, ValidationError
+from engram.providers._net import target
 
 MAX_REDIRECTS = 3
 _TYPES = {
@@ -56,12 +56,32 @@ class DocumentFetcher:
             return text[: self.max_chars], f"document {url[:80]} cut to {self.max_chars} characters"
         return text, None
 
+    async def check_public(self, url: str, what: str) -> None:
+        """An http(s) URL that something else will fetch (an image the vision model reads):
+        refused when its host resolves to a non-public address, unless private ones are
+        allowed. data: URLs carry their content and are not checked."""
+        if not url.startswith("data:"):
+            await target(url, allow_private=self.allow_private, what=what)
+
     async def _download(self, url: str) -> tuple[str, bytes]:
+        """The document, within `timeout` seconds in all (redirects and a slow trickle
+        included), from checked hosts only, each hop connected to the address it checked."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._follow(url)
+        except TimeoutError:
+            raise NetworkError(
+                f"{url[:80]}: Timeout: not downloaded within {self.timeout:g} s"
+            ) from None
+
+    async def _follow(self, url: str) -> tuple[str, bytes]:
         async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
             for _ in range(MAX_REDIRECTS + 1):
-                await self._check_host(url)
+                where = await target(url, allow_private=self.allow_private, what="document")
                 try:
-                    async with client.stream("GET", url) as response:
+                    async with client.stream(
+                        "GET", where.url, headers=where.headers, extensions=where.extensions
+                    ) as response:
                         if response.is_redirect:
                             url = urljoin(url, response.headers.get("location", ""))
                             continue
@@ -87,27 +107,6 @@ class DocumentFetcher:
                 raise ValidationError(f"{url[:80]}: over the {self.max_bytes} byte limit")
             chunks.append(chunk)
         return b"".join(chunks)
-
-    async def _check_host(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError(f"only http(s) document URLs are fetched, not {url[:80]!r}")
-        if self.allow_private:
-            return
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                type=socket.SOCK_STREAM,
-            )  # fmt: skip
-        except OSError as exc:
-            raise NetworkError(f"{parts.hostname}: cannot resolve: {exc}") from exc
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-            if not address.is_global or address.is_multicast:
-                raise ValidationError(
-                    f"{parts.hostname} resolves to {address}, a non-public address; documents "
-                    "are fetched from public hosts only unless allow_private_urls is set"
-                )
 
 
 def _data_url(url: str) -> tuple[str, bytes]:
