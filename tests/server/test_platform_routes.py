@@ -169,3 +169,18 @@ def test_the_body_limit_holds_for_a_chunked_body(tmp_path, server_db) -> None:  
             assert small.status_code == 200, small.text
     finally:
         live.close()
+
+
+def test_failed_authentications_are_limited_per_address(tmp_path, server_db) -> None:  # type: ignore[no-untyped-def]
+    live = LiveServer(tmp_path / "guarded", auth_failures_per_minute=5, **server_db)
+    try:
+        with live.client(key="eg-wrong-key") as wrong, live.client(key=None) as anonymous:
+            codes = [wrong.get("/v1/ping/").status_code for _ in range(4)]
+            codes.append(anonymous.get("/v1/ping/").status_code)  # no key counts too
+            assert codes == [401] * 5
+            held = wrong.get("/v1/ping/")
+            assert held.status_code == 429 and int(held.headers["Retry-After"]) >= 1
+        with live.client() as right:  # a valid key is never held back by others' failures
+            assert right.get("/v1/ping/").status_code == 200
+    finally:
+        live.close()

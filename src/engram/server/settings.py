@@ -9,6 +9,7 @@
 | `ENGRAM_ADMIN_API_KEY` | | none | the first admin key, instead of a generated one |
 | `ENGRAM_CORS_ORIGINS` | `--cors-origins` | none | CORS origins, comma-separated (`*`: any) |
 | `ENGRAM_RATE_LIMIT` | `--rate-limit` | `1200` | requests per minute per API key (0: no limit) |
+| `ENGRAM_AUTH_FAILURES_PER_MINUTE` | | `30` | failed authentications per client address |
 | `ENGRAM_MAX_BODY_BYTES` | | `10485760` | largest request body accepted (413 above) |
 | `ENGRAM_WORKERS` | `--workers` | `1` | server processes (one per core serves the most searches) |
 | `ENGRAM_JOB_WORKERS` | | `2` | async adds processed at once |
@@ -43,6 +44,7 @@ class Settings:
     admin_api_key: str | None = None
     cors_origins: tuple[str, ...] = ()
     rate_limit: int = 1200
+    auth_failures_per_minute: int = 30
     max_body_bytes: int = 10 * 1024 * 1024
     workers: int = 1
     job_workers: int = 2
@@ -78,8 +80,9 @@ class Settings:
             )
         if self.database_read_urls and self.database_url is None:
             raise ConfigurationError("read replicas (ENGRAM_DATABASE_READ_URL) need a database URL")
-        least_values = (("rate_limit", 0), ("max_body_bytes", 0), ("workers", 1),
-                        ("job_workers", 1), ("job_lease", 1), ("database_pool", 1))  # fmt: skip
+        least_values = (("rate_limit", 0), ("auth_failures_per_minute", 0), ("max_body_bytes", 0),
+                        ("workers", 1), ("job_workers", 1), ("job_lease", 1),
+                        ("database_pool", 1))  # fmt: skip
         for name, least in least_values:
             if getattr(self, name) < least:
                 raise ConfigurationError(f"{name} must be at least {least}")
@@ -114,6 +117,7 @@ def _parse(name: str, raw: str) -> Any:
         if name in (
             "port",
             "rate_limit",
+            "auth_failures_per_minute",
             "max_body_bytes",
             "workers",
             "job_workers",

@@ -31,11 +31,12 @@ class RateLimiter:
         self.per_minute = per_minute
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    async def take(self, key: str) -> None:
-        if self.per_minute <= 0:
+    async def take(self, key: str, per_minute: int | None = None) -> None:
+        rate = self.per_minute if per_minute is None else per_minute
+        if rate <= 0:
             return
-        tokens, last = self._buckets.get(key, (float(self.per_minute), time.monotonic()))
-        self._buckets[key] = _take(self.per_minute, tokens, last, time.monotonic())
+        tokens, last = self._buckets.get(key, (float(rate), time.monotonic()))
+        self._buckets[key] = _take(rate, tokens, last, time.monotonic())
 
     def close(self) -> None:
         return None
@@ -68,16 +69,15 @@ class SharedRateLimiter:
             self._conn = conn
         return self._conn
 
-    async def take(self, key: str) -> None:
-        if self.per_minute <= 0:
+    async def take(self, key: str, per_minute: int | None = None) -> None:
+        rate = self.per_minute if per_minute is None else per_minute
+        if rate <= 0:
             return
         if self._db is not None:
-            await self._db.run(take_token, key, self.per_minute)
+            await self._db.run(take_token, key, rate)
             return
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(
-            self._thread, lambda: take_token(self._connection(), key, self.per_minute)
-        )
+        await loop.run_in_executor(self._thread, lambda: take_token(self._connection(), key, rate))
 
     def close(self) -> None:
         def close_connection() -> None:
@@ -163,16 +163,25 @@ async def caller(request: Request) -> Caller:
     state = state_of(request)
     key = api_key_of(request)
     if key is None:
+        await _failed_authentication(request, state)
         raise UnauthenticatedError(
             "an API key is required: send 'Authorization: Token <key>' or 'X-API-Key: <key>'"
         )
     found = await state.db.run(find_key, digest(key))
     if found is None:
+        await _failed_authentication(request, state)
         raise UnauthenticatedError("invalid or revoked API key")
     await state.limiter.take(found.key_id)
     request.state.caller = found
     _check_ids(request, found)
     return found
+
+
+async def _failed_authentication(request: Request, state: State) -> None:
+    """Counted per client address (`auth_failures_per_minute`): past the limit, a 429 instead
+    of the 401, so keys cannot be guessed at speed. A valid key is never held back by it."""
+    address = request.client.host if request.client else "unknown"
+    await state.limiter.take(f"auth-failures:{address}", state.settings.auth_failures_per_minute)
 
 
 def _check_ids(request: Request, who: Caller) -> None:
