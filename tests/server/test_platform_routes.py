@@ -184,3 +184,16 @@ def test_failed_authentications_are_limited_per_address(tmp_path, server_db) -> 
             assert right.get("/v1/ping/").status_code == 200
     finally:
         live.close()
+
+
+def test_the_openapi_schema_lists_every_error_status(admin: httpx.Client) -> None:
+    schema = admin.get("/openapi.json").json()
+    missing = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            listed = set(operation["responses"])
+            wanted = {"400", "401", "403", "404", "409", "413", "422", "429", "502", "503"}
+            if wanted - listed:
+                missing.append(f"{method.upper()} {path}: {sorted(wanted - listed)}")
+    assert not missing, missing
+    assert "ErrorBody" in schema["components"]["schemas"]

@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)
     for router in (platform.router, manage.router, exports.router, profiles.router, oss.router):
-        app.include_router(router)
+        app.include_router(router, responses=ERRORS)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     return app
@@ -170,6 +171,33 @@ async def _stop(state: State) -> None:
     await state.projects.close()
     state.limiter.close()
     state.db.close()
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: the message, a code a client can tell errors apart by (`errors.py`),
+    and any details."""
+
+    model_config = ConfigDict(extra="allow")
+    detail: Any
+    code: str
+
+
+# What any route of the API may answer besides its success, documented in the OpenAPI schema.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "Bad input: a malformed value or an unknown parameter; nothing was written"),
+        (401, "No valid API key"),
+        (403, "The key may not do this (a READER key writing, another project)"),
+        (404, "No such memory, event, project, key or webhook"),
+        (409, "The request contradicts stored state (an immutable memory, a project name)"),
+        (413, "The body is over ENGRAM_MAX_BODY_BYTES"),
+        (422, "A value of the wrong type or out of range"),
+        (429, "A rate limit (the key's, or failed authentications); see Retry-After"),
+        (502, "A configured provider (LLM, embedder) failed"),
+        (503, "The database is unavailable"),
+    )
+}
 
 
 class Around:
