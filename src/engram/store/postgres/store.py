@@ -14,11 +14,12 @@ same guarantee).
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import AsyncCursor
@@ -183,15 +184,11 @@ class PostgresStore:
             if any(_writes_vectors(op) for op in operations):
                 await self._check_embedder(cur)
             out: list[MemoryRecord | None] = []
-            at = 0
-            while at < len(operations):
-                run = writes.plain_inserts(operations, at)
-                if run:  # a run of inserts with no duplicate check: a few statements for all
-                    out += await writes.insert(cur, self.project, run)
-                    at += len(run)
+            for plain, run in itertools.groupby(operations, key=writes.is_plain_insert):
+                if plain:  # inserts with no duplicate check: a few statements for all of them
+                    out += await writes.insert(cur, self.project, cast(list[Insert], list(run)))
                 else:
-                    out.append(await self._one(cur, operations[at]))
-                    at += 1
+                    out += [await self._one(cur, op) for op in run]
             for op in operations:  # after the memories they link: their ids are known now
                 if isinstance(op, LinkGraph) and (target := out[op.memory]) is not None:
                     op.added, op.ended = await graph.link(cur, self.project, op, target.id)

@@ -210,12 +210,6 @@ async def claim(
         )
 
 
-def plain_inserts(operations: Sequence[Operation], start: int) -> list[Insert]:
-    """The inserts from `start` on that check for no duplicate (until another operation)."""
-    run: list[Insert] = []
-    while start + len(run) < len(operations):
-        op = operations[start + len(run)]
-        if not isinstance(op, Insert) or op.dedupe is not None:
-            break
-        run.append(op)
-    return run
+def is_plain_insert(op: Operation) -> bool:
+    """An insert that checks for no duplicate: a run of them is written together."""
+    return isinstance(op, Insert) and op.dedupe is None
