@@ -32,6 +32,11 @@ def memory_with(tmp_path: Path, *, llm: OpenAILLM | None = None, **fetch: object
     )  # fmt: skip
 
 
+def vision_llm(fake_openai: FakeOpenAI) -> OpenAILLM:
+    return OpenAILLM(base_url=fake_openai.base_url, api_key="test-key", enable_vision=True,
+                     retry=RetryPolicy(max_retries=0))  # fmt: skip
+
+
 def doc(kind: str, url: str) -> dict[str, object]:
     return {"role": "user", "content": {"type": kind, kind: {"url": url}}}
 
@@ -122,9 +127,7 @@ async def test_images_without_vision_are_skipped_with_a_warning(offline: AsyncMe
 async def test_images_are_described_by_a_vision_llm(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    llm = OpenAILLM(base_url=fake_openai.base_url, api_key="test-key", enable_vision=True,
-                    retry=RetryPolicy(max_retries=0))  # fmt: skip
-    memory = memory_with(tmp_path, llm=llm)
+    memory = memory_with(tmp_path, llm=vision_llm(fake_openai))
     fake_openai.reply(
         {"description": "A golden retriever on a beach"},
         {"facts": [{"text": "Has a golden retriever", "event": "ADD"}]},
@@ -148,9 +151,7 @@ async def test_images_are_described_by_a_vision_llm(
 async def test_private_image_urls_are_not_handed_to_the_vision_model(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    llm = OpenAILLM(base_url=fake_openai.base_url, api_key="test-key", enable_vision=True,
-                    retry=RetryPolicy(max_retries=0))  # fmt: skip
-    memory = memory_with(tmp_path, llm=llm)
+    memory = memory_with(tmp_path, llm=vision_llm(fake_openai))
     try:
         for url in ("http://169.254.169.254/latest/meta-data/x.png", "http://127.0.0.1/me.png"):
             image = {"type": "image_url", "image_url": {"url": url}}

@@ -48,13 +48,15 @@ def _first(host: str, infos: list[Any], what: str, allow_private: bool) -> str:
     addresses = [str(info[4][0]).split("%", 1)[0] for info in ordered]
     if not addresses:
         raise NetworkError(f"{what}: {host} has no address")
-    for text in [] if allow_private else addresses:
-        address = ipaddress.ip_address(text)
-        if not address.is_global or address.is_multicast:
-            raise ValidationError(
-                f"{what}: {host} resolves to {address}, a non-public address (private, "
-                "loopback, link-local, reserved and multicast targets need allow_private_urls)"
-            )
+    if not allow_private:
+        for text in addresses:
+            address = ipaddress.ip_address(text)
+            if not address.is_global or address.is_multicast:
+                raise ValidationError(
+                    f"{what}: {host} resolves to {address}, a non-public address (private, "
+                    "loopback, link-local, reserved and multicast targets need "
+                    "allow_private_urls)"
+                )
     return addresses[0]
 
 

@@ -20,6 +20,7 @@ from engram.core.scope import resolve_filters
 from engram.core.timeutil import next_day, normalize_date, normalize_timestamp
 from engram.errors import NotFoundError, ValidationError
 from engram.memory import AsyncMemory
+from engram.pipeline.requests import flag
 from engram.server import control, jobs
 from engram.server.control import Caller, transaction
 from engram.server.state import Reader, State, Writer, memory_for, state_of
@@ -202,9 +203,7 @@ def _latest_only(kwargs: dict[str, Any]) -> None:
     """mem0's `latest_only`: Engram keeps one current version per memory (older ones live in its
     history), so every result is the latest already; the flag is checked, not ignored."""
     value = kwargs.pop("latest_only", None)
-    if value is not None and not isinstance(value, bool):
-        raise ValidationError("latest_only must be true or false")
-    if value is False:
+    if value is not None and not flag(value, "latest_only"):
         raise ValidationError(
             "latest_only=false is not supported: older versions of a memory are in its history "
             "(GET /v1/memories/{id}/history/)"

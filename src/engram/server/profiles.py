@@ -21,6 +21,7 @@ from engram.core.jsonschema import parse_schema
 from engram.core.timeutil import utc_now_iso
 from engram.errors import EngramError, NotFoundError, StoreError, ValidationError
 from engram.memory import AsyncMemory
+from engram.pipeline.requests import flag
 from engram.server import jobs
 from engram.server.control import Caller, Conn, rows, transaction
 from engram.server.platform import body_of, pick
@@ -72,8 +73,8 @@ def write_settings(c: Conn, project_id: str, body: dict[str, Any]) -> dict[str, 
                     if k not in ("schema", "custom_instructions")}  # fmt: skip
     if unsupported:
         raise ValidationError(f"Unsupported settings: {', '.join(sorted(unsupported))}")
-    if "enabled" in body and not isinstance(body["enabled"], bool):
-        raise ValidationError("enabled must be true or false")
+    if "enabled" in body:
+        flag(body["enabled"], "enabled")
     if changes.get("schema") is not None:
         changes["schema"] = parse_schema(changes["schema"])
     instructions = changes.get("custom_instructions")

@@ -44,9 +44,9 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def _check(url: Any, name: Any, event_types: Any, allow_private: bool) -> None:
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+    if not isinstance(url, str):
         raise ValidationError("url must be an http:// or https:// URL")
-    check_url(url, allow_private=allow_private)
+    check_url(url, allow_private=allow_private)  # the scheme, and the addresses it resolves to
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("name must be a non-empty string")
     if (
