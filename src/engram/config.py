@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engram.errors import ConfigurationError, MissingDependencyError
+from engram.limits import DEFAULT_LIMITS, Limits
 from engram.providers.embedders.base import Embedder
 from engram.providers.llm.base import LLM
 
@@ -39,7 +40,7 @@ RERANKERS = ("llm_reranker", "llm")
 _GUIDANCE = ("custom_instructions", "custom_categories", "custom_fact_extraction_prompt",
              "custom_update_memory_prompt")  # fmt: skip
 _KNOWN = {"embedder", "vector_store", "llm", "history_db_path", "version", "data_dir",
-          "documents", "graph_store", "reranker", *_GUIDANCE}  # fmt: skip
+          "documents", "graph_store", "reranker", "limits", *_GUIDANCE}  # fmt: skip
 _DOCUMENT_KEYS = {"timeout", "max_bytes", "max_chars", "allow_private_urls"}
 _LLM_KEYS = {"model", "api_key", "temperature", "max_tokens", "enable_vision", "timeout",
              "deadline", "structured_output", "azure_kwargs"}  # fmt: skip
@@ -106,6 +107,7 @@ class MemoryConfig:
     graph: bool = False  # graph memory: entities and relations beside the memories
     reranker: dict[str, Any] | None = None  # {"llm": {...}} or {} for the main LLM
     postgres: PostgresConfig | None = None  # the store is in PostgreSQL (vector_store pgvector)
+    limits: Limits = DEFAULT_LIMITS  # the sizes one call may bring (engram.limits)
 
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:
@@ -154,6 +156,7 @@ class MemoryConfig:
         result.documents = _documents(config.get("documents"))
         result.graph = _graph(config.get("graph_store"))
         result.reranker = _reranker(config.get("reranker"))
+        result.limits = Limits.from_dict(config.get("limits"))
         return result
 
 

@@ -195,6 +195,7 @@ class AsyncMemory:
             now=self._ctx.now(),
             guidance=guidance,
             graph=self._graph(args["enable_graph"]),
+            limits=cfg.limits,
             **{name: args[name] for name in passed},
         )
 
@@ -239,6 +240,8 @@ class AsyncMemory:
         new_text = text if text is not None else data
         if new_text is not None and (not isinstance(new_text, str) or not new_text.strip()):
             raise ValidationError("the new memory text must be a non-empty string")
+        if new_text is not None:
+            self.config.limits.text(new_text, "the new memory text")
         given = (new_text, metadata, expiration_date, categories)
         if all(v is None for v in given) and not clear_expiration_date:
             raise ValidationError(
@@ -249,7 +252,7 @@ class AsyncMemory:
             op.memory = new_text
             op.embedding = (await ctx.embedder.embed([new_text], purpose="update"))[0]
         if metadata is not None:
-            op.metadata = clean_metadata(metadata)
+            op.metadata = clean_metadata(metadata, self.config.limits)
         if expiration_date is not None:
             op.expiration_date = normalize_date(expiration_date, what="expiration_date")
         elif clear_expiration_date:
@@ -272,7 +275,9 @@ class AsyncMemory:
         filters: dict[str, Any] | None = None,
     ) -> MessageResult:
         """Delete every memory in the scope (no cap); returns how many were deleted."""
-        where = resolve_delete(filters, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        where = resolve_delete(
+            filters, limits=self.config.limits, user_id=user_id, agent_id=agent_id, run_id=run_id
+        )
         ctx = await self._open()
         count = await ctx.store.delete_where(where, at=ctx.now())
         return {"message": "Memories deleted successfully!", "deleted_count": count}
@@ -467,6 +472,7 @@ class AsyncMemory:
         score); with none configured the result says so in `warnings`."""
         if not isinstance(query, str) or not query.strip():
             raise ValidationError("query must be a non-empty string")
+        self.config.limits.query(query)
         if threshold is not None and (
             isinstance(threshold, bool)
             or not isinstance(threshold, int | float)
@@ -490,7 +496,7 @@ class AsyncMemory:
     ) -> Node | None:
         """The filter tree of a read: top-level ids and `filters` merged, the scope checked."""
         return resolve_filters(
-            filters, require_scope=self.require_scope,
+            filters, require_scope=self.require_scope, limits=self.config.limits,
             user_id=user_id, agent_id=agent_id, run_id=run_id,
         )  # fmt: skip
 

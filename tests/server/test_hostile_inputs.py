@@ -109,6 +109,52 @@ CASES: list[tuple[str, str, str, Any, set[int]]] = [
         BAD | {200},
     ),
     (
+        "`in` list past limits.filter_values",
+        "POST",
+        LIST,
+        {
+            "filters": {
+                "AND": [{"user_id": USER}, {"run_id": {"in": list(map(str, range(10_001)))}}]
+            }
+        },
+        {400},
+    ),
+    (
+        "filter of 1,001 conditions",
+        "POST",
+        SEARCH,
+        {"query": "q", "filters": {"AND": [{"user_id": USER}] + [{"n": i} for i in range(1000)]}},
+        {400},
+    ),
+    (
+        "message past limits.message_chars",
+        "POST",
+        ADD,
+        {"messages": "x" * 100_001, "user_id": USER, "infer": False},
+        {400},
+    ),
+    (
+        "1,001 messages",
+        "POST",
+        ADD,
+        {"messages": ["hello"] * 1001, "user_id": USER, "infer": False},
+        {400},
+    ),
+    (
+        "metadata of 70 kB",
+        "POST",
+        ADD,
+        {"messages": "hi", "user_id": USER, "infer": False, "metadata": {"k": "v" * 70_000}},
+        {400},
+    ),
+    (
+        "query past limits.query_chars",
+        "POST",
+        SEARCH,
+        {"query": "q " * 10_001, "filters": {"user_id": USER}},
+        {400},
+    ),
+    (
         '"immutable": "no"',
         "POST",
         ADD,

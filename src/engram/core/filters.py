@@ -102,6 +102,30 @@ def parse_filters(filters: Mapping[str, Any] | None) -> Node | None:
     return _parse_mapping(filters, 0)
 
 
+def check_size(node: Node | None, conditions: int, values: int) -> None:
+    """At most `conditions` leaves in the tree and `values` values in its lists together."""
+    leaves = listed = 0
+    stack = [node] if node is not None else []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Cond):
+            leaves += 1
+            listed += len(item.value) if isinstance(item.value, list | tuple) else 0
+        elif isinstance(item, Not):
+            stack.append(item.child)
+        else:
+            stack.extend(item.children)
+    if leaves > conditions:
+        raise FilterError(
+            f"the filters hold {leaves:,} conditions; the most is {conditions:,} "
+            "(limits.filter_conditions)"
+        )
+    if listed > values:
+        raise FilterError(
+            f"the filters hold {listed:,} values; the most is {values:,} (limits.filter_values)"
+        )
+
+
 def _parse_mapping(filters: Mapping[str, Any], depth: int) -> Node:
     if not isinstance(filters, Mapping) or not filters:
         raise FilterError(f"each filter must be a non-empty mapping, got {filters!r}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engram.errors import ValidationError
+from engram.limits import DEFAULT_LIMITS, Limits
 
 ROLES = frozenset({"user", "assistant", "system", "tool"})
 
@@ -30,8 +31,9 @@ class Message:
     parts: tuple[Part, ...] = ()
 
 
-def normalize_messages(messages: Any) -> list[Message]:
-    """Accept mem0's forms: `"text"`, `{"role", "content", "name"?}` or a list of those."""
+def normalize_messages(messages: Any, limits: Limits = DEFAULT_LIMITS) -> list[Message]:
+    """Accept mem0's forms: `"text"`, `{"role", "content", "name"?}` or a list of those, within
+    the limits' number of messages and characters of each."""
     if isinstance(messages, str):
         items: Sequence[Any] = [{"role": "user", "content": messages}]
     elif isinstance(messages, Mapping):
@@ -43,9 +45,12 @@ def normalize_messages(messages: Any) -> list[Message]:
             "messages must be a string, a message dict or a list of message dicts, "
             f"got {type(messages).__name__}"
         )
+    limits.message_count(len(items))
     result = [_message(index, item) for index, item in enumerate(items)]
     if not result:
         raise ValidationError("messages must not be empty")
+    for index, message in enumerate(result):
+        limits.text(message.content, f"messages[{index}]")
     return result
 
 

@@ -13,11 +13,13 @@ from engram.core.filters import (
     Node,
     Not,
     Or,
+    check_size,
     combine,
     parse_filters,
 )
 from engram.core.ids import clean_scope_id
 from engram.errors import ValidationError
+from engram.limits import Limits
 
 SCOPE_REQUIRED = "at least one of 'user_id', 'agent_id' or 'run_id' is required"
 DELETE_SCOPE_REQUIRED = (
@@ -34,12 +36,18 @@ def scope_ids(**ids: Any) -> dict[str, str]:
 
 
 def resolve_filters(
-    filters: Mapping[str, Any] | None, *, require_scope: bool = True, **ids: Any
+    filters: Mapping[str, Any] | None,
+    *,
+    require_scope: bool = True,
+    limits: Limits | None = None,
+    **ids: Any,
 ) -> Node | None:
-    """One filter tree from top-level ids and `filters`; a scope id somewhere in it is required
-    unless told not to."""
+    """One filter tree from top-level ids and `filters` (within the `limits`' size when given:
+    `Memory` checks its own); a scope id somewhere in it is required unless told not to."""
     top = scope_ids(**ids)
     node = parse_filters(filters)
+    if limits is not None:
+        check_size(node, limits.filter_conditions, limits.filter_values)
     conds = [Cond(Field("text", name), "eq", value) for name, value in top.items()]
     merged = combine(*conds, node)
     if require_scope and not _has_scope(merged):
@@ -47,11 +55,13 @@ def resolve_filters(
     return merged
 
 
-def resolve_delete(filters: Mapping[str, Any] | None, **ids: Any) -> Node:
+def resolve_delete(
+    filters: Mapping[str, Any] | None, *, limits: Limits | None = None, **ids: Any
+) -> Node:
     """The filter tree of a delete: it must pin whose memories go (`pins_scope`). A read may
     name a scope anywhere (`{"NOT": {"user_id": "a"}}` reads everyone but a); a delete that
     did so would remove everyone else's memories."""
-    node = resolve_filters(filters, require_scope=False, **ids)
+    node = resolve_filters(filters, require_scope=False, limits=limits, **ids)
     if node is None or not pins_scope(node):
         raise ValidationError(DELETE_SCOPE_REQUIRED)
     return node

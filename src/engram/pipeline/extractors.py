@@ -4,6 +4,7 @@ Both implement `Extractor`, so the add pipeline does not know which one it talks
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Protocol
 
@@ -65,7 +66,8 @@ class OfflineExtractor:
             )
 
     async def extract(self, data: ExtractInput, usage: Usage) -> ExtractOutput:
-        return offline_extract(data)
+        # Pure Python over the whole conversation: off the event loop, which serves others.
+        return await asyncio.to_thread(offline_extract, data)
 
     async def summarize_procedure(self, messages: list[Message], usage: Usage) -> str:
         steps = [m for m in messages if m.role != "system" and m.content.strip()]

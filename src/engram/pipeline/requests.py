@@ -11,6 +11,7 @@ from typing import Any
 from engram.core.messages import Message, normalize_messages
 from engram.core.timeutil import normalize_date, normalize_timestamp
 from engram.errors import ValidationError
+from engram.limits import DEFAULT_LIMITS, Limits
 from engram.prompts.extract import DEFAULT_CATEGORIES
 from engram.store.base import Claim
 
@@ -75,6 +76,7 @@ def build_request(
     guidance: Guidance = Guidance(),
     graph: bool = False,
     idempotency_key: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> AddRequest:
     if idempotency_key is not None and (
         not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200
@@ -87,7 +89,7 @@ def build_request(
     if memory_type == PROCEDURAL and "agent_id" not in scope:
         raise ValidationError("procedural memories need an agent_id")
     stamp = None if timestamp is None else normalize_timestamp(timestamp, what="timestamp")
-    normalized = normalize_messages(messages)
+    normalized = normalize_messages(messages, limits)
     if not infer:
         for index, message in enumerate(normalized):
             if message.role != "system" and not message.content.strip() and not message.parts:
@@ -96,7 +98,7 @@ def build_request(
         messages=normalized,
         scope=scope,
         event_time=stamp or now,
-        metadata=clean_metadata(metadata),
+        metadata=clean_metadata(metadata, limits),
         infer=flag(infer, "infer"),
         memory_type=memory_type,
         expiration_date=(
@@ -116,7 +118,9 @@ def build_request(
     )
 
 
-def clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+def clean_metadata(
+    metadata: Mapping[str, Any] | None, limits: Limits = DEFAULT_LIMITS
+) -> dict[str, Any]:
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
@@ -124,9 +128,11 @@ def clean_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     if any(not isinstance(k, str) for k in metadata):
         raise ValidationError("metadata keys must be strings")
     try:
-        result: dict[str, Any] = json.loads(json.dumps(dict(metadata), allow_nan=False))
-    except (TypeError, ValueError) as exc:
+        encoded = json.dumps(dict(metadata), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(f"metadata must be JSON-serializable: {exc}") from exc
+    limits.metadata(encoded)
+    result: dict[str, Any] = json.loads(encoded)
     return result
 
 

@@ -51,7 +51,10 @@ class DocumentFetcher:
             media, data = await self._download(url)
         if not any(media.startswith(t) for t in _TYPES[kind]):
             raise ValidationError(f"{url[:80]}: content type {media!r} is not a {kind} document")
-        text = _pdf_text(data) if kind == "pdf" else data.decode("utf-8", errors="replace")
+        if kind == "pdf":  # parsing takes CPU time: not on the event loop
+            text = await asyncio.to_thread(_pdf_text, data)
+        else:
+            text = data.decode("utf-8", errors="replace")
         if len(text) > self.max_chars:
             return text[: self.max_chars], f"document {url[:80]} cut to {self.max_chars} characters"
         return text, None

