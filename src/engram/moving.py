@@ -28,8 +28,8 @@ from engram.transfer import export_lines, import_lines
 
 CONTROL_DB = "server.db"
 # The control tables in the order their references need (a project's org first, ...).
-CONTROL_TABLES = ("orgs", "projects", "members", "api_keys", "jobs", "webhooks", "deliveries",
-                  "profile_settings", "profiles", "server_meta")  # fmt: skip
+CONTROL_TABLES = ("orgs", "projects", "members", "org_members", "api_keys", "jobs", "webhooks",
+                  "deliveries", "profile_settings", "profiles", "server_meta")  # fmt: skip
 _IDENTITIES = ("webhooks", "deliveries")  # ids the database hands out next: after the moved ones
 
 

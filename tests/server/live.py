@@ -81,6 +81,19 @@ def new_project(admin: httpx.Client, name: str) -> tuple[str, str, str]:
     return pong["org_id"], made.json()["id"], made.json()["api_key"]
 
 
+def member_key(admin: httpx.Client, org_id: str, project_id: str, email: str,
+               role: str = "OWNER") -> str:  # fmt: skip
+    """A key of a new member `email` of the project, who is no member of the organization: a
+    project key, which reaches that project only."""
+    base = f"/api/v1/orgs/organizations/{org_id}/projects/{project_id}"
+    added = admin.post(f"{base}/members/", json={"email": email, "role": role})
+    assert added.status_code == 200, added.text
+    made = admin.post(f"{base}/api-keys/", json={"email": email})
+    assert made.status_code == 200, made.text
+    key: str = made.json()["key"]
+    return key
+
+
 def add_now(client: httpx.Client, text: str, user: str = "alex", **extra: Any) -> dict[str, Any]:
     """A synchronous add (1.x route, `async_mode` false); asserts it succeeded."""
     answer = client.post("/v1/memories/", json={"messages": text, "user_id": user,

@@ -15,12 +15,13 @@ from typing import Any, ClassVar
 import httpx
 
 from tests.fakes.openai_server import FakeOpenAI
-from tests.server.live import LiveServer, free_port, new_project, wait_event
+from tests.server.live import LiveServer, free_port, member_key, new_project, wait_event
 
 
 def test_keys_are_confined_to_their_project(server: LiveServer, admin: httpx.Client) -> None:
     projects = [new_project(admin, f"p{i}") for i in range(3)]
-    clients = [server.client(key) for _, _, key in projects]
+    clients = [server.client(member_key(admin, org, project, f"dev{i}@x.io"))
+               for i, (org, project, _) in enumerate(projects)]  # fmt: skip
     rng = random.Random(7)
     owned: list[dict[str, str]] = [{} for _ in clients]  # memory id -> text, per project
     for step in range(60):
@@ -55,6 +56,70 @@ def test_keys_are_confined_to_their_project(server: LiveServer, admin: httpx.Cli
         assert client.get("/v1/ping/", params={"project_id": project_id}).status_code == 403
     for client in clients:
         client.close()
+
+
+def test_project_keys_reach_their_project_only_and_org_roles_reach_the_rest(
+    server: LiveServer, admin: httpx.Client
+) -> None:
+    org_id = admin.get("/v1/ping/").json()["org_id"]
+    orgs = f"/api/v1/orgs/organizations/{org_id}"
+    _, mine, _ = new_project(admin, "mine")
+    _, theirs, _ = new_project(admin, "theirs")
+    admin.post(f"{orgs}/projects/{theirs}/members/", json={"email": "secret@x.io"})
+    with server.client(member_key(admin, org_id, mine, "dev@x.io")) as dev:
+        listed = dev.get(f"{orgs}/projects/")
+        assert listed.status_code == 200 and [p["id"] for p in listed.json()] == [mine]
+        assert "secret@x.io" not in listed.text
+        for path in (f"/projects/{theirs}/", f"/projects/{theirs}/members/",
+                     f"/projects/{theirs}/api-keys/", "/members/"):  # fmt: skip
+            assert dev.get(orgs + path).status_code == 403, path
+        made = dev.post(f"{orgs}/projects/", json={"name": "sneaky"})
+        assert made.status_code == 403 and "organization OWNER" in made.json()["detail"]
+        assert dev.patch(f"{orgs}/projects/{theirs}/", json={"description": "x"}).status_code == 403
+        assert dev.delete(f"{orgs}/projects/{theirs}/").status_code == 403
+        promoted = dev.post(f"{orgs}/members/", json={"email": "dev@x.io", "role": "OWNER"})
+        assert promoted.status_code == 403
+        assert dev.get(f"{orgs}/projects/{mine}/").status_code == 200  # its own project
+        assert dev.get("/metrics").status_code == 403
+    assert httpx.get(f"{server.url}/metrics").status_code == 401
+    assert admin.get("/metrics").status_code == 200
+    assert "sneaky" not in [p["name"] for p in admin.get(f"{orgs}/projects/").json()]
+
+    # The admin (the organization's OWNER) reaches every project and manages the organization.
+    assert {mine, theirs} <= {p["id"] for p in admin.get(f"{orgs}/projects/").json()}
+    assert admin.get(f"{orgs}/projects/{theirs}/members/").status_code == 200
+    members = admin.get(f"{orgs}/members/").json()["members"]
+    assert [(m["email"], m["role"]) for m in members] == [("admin@localhost", "OWNER")]
+    assert (
+        admin.post(f"{orgs}/members/", json={"email": "lead@x.io", "role": "READER"}).status_code
+        == 200
+    )
+    with server.client(member_key(admin, org_id, mine, "lead@x.io", "READER")) as lead:
+        assert {mine, theirs} <= {p["id"] for p in lead.get(f"{orgs}/projects/").json()}
+        assert lead.get(f"{orgs}/members/").status_code == 200
+        assert lead.post(f"{orgs}/projects/", json={"name": "x"}).status_code == 403
+        assert lead.get(f"{orgs}/projects/{theirs}/members/").status_code == 200
+        changed = lead.patch(f"{orgs}/projects/{theirs}/", json={"description": "x"})
+        assert changed.status_code == 403  # reads only: not an OWNER
+    last = admin.delete(f"{orgs}/members/", params={"email": "admin@localhost"})
+    assert last.status_code == 409 and "last OWNER" in last.json()["detail"]
+    demoted = admin.put(f"{orgs}/members/", json={"email": "admin@localhost", "role": "READER"})
+    assert demoted.status_code == 409
+    assert (
+        admin.put(f"{orgs}/members/", json={"email": "lead@x.io", "role": "BOSS"}).status_code
+        == 400
+    )
+    assert admin.delete(f"{orgs}/members/", params={"email": "lead@x.io"}).status_code == 200
+    assert admin.delete(f"{orgs}/members/", params={"email": "lead@x.io"}).status_code == 404
+
+
+def test_metrics_may_be_made_public(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path / "data", public_metrics=True)
+    try:
+        answer = httpx.get(f"{server.url}/metrics")
+        assert answer.status_code == 200 and "engram_requests_total" in answer.text
+    finally:
+        server.close()
 
 
 def test_reader_keys_cannot_write_and_revoked_keys_stop(

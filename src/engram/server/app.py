@@ -27,13 +27,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from engram import __version__
-from engram.errors import EngramError, TooManyRequestsError, ValidationError, http_status
+from engram.errors import (
+    EngramError,
+    PermissionDeniedError,
+    TooManyRequestsError,
+    ValidationError,
+    http_status,
+)
 from engram.server import exports, jobs, manage, oss, platform, profiles, webhooks
 from engram.server.control import ControlDB, bootstrap, default_store
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
 from engram.server.settings import Settings
-from engram.server.state import RateLimiter, SharedRateLimiter, State, state_of
+from engram.server.state import RateLimiter, SharedRateLimiter, State, caller, state_of
 from engram.server.webhooks import Deliverer
 
 access_log = logging.getLogger("engram.server.access")
@@ -301,6 +307,10 @@ async def _healthz(request: Request) -> dict[str, Any]:
 
 
 async def _metrics(request: Request) -> Response:
+    """Prometheus' text format; for an organization OWNER's key (`Authorization: Bearer`, as a
+    scrape config's `authorization` sends it) unless ENGRAM_PUBLIC_METRICS is true."""
     state = state_of(request)
+    if not state.settings.public_metrics and not (await caller(request)).org_owner:
+        raise PermissionDeniedError("/metrics needs an organization OWNER's key")
     depth = await state.db.run(jobs.pending_count)
     return PlainTextResponse(state.metrics.render(depth), media_type="text/plain; version=0.0.4")

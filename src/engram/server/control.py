@@ -31,7 +31,8 @@ from engram.errors import ConflictError, NotFoundError, ValidationError
 from engram.store.sqlite.transaction import atomic
 
 T = TypeVar("T")
-ROLES = ("OWNER", "READER")
+ROLES = ("OWNER", "READER")  # of a project's members, and of an organization's
+ADMIN_EMAIL = "admin@localhost"  # the user of the keys made on the machine (`engram keys`)
 KEY_PREFIX = "eg-"
 
 SCHEMA = """
@@ -46,6 +47,10 @@ CREATE TABLE IF NOT EXISTS projects (
 CREATE TABLE IF NOT EXISTS members (
     project_id TEXT NOT NULL REFERENCES projects (id), email TEXT NOT NULL,
     role TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (project_id, email)
+);
+CREATE TABLE IF NOT EXISTS org_members (
+    org_id TEXT NOT NULL REFERENCES orgs (id), email TEXT NOT NULL,
+    role TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (org_id, email)
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, hint TEXT NOT NULL,
@@ -105,11 +110,17 @@ class Caller:
     project_id: str
     role: str
     user_email: str
+    org_role: str | None = None  # the key's user in the organization: OWNER, READER or none
     lsn: str | None = None  # PostgreSQL: the primary's WAL position when the key was checked
 
     @property
     def can_write(self) -> bool:
         return self.role == "OWNER"
+
+    @property
+    def org_owner(self) -> bool:
+        """May create projects, manage any project of the organization and its members."""
+        return self.org_role == "OWNER"
 
 
 class Cursor(Protocol):
@@ -230,12 +241,19 @@ def _ensure_default(c: Conn) -> bool:
     if first:
         org = create_org(c, "default")
         project = create_project(c, org["id"], "default", "created on first start")
-        add_member(c, project["id"], "admin@localhost", "OWNER")
+        add_member(c, project["id"], ADMIN_EMAIL, "OWNER")
     if _meta(c, "default_project") is None:
         oldest = c.execute("SELECT id FROM projects ORDER BY created_at LIMIT 1").fetchone()
         if oldest is not None:  # servers from before this record: their first project
             _set_meta(c, "default_project", oldest[0])
     default = _meta(c, "default_project")
+    if default is not None and _meta(c, "default_owner") is None:
+        # Decided once: the machine's admin owns the default organization (servers from before
+        # organization roles get it at their first start with them).
+        org = c.execute("SELECT org_id FROM projects WHERE id = ?", (default,)).fetchone()
+        if org is not None:
+            set_org_member(c, str(org[0]), ADMIN_EMAIL, "OWNER")
+        _set_meta(c, "default_owner", ADMIN_EMAIL)
     if default is not None and _meta(c, "default_store") is None:
         # Decided once: the data directory's own store, unless an earlier Engram already kept
         # the default project's memories under projects/.
@@ -284,7 +302,7 @@ def default_project(c: Conn) -> str | None:
 def _admin_key(c: Conn, key: str) -> dict[str, Any]:
     project_id = default_project(c)
     org_id = c.execute("SELECT org_id FROM projects WHERE id = ?", (project_id,)).fetchone()[0]
-    return insert_key(c, key, org_id, str(project_id), "OWNER", "admin@localhost", "admin")
+    return insert_key(c, key, org_id, str(project_id), "OWNER", ADMIN_EMAIL, "admin")
 
 
 def mint_admin_key(c: Conn) -> dict[str, Any]:
@@ -466,6 +484,50 @@ def member_role(c: Conn, project_id: str, email: str) -> str:
     return str(row[0])
 
 
+def list_org_members(c: Conn, org_id: str) -> list[dict[str, Any]]:
+    return rows(
+        c,
+        "SELECT email, role, created_at FROM org_members WHERE org_id = ? ORDER BY created_at",
+        (org_id,),
+    )
+
+
+def set_org_member(c: Conn, org_id: str, email: str, role: str) -> None:
+    """Make `email` a member of the organization with `role` (added, or its role changed)."""
+    _check_member(email, role)
+    if role != "OWNER":
+        _keep_an_owner(c, org_id, email)
+    c.execute(
+        "INSERT INTO org_members (org_id, email, role, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (org_id, email) DO UPDATE SET role = excluded.role",
+        (org_id, email, role, utc_now_iso()),
+    )
+
+
+def remove_org_member(c: Conn, org_id: str, email: str) -> None:
+    """`email` leaves the organization (its project memberships and keys stay: the projects'
+    owners manage those)."""
+    _keep_an_owner(c, org_id, email)
+    removed = c.execute(
+        "DELETE FROM org_members WHERE org_id = ? AND email = ?", (org_id, email)
+    ).rowcount
+    if not removed:
+        raise NotFoundError(f"{email} is not a member of this organization")
+
+
+def _keep_an_owner(c: Conn, org_id: str, leaving: str) -> None:
+    """A ConflictError if `leaving` is the organization's last OWNER."""
+    others = c.execute(
+        "SELECT count(*) FROM org_members WHERE org_id = ? AND role = 'OWNER' AND email <> ?",
+        (org_id, leaving),
+    ).fetchone()[0]
+    mine = c.execute(
+        "SELECT role FROM org_members WHERE org_id = ? AND email = ?", (org_id, leaving)
+    ).fetchone()
+    if mine is not None and mine[0] == "OWNER" and not others:
+        raise ConflictError(f"{leaving} is the organization's last OWNER")
+
+
 def _check_member(email: str, role: str) -> None:
     if not isinstance(email, str) or "@" not in email:
         raise ValidationError("a member needs an email address")
@@ -509,8 +571,9 @@ def find_key(c: Conn, key_digest: str) -> Caller | None:
     replica must have replayed before it answers the caller (every write it made is before)."""
     position = ", pg_current_wal_insert_lsn()::text" if c.postgres else ""
     row = c.execute(
-        f"SELECT id, org_id, project_id, role, user_email{position} FROM api_keys "
-        "WHERE digest = ? AND revoked_at IS NULL",
+        f"SELECT k.id, k.org_id, k.project_id, k.role, k.user_email, o.role{position} "
+        "FROM api_keys k LEFT JOIN org_members o ON o.org_id = k.org_id "
+        "AND o.email = k.user_email WHERE k.digest = ? AND k.revoked_at IS NULL",
         (key_digest,),
     ).fetchone()
     return None if row is None else Caller(*row)

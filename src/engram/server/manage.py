@@ -109,22 +109,44 @@ async def events(request: Request, who: Reader, page: int = 1, page_size: int = 
 PROJECT = "/api/v1/orgs/organizations/{org_id}/projects/"
 
 
-def _own(who: Caller, org_id: str, project_id: str | None = None) -> None:
-    if org_id != who.org_id or (project_id is not None and project_id != who.project_id):
-        raise PermissionDeniedError("this API key belongs to another organization or project")
+def _own(who: Caller, org_id: str, project_id: str | None = None, *, read: bool = False) -> None:
+    """The key reaches this organization, and this project: its own, or any of the
+    organization's when its user is an organization OWNER (a READER of the organization: to
+    `read` it)."""
+    if org_id != who.org_id:
+        raise PermissionDeniedError("this API key belongs to another organization")
+    reaches = who.org_owner or (read and who.org_role is not None)
+    if project_id is not None and project_id != who.project_id and not reaches:
+        raise PermissionDeniedError(
+            "this API key belongs to another project (an organization OWNER's key reaches "
+            "every project of the organization)"
+        )
+
+
+def _org_owner(who: Caller, org_id: str) -> None:
+    _own(who, org_id)
+    if not who.org_owner:
+        raise PermissionDeniedError(
+            "this needs the key of an organization OWNER; this key's user is "
+            + (f"an organization {who.org_role}" if who.org_role else "no organization member")
+        )
 
 
 @router.get(PROJECT)
 async def list_projects(org_id: str, request: Request, who: Reader) -> Any:
+    """The organization's projects for a key of an organization member; the key's own project
+    only, otherwise."""
     _own(who, org_id)
+    if who.org_role is None:
+        return [await state_of(request).db.run(control.get_project, org_id, who.project_id)]
     return await state_of(request).db.run(control.list_projects, org_id)
 
 
 @router.post(PROJECT)
 async def create_project(org_id: str, request: Request, who: Writer) -> Any:
-    """A new project in the caller's organization; the caller's email becomes its owner, and
-    the answer carries an API key for it (shown once)."""
-    _own(who, org_id)
+    """A new project in the caller's organization (an organization OWNER's key); the caller's
+    email becomes its owner, and the answer carries an API key for it (shown once)."""
+    _org_owner(who, org_id)
     body = pick(await body_of(request), {"name", "description"}, "project")
     if not isinstance(body.get("name"), str) or not body["name"].strip():
         raise ValidationError("name is required")
@@ -143,7 +165,7 @@ async def create_project(org_id: str, request: Request, who: Writer) -> Any:
 
 @router.get(PROJECT + "{project_id}/")
 async def get_project(org_id: str, project_id: str, request: Request, who: Reader) -> Any:
-    _own(who, org_id, project_id)
+    _own(who, org_id, project_id, read=True)
     project = await state_of(request).db.run(control.get_project, org_id, project_id)
     fields = request.query_params.get("fields")
     if fields:
@@ -175,7 +197,7 @@ async def delete_project(org_id: str, project_id: str, request: Request, who: Wr
 
 @router.get(PROJECT + "{project_id}/members/")
 async def members(org_id: str, project_id: str, request: Request, who: Reader) -> Any:
-    _own(who, org_id, project_id)
+    _own(who, org_id, project_id, read=True)
     found = await state_of(request).db.run(control.list_members, project_id)
     return {"members": [{**m, "username": m["email"]} for m in found]}
 
@@ -236,6 +258,42 @@ async def revoke_api_key(org_id: str, project_id: str, key_id: str, request: Req
         lambda c: transaction(c, lambda: control.revoke_key(c, project_id, key_id))
     )
     return {"message": "API key revoked."}
+
+
+ORG_MEMBERS = "/api/v1/orgs/organizations/{org_id}/members/"
+
+
+@router.get(ORG_MEMBERS)
+async def org_members(org_id: str, request: Request, who: Reader) -> Any:
+    """The organization's members and their roles (for a key of one of them)."""
+    _own(who, org_id)
+    if who.org_role is None:
+        raise PermissionDeniedError("this needs the key of a member of the organization")
+    return {"members": await state_of(request).db.run(control.list_org_members, org_id)}
+
+
+@router.post(ORG_MEMBERS, operation_id="add_org_member")
+@router.put(ORG_MEMBERS, operation_id="update_org_member")
+@router.delete(ORG_MEMBERS, operation_id="remove_org_member")
+async def change_org_member(org_id: str, request: Request, who: Writer) -> Any:
+    """POST or PUT makes `{email, role}` a member of the organization with that role (OWNER:
+    creates projects and manages all of them; READER: lists them), DELETE removes one (the
+    email may come in the query). The last OWNER stays (409)."""
+    _org_owner(who, org_id)
+    query = {k: v for k, v in request.query_params.items() if k == "email"}
+    body = pick({**query, **await body_of(request)}, {"email", "role"}, "member")
+    email, role = str(body.get("email", "")), str(body.get("role", "READER"))
+    removing = request.method == "DELETE"
+
+    def change(c: Any) -> None:
+        if removing:
+            control.remove_org_member(c, org_id, email)
+        else:
+            control.set_org_member(c, org_id, email, role)
+
+    await state_of(request).db.run(lambda c: transaction(c, lambda: change(c)))
+    done = "removed" if removing else "saved"
+    return {"message": f"Organization member {done} successfully."}
 
 
 # -- webhooks -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 | `ENGRAM_JOB_WORKERS` | | `2` | async adds processed at once |
 | `ENGRAM_WEBHOOK_TIMEOUT` | | `10` | seconds per webhook delivery attempt |
 | `ENGRAM_ALLOW_PRIVATE_URLS` | | `false` | webhooks may go to private or loopback addresses |
+| `ENGRAM_PUBLIC_METRICS` | | `false` | `/metrics` with no key (else: an organization OWNER's key) |
 | `ENGRAM_JOB_LEASE` | | `60` | PostgreSQL: seconds before another server retakes a dead one's job |
 | `ENGRAM_DATABASE_POOL` | | `10` | PostgreSQL: store connections per process (+5 of the server's) |
 | `ENGRAM_DATABASE_URL` | `--database-url` | none | PostgreSQL: every project, key, job, ... there |
@@ -50,6 +51,7 @@ class Settings:
     job_workers: int = 2
     webhook_timeout: float = 10.0
     allow_private_urls: bool = False
+    public_metrics: bool = False
     job_lease: float = 60.0
     database_pool: int = 10
     database_url: str | None = None
@@ -128,7 +130,7 @@ def _parse(name: str, raw: str) -> Any:
             return float(raw)
     except ValueError:
         raise ConfigurationError(f"{variable(name)} must be a number, got {raw!r}") from None
-    if name == "allow_private_urls":
+    if name in ("allow_private_urls", "public_metrics"):
         if raw.strip().lower() not in ("true", "false", "1", "0"):
             raise ConfigurationError(f"{variable(name)} must be true or false, got {raw!r}")
         return raw.strip().lower() in ("true", "1")

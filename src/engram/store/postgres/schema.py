@@ -381,6 +381,17 @@ MIGRATIONS: list[str] = [
         END IF;
     END $$;
     """,
+    # 5: organization roles (`engram.server.control.org_members`): who may create projects and
+    # manage every project of an organization
+    """
+    CREATE TABLE org_members (
+        org_id text NOT NULL REFERENCES orgs (id),
+        email text NOT NULL,
+        role text NOT NULL,
+        created_at text NOT NULL,
+        PRIMARY KEY (org_id, email)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -389,6 +400,7 @@ NAMES = (
     "the server's control tables",
     "row-level security by project",
     "full text through its index under row-level security",
+    "organization roles",
 )
 
 
