@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from tests.fakes.docs_server import DocsServer
 from tests.fakes.openai_server import FakeOpenAI
 from tests.server.live import LiveServer, free_port, member_key, new_project, wait_event
 
@@ -292,6 +293,44 @@ def test_webhooks_reach_public_addresses_only(tmp_path: Path) -> None:
             strict.close()
     finally:
         receiver.shutdown()
+
+
+def test_a_project_opts_in_to_private_addresses_by_an_org_owner(tmp_path: Path) -> None:
+    """On a server that refuses private addresses, an organization OWNER may let one project
+    reach them (a self-hoster's own network): its webhooks and its documents; not another
+    project's, and the project's own key cannot turn it on."""
+    docs = DocsServer()
+    server = LiveServer(tmp_path / "data", allow_private_urls=False)
+    try:
+        with server.client() as admin:
+            org_id, inside, _ = new_project(admin, "inside")
+            _, outside, outside_key = new_project(admin, "outside")
+            settings = f"/api/v1/orgs/organizations/{org_id}/projects/{inside}/"
+            with server.client(member_key(admin, org_id, inside, "dev@x.io")) as dev:
+                denied = dev.patch(settings, json={"allow_private_urls": True})
+                assert denied.status_code == 403 and "OWNER" in denied.json()["detail"]
+                assert admin.patch(settings, json={"allow_private_urls": "yes"}).status_code == 400
+                opened = admin.patch(settings, json={"allow_private_urls": True})
+                assert opened.status_code == 200 and opened.json()["allow_private_urls"] is True
+                hook = {"url": docs.url("/hook"), "name": "h", "event_types": ["memory_add"]}
+                made = dev.post(f"/api/v1/webhooks/projects/{inside}/", json=hook)
+                assert made.status_code == 200, made.text
+                document = {"type": "txt_url", "txt_url": {"url": docs.url("/notes.txt")}}
+                added = dev.post("/v1/memories/", json={
+                    "messages": [{"role": "user", "content": document}], "user_id": "u",
+                    "infer": False, "async_mode": False})  # fmt: skip
+                assert added.status_code == 200, added.text
+                assert "Porto" in added.json()["results"][0]["memory"]
+            with server.client(outside_key) as other:
+                refused = other.post(f"/api/v1/webhooks/projects/{outside}/", json=hook)
+                assert refused.status_code == 400
+                fetched = other.post("/v1/memories/", json={
+                    "messages": [{"role": "user", "content": document}], "user_id": "u",
+                    "infer": False, "async_mode": False})  # fmt: skip
+                assert fetched.status_code == 400 and "private" in fetched.text, fetched.text
+    finally:
+        server.close()
+        docs.close()
 
 
 def test_a_delivery_goes_to_the_address_checked_with_its_host_kept(server: LiveServer) -> None:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import io
+from collections.abc import Iterator
+from contextvars import ContextVar
 from urllib.parse import unquote_to_bytes, urljoin
 
 import httpx
@@ -27,6 +30,21 @@ _TYPES = {
     "mdx": ("text/", "application/octet-stream", "application/x-mdx", "application/markdown"),
     "txt": ("text/", "application/octet-stream"),
 }
+
+
+# Set by whoever runs an add for someone allowed private addresses (a server's project that
+# opted in): the documents of that add may come from them too.
+PRIVATE_ALLOWED: ContextVar[bool] = ContextVar("engram_private_urls_allowed", default=False)
+
+
+@contextlib.contextmanager
+def private_urls_allowed(allowed: bool) -> Iterator[None]:
+    """Within the block, documents and images may come from private addresses if `allowed`."""
+    token = PRIVATE_ALLOWED.set(allowed)
+    try:
+        yield
+    finally:
+        PRIVATE_ALLOWED.reset(token)
 
 
 class DocumentFetcher:
@@ -59,12 +77,16 @@ class DocumentFetcher:
             return text[: self.max_chars], f"document {url[:80]} cut to {self.max_chars} characters"
         return text, None
 
+    @property
+    def private_allowed(self) -> bool:
+        return self.allow_private or PRIVATE_ALLOWED.get()
+
     async def check_public(self, url: str, what: str) -> None:
         """An http(s) URL that something else will fetch (an image the vision model reads):
         refused when its host resolves to a non-public address, unless private ones are
         allowed. data: URLs carry their content and are not checked."""
         if not url.startswith("data:"):
-            await target(url, allow_private=self.allow_private, what=what)
+            await target(url, allow_private=self.private_allowed, what=what)
 
     async def _download(self, url: str) -> tuple[str, bytes]:
         """The document, within `timeout` seconds in all (redirects and a slow trickle
@@ -80,7 +102,7 @@ class DocumentFetcher:
     async def _follow(self, url: str) -> tuple[str, bytes]:
         async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
             for _ in range(MAX_REDIRECTS + 1):
-                where = await target(url, allow_private=self.allow_private, what="document")
+                where = await target(url, allow_private=self.private_allowed, what="document")
                 try:
                     async with client.stream(
                         "GET", where.url, headers=where.headers, extensions=where.extensions

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS orgs (
 CREATE TABLE IF NOT EXISTS projects (
     id TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES orgs (id), name TEXT NOT NULL,
     description TEXT, custom_instructions TEXT, custom_categories TEXT,
-    agent_custom_instructions TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    agent_custom_instructions TEXT, allow_private_urls INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS members (
     project_id TEXT NOT NULL REFERENCES projects (id), email TEXT NOT NULL,
@@ -90,7 +91,9 @@ CREATE TABLE IF NOT EXISTS profiles (
 );
 """
 
-_ADDED_COLUMNS = {"projects": ("agent_custom_instructions TEXT",)}  # added to existing databases
+_ADDED_COLUMNS = {  # added to existing databases
+    "projects": ("agent_custom_instructions TEXT", "allow_private_urls INTEGER NOT NULL DEFAULT 0")
+}  # added to existing databases
 
 
 def digest(key: str) -> str:
@@ -344,7 +347,7 @@ def create_org(c: Conn, name: str) -> dict[str, Any]:
 
 
 PROJECT_FIELDS = ("name", "description", "custom_instructions", "custom_categories",
-                  "agent_custom_instructions")  # fmt: skip
+                  "agent_custom_instructions", "allow_private_urls")  # fmt: skip
 
 
 def create_project(
@@ -368,9 +371,16 @@ def get_project(c: Conn, org_id: str, project_id: str) -> dict[str, Any]:
         raise NotFoundError(f"project {project_id} not found")
     project = found[0]
     project["custom_categories"] = json.loads(project["custom_categories"] or "null")
+    project["allow_private_urls"] = bool(project["allow_private_urls"])
     project["project_id"], project["org_id"] = project["id"], org_id
     project["members"] = list_members(c, project_id)
     return project
+
+
+def project_allows_private(c: Conn, project_id: str) -> bool:
+    found = c.execute("SELECT allow_private_urls FROM projects WHERE id = ?", (project_id,))
+    row = found.fetchone()
+    return bool(row and row[0])
 
 
 def list_projects(c: Conn, org_id: str) -> list[dict[str, Any]]:
@@ -385,6 +395,7 @@ def update_project(
     get_project(c, org_id, project_id)
     for name, value in changes.items():
         stored = json.dumps(value) if name == "custom_categories" else value
+        stored = int(stored) if isinstance(stored, bool) else stored
         c.execute(f"UPDATE projects SET {name} = ? WHERE id = ?", (stored, project_id))
     c.execute("UPDATE projects SET updated_at = ? WHERE id = ?", (utc_now_iso(), project_id))
     return get_project(c, org_id, project_id)
@@ -398,6 +409,9 @@ def check_changes(changes: dict[str, Any]) -> None:
     for name, value in changes.items():
         if name == "custom_categories":
             _check_categories(value)
+        elif name == "allow_private_urls":
+            if not isinstance(value, bool):
+                raise ValidationError(f"allow_private_urls must be true or false, got {value!r}")
         elif value is not None and not isinstance(value, str):
             raise ValidationError(f"{name} must be a string")
 

@@ -12,7 +12,7 @@ from engram.errors import PermissionDeniedError, ValidationError
 from engram.server import control, jobs, webhooks
 from engram.server.control import Caller, transaction
 from engram.server.platform import body_of, pick
-from engram.server.state import Reader, Writer, memory_for, state_of
+from engram.server.state import Reader, Writer, memory_for, private_urls_allowed, state_of
 
 router = APIRouter()
 # A webhook's id as the database keeps it (a 64-bit integer): anything else is a 422.
@@ -179,6 +179,11 @@ async def update_project(org_id: str, project_id: str, request: Request, who: Wr
     _own(who, org_id, project_id)
     changes = await body_of(request)
     _own(who, changes.pop("org_id", org_id), changes.pop("project_id", project_id))
+    if "allow_private_urls" in changes and not who.org_owner:
+        raise PermissionDeniedError(
+            "allow_private_urls lets a project's webhooks and documents reach the server's own "
+            "network: only an organization OWNER's key may change it"
+        )
     return await state_of(request).db.run(
         lambda c: transaction(c, lambda: control.update_project(c, org_id, project_id, changes))
     )
@@ -309,7 +314,7 @@ async def list_webhooks(project_id: str, request: Request, who: Writer) -> Any:
 async def create_webhook(project_id: str, request: Request, who: Writer) -> Any:
     _own(who, who.org_id, project_id)
     body = pick(await body_of(request), {"url", "name", "event_types"}, "webhook")
-    allow_private = state_of(request).settings.allow_private_urls
+    allow_private = await private_urls_allowed(state_of(request), project_id)
     return await state_of(request).db.run(
         lambda c: transaction(
             c,
@@ -328,7 +333,7 @@ async def create_webhook(project_id: str, request: Request, who: Writer) -> Any:
 @router.put("/api/v1/webhooks/{webhook_id}/")
 async def update_webhook(webhook_id: WebhookId, request: Request, who: Writer) -> Any:
     changes = await body_of(request)
-    allow_private = state_of(request).settings.allow_private_urls
+    allow_private = await private_urls_allowed(state_of(request), who.project_id)
     return await state_of(request).db.run(
         lambda c: transaction(
             c,

@@ -22,9 +22,17 @@ from engram.core.timeutil import next_day, normalize_date, normalize_timestamp
 from engram.errors import NotFoundError, ValidationError
 from engram.memory import AsyncMemory
 from engram.pipeline.requests import flag
+from engram.providers import documents
 from engram.server import control, jobs
 from engram.server.control import Caller, transaction
-from engram.server.state import Reader, State, Writer, memory_for, state_of
+from engram.server.state import (
+    Reader,
+    State,
+    Writer,
+    memory_for,
+    private_urls_allowed,
+    state_of,
+)
 from engram.types import AddResult
 
 router = APIRouter()
@@ -260,7 +268,10 @@ async def add_kwargs(state: State, who: Caller, body: dict[str, Any]) -> dict[st
 
 async def run_add(state: State, project_id: str, kwargs: dict[str, Any]) -> AddResult:
     memory = await state.projects.get(project_id)
-    with state.projects.writing():  # its reconciliation reads what the primary has
+    allowed = await private_urls_allowed(state, project_id)
+    # Its reconciliation reads what the primary has; its documents come from public addresses
+    # unless the server or the project opted in.
+    with state.projects.writing(), documents.private_urls_allowed(allowed):
         result = await memory.add(**kwargs)
     state.metrics.tokens(result.get("usage", {}))
     await state.notify(project_id, result["results"])

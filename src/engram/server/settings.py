@@ -14,7 +14,7 @@
 | `ENGRAM_WORKERS` | `--workers` | `1` | server processes (one per core serves the most searches) |
 | `ENGRAM_JOB_WORKERS` | | `2` | async adds processed at once |
 | `ENGRAM_WEBHOOK_TIMEOUT` | | `10` | seconds per webhook delivery attempt |
-| `ENGRAM_ALLOW_PRIVATE_URLS` | | `false` | webhooks may go to private or loopback addresses |
+| `ENGRAM_ALLOW_PRIVATE_URLS` | | `false` | webhooks, documents may be at private addresses |
 | `ENGRAM_PUBLIC_METRICS` | | `false` | `/metrics` with no key (else: an organization OWNER's key) |
 | `ENGRAM_JOB_LEASE` | | `60` | PostgreSQL: seconds before another server retakes a dead one's job |
 | `ENGRAM_DATABASE_POOL` | | `10` | PostgreSQL: store connections per process (+5 of the server's) |

@@ -18,7 +18,16 @@ from fastapi import Depends, Request
 from engram.errors import PermissionDeniedError, TooManyRequestsError, UnauthenticatedError
 from engram.memory import AsyncMemory
 from engram.server import jobs, webhooks
-from engram.server.control import Caller, Conn, ControlDB, SQLiteConn, digest, find_key, transaction
+from engram.server.control import (
+    Caller,
+    Conn,
+    ControlDB,
+    SQLiteConn,
+    digest,
+    find_key,
+    project_allows_private,
+    transaction,
+)
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
 from engram.server.settings import Settings
@@ -201,6 +210,14 @@ async def writer(request: Request) -> Caller:
 
 Reader = Annotated[Caller, Depends(caller)]  # any valid key of the project
 Writer = Annotated[Caller, Depends(writer)]  # an OWNER key
+
+
+async def private_urls_allowed(state: State, project_id: str) -> bool:
+    """Whether the project's webhooks and documents may reach private addresses: the server's
+    setting, or the project's own (which only an organization OWNER changes)."""
+    if state.settings.allow_private_urls:
+        return True
+    return bool(await state.db.run(project_allows_private, project_id))
 
 
 async def memory_for(request: Request, who: Caller) -> AsyncMemory:

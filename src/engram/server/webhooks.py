@@ -158,8 +158,9 @@ def _claim_due(c: Conn, limit: int, hold: float) -> list[dict[str, Any]]:
     def body() -> list[dict[str, Any]]:
         due = rows(
             c,
-            "SELECT d.id, d.body, d.event_type, d.attempts, w.url, w.secret FROM deliveries d "
-            "JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'PENDING' "
+            "SELECT d.id, d.body, d.event_type, d.attempts, w.url, w.secret, "
+            "p.allow_private_urls FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+            "LEFT JOIN projects p ON p.id = w.project_id WHERE d.status = 'PENDING' "
             "AND d.next_at <= ? ORDER BY d.next_at LIMIT ?"
             + (" FOR UPDATE OF d SKIP LOCKED" if c.postgres else ""),
             (utc_now_iso(), limit),
@@ -247,7 +248,8 @@ class Deliverer:
         status: int | None = None
         error: str | None = None
         try:  # checked again at sending time (DNS can change) and sent to that address
-            where = await target(delivery["url"], allow_private=self._allow_private)
+            allowed = self._allow_private or bool(delivery["allow_private_urls"])
+            where = await target(delivery["url"], allow_private=allowed)
             response = await self._client.post(
                 where.url, content=body, headers={**headers, **where.headers},
                 extensions=where.extensions,

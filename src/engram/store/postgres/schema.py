@@ -382,7 +382,7 @@ MIGRATIONS: list[str] = [
     END $$;
     """,
     # 5: organization roles (`engram.server.control.org_members`): who may create projects and
-    # manage every project of an organization
+    # manage every project of an organization; a project's opt-in to private addresses
     """
     CREATE TABLE org_members (
         org_id text NOT NULL REFERENCES orgs (id),
@@ -391,6 +391,7 @@ MIGRATIONS: list[str] = [
         created_at text NOT NULL,
         PRIMARY KEY (org_id, email)
     );
+    ALTER TABLE projects ADD COLUMN allow_private_urls int NOT NULL DEFAULT 0;
     """,
 ]
 
@@ -400,7 +401,7 @@ NAMES = (
     "the server's control tables",
     "row-level security by project",
     "full text through its index under row-level security",
-    "organization roles",
+    "organization roles and a project's private addresses",
 )
 
 
