@@ -12,6 +12,7 @@ and tokens per project), and each matching row's length and frequency of those l
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,13 @@ from engram.store.postgres.compile import Params, compile_live
 
 FETCH = 5000  # matches read per query; past it, other candidates are scored directly
 K1, B = 1.2, 0.75
+# Matching through the GIN index reads every posting of the query's lexemes in the project; a
+# scope's rows can be read instead (through its B-tree) and each row's `fts` checked. Measured
+# at 1M memories: ~0.3 ms per 1,000 postings against ~1.7 ms per 1,000 rows of the scope, so the
+# scope is read when the lexemes have more than SCAN_RATIO postings per row of it (the rows as
+# PostgreSQL's planner estimates them). Below SCAN_FLOOR postings, the index always (a few ms).
+SCAN_RATIO = 6
+SCAN_FLOOR = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,22 +111,50 @@ async def matches(
     q = await prepare(cur, project, terms)
     if q is None:
         return KeywordMatches({}, True)
+    if await read_the_scope(cur, q, project, where, today, show_expired):
+        # One pass over the scope's rows whatever the lexemes: no gain in trying rare ones first.
+        return await scored(cur, q, list(q.idf), project, where, today, show_expired, scan=True)
     if want is not None and len(q.idf) > 1:
         found = await _best_past_common_terms(cur, q, project, where, today, show_expired, want)
         if found is not None:
             return found
-    return await _scored(cur, q, list(q.idf), project, where, today, show_expired)
+    return await scored(cur, q, list(q.idf), project, where, today, show_expired)
 
 
-async def _scored(
+async def read_the_scope(
+    cur: AsyncCursor[Any], q: Query, project: str, where: Node | None, today: str,
+    show_expired: bool, floor: int = SCAN_FLOOR,
+) -> bool:  # fmt: skip
+    """Whether matching is cheaper by reading the scope's rows than the lexemes' postings (a
+    scope of a large project and common lexemes). The planner's estimate of the scope's rows
+    costs a plan, no execution, and only where the postings are `floor` or more."""
+    postings = sum(q.docs.values())
+    if postings < floor or where is None:
+        return False
+    p = Params([project])
+    live, p = compile_live(where, today, show_expired, p)
+    await cur.execute(
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM memories m WHERE m.project = %s AND {live}", p
+    )
+    row = await cur.fetchone()
+    plan = json.loads(row[0]) if row and isinstance(row[0], str) else (row[0] if row else None)
+    if not plan:
+        return False
+    return postings > SCAN_RATIO * float(plan[0]["Plan"]["Plan Rows"])
+
+
+async def scored(
     cur: AsyncCursor[Any], q: Query, lexemes: list[str], project: str, where: Node | None,
-    today: str, show_expired: bool,
+    today: str, show_expired: bool, *, scan: bool = False,
 ) -> KeywordMatches:  # fmt: skip
     """The rows with any of `lexemes` within the filters (up to FETCH), scored on every lexeme
-    of the query, best first; and whether that is every such row."""
+    of the query, best first; and whether that is every such row. `scan`: matched row by row
+    over the scope (`ts_match_vq` is `@@` in a form the GIN index does not answer)."""
     p = Params()
     frequencies = _frequencies(q, p)
-    head = f"m.project = {p.bind(project)} AND m.fts @@ {p.bind(tsquery(lexemes), '::tsquery')}"
+    head = f"m.project = {p.bind(project)} AND "  # bound in the order the SQL reads them
+    query = p.bind(tsquery(lexemes), "::tsquery")
+    head += f"ts_match_vq(m.fts, {query})" if scan else f"m.fts @@ {query}"
     live, p = compile_live(where, today, show_expired, p)
     await cur.execute(
         f"SELECT m.rid, m.tokens, {frequencies} FROM memories m WHERE {head} AND {live} "
@@ -150,7 +186,7 @@ async def _best_past_common_terms(
         common.append(rare.pop())  # most of the matches, and the rest can still fill `want`
     if not common:
         return None
-    found = await _scored(cur, q, rare, project, where, today, show_expired)
+    found = await scored(cur, q, rare, project, where, today, show_expired)
     scores = list(found.scores.values())
     if not found.complete or len(scores) < want or scores[want - 1] <= q.most_added(common):
         return None
