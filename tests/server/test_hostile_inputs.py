@@ -4,11 +4,12 @@ path in the answer, and nothing written. A table, so that a class of fault stays
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.server.live import LiveServer
+from tests.server.live import LiveServer, new_project
 
 USER = "hostile"
 NESTED = 3000  # deeper than Python's recursion limit allows a naive walk
@@ -204,3 +205,21 @@ def test_hostile_inputs_get_a_clear_4xx_and_write_nothing(server: LiveServer) ->
     assert not wrong, "\n".join(wrong)
     assert listed.status_code == 200 and listed.json()["count"] == 0, listed.text
     assert healthy == 200
+
+
+def test_a_store_that_cannot_open_is_a_503_that_shows_no_path(tmp_path: Path) -> None:
+    """The server's own trouble (here a project's store directory taken by a file) is a 503 with
+    the store's error, logged whole and answered without the server's file paths."""
+    data = tmp_path / "data"
+    server = LiveServer(data)
+    try:
+        with server.client() as admin:
+            _, project_id, key = new_project(admin, "broken")
+        (data / "projects").mkdir(exist_ok=True)
+        (data / "projects" / project_id).write_text("not a directory")
+        with server.client(key) as client:
+            answer = client.post(ADD, json={"messages": "hi", "user_id": USER, "infer": False})
+        assert answer.status_code == 503 and answer.json()["code"] == "store_error", answer.text
+        assert str(tmp_path) not in answer.text and "<path>" in answer.text
+    finally:
+        server.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -281,11 +282,19 @@ def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = N
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+# An absolute file path in a message (a store's file, a model's directory): not for clients.
+_FILE_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.@+-]+/)+[\w.@+-]*")
+
+
 async def _engram_error(request: Request, exc: EngramError) -> Response:
     headers = None
     if isinstance(exc, TooManyRequestsError):
         headers = {"Retry-After": str(int(exc.retry_after))}
-    return _error(http_status(exc), exc.to_dict(), headers)
+    status, body = http_status(exc), exc.to_dict()
+    if status >= 500:  # the server's own trouble: logged whole, answered without its files
+        logger.warning("%s on %s %s: %s", body["code"], request.method, request.url.path, exc)
+        body["detail"] = _FILE_PATH.sub("<path>", str(body["detail"]))
+    return _error(status, body, headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

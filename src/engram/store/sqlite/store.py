@@ -132,7 +132,10 @@ class SQLiteStore:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def open(self, *, dims: int, model_id: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot make the store's directory: {exc}") from exc
         await self._run(self._writer, self._open, dims, model_id)
         self._keeper.open(dims)
         # Load the vector index in the background now: the first search (which also has to load
