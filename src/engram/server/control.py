@@ -412,6 +412,9 @@ def check_changes(changes: dict[str, Any]) -> None:
         elif name == "allow_private_urls":
             if not isinstance(value, bool):
                 raise ValidationError(f"allow_private_urls must be true or false, got {value!r}")
+        elif name == "name":
+            if not isinstance(value, str) or not value.strip():
+                raise ValidationError("a project's name must be a non-empty string")
         elif value is not None and not isinstance(value, str):
             raise ValidationError(f"{name} must be a string")
 

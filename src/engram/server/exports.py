@@ -26,8 +26,9 @@ from engram.core.jsonschema import parse_schema
 from engram.core.scope import resolve_filters
 from engram.errors import NotFoundError, ValidationError
 from engram.server import control, jobs
+from engram.server.bodies import ExportBody, ExportGetBody, SummaryBody, documented, read
 from engram.server.control import Caller, transaction
-from engram.server.platform import SCOPE, body_of, filters_param, pick, with_scope
+from engram.server.platform import SCOPE, filters_param, pick, with_scope
 from engram.server.state import Reader, State, Writer, memory_for, state_of
 from engram.transfer import export_lines, import_lines
 
@@ -35,7 +36,10 @@ router = APIRouter()
 
 EXPORT_KEYS = {*SCOPE, "schema", "filters", "export_instructions"}
 GET_KEYS = {*SCOPE, "filters", "memory_export_id"}
-SETTINGS = tuple(f for f in control.PROJECT_FIELDS if f not in ("name", "description"))
+# A project's settings that travel with its memories (allow_private_urls stays: only an
+# organization OWNER sets it, and an import is a project owner's).
+SETTINGS = tuple(f for f in control.PROJECT_FIELDS
+                 if f not in ("name", "description", "allow_private_urls"))  # fmt: skip
 
 
 def _filters(body: dict[str, Any]) -> dict[str, Any]:
@@ -51,9 +55,9 @@ def _key(filters: dict[str, Any]) -> str:
     return json.dumps(filters, sort_keys=True, separators=(",", ":"))
 
 
-@router.post("/v1/exports/")
+@router.post("/v1/exports/", openapi_extra=documented(ExportBody))
 async def create_export(request: Request, who: Reader) -> Any:
-    body = pick(await body_of(request), EXPORT_KEYS, "export")
+    body = pick(await read(request, ExportBody), EXPORT_KEYS, "export")
     if "schema" not in body:
         raise ValidationError("schema is required")
     filters = _filters(body)
@@ -72,9 +76,9 @@ async def create_export(request: Request, who: Reader) -> Any:
     )  # fmt: skip
 
 
-@router.post("/v1/exports/get/")
+@router.post("/v1/exports/get/", openapi_extra=documented(ExportGetBody))
 async def get_export(request: Request, who: Reader) -> Any:
-    body = pick(await body_of(request), GET_KEYS, "export")
+    body = pick(await read(request, ExportGetBody), GET_KEYS, "export")
     state = state_of(request)
     if "memory_export_id" in body:
         export_id = str(body["memory_export_id"])
@@ -104,9 +108,9 @@ async def run_export(state: State, project_id: str, payload: dict[str, Any]) -> 
     )
 
 
-@router.post("/v1/summary/")
+@router.post("/v1/summary/", openapi_extra=documented(SummaryBody))
 async def summary(request: Request, who: Reader) -> Any:
-    body = pick(await body_of(request), {*SCOPE, "filters"}, "summary")
+    body = pick(await read(request, SummaryBody), {*SCOPE, "filters"}, "summary")
     memory = await memory_for(request, who)
     return await memory.summary(filters=_filters(body))
 

@@ -11,8 +11,20 @@ from engram.core.ids import clean_scope_id
 from engram.errors import PermissionDeniedError, ValidationError
 from engram.pipeline.requests import paging_of
 from engram.server import control, jobs, webhooks
+from engram.server.bodies import (
+    BatchBody,
+    FeedbackBody,
+    KeyCreate,
+    MemberBody,
+    ProjectCreate,
+    ProjectUpdate,
+    WebhookCreate,
+    WebhookUpdate,
+    documented,
+    read,
+)
 from engram.server.control import Caller, transaction
-from engram.server.platform import body_of, pick
+from engram.server.platform import pick
 from engram.server.state import Reader, Writer, memory_for, private_urls_allowed, state_of
 
 router = APIRouter()
@@ -45,9 +57,9 @@ async def delete_entity(kind: str, name: str, request: Request, who: Writer) -> 
     return {"message": "Entity deleted successfully.", "deleted_count": deleted}
 
 
-@router.put("/v1/batch/")
+@router.put("/v1/batch/", openapi_extra=documented(BatchBody))
 async def batch_update(request: Request, who: Writer) -> dict[str, Any]:
-    items = _batch(await body_of(request))
+    items = _batch(await read(request, BatchBody))
     memory = await memory_for(request, who)
     result = await memory.batch_update(items)
     await state_of(request).notify(
@@ -57,9 +69,9 @@ async def batch_update(request: Request, who: Writer) -> dict[str, Any]:
     return dict(result)
 
 
-@router.delete("/v1/batch/")
+@router.delete("/v1/batch/", openapi_extra=documented(BatchBody))
 async def batch_delete(request: Request, who: Writer) -> dict[str, Any]:
-    items = _batch(await body_of(request))
+    items = _batch(await read(request, BatchBody))
     memory = await memory_for(request, who)
     result = await memory.batch_delete(items)
     await state_of(request).notify(
@@ -75,9 +87,10 @@ def _batch(body: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
-@router.post("/v1/feedback/")
+@router.post("/v1/feedback/", openapi_extra=documented(FeedbackBody))
 async def feedback(request: Request, who: Writer) -> dict[str, Any]:
-    body = pick(await body_of(request), {"memory_id", "feedback", "feedback_reason"}, "feedback")
+    body = pick(await read(request, FeedbackBody), {"memory_id", "feedback", "feedback_reason"},
+                "feedback")  # fmt: skip
     if "memory_id" not in body:
         raise ValidationError("memory_id is required")
     memory = await memory_for(request, who)
@@ -147,12 +160,12 @@ async def list_projects(org_id: str, request: Request, who: Reader) -> Any:
     return await state_of(request).db.run(control.list_projects, org_id)
 
 
-@router.post(PROJECT)
+@router.post(PROJECT, openapi_extra=documented(ProjectCreate))
 async def create_project(org_id: str, request: Request, who: Writer) -> Any:
     """A new project in the caller's organization (an organization OWNER's key); the caller's
     email becomes its owner, and the answer carries an API key for it (shown once)."""
     _org_owner(who, org_id)
-    body = pick(await body_of(request), {"name", "description"}, "project")
+    body = pick(await read(request, ProjectCreate), {"name", "description"}, "project")
     if not isinstance(body.get("name"), str) or not body["name"].strip():
         raise ValidationError("name is required")
 
@@ -179,10 +192,10 @@ async def get_project(org_id: str, project_id: str, request: Request, who: Reade
     return project
 
 
-@router.patch(PROJECT + "{project_id}/")
+@router.patch(PROJECT + "{project_id}/", openapi_extra=documented(ProjectUpdate))
 async def update_project(org_id: str, project_id: str, request: Request, who: Writer) -> Any:
     _own(who, org_id, project_id)
-    changes = await body_of(request)
+    changes = await read(request, ProjectUpdate)
     _own(who, changes.pop("org_id", org_id), changes.pop("project_id", project_id))
     if "allow_private_urls" in changes and not who.org_owner:
         raise PermissionDeniedError(
@@ -215,15 +228,16 @@ async def members(org_id: str, project_id: str, request: Request, who: Reader) -
 MEMBERS = PROJECT + "{project_id}/members/"
 
 
-@router.post(MEMBERS, operation_id="add_member")
-@router.put(MEMBERS, operation_id="update_member")
-@router.delete(MEMBERS, operation_id="remove_member")
+@router.post(MEMBERS, operation_id="add_member", openapi_extra=documented(MemberBody))
+@router.put(MEMBERS, operation_id="update_member", openapi_extra=documented(MemberBody))
+@router.delete(MEMBERS, operation_id="remove_member",
+               openapi_extra=documented(MemberBody, required=False))  # fmt: skip
 async def change_member(org_id: str, project_id: str, request: Request, who: Writer) -> Any:
     """POST adds a member `{email, role}`, PUT changes the role, DELETE removes the member (and
     revokes the member's keys of this project; the email may come in the query)."""
     _own(who, org_id, project_id)
     query = {k: v for k, v in request.query_params.items() if k == "email"}  # DELETE sends it so
-    body = pick({**query, **await body_of(request)}, {"email", "role"}, "member")
+    body = pick({**query, **await read(request, MemberBody)}, {"email", "role"}, "member")
     email, role = str(body.get("email", "")), str(body.get("role", "READER"))
     method = request.method
 
@@ -246,12 +260,12 @@ async def api_keys(org_id: str, project_id: str, request: Request,
     return {"results": await state_of(request).db.run(control.list_keys, project_id)}
 
 
-@router.post(PROJECT + "{project_id}/api-keys/")
+@router.post(PROJECT + "{project_id}/api-keys/", openapi_extra=documented(KeyCreate))
 async def create_api_key(org_id: str, project_id: str, request: Request,
                          who: Writer) -> Any:  # fmt: skip
     """A key for a member of the project (with the member's role); the key is shown once."""
     _own(who, org_id, project_id)
-    body = pick(await body_of(request), {"email", "name"}, "API key")
+    body = pick(await read(request, KeyCreate), {"email", "name"}, "API key")
     email = body.get("email", who.user_email)
     return await state_of(request).db.run(
         lambda c: transaction(
@@ -282,16 +296,17 @@ async def org_members(org_id: str, request: Request, who: Reader) -> Any:
     return {"members": await state_of(request).db.run(control.list_org_members, org_id)}
 
 
-@router.post(ORG_MEMBERS, operation_id="add_org_member")
-@router.put(ORG_MEMBERS, operation_id="update_org_member")
-@router.delete(ORG_MEMBERS, operation_id="remove_org_member")
+@router.post(ORG_MEMBERS, operation_id="add_org_member", openapi_extra=documented(MemberBody))
+@router.put(ORG_MEMBERS, operation_id="update_org_member", openapi_extra=documented(MemberBody))
+@router.delete(ORG_MEMBERS, operation_id="remove_org_member",
+               openapi_extra=documented(MemberBody, required=False))  # fmt: skip
 async def change_org_member(org_id: str, request: Request, who: Writer) -> Any:
     """POST or PUT makes `{email, role}` a member of the organization with that role (OWNER:
     creates projects and manages all of them; READER: lists them), DELETE removes one (the
     email may come in the query). The last OWNER stays (409)."""
     _org_owner(who, org_id)
     query = {k: v for k, v in request.query_params.items() if k == "email"}
-    body = pick({**query, **await body_of(request)}, {"email", "role"}, "member")
+    body = pick({**query, **await read(request, MemberBody)}, {"email", "role"}, "member")
     email, role = str(body.get("email", "")), str(body.get("role", "READER"))
     removing = request.method == "DELETE"
 
@@ -315,10 +330,10 @@ async def list_webhooks(project_id: str, request: Request, who: Writer) -> Any:
     return await state_of(request).db.run(webhooks.list_for, project_id)
 
 
-@router.post("/api/v1/webhooks/projects/{project_id}/")
+@router.post("/api/v1/webhooks/projects/{project_id}/", openapi_extra=documented(WebhookCreate))
 async def create_webhook(project_id: str, request: Request, who: Writer) -> Any:
     _own(who, who.org_id, project_id)
-    body = pick(await body_of(request), {"url", "name", "event_types"}, "webhook")
+    body = pick(await read(request, WebhookCreate), {"url", "name", "event_types"}, "webhook")
     allow_private = await private_urls_allowed(state_of(request), project_id)
     return await state_of(request).db.run(
         lambda c: transaction(
@@ -335,9 +350,9 @@ async def create_webhook(project_id: str, request: Request, who: Writer) -> Any:
     )
 
 
-@router.put("/api/v1/webhooks/{webhook_id}/")
+@router.put("/api/v1/webhooks/{webhook_id}/", openapi_extra=documented(WebhookUpdate))
 async def update_webhook(webhook_id: WebhookId, request: Request, who: Writer) -> Any:
-    changes = await body_of(request)
+    changes = await read(request, WebhookUpdate)
     allow_private = await private_urls_allowed(state_of(request), who.project_id)
     return await state_of(request).db.run(
         lambda c: transaction(

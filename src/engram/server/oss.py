@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 
 from engram.core.scope import resolve_filters
 from engram.errors import ValidationError
+from engram.server.bodies import AddBody, OssUpdateBody, SearchBody, documented, read
 from engram.server.platform import (
     SCOPE,
     add_kwargs,
-    body_of,
     filters_param,
     not_found,
     pick,
@@ -24,10 +24,10 @@ from engram.server.state import Reader, Writer, memory_for, state_of
 router = APIRouter(prefix="", tags=["mem0 self-hosted"])
 
 
-@router.post("/memories")
+@router.post("/memories", openapi_extra=documented(AddBody))
 async def add(request: Request, who: Writer) -> Any:
     state = state_of(request)
-    kwargs = await add_kwargs(state, who, await body_of(request))
+    kwargs = await add_kwargs(state, who, await read(request, AddBody))
     return await run_add(state, who.project_id, kwargs)
 
 
@@ -66,15 +66,15 @@ async def get(memory_id: str, request: Request, who: Reader) -> Any:
     return found
 
 
-@router.post("/search")
+@router.post("/search", openapi_extra=documented(SearchBody))
 async def search(request: Request, who: Reader) -> Any:
     memory = await memory_for(request, who)
-    return await search_memories(memory, await body_of(request), require_scope=True)
+    return await search_memories(memory, await read(request, SearchBody), require_scope=True)
 
 
-@router.put("/memories/{memory_id}")
+@router.put("/memories/{memory_id}", openapi_extra=documented(OssUpdateBody))
 async def update(memory_id: str, request: Request, who: Writer) -> Any:
-    body = await body_of(request)
+    body = await read(request, OssUpdateBody)
     text = body.get("text", body.get("data", body.get("memory")))
     extra = set(body) - {"text", "data", "memory", "metadata"}
     if extra:

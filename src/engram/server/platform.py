@@ -7,9 +7,7 @@ only (see `projects.py`). Bodies are checked here: an unknown key is a 400, neve
 from __future__ import annotations
 
 import ast
-import asyncio
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +22,14 @@ from engram.memory import AsyncMemory
 from engram.pipeline.requests import flag
 from engram.providers import documents
 from engram.server import control, jobs
+from engram.server.bodies import (
+    AddBody,
+    ListBody,
+    SearchBody,
+    UpdateBody,
+    documented,
+    read,
+)
 from engram.server.control import Caller, transaction
 from engram.server.state import (
     Reader,
@@ -60,66 +66,6 @@ ITEM_FIELDS = frozenset(
      "agent_id", "run_id", "app_id", "actor_id", "role", "memory_type", "expiration_date",
      "immutable", "score", "explain"}
 )  # fmt: skip
-
-
-MAX_DEPTH = 32  # of a JSON body's nesting (objects and lists)
-INT64 = 2**63
-INLINE_BODY_BYTES = 64 * 1024  # a larger body is parsed and checked on a worker thread
-
-
-async def body_of(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return {}
-    if len(raw) <= INLINE_BODY_BYTES:
-        return parse_body(raw)
-    return await asyncio.to_thread(parse_body, raw)  # megabytes: not on the event loop
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """A request body: a JSON object within `check_json`'s rules."""
-    try:
-        body = json.loads(raw)
-    except RecursionError:
-        raise ValidationError(f"the request body nests deeper than {MAX_DEPTH} levels") from None
-    except ValueError:
-        raise ValidationError("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ValidationError("the request body must be a JSON object")
-    check_json(body)
-    return body
-
-
-def check_json(body: Any) -> None:
-    """What every JSON body must be, whatever its route: nested at most MAX_DEPTH deep, with
-    integers that fit 64 bits, finite numbers, and text that is Unicode (no lone surrogates,
-    which JSON's `\\ud800` escapes can carry). Walked without recursion."""
-    stack: list[tuple[Any, int, str]] = [(body, 1, "body")]
-    while stack:
-        value, depth, where = stack.pop()
-        if isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                raise ValidationError(f"the request body nests deeper than {MAX_DEPTH} levels")
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                if isinstance(key, str):
-                    _check_text(key, where)
-                stack.append((item, depth + 1, f"{where}.{key}"))
-        elif isinstance(value, str):
-            _check_text(value, where)
-        elif isinstance(value, bool) or value is None:
-            continue
-        elif isinstance(value, int) and not -INT64 <= value < INT64:
-            raise ValidationError(f"{where}: the integer {value} does not fit in 64 bits")
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError(f"{where}: {value} is not a finite number")
-
-
-def _check_text(text: str, where: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(f"{where}: the text holds a lone surrogate (not Unicode)") from None
 
 
 def pick(body: dict[str, Any], allowed: set[str], what: str) -> dict[str, Any]:
@@ -294,10 +240,10 @@ async def queue_add(state: State, who: Caller, kwargs: dict[str, Any]) -> str:
     return event_id
 
 
-@router.post("/v3/memories/add/")
+@router.post("/v3/memories/add/", openapi_extra=documented(AddBody))
 async def add_v3(request: Request, who: Writer) -> JSONResponse:
     state = state_of(request)
-    body = await body_of(request)
+    body = await read(request, AddBody)
     kwargs = await add_kwargs(state, who, body)
     if body.get("async_mode") is False:
         return JSONResponse(await run_add(state, who.project_id, kwargs))
@@ -308,11 +254,11 @@ async def add_v3(request: Request, who: Writer) -> JSONResponse:
     )
 
 
-@router.post("/v1/memories/")
+@router.post("/v1/memories/", openapi_extra=documented(AddBody))
 async def add_v1(request: Request, who: Writer) -> Any:
     """1.x add: synchronous unless `async_mode` is true (the 1.x client's default)."""
     state = state_of(request)
-    body = await body_of(request)
+    body = await read(request, AddBody)
     kwargs = await add_kwargs(state, who, body)
     if body.get("async_mode", False):
         event_id = await queue_add(state, who, kwargs)
@@ -373,10 +319,10 @@ def with_scope(
     return parts[0] if len(parts) == 1 else {"AND": parts}
 
 
-@router.post("/v3/memories/")
-@router.post("/v2/memories/")
+@router.post("/v3/memories/", openapi_extra=documented(ListBody))
+@router.post("/v2/memories/", openapi_extra=documented(ListBody))
 async def list_v3(request: Request, who: Reader) -> dict[str, Any]:
-    return await list_memories(request, who, await body_of(request))
+    return await list_memories(request, who, await read(request, ListBody))
 
 
 @router.get("/v1/memories/")
@@ -401,11 +347,11 @@ async def search_memories(
     return found
 
 
-@router.post("/v3/memories/search/")
-@router.post("/v2/memories/search/")
-@router.post("/v1/memories/search/")
+@router.post("/v3/memories/search/", openapi_extra=documented(SearchBody))
+@router.post("/v2/memories/search/", openapi_extra=documented(SearchBody))
+@router.post("/v1/memories/search/", openapi_extra=documented(SearchBody))
 async def search(request: Request, who: Reader) -> dict[str, Any]:
-    return await search_memories(await memory_for(request, who), await body_of(request))
+    return await search_memories(await memory_for(request, who), await read(request, SearchBody))
 
 
 # -- one memory -------------------------------------------------------------------------------
@@ -424,9 +370,9 @@ def not_found(memory_id: str) -> NotFoundError:
     return NotFoundError(f"memory {memory_id} not found", details={"id": memory_id})
 
 
-@router.put("/v1/memories/{memory_id}/")
+@router.put("/v1/memories/{memory_id}/", openapi_extra=documented(UpdateBody))
 async def update_memory(memory_id: str, request: Request, who: Writer) -> Any:
-    body = await body_of(request)
+    body = await read(request, UpdateBody)
     kwargs = pick(body, {"text", "metadata", "expiration_date", "categories", "timestamp"},
                   "update")  # fmt: skip
     if "timestamp" in kwargs:

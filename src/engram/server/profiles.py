@@ -23,8 +23,9 @@ from engram.errors import EngramError, NotFoundError, StoreError, ValidationErro
 from engram.memory import AsyncMemory
 from engram.pipeline.requests import flag
 from engram.server import jobs
+from engram.server.bodies import ProfileJob, ProfileSettings, documented, read
 from engram.server.control import Caller, Conn, rows, transaction
-from engram.server.platform import body_of, pick
+from engram.server.platform import pick
 from engram.server.state import Reader, State, Writer, memory_for, state_of
 
 router = APIRouter()
@@ -97,9 +98,9 @@ async def get_settings(request: Request, who: Reader) -> Any:
     return await state_of(request).db.run(read_settings, who.project_id)
 
 
-@router.post("/v2/profiles/settings/")
+@router.post("/v2/profiles/settings/", openapi_extra=documented(ProfileSettings))
 async def update_settings(request: Request, who: Writer) -> Any:
-    body = await body_of(request)
+    body = await read(request, ProfileSettings)
     return await state_of(request).db.run(
         lambda c: transaction(c, lambda: write_settings(c, who.project_id, body))
     )
@@ -139,9 +140,9 @@ async def _users(memory: AsyncMemory) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in await memory.entities() if e["type"] == "user"}
 
 
-@router.post(JOBS)
+@router.post(JOBS, openapi_extra=documented(ProfileJob))
 async def create_job(request: Request, who: Writer) -> Any:
-    body = pick(await body_of(request), {"operation", "entity_type", "entity_id", "limit"},
+    body = pick(await read(request, ProfileJob), {"operation", "entity_type", "entity_id", "limit"},
                 "profile job")  # fmt: skip
     operation = body.get("operation")
     if operation not in ("trigger", "sample"):
