@@ -153,6 +153,18 @@ def fake_llm_config(path: Path, base_url: str) -> Path:
     return path
 
 
+def installed(tool: Path, what: str, target: str) -> Path:
+    """`tool`, made by `make <target>`; without it, a skip with a printed reason on a developer
+    machine and a failure in CI."""
+    if not tool.exists():
+        message = f"{what} is not installed: run `make {target}` ({tool} is missing)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        print(message, file=sys.stderr)
+        pytest.skip(message)
+    return tool
+
+
 def run_official_client(
     version: str, script: Path, *args: str, home: Path
 ) -> subprocess.CompletedProcess[str]:
@@ -160,12 +172,7 @@ def run_official_client(
     clients`); skipped with a printed reason on a developer machine without it, failed in CI."""
     root = Path(__file__).resolve().parents[2]
     python = root / f".venv-mem0-{version.split('.', maxsplit=1)[0]}" / "bin" / "python"
-    if not python.exists():
-        message = f"mem0ai {version} is not installed: run `make clients` ({python} is missing)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        print(message, file=sys.stderr)
-        pytest.skip(message)
+    installed(python, f"mem0ai {version}", "clients")
     env = {**os.environ, "MEM0_TELEMETRY": "False", "HOME": str(home)}
     return subprocess.run(
         [str(python), str(script), *args], capture_output=True, text=True, timeout=300,

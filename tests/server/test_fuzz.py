@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.server.live import ADMIN_KEY, free_port, start_serve
+from tests.server.live import ADMIN_KEY, free_port, installed, start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 FUZZER = ROOT / ".venv-schemathesis" / "bin" / "st"
@@ -26,22 +24,10 @@ SECONDS = {"sqlite": 150, "postgres": 75}  # the time cap of the run, per databa
 SEED = int(os.environ.get("ENGRAM_FUZZ_SEED", "20261204"))
 
 
-def fuzzer() -> Path:
-    """The schemathesis CLI, or a skip with a printed reason on a developer machine without it
-    (a failure in CI)."""
-    if not FUZZER.exists():
-        message = f"schemathesis is not installed: run `make fuzzer` ({FUZZER} is missing)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        print(message, file=sys.stderr)
-        pytest.skip(message)
-    return FUZZER
-
-
 def test_no_generated_request_reaches_a_server_error(
     tmp_path: Path, server_db: dict[str, Any]
 ) -> None:
-    st = fuzzer()
+    st = installed(FUZZER, "schemathesis", "fuzzer")
     home, port = tmp_path / "home", free_port()
     config = tmp_path / "engram.json"  # embedding next to free: the budget goes to requests
     config.write_text(json.dumps({"embedder": {"provider": "hashing",
