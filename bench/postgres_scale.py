@@ -86,7 +86,7 @@ from engram.core.scope import resolve_filters
 from engram.core.timeutil import format_timestamp
 from engram.providers.embedders.minilm import MiniLMEmbedder
 from engram.store.base import Insert, MemoryRecord, Store
-from engram.store.postgres.database import READ_BEGIN
+from engram.store.postgres.database import EF_SEARCH, READ_BEGIN
 from engram.store.postgres.store import PostgresStore
 from engram.store.sqlite.store import SQLiteStore
 
@@ -962,9 +962,9 @@ async def recall(
         async with await psycopg.AsyncConnection.connect(url) as conn:
             await register_vector_async(conn)
             everyone = f"the whole project ({stored(url, project):,}, no filter)"
-            sets = (  # (k, top_k asked): top_k above 100 raises ef_search to it (the store)
+            sets = (  # (k, top_k asked): top_k above EF_SEARCH raises ef_search to it (the store)
                 (everyone, [None], ((10, 10), (50, 50))),
-                (f"{len(big_users)} big scopes", big_users, ((10, 10), (50, 50), (10, 200))),
+                (f"{len(big_users)} big scopes", big_users, ((10, 10), (50, 50), (10, 500))),
                 (f"{len(small_users)} ~10-memory scopes", small_users, ((10, 10),)),
             )
             for label, users, ks in sets:
@@ -990,7 +990,7 @@ async def recall(
                         )
                         found.append(good / min(k, len(ids)))
                         short += len(hits) < min(k, len(ids))
-                    how = f"top_k={asked}" + (", ef_search 200" if asked > 100 else "")
+                    how = f"top_k={asked}, ef_search {max(asked, EF_SEARCH)}"
                     out.append(
                         f"  {label}: recall@{k} {statistics.mean(found):.3f} (min "
                         f"{min(found):.2f}) over {len(found)} queries ({how}); {short} returned "

@@ -32,7 +32,7 @@ from engram.store.postgres.schema import migrate_url
 
 _read_after: ContextVar[int] = ContextVar("engram_read_after", default=0)
 _primary_only: ContextVar[bool] = ContextVar("engram_primary_only", default=False)
-EF_SEARCH = 200  # HNSW candidates per scan step (pgvector's default is 40): see store.py
+EF_SEARCH = 400  # HNSW candidates per scan step (pgvector's default is 40): see store.py
 # Every read: one snapshot; vector searches keep scanning the HNSW index until the filters have
 # let k rows through, in exact distance order (pgvector >= 0.8).
 READ_BEGIN = (
