@@ -156,4 +156,24 @@ def test_bad_or_conflicting_lines_write_nothing(
         for message, row in bad_rows.items():
             with pytest.raises(ValidationError, match=f"line 2: .*{message}"):
                 load(copy, [lines[0].replace('"alex"', '"zed"'), json.dumps(row)])
+        # A memory line holds what the API could have stored: ids, text, times, field types.
+        memory = json.loads(next(x for x in lines if '"type": "memory"' in x))
+        bad_memories = {
+            "not a valid UUID": {"id": "../../etc/passwd"},
+            "canonical form": {"id": memory["id"].upper()},
+            "must be a string": {"id": 5},
+            "non-empty string": {"memory": "  "},
+            "user_id must not contain whitespace": {"user_id": "a b"},
+            "created_at": {"created_at": "yesterday"},
+            "expiration_date": {"expiration_date": "soon"},
+            "metadata must be a dict": {"metadata": ["x"]},
+            "immutable must be a bool": {"immutable": "no"},
+            "feedback must be a number": {"feedback": 7},
+        }
+        for message, change in bad_memories.items():
+            with pytest.raises(ValidationError, match=f"line 1: .*{message}"):
+                load(copy, [json.dumps({**memory, **change})])
+        history = json.loads(next(x for x in lines if '"type": "history"' in x))
+        with pytest.raises(ValidationError, match="not a valid UUID"):
+            load(copy, [json.dumps({**history, "memory_id": "x' OR 1=1"})])
         assert export(copy) == before

@@ -18,7 +18,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from engram.core.filters import Node
+from engram.core.ids import clean_memory_id, clean_scope_id
+from engram.core.timeutil import normalize_date, normalize_timestamp
 from engram.errors import ValidationError
+from engram.limits import Limits
 from engram.memory import AsyncMemory
 from engram.store.base import ATTACHED_FIELDS, Attached, HistoryRecord, Insert, MemoryRecord
 
@@ -59,14 +62,18 @@ async def import_lines(memory: AsyncMemory, lines: Iterable[str]) -> dict[str, i
         kind = data.pop("type", None) if isinstance(data, dict) else None
         try:
             if kind == "memory":
-                records.append(MemoryRecord(**_fields(data, _MEMORY_FIELDS, number)))
+                fields = _fields(data, _MEMORY_FIELDS, number)
+                _check_memory(fields, memory.config.limits)
+                records.append(MemoryRecord(**fields))
             elif kind == "history":
-                attached.history.append(HistoryRecord(**_fields(data, _HISTORY_FIELDS, number)))
+                fields = _fields(data, _HISTORY_FIELDS, number)
+                _check_history(fields)
+                attached.history.append(HistoryRecord(**fields))
             elif kind in ATTACHED_FIELDS:
                 attached.rows[kind].append(_row(kind, data, number))
             else:
                 raise ValidationError(f"line {number}: 'type' must be one of {kinds}")
-        except TypeError as exc:
+        except (TypeError, ValidationError) as exc:
             raise ValidationError(f"line {number}: {exc}") from exc
     ctx = await memory._open()
     inserts = []
@@ -111,6 +118,57 @@ def _row(kind: str, data: Mapping[str, Any], number: int) -> dict[str, Any]:
         elif not isinstance(value, str) or (name in _TEXT and not value.strip()):
             raise ValidationError(f"line {number}: {kind} {name!r} must be a non-empty string")
     return row
+
+
+def _check_memory(row: Mapping[str, Any], limits: Limits) -> None:
+    """A memory line holds what the API could have stored: a UUID, a text within the limits,
+    valid scope ids, times and fields of their types (kept as written: an import round-trips)."""
+    if clean_memory_id(row.get("id")) != row["id"]:
+        raise ValidationError(f"memory id {row['id']!r} is not a UUID in canonical form")
+    text = row.get("memory")
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("a memory's text must be a non-empty string")
+    limits.text(text, "a memory's text")
+    for name in ("user_id", "agent_id", "run_id", "app_id", "actor_id"):
+        if clean_scope_id(name, row.get(name)) != row.get(name):
+            raise ValidationError(f"{name} {row.get(name)!r} is not a clean id")
+    for name in ("created_at", "updated_at"):
+        normalize_timestamp(_text(row, name), what=name)
+    if row.get("expiration_date") is not None:
+        normalize_date(row["expiration_date"], what="expiration_date")
+    for name, kind in (
+        ("hash", str),
+        ("metadata", dict),
+        ("categories", list),
+        ("immutable", bool),
+    ):
+        if name in row and not isinstance(row[name], kind):
+            raise ValidationError(f"a memory's {name} must be a {kind.__name__}")
+    if not all(isinstance(c, str) for c in row.get("categories", [])):
+        raise ValidationError("a memory's categories must be strings")
+    feedback = row.get("feedback", 0.0)
+    if (
+        isinstance(feedback, bool)
+        or not isinstance(feedback, int | float)
+        or not -1 <= feedback <= 1
+    ):
+        raise ValidationError("a memory's feedback must be a number in [-1, 1]")
+
+
+def _check_history(row: Mapping[str, Any]) -> None:
+    clean_memory_id(row.get("memory_id"))
+    if row.get("event") not in ("ADD", "UPDATE", "DELETE"):
+        raise ValidationError(
+            f"a history event must be ADD, UPDATE or DELETE, got {row.get('event')!r}"
+        )
+    normalize_timestamp(_text(row, "created_at"), what="created_at")
+
+
+def _text(row: Mapping[str, Any], name: str) -> str:
+    value = row.get(name)
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a timestamp string, got {value!r}")
+    return value
 
 
 def _fields(data: Mapping[str, Any], allowed: set[str], number: int) -> dict[str, Any]:
