@@ -12,7 +12,8 @@ from engram.providers.embedders.hashing import HashingEmbedder
 from tests.conftest import Backend
 
 SMALL = {"message_chars": 50, "messages": 3, "query_chars": 40, "metadata_bytes": 100,
-         "filter_conditions": 4, "filter_values": 6}  # fmt: skip
+         "filter_conditions": 4, "filter_values": 6, "parts": 2, "categories": 2}  # fmt: skip
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
 
 
 @pytest.fixture
@@ -31,6 +32,18 @@ def test_each_limit_is_a_clear_error_and_writes_nothing(small: Memory) -> None:
         (
             lambda: small.add("fits", user_id="u", infer=False, metadata={"k": "v" * 100}),
             "limits.metadata_bytes",
+        ),
+        (
+            lambda: small.add([{"role": "user", "content": [IMAGE] * 3}], user_id="u"),
+            "limits.parts",
+        ),
+        (
+            lambda: small.add("fits", user_id="u", infer=False, categories=["a", "b", "c"]),
+            "limits.categories",
+        ),
+        (
+            lambda: small.add("fits", user_id="u", custom_instructions="i" * 51),
+            "limits.message_chars",
         ),
         (lambda: small.update(kept, "y" * 51), "limits.message_chars"),
         (lambda: small.update(kept, metadata={"k": "v" * 100}), "limits.metadata_bytes"),

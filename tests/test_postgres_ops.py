@@ -4,6 +4,7 @@ projects apart even for a query that forgets its project."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from engram import Memory
 from engram.cli import main
-from engram.store.postgres.schema import NAMES, SCHEMA_VERSION
+from engram.store.postgres.schema import MIGRATIONS, NAMES, SCHEMA_VERSION, migrate_url
 from engram.store.postgres.store import PostgresStore
 from engram.store.sqlite.store import SQLiteStore
 from engram.transfer import export_lines, import_lines
@@ -226,3 +227,34 @@ def test_values_postgresql_cannot_hold_are_refused_and_nothing_is_written(pg_url
             with pytest.raises(ValidationError, match=r"NUL|0x00|u0000"):
                 call()
         assert [m["memory"] for m in memory.get_all(user_id="u")["results"]] == ["A fine fact."]
+
+
+def test_an_upgrade_keeps_the_server_roles_rights(pg_url: str) -> None:
+    """A database at schema 4 whose server role was granted every table (docs/scaling.md's
+    two-role setup) keeps serving after migration 5 adds a table: the roles with rights on the
+    control tables get the same on it."""
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        with admin.transaction():
+            admin.execute("CREATE TABLE engram_schema (one boolean PRIMARY KEY DEFAULT true "
+                          "CHECK (one), version int NOT NULL)")  # fmt: skip
+            for migration in MIGRATIONS[:4]:
+                admin.execute(migration)
+            admin.execute("INSERT INTO engram_schema (version) VALUES (4)")
+        admin.execute("DROP ROLE IF EXISTS engram_upgrade_app")
+        admin.execute("CREATE ROLE engram_upgrade_app LOGIN PASSWORD 'app-password'")
+        admin.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+                      "TO engram_upgrade_app")  # fmt: skip
+    try:
+        asyncio.run(migrate_url(pg_url))
+        app = pg_url.replace("postgres@", "engram_upgrade_app:app-password@", 1)
+        with psycopg.connect(app) as conn:
+            rights = conn.execute(
+                "SELECT has_table_privilege('org_members', 'SELECT, INSERT, UPDATE, DELETE'), "
+                "(SELECT version FROM engram_schema)"
+            ).fetchone()
+            assert rights == (True, SCHEMA_VERSION)
+            assert conn.execute("SELECT count(*) FROM org_members").fetchone() == (0,)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("DROP OWNED BY engram_upgrade_app")
+            admin.execute("DROP ROLE engram_upgrade_app")

@@ -36,6 +36,8 @@ def source(open_memory: Callable[[str], Memory]) -> Iterator[Memory]:
         memory.add("I live in Oslo. I have a dog named Rex.", user_id="bob")
         liked = memory.get_all(user_id="bob")["results"][0]["id"]
         memory.feedback(liked, "POSITIVE", "spot on")
+        said = {"role": "user", "content": "The ferry leaves at nine.", "name": "John Smith"}
+        memory.add([said], user_id="bob", infer=False)  # a speaker's name holds a space
         yield memory
 
 
@@ -74,7 +76,7 @@ def test_a_whole_export_round_trips_with_graph_profile_feedback(
     assert [(r["source"], r["target"]) for r in ended] == [("alex", "Porto")]
     with open_memory("copy") as copy:
         counts = load(copy, lines)
-        assert counts["memories"] == 3 and counts["feedback"] == 1
+        assert counts["memories"] == 4 and counts["feedback"] == 1
         assert counts["relations"] == len([k for k in kinds(lines) if k == "relation"])
         assert export(copy) == lines  # byte for byte
         for user in ("alex", "bob"):
@@ -164,6 +166,7 @@ def test_bad_or_conflicting_lines_write_nothing(
             "must be a string": {"id": 5},
             "non-empty string": {"memory": "  "},
             "user_id must not contain whitespace": {"user_id": "a b"},
+            "actor_id must be a non-empty string": {"actor_id": " "},
             "created_at": {"created_at": "yesterday"},
             "expiration_date": {"expiration_date": "soon"},
             "metadata must be a dict": {"metadata": ["x"]},

@@ -19,6 +19,8 @@ from engram.errors import ConfigurationError, ValidationError
 class Limits:
     message_chars: int = 100_000  # the text of one message (an add's message, an update's text)
     messages: int = 1_000  # messages of one add
+    parts: int = 100  # documents and images of one add (each fetched, read or described)
+    categories: int = 1_000  # categories (or custom categories) one call gives
     query_chars: int = 20_000  # a search's query
     metadata_bytes: int = 65_536  # a memory's metadata, as JSON
     filter_conditions: int = 1_000  # conditions (leaves) of one filter tree
@@ -62,8 +64,16 @@ class Limits:
                 f"an add takes at most {self.messages:,} messages, got {count:,} (limits.messages)"
             )
 
+    def count(self, what: str, given: int) -> None:
+        """At most the limit named `what` (`parts`, `categories`) of them."""
+        most = getattr(self, what)
+        if given > most:
+            raise ValidationError(
+                f"{given:,} {what} in one call; the most is {most:,} (limits.{what})"
+            )
+
     def metadata(self, encoded: str) -> None:
-        size = len(encoded.encode("utf-8"))
+        size = len(encoded.encode("utf-8", "surrogatepass"))
         if size > self.metadata_bytes:
             raise ValidationError(
                 f"metadata is {size:,} bytes as JSON; the most is {self.metadata_bytes:,} "

@@ -21,7 +21,6 @@ from engram.core.filters import Node
 from engram.core.ids import clean_memory_id, clean_scope_id
 from engram.core.timeutil import normalize_date, normalize_timestamp
 from engram.errors import ValidationError
-from engram.limits import Limits
 from engram.memory import AsyncMemory
 from engram.store.base import ATTACHED_FIELDS, Attached, HistoryRecord, Insert, MemoryRecord
 
@@ -63,7 +62,7 @@ async def import_lines(memory: AsyncMemory, lines: Iterable[str]) -> dict[str, i
         try:
             if kind == "memory":
                 fields = _fields(data, _MEMORY_FIELDS, number)
-                _check_memory(fields, memory.config.limits)
+                _check_memory(fields)
                 records.append(MemoryRecord(**fields))
             elif kind == "history":
                 fields = _fields(data, _HISTORY_FIELDS, number)
@@ -120,18 +119,21 @@ def _row(kind: str, data: Mapping[str, Any], number: int) -> dict[str, Any]:
     return row
 
 
-def _check_memory(row: Mapping[str, Any], limits: Limits) -> None:
-    """A memory line holds what the API could have stored: a UUID, a text within the limits,
-    valid scope ids, times and fields of their types (kept as written: an import round-trips)."""
+def _check_memory(row: Mapping[str, Any]) -> None:
+    """A memory line holds what a store can hold: a UUID, a text, valid scope ids, times and
+    fields of their types (kept as written: an import round-trips). Not the call limits: a
+    store moved whole may hold texts from before them."""
     if clean_memory_id(row.get("id")) != row["id"]:
         raise ValidationError(f"memory id {row['id']!r} is not a UUID in canonical form")
     text = row.get("memory")
     if not isinstance(text, str) or not text.strip():
         raise ValidationError("a memory's text must be a non-empty string")
-    limits.text(text, "a memory's text")
-    for name in ("user_id", "agent_id", "run_id", "app_id", "actor_id"):
+    for name in ("user_id", "agent_id", "run_id", "app_id"):
         if clean_scope_id(name, row.get(name)) != row.get(name):
             raise ValidationError(f"{name} {row.get(name)!r} is not a clean id")
+    actor = row.get("actor_id")  # a speaker's name, as a message gave it ("John Smith")
+    if actor is not None and (not isinstance(actor, str) or not actor.strip()):
+        raise ValidationError("actor_id must be a non-empty string")
     for name in ("created_at", "updated_at"):
         normalize_timestamp(_text(row, name), what=name)
     if row.get("expiration_date") is not None:

@@ -82,13 +82,13 @@ def new_project(admin: httpx.Client, name: str) -> tuple[str, str, str]:
 
 
 def member_key(admin: httpx.Client, org_id: str, project_id: str, email: str,
-               role: str = "OWNER") -> str:  # fmt: skip
-    """A key of a new member `email` of the project, who is no member of the organization: a
-    project key, which reaches that project only."""
+               role: str = "OWNER", *, organization: bool = False) -> str:  # fmt: skip
+    """A key of a new member `email` of the project: a project key, which reaches that project
+    only, unless `organization` (the key carries its user's organization role)."""
     base = f"/api/v1/orgs/organizations/{org_id}/projects/{project_id}"
     added = admin.post(f"{base}/members/", json={"email": email, "role": role})
     assert added.status_code == 200, added.text
-    made = admin.post(f"{base}/api-keys/", json={"email": email})
+    made = admin.post(f"{base}/api-keys/", json={"email": email, "organization": organization})
     assert made.status_code == 200, made.text
     key: str = made.json()["key"]
     return key

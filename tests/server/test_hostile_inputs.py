@@ -41,6 +41,7 @@ BAD = {400, 404, 413, 422}
 # (name, method, path, JSON body or raw bytes or None, the statuses allowed)
 CASES: list[tuple[str, str, str, Any, set[int]]] = [
     ("page is not a number", "GET", f"/v1/memories/?user_id={USER}&page=abc", None, BAD),
+    ("page is ²", "POST", f"{LIST}?page=%C2%B2", {"filters": {"user_id": USER}}, BAD),
     ("page is huge", "GET", f"/v1/memories/?user_id={USER}&page={10**30}", None, BAD | {200}),
     ("page_size is negative", "GET", f"/v1/memories/?user_id={USER}&page_size=-1", None, BAD),
     ("page_size is huge", "POST", LIST, {"filters": {"user_id": USER}, "page_size": 10**30}, BAD),

@@ -59,6 +59,35 @@ def test_keys_are_confined_to_their_project(server: LiveServer, admin: httpx.Cli
         client.close()
 
 
+def test_no_way_up_to_the_organization_through_a_member_email(
+    server: LiveServer, admin: httpx.Client
+) -> None:
+    """The key a new project comes with is a project key, though its user owns the
+    organization; so is a key a project's owner makes for that user. Only an organization
+    OWNER's key makes keys that carry an organization role."""
+    org_id = admin.get("/v1/ping/").json()["org_id"]
+    orgs = f"/api/v1/orgs/organizations/{org_id}"
+    _, mine, made_with = new_project(admin, "mine")
+    _, theirs, _ = new_project(admin, "theirs")
+    with server.client(made_with) as first:
+        assert first.get(f"{orgs}/projects/{theirs}/").status_code == 403
+        as_admin = first.post(f"{orgs}/projects/{mine}/api-keys/",
+                              json={"email": "admin@localhost"}).json()  # fmt: skip
+        assert as_admin["org_wide"] is False
+        wider = first.post(f"{orgs}/projects/{mine}/api-keys/",
+                           json={"email": "admin@localhost", "organization": True})  # fmt: skip
+        assert wider.status_code == 403
+    with server.client(as_admin["key"]) as borrowed:
+        assert borrowed.get(f"{orgs}/projects/{theirs}/").status_code == 403
+        assert borrowed.get("/metrics").status_code == 403
+        assert borrowed.post(f"{orgs}/members/", json={"email": "x@x.io"}).status_code == 403
+    made = admin.post(f"{orgs}/projects/{mine}/api-keys/",
+                      json={"email": "admin@localhost", "organization": True}).json()  # fmt: skip
+    with server.client(made["key"]) as organization_key:
+        assert made["org_wide"] is True
+        assert organization_key.get(f"{orgs}/projects/{theirs}/").status_code == 200
+
+
 def test_project_keys_reach_their_project_only_and_org_roles_reach_the_rest(
     server: LiveServer, admin: httpx.Client
 ) -> None:
@@ -95,7 +124,8 @@ def test_project_keys_reach_their_project_only_and_org_roles_reach_the_rest(
         admin.post(f"{orgs}/members/", json={"email": "lead@x.io", "role": "READER"}).status_code
         == 200
     )
-    with server.client(member_key(admin, org_id, mine, "lead@x.io", "READER")) as lead:
+    lead_key = member_key(admin, org_id, mine, "lead@x.io", "READER", organization=True)
+    with server.client(lead_key) as lead:
         assert {mine, theirs} <= {p["id"] for p in lead.get(f"{orgs}/projects/").json()}
         assert lead.get(f"{orgs}/members/").status_code == 200
         assert lead.post(f"{orgs}/projects/", json={"name": "x"}).status_code == 403

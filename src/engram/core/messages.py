@@ -51,6 +51,7 @@ def normalize_messages(messages: Any, limits: Limits = DEFAULT_LIMITS) -> list[M
         raise ValidationError("messages must not be empty")
     for index, message in enumerate(result):
         limits.text(message.content, f"messages[{index}]")
+    limits.count("parts", sum(len(message.parts) for message in result))
     return result
 
 

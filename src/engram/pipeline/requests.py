@@ -90,6 +90,13 @@ def build_request(
         raise ValidationError("procedural memories need an agent_id")
     stamp = None if timestamp is None else normalize_timestamp(timestamp, what="timestamp")
     normalized = normalize_messages(messages, limits)
+    for name in ("custom_instructions", "includes", "excludes", "custom_fact_prompt"):
+        value = getattr(guidance, name)
+        if isinstance(value, str):
+            limits.text(value, name)
+    for given in (categories, guidance.custom_categories):
+        if isinstance(given, list | tuple):
+            limits.count("categories", len(given))
     if not infer:
         for index, message in enumerate(normalized):
             if message.role != "system" and not message.content.strip() and not message.parts:
@@ -128,7 +135,7 @@ def clean_metadata(
     if any(not isinstance(k, str) for k in metadata):
         raise ValidationError("metadata keys must be strings")
     try:
-        encoded = json.dumps(dict(metadata), allow_nan=False)
+        encoded = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(f"metadata must be JSON-serializable: {exc}") from exc
     limits.metadata(encoded)

@@ -120,7 +120,7 @@ class DocumentFetcher:
 
     async def _read(self, response: httpx.Response, url: str) -> bytes:
         declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared and declared.isdecimal() and int(declared) > self.max_bytes:
             raise ValidationError(
                 f"{url[:80]}: {declared} bytes is over the {self.max_bytes} limit"
             )

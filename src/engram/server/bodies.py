@@ -232,6 +232,9 @@ class MemberBody(Body):
 class KeyCreate(Body):
     email: Text = None
     name: Text = None
+    organization: Flag = Field(
+        None, description="the key also carries its user's organization role (org OWNER only)"
+    )
 
 
 class WebhookCreate(Body):

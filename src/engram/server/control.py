@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, hint TEXT NOT NULL,
     org_id TEXT NOT NULL, project_id TEXT NOT NULL REFERENCES projects (id),
     role TEXT NOT NULL, user_email TEXT NOT NULL, name TEXT,
-    created_at TEXT NOT NULL, revoked_at TEXT
+    created_at TEXT NOT NULL, revoked_at TEXT, org_wide INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, project_id TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
@@ -92,7 +92,8 @@ CREATE TABLE IF NOT EXISTS profiles (
 """
 
 _ADDED_COLUMNS = {  # added to existing databases
-    "projects": ("agent_custom_instructions TEXT", "allow_private_urls INTEGER NOT NULL DEFAULT 0")
+    "projects": ("agent_custom_instructions TEXT", "allow_private_urls INTEGER NOT NULL DEFAULT 0"),
+    "api_keys": ("org_wide INTEGER NOT NULL DEFAULT 0",),
 }  # added to existing databases
 
 
@@ -113,7 +114,9 @@ class Caller:
     project_id: str
     role: str
     user_email: str
-    org_role: str | None = None  # the key's user in the organization: OWNER, READER or none
+    # The organization role this key carries: its user's (OWNER or READER) when the key was made
+    # organization-wide (`engram keys create --admin`, or by an organization OWNER), else none.
+    org_role: str | None = None
     lsn: str | None = None  # PostgreSQL: the primary's WAL position when the key was checked
 
     @property
@@ -256,6 +259,13 @@ def _ensure_default(c: Conn) -> bool:
         org = c.execute("SELECT org_id FROM projects WHERE id = ?", (default,)).fetchone()
         if org is not None:
             set_org_member(c, str(org[0]), ADMIN_EMAIL, "OWNER")
+            # The admin keys made on the machine before organization roles existed reach the
+            # organization; every other key stays a project key.
+            c.execute(
+                "UPDATE api_keys SET org_wide = 1 WHERE project_id = ? AND user_email = ? "
+                "AND name = 'admin'",
+                (default, ADMIN_EMAIL),
+            )
         _set_meta(c, "default_owner", ADMIN_EMAIL)
     if default is not None and _meta(c, "default_store") is None:
         # Decided once: the data directory's own store, unless an earlier Engram already kept
@@ -305,7 +315,7 @@ def default_project(c: Conn) -> str | None:
 def _admin_key(c: Conn, key: str) -> dict[str, Any]:
     project_id = default_project(c)
     org_id = c.execute("SELECT org_id FROM projects WHERE id = ?", (project_id,)).fetchone()[0]
-    return insert_key(c, key, org_id, str(project_id), "OWNER", ADMIN_EMAIL, "admin")
+    return insert_key(c, key, org_id, str(project_id), "OWNER", ADMIN_EMAIL, "admin", org_wide=True)
 
 
 def mint_admin_key(c: Conn) -> dict[str, Any]:
@@ -557,30 +567,41 @@ def _check_member(email: str, role: str) -> None:
 
 def insert_key(
     c: Conn, key: str, org_id: str, project_id: str, role: str, email: str,
-    name: str | None,
+    name: str | None, *, org_wide: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     row = {
         "id": "key_" + uuid.uuid4().hex[:20], "digest": digest(key), "hint": key[-4:],
         "org_id": org_id, "project_id": project_id, "role": role, "user_email": email,
-        "name": name, "created_at": utc_now_iso(),
+        "name": name, "created_at": utc_now_iso(), "org_wide": int(org_wide),
     }  # fmt: skip
     c.execute(
         "INSERT INTO api_keys (id, digest, hint, org_id, project_id, role, user_email, name, "
-        "created_at) VALUES (:id, :digest, :hint, :org_id, :project_id, :role, :user_email, "
-        ":name, :created_at)",
+        "created_at, org_wide) VALUES (:id, :digest, :hint, :org_id, :project_id, :role, "
+        ":user_email, :name, :created_at, :org_wide)",
         row,
     )
-    return {k: v for k, v in row.items() if k != "digest"}
+    return {k: (bool(v) if k == "org_wide" else v) for k, v in row.items() if k != "digest"}
 
 
 def create_key(
-    c: Conn, org_id: str, project_id: str, email: str, name: str | None
-) -> dict[str, Any]:
+    c: Conn, org_id: str, project_id: str, email: str, name: str | None,
+    *, org_wide: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """A new key for a member of the project, with the member's role; the key is in `key`,
-    shown this once."""
+    shown this once. `org_wide`: the key also carries its user's organization role (the caller
+    checks that an organization OWNER asks for it)."""
     role = member_role(c, project_id, email)
+    if (
+        org_wide
+        and c.execute(
+            "SELECT 1 FROM org_members WHERE org_id = ? AND email = ?", (org_id, email)
+        ).fetchone()
+        is None
+    ):
+        raise ValidationError(f"{email} is no member of the organization: no organization key")
     key = new_key()
-    return {**insert_key(c, key, org_id, project_id, role, email, name), "key": key}
+    made = insert_key(c, key, org_id, project_id, role, email, name, org_wide=org_wide)
+    return {**made, "key": key}
 
 
 def find_key(c: Conn, key_digest: str) -> Caller | None:
@@ -589,7 +610,7 @@ def find_key(c: Conn, key_digest: str) -> Caller | None:
     position = ", pg_current_wal_insert_lsn()::text" if c.postgres else ""
     row = c.execute(
         f"SELECT k.id, k.org_id, k.project_id, k.role, k.user_email, o.role{position} "
-        "FROM api_keys k LEFT JOIN org_members o ON o.org_id = k.org_id "
+        "FROM api_keys k LEFT JOIN org_members o ON k.org_wide = 1 AND o.org_id = k.org_id "
         "AND o.email = k.user_email WHERE k.digest = ? AND k.revoked_at IS NULL",
         (key_digest,),
     ).fetchone()
@@ -597,12 +618,13 @@ def find_key(c: Conn, key_digest: str) -> Caller | None:
 
 
 def list_keys(c: Conn, project_id: str) -> list[dict[str, Any]]:
-    return rows(
+    found = rows(
         c,
-        "SELECT id, hint, role, user_email, name, created_at, revoked_at FROM api_keys "
-        "WHERE project_id = ? ORDER BY created_at",
+        "SELECT id, hint, role, user_email, name, created_at, revoked_at, org_wide "
+        "FROM api_keys WHERE project_id = ? ORDER BY created_at",
         (project_id,),
     )
+    return [{**key, "org_wide": bool(key["org_wide"])} for key in found]
 
 
 def revoke_key(c: Conn, project_id: str, key_id: str) -> None:

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from engram.core.jsonschema import parse_schema
 from engram.core.scope import resolve_filters
 from engram.errors import NotFoundError, ValidationError
+from engram.memory import AsyncMemory
 from engram.server import control, jobs
 from engram.server.bodies import ExportBody, ExportGetBody, SummaryBody, documented, read
 from engram.server.control import Caller, transaction
@@ -42,12 +43,14 @@ SETTINGS = tuple(f for f in control.PROJECT_FIELDS
                  if f not in ("name", "description", "allow_private_urls"))  # fmt: skip
 
 
-def _filters(body: dict[str, Any]) -> dict[str, Any]:
-    """The export's filters (scope ids and `filters` merged), checked now, in a canonical form.
-    As for every read, the key's project is the scope: no id is needed."""
+def _filters(body: dict[str, Any], memory: AsyncMemory) -> dict[str, Any]:
+    """The export's filters (scope ids and `filters` merged), checked now (within the limits of
+    the project's memory), in a canonical form. As for every read, the key's project is the
+    scope: no id is needed."""
     filters = with_scope(filters_param(body.get("filters")), {k: body[k] for k in SCOPE
                                                                  if k in body})  # fmt: skip
-    resolve_filters(filters, require_scope=False)  # a bad filter is the caller's error, now
+    # A bad filter is the caller's error, now (not the queued job's).
+    resolve_filters(filters, require_scope=False, limits=memory.config.limits)
     return filters
 
 
@@ -60,7 +63,7 @@ async def create_export(request: Request, who: Reader) -> Any:
     body = pick(await read(request, ExportBody), EXPORT_KEYS, "export")
     if "schema" not in body:
         raise ValidationError("schema is required")
-    filters = _filters(body)
+    filters = _filters(body, await memory_for(request, who))
     payload = {"schema": parse_schema(body["schema"]), "filters": filters,
                "instructions": body.get("export_instructions"), "key": _key(filters)}  # fmt: skip
     state = state_of(request)
@@ -86,7 +89,7 @@ async def get_export(request: Request, who: Reader) -> Any:
         if job is None:
             raise NotFoundError(f"export {export_id} not found")
     else:
-        key = _key(_filters(body))
+        key = _key(_filters(body, await memory_for(request, who)))
         job = await state.db.run(jobs.newest_with_key, who.project_id, "EXPORT", key)
         if job is None:
             raise NotFoundError("no export was made with these filters")
@@ -112,7 +115,7 @@ async def run_export(state: State, project_id: str, payload: dict[str, Any]) -> 
 async def summary(request: Request, who: Reader) -> Any:
     body = pick(await read(request, SummaryBody), {*SCOPE, "filters"}, "summary")
     memory = await memory_for(request, who)
-    return await memory.summary(filters=_filters(body))
+    return await memory.summary(filters=_filters(body, memory))
 
 
 # -- the whole project as JSON Lines ------------------------------------------------------------

@@ -265,11 +265,17 @@ async def create_api_key(org_id: str, project_id: str, request: Request,
                          who: Writer) -> Any:  # fmt: skip
     """A key for a member of the project (with the member's role); the key is shown once."""
     _own(who, org_id, project_id)
-    body = pick(await read(request, KeyCreate), {"email", "name"}, "API key")
+    body = pick(await read(request, KeyCreate), {"email", "name", "organization"}, "API key")
     email = body.get("email", who.user_email)
+    org_wide = body.get("organization", False)
+    if org_wide and not who.org_owner:
+        raise PermissionDeniedError("only an organization OWNER's key makes organization keys")
     return await state_of(request).db.run(
         lambda c: transaction(
-            c, lambda: control.create_key(c, org_id, project_id, email, body.get("name"))
+            c,
+            lambda: control.create_key(
+                c, org_id, project_id, email, body.get("name"), org_wide=org_wide
+            ),
         )
     )
 

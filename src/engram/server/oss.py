@@ -52,7 +52,7 @@ def scoped(filters: dict[str, Any]) -> dict[str, Any]:
 async def get_all(request: Request, who: Reader) -> Any:
     filters, extra = _scope(request, frozenset({"limit"}))
     limit = extra.get("limit")
-    if limit is not None and not (str(limit).isdigit() and int(limit) > 0):
+    if limit is not None and not (str(limit).isdecimal() and int(limit) > 0):
         raise ValidationError("limit must be a positive integer")
     memory = await memory_for(request, who)
     return await memory.get_all(filters=filters, limit=None if limit is None else int(limit))

@@ -143,7 +143,7 @@ def _from_query(name: str, raw: str) -> Any:
 
 
 def _positive(value: Any, name: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(f"{name} must be a positive integer, got {value!r}")

@@ -392,6 +392,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (org_id, email)
     );
     ALTER TABLE projects ADD COLUMN allow_private_urls int NOT NULL DEFAULT 0;
+    ALTER TABLE api_keys ADD COLUMN org_wide int NOT NULL DEFAULT 0;
+    -- The roles that use the control tables (a server's role, granted rights on every table
+    -- when the schema was made) get the same rights on the new one.
+    DO $$
+    DECLARE
+        g record;
+    BEGIN
+        FOR g IN SELECT DISTINCT grantee, privilege_type FROM information_schema.role_table_grants
+                 WHERE table_schema = current_schema() AND table_name = 'api_keys'
+                 AND grantee <> current_user
+        LOOP
+            EXECUTE format('GRANT %s ON org_members TO %I', g.privilege_type, g.grantee);
+        END LOOP;
+    END $$;
     """,
 ]
 

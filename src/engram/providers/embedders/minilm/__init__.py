@@ -137,8 +137,9 @@ class MiniLMEmbedder:
         weights_path = directory / "model.safetensors"
         sha = _verified_sha256(weights_path, self._cache_dir)
         config = json.loads((directory / "config.json").read_text())
-        self._runner = self._make_runner(weights_path, sha, config)
-        self._tokenizer = tokenizer
+        runner = self._make_runner(weights_path, sha, config)
+        self._tokenizer = tokenizer  # first: `_runner` set is what other threads check
+        self._runner = runner
         logger.info("loaded all-MiniLM-L6-v2 (%s backend)", _backend_name(self._runner))
 
     def _make_runner(self, weights_path: Path, sha: str, config: dict[str, Any]) -> Any:
