@@ -44,6 +44,8 @@ def test_no_generated_request_reaches_a_server_error(
             "[parameters]\n"
             f'"path.org_id" = "{pong["org_id"]}"\n'
             f'"path.project_id" = "{pong["project_id"]}"\n'
+            f'"query.org_id" = "{pong["org_id"]}"\n'
+            f'"query.project_id" = "{pong["project_id"]}"\n'
         )
         database = "postgres" if "database_url" in server_db else "sqlite"
         run = subprocess.run(

@@ -262,6 +262,50 @@ class ProfileJob(Body):
     limit: int | None = Field(None, ge=1)
 
 
+class ScopeQuery(BaseModel):
+    """A query string naming a scope (mem0's self-hosted reads and deletes, the 1.x delete)."""
+
+    org_id: Text = None
+    project_id: Text = None
+    user_id: Text = None
+    agent_id: Text = None
+    app_id: Text = None
+    run_id: Text = None
+    filters: Text = Field(None, description="a filter object, as JSON")
+
+
+class ListQuery(ScopeQuery):
+    """The query string of the 1.x list (`GET /v1/memories/`)."""
+
+    categories: Text = Field(None, description="comma-separated")
+    metadata: Text = Field(None, description="an object, as JSON")
+    keywords: Text = None
+    start_date: Text = None
+    end_date: Text = None
+    fields: Text = Field(None, description="comma-separated")
+    show_expired: Flag = None
+    enable_graph: Flag = None
+    latest_only: Flag = None
+    page: int | None = Field(None, ge=1)
+    page_size: int | None = Field(None, ge=1)
+
+
+class OssListQuery(ScopeQuery):
+    limit: int | None = Field(None, ge=1)
+
+
+def documented_query(model: type[BaseModel]) -> dict[str, Any]:
+    """The route's `openapi_extra`: its query string has `model`'s fields (the route parses
+    them itself; an unknown one is a 400)."""
+    properties = model.model_json_schema()["properties"]
+    return {
+        "parameters": [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in properties.items()
+        ]
+    }
+
+
 def documented(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
     """The route's `openapi_extra`: its JSON body is `model`, its schema whole (the models
     nested in it written out in place)."""

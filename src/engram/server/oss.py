@@ -8,7 +8,16 @@ from fastapi import APIRouter, Request
 
 from engram.core.scope import resolve_filters
 from engram.errors import ValidationError
-from engram.server.bodies import AddBody, OssUpdateBody, SearchBody, documented, read
+from engram.server.bodies import (
+    AddBody,
+    OssListQuery,
+    OssUpdateBody,
+    ScopeQuery,
+    SearchBody,
+    documented,
+    documented_query,
+    read,
+)
 from engram.server.platform import (
     SCOPE,
     add_kwargs,
@@ -48,7 +57,7 @@ def scoped(filters: dict[str, Any]) -> dict[str, Any]:
     return filters
 
 
-@router.get("/memories")
+@router.get("/memories", openapi_extra=documented_query(OssListQuery))
 async def get_all(request: Request, who: Reader) -> Any:
     filters, extra = _scope(request, frozenset({"limit"}))
     limit = extra.get("limit")
@@ -99,7 +108,7 @@ async def delete(memory_id: str, request: Request, who: Writer) -> Any:
     return result
 
 
-@router.delete("/memories")
+@router.delete("/memories", openapi_extra=documented_query(ScopeQuery))
 async def delete_all(request: Request, who: Writer) -> Any:
     memory = await memory_for(request, who)
     return await memory.delete_all(filters=_scope(request)[0])

@@ -25,9 +25,12 @@ from engram.server import control, jobs
 from engram.server.bodies import (
     AddBody,
     ListBody,
+    ListQuery,
+    ScopeQuery,
     SearchBody,
     UpdateBody,
     documented,
+    documented_query,
     read,
 )
 from engram.server.control import Caller, transaction
@@ -325,7 +328,7 @@ async def list_v3(request: Request, who: Reader) -> dict[str, Any]:
     return await list_memories(request, who, await read(request, ListBody))
 
 
-@router.get("/v1/memories/")
+@router.get("/v1/memories/", openapi_extra=documented_query(ListQuery))
 async def list_v1(request: Request, who: Reader) -> dict[str, Any]:
     return await list_memories(request, who, {})
 
@@ -410,7 +413,7 @@ async def history(memory_id: str, request: Request, who: Reader) -> Any:
     return found
 
 
-@router.delete("/v1/memories/")
+@router.delete("/v1/memories/", openapi_extra=documented_query(ScopeQuery))
 async def delete_scope(request: Request, who: Writer) -> Any:
     query = {k: v for k, v in request.query_params.items() if k not in CLIENT_KEYS}
     kwargs = pick(query, {*SCOPE, "filters"}, "delete")
