@@ -76,6 +76,44 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class Hnsw:
+    """The HNSW index of a PostgreSQL store: `m` and `ef_construction` shape the graph when the
+    index is built (one index per dimension serves every project of the database), `ef_search`
+    is how many candidates each search step keeps. Higher: better recall, slower inserts and
+    searches (bench/README.md has the figures at 1M memories)."""
+
+    m: int = 16
+    ef_construction: int = 200
+    ef_search: int = 400
+
+    @classmethod
+    def from_setting(cls, value: Any) -> Hnsw | None:
+        """mem0's `hnsw` (true or false), or Engram's `{"m", "ef_construction", "ef_search"}`."""
+        if isinstance(value, bool):
+            return cls() if value else None
+        if not isinstance(value, Mapping):
+            raise ConfigurationError(
+                'pgvector hnsw must be true, false or {"m", "ef_construction", "ef_search"}'
+            )
+        unknown = set(value) - {"m", "ef_construction", "ef_search"}
+        if unknown:
+            names = ", ".join(sorted(map(str, unknown)))
+            raise ConfigurationError(f"unknown pgvector hnsw keys: {names}")
+        for name, value_ in value.items():
+            if isinstance(value_, bool) or not isinstance(value_, int):
+                raise ConfigurationError(f"pgvector hnsw {name} must be an integer")
+        made = cls(**value)
+        # pgvector's own bounds, refused here rather than when the index is built.
+        if not 2 <= made.m <= 100 or not 2 * made.m <= made.ef_construction <= 1000:
+            raise ConfigurationError(
+                "pgvector hnsw needs 2 <= m <= 100 and 2 x m <= ef_construction <= 1000"
+            )
+        if not 1 <= made.ef_search <= 1000:
+            raise ConfigurationError("pgvector hnsw ef_search must be between 1 and 1000")
+        return made
+
+
+@dataclass(frozen=True, slots=True)
 class PostgresConfig:
     """A store in PostgreSQL: the connection (a URL or libpq conninfo), the project its rows
     carry (mem0's `collection_name`), the pool's sizes, the expected dimensions, HNSW or not."""
@@ -85,7 +123,7 @@ class PostgresConfig:
     min_size: int = 1
     max_size: int = 10
     dims: int | None = None
-    hnsw: bool = True
+    hnsw: Hnsw | None = field(default_factory=Hnsw)  # None: exact scans only
 
 
 @dataclass(slots=True)
@@ -248,7 +286,7 @@ def _pgvector(settings: dict[str, Any]) -> PostgresConfig:
         raise ConfigurationError("pgvector embedding_model_dims must be a positive integer")
     return PostgresConfig(
         str(conninfo), project.strip(), sizes["min_size"], sizes["max_size"], dims,
-        bool(settings.get("hnsw", True)),
+        Hnsw.from_setting(settings.get("hnsw", True)),
     )  # fmt: skip
 
 

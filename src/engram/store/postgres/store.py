@@ -15,6 +15,7 @@ same guarantee).
 from __future__ import annotations
 
 import itertools
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from typing import Any, cast
 import psycopg
 from psycopg import AsyncCursor
 
+from engram.config import Hnsw
 from engram.core.filters import Node
 from engram.errors import (
     ConflictError,
@@ -62,12 +64,12 @@ from engram.store.postgres.schema import LOCK
 from engram.types import Relation
 
 Cursor = AsyncCursor[Any]
-# The HNSW graph: pgvector's default m, and ef_construction 200 (its default is 64); searched at
-# ef_search 400 (`database.EF_SEARCH`). Measured at 1M MiniLM vectors with question-like queries
-# (bench/postgres_scale.py), recall@10 of an unfiltered search by ef_search 100 / 200 / 400 / 800:
-# 0.84 / 0.88 / 0.96 / 0.98 (a scope's search is exact through its B-tree until the planner
-# prefers the index: at 1.00).
-HNSW_M, HNSW_EF_CONSTRUCTION = 16, 200
+# The HNSW graph by default (`config.Hnsw`): pgvector's default m, and ef_construction 200 (its
+# default is 64); searched at ef_search 400 (`database.EF_SEARCH`). Measured at 1M MiniLM vectors
+# with question-like queries (bench/postgres_scale.py), recall@10 of an unfiltered search by
+# ef_search 100 / 200 / 400 / 800: 0.84 / 0.88 / 0.96 / 0.98 (a scope's search is exact through
+# its B-tree until the planner prefers the index: at 1.00).
+logger = logging.getLogger(__name__)
 NEAREST_ASKED = 50  # rows a nearest-neighbour statement asks for at least (`_nearest`)
 DATA_TABLES = ("memories", "history", "messages", "feedback", "claims", "relations", "entities",
                "profile", "profile_history", "lexemes")  # fmt: skip
@@ -76,12 +78,13 @@ DATA_TABLES = ("memories", "history", "messages", "feedback", "claims", "relatio
 class PostgresStore:
     """A store in PostgreSQL: `database` (a `postgresql://...` URL or libpq conninfo, or a
     `Database` that stores of several projects share), the `project` its rows carry, the pool's
-    size (with a URL); `dims`, when given, must be the embedder's; `hnsw` false searches by exact
-    scans only (no approximate index); `read_urls`, read replicas (see `database.py`)."""
+    size (with a URL); `dims`, when given, must be the embedder's; `hnsw`, the approximate
+    index's settings (True: the defaults; False or None: exact scans only, no index made);
+    `read_urls`, read replicas (see `database.py`)."""
 
     def __init__(
         self, database: str | Database, *, project: str = "default", min_size: int = 1,
-        max_size: int = 10, dims: int | None = None, hnsw: bool = True,
+        max_size: int = 10, dims: int | None = None, hnsw: bool | Hnsw | None = True,
         read_urls: Sequence[str] = (),
     ) -> None:  # fmt: skip
         if not isinstance(project, str) or not project.strip():
@@ -90,7 +93,9 @@ class PostgresStore:
         self.db = Database(database, read_urls=read_urls, min_size=min_size, max_size=max_size) \
             if isinstance(database, str) else database  # fmt: skip
         self.url, self.project = self.db.url, project
-        self._expected_dims, self._hnsw = dims, hnsw
+        self._expected_dims = dims
+        self._hnsw = Hnsw() if hnsw is True else (hnsw or None)
+        self._ef_search = self._hnsw.ef_search if self._hnsw else EF_SEARCH
         self._dims = 0
         self._model_id = ""
 
@@ -106,16 +111,32 @@ class PostgresStore:
         async with self._write() as cur:
             await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK,))
             await self._record_embedder(cur, dims, model_id)
-            await cur.execute("SELECT to_regclass(%s) IS NULL", (f"memories_hnsw_{dims}",))
-            missing = await cur.fetchone()
-            if self._hnsw and missing and missing[0]:  # (made by a role that may create it)
-                await cur.execute(
-                    f"CREATE INDEX IF NOT EXISTS memories_hnsw_{dims} ON memories USING "
-                    f"hnsw ((embedding::vector({dims})) vector_cosine_ops) WITH (m = {HNSW_M}, "
-                    f"ef_construction = {HNSW_EF_CONSTRUCTION}) "
-                    f"WHERE vector_dims(embedding) = {dims}"
-                )
+            if self._hnsw is not None:
+                await self._hnsw_index(cur, dims, self._hnsw)
         self._dims, self._model_id = dims, model_id
+
+    async def _hnsw_index(self, cur: Cursor, dims: int, hnsw: Hnsw) -> None:
+        """The HNSW index of `dims`-dimensional vectors (one serves every project): made with
+        `hnsw`'s settings if missing (by a role that may create it); one made with others is
+        kept, and said so."""
+        name = f"memories_hnsw_{dims}"
+        await cur.execute("SELECT reloptions FROM pg_class WHERE relname = %s", (name,))
+        found = await cur.fetchone()
+        if found is None:
+            await cur.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON memories USING hnsw "
+                f"((embedding::vector({dims})) vector_cosine_ops) WITH (m = {hnsw.m}, "
+                f"ef_construction = {hnsw.ef_construction}) WHERE vector_dims(embedding) = {dims}"
+            )
+            return
+        options = dict(str(o).split("=", 1) for o in found[0] or ())
+        built = (int(options.get("m", 16)), int(options.get("ef_construction", 64)))
+        if built != (hnsw.m, hnsw.ef_construction):
+            logger.warning(
+                "%s was built with m %s, ef_construction %s (this store's hnsw asks for %s, %s): "
+                "kept; DROP INDEX %s and open the store again to rebuild it with these settings",
+                name, *built, hnsw.m, hnsw.ef_construction, name,
+            )  # fmt: skip
 
     async def _record_embedder(self, cur: Cursor, dims: int, model_id: str) -> None:
         """The project's embedder: recorded the first time; another one is refused while the
@@ -430,8 +451,9 @@ class PostgresStore:
         if k <= 0:
             return []
         asked = max(k, NEAREST_ASKED)
-        if asked > EF_SEARCH:  # every read transaction starts with EF_SEARCH (`database.py`)
-            await cur.execute(f"SET LOCAL hnsw.ef_search = {asked}")
+        ef_search = max(asked, self._ef_search)
+        if ef_search != EF_SEARCH:  # every read transaction starts with EF_SEARCH (`database.py`)
+            await cur.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
         p = Params()  # bound in the order the SQL reads them
         distance = self._distance(p, vector)
         own = f"m.project = {p.bind(self.project)} AND vector_dims(m.embedding) = {self._dims}"
