@@ -129,8 +129,7 @@ PROJECT = "/api/v1/orgs/organizations/{org_id}/projects/"
 
 def _own(who: Caller, org_id: str, project_id: str | None = None, *, read: bool = False) -> None:
     """The key reaches this organization, and this project: its own, or any of the
-    organization's when its user is an organization OWNER (a READER of the organization: to
-    `read` it)."""
+    organization's when it is an organization OWNER's key (a READER's: to `read` it)."""
     if org_id != who.org_id:
         raise PermissionDeniedError("this API key belongs to another organization")
     reaches = who.org_owner or (read and who.org_role is not None)
@@ -145,8 +144,8 @@ def _org_owner(who: Caller, org_id: str) -> None:
     _own(who, org_id)
     if not who.org_owner:
         raise PermissionDeniedError(
-            "this needs the key of an organization OWNER; this key's user is "
-            + (f"an organization {who.org_role}" if who.org_role else "no organization member")
+            "this needs the key of an organization OWNER; this key is "
+            + (f"an organization {who.org_role}'s" if who.org_role else "a project key")
         )
 
 

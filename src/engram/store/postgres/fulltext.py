@@ -12,7 +12,6 @@ and tokens per project), and each matching row's length and frequency of those l
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,7 +136,7 @@ async def read_the_scope(
         f"EXPLAIN (FORMAT JSON) SELECT 1 FROM memories m WHERE m.project = %s AND {live}", p
     )
     row = await cur.fetchone()
-    plan = json.loads(row[0]) if row and isinstance(row[0], str) else (row[0] if row else None)
+    plan = row[0] if row else None  # EXPLAIN's JSON, which psycopg loads
     if not plan:
         return False
     return postings > SCAN_RATIO * float(plan[0]["Plan"]["Plan Rows"])

