@@ -82,3 +82,44 @@ def test_hnsw_settings_build_the_index_and_steer_searches(
     with caplog.at_level("WARNING"), Memory.from_config(_config(other)) as memory:
         memory.add("Plays chess", user_id="u", infer=False)
     assert "memories_hnsw_32 was built with m 8, ef_construction 32" in caplog.text
+
+
+def test_a_users_vectors_are_read_from_their_own_index(pg_url: str) -> None:
+    """A user's exact scan reads the B-tree that carries the user's vectors (index-only), and a
+    user whose ids leave no room in it (a hostile 255-emoji id) is stored and found all the
+    same, through the heap."""
+    dims = 500  # leaves 536 bytes for the project and user ids
+    config = {"vector_store": {"provider": "pgvector", "config": {"connection_string": pg_url}},
+              "embedder": {"provider": "hashing", "config": {"embedding_dims": dims}}}  # fmt: skip
+    long_id = "\U0001f600" * 255
+    with Memory.from_config(config) as memory:
+        memory.add([{"role": "user", "content": f"fact {i} about topic {i % 17}"}
+                    for i in range(300)], user_id="big", infer=False)  # fmt: skip
+        for n in range(40):
+            memory.add([{"role": "user", "content": f"note {i} of {n}"} for i in range(5)],
+                       user_id=f"u{n}", infer=False)  # fmt: skip
+        memory.add("Drinks green tea", user_id=long_id, infer=False)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE memories")
+        (before,) = _index_scans(conn, f"memories_user_vectors_{dims}")
+    with Memory.from_config(config) as memory:
+        found = memory.search("fact 7 about topic 7", user_id="big", top_k=3)["results"]
+        assert found[0]["memory"] == "fact 7 about topic 7"
+        assert [r["memory"] for r in memory.search("tea", user_id=long_id)["results"]] == [
+            "Drinks green tea"
+        ]
+    with psycopg.connect(pg_url) as conn:  # the pool's sessions ended: their counts are in
+        (after,) = _index_scans(conn, f"memories_user_vectors_{dims}")
+        rows = conn.execute(
+            "SELECT count(*) FROM memories WHERE octet_length(project) + "
+            "octet_length(user_id) > 536"
+        ).fetchone()
+    assert after > before and rows == (1,)
+
+
+def _index_scans(conn: psycopg.Connection[Any], name: str) -> tuple[int]:
+    row = conn.execute(
+        "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = %s", (name,)
+    ).fetchone()
+    assert row is not None, f"{name} is missing"
+    return (int(row[0]),)

@@ -26,7 +26,7 @@ import psycopg
 from psycopg import AsyncCursor
 
 from engram.config import Hnsw
-from engram.core.filters import Node
+from engram.core.filters import Node, scope_of
 from engram.errors import (
     ConflictError,
     DimensionMismatchError,
@@ -69,6 +69,15 @@ Cursor = AsyncCursor[Any]
 # with question-like queries (bench/postgres_scale.py), recall@10 of an unfiltered search by
 # ef_search 100 / 200 / 400 / 800: 0.84 / 0.88 / 0.96 / 0.98 (a scope's search is exact through
 # its B-tree until the planner prefers the index: at 1.00).
+# A user's vectors in the scope's order too: a B-tree on (project, user_id) that carries each
+# row's rid, expiration date and vector (`_user_vectors_index`), so that the exact scan of a big
+# user reads a few contiguous index pages instead of one heap page per memory (1M memories, a
+# 10k-memory user: 18.7 -> 7 ms). An index row must fit a B-tree page's third (2,704 bytes):
+# the index holds the rows whose project and user id take at most `_id_budget(dims)` bytes, and
+# is made only where that budget is at least ID_BUDGET_MIN (vectors of up to 506 dimensions).
+BTREE_ROW_MAX = 2704
+ROW_OVERHEAD = 160  # the row's header, rid, expiration date (a date), alignment, with room
+ID_BUDGET_MIN = 512
 logger = logging.getLogger(__name__)
 NEAREST_ASKED = 50  # rows a nearest-neighbour statement asks for at least (`_nearest`)
 DATA_TABLES = ("memories", "history", "messages", "feedback", "claims", "relations", "entities",
@@ -98,6 +107,7 @@ class PostgresStore:
         self._ef_search = self._hnsw.ef_search if self._hnsw else EF_SEARCH
         self._dims = 0
         self._model_id = ""
+        self._id_budget: int | None = None  # `_user_vectors_index`'s, when it is there
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -113,7 +123,25 @@ class PostgresStore:
             await self._record_embedder(cur, dims, model_id)
             if self._hnsw is not None:
                 await self._hnsw_index(cur, dims, self._hnsw)
+            self._id_budget = await self._user_vectors_index(cur, dims)
         self._dims, self._model_id = dims, model_id
+
+    async def _user_vectors_index(self, cur: Cursor, dims: int) -> int | None:
+        """The B-tree of users' `dims`-dimensional vectors (see BTREE_ROW_MAX), made if missing
+        (by a role that may create it); its id budget, or None when vectors this long do not
+        leave room for ids (the exact scan then reads the heap)."""
+        budget = _id_budget(dims)
+        if budget < ID_BUDGET_MIN:
+            return None
+        name = f"memories_user_vectors_{dims}"
+        await cur.execute("SELECT 1 FROM pg_class WHERE relname = %s", (name,))
+        if await cur.fetchone() is None:
+            await cur.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON memories (project, user_id) "
+                f"INCLUDE (rid, expiration_date, embedding) WHERE vector_dims(embedding) = "
+                f"{dims} AND {_ID_BYTES.replace('m.', '')} <= {budget}"
+            )
+        return budget
 
     async def _hnsw_index(self, cur: Cursor, dims: int, hnsw: Hnsw) -> None:
         """The HNSW index of `dims`-dimensional vectors (one serves every project): made with
@@ -458,6 +486,14 @@ class PostgresStore:
         distance = self._distance(p, vector)
         own = f"m.project = {p.bind(self.project)} AND vector_dims(m.embedding) = {self._dims}"
         live, p = compile_live(where, today, show_expired, p)
+        user = scope_of(where).get("user_id")
+        if (
+            self._id_budget is not None
+            and user is not None
+            and len(self.project.encode()) + len(user.encode()) <= self._id_budget
+        ):
+            live += f" AND {_ID_BYTES} <= {self._id_budget}"  # true of every row of this user:
+            # it lets the planner read the user's vectors from `_user_vectors_index`
         await cur.execute(
             f"SELECT rid, 1 - d FROM (SELECT m.rid, {distance} AS d FROM memories m "
             f"WHERE {own} AND {live} ORDER BY d LIMIT {p.bind(asked)}) AS nearest ORDER BY d",
@@ -602,6 +638,14 @@ class PostgresStore:
             scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
             found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
         return found
+
+
+_ID_BYTES = "octet_length(m.project) + octet_length(m.user_id)"
+
+
+def _id_budget(dims: int) -> int:
+    """Bytes left for the project and user id in a row of `_user_vectors_index`."""
+    return BTREE_ROW_MAX - ROW_OVERHEAD - (4 * dims + 8)
 
 
 def _within_an_hour(a: str, b: str) -> bool:
