@@ -84,7 +84,7 @@ from engram.config import Hnsw, default_cache_dir
 from engram.core.ids import new_id, text_hash
 from engram.core.scope import resolve_filters
 from engram.core.timeutil import format_timestamp
-from engram.providers.embedders.minilm import MiniLMEmbedder
+from engram.providers.embedders.minilm import MODEL_IDS, MiniLMEmbedder
 from engram.store.base import Insert, MemoryRecord, Store
 from engram.store.postgres.database import EF_SEARCH, READ_BEGIN
 from engram.store.postgres.store import PostgresStore
@@ -92,7 +92,19 @@ from engram.store.sqlite.store import SQLiteStore
 
 Matrix = npt.NDArray[np.float32]
 DIMS = 384
-MODEL_ID = MiniLMEmbedder().model_id
+# MiniLM's graph for the vectors the bench embeds itself (`--precision`; with --reuse, the one the
+# stored memories came from).
+PRECISION = {"precision": MiniLMEmbedder().precision}
+
+
+def minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder(cache_dir=default_cache_dir(), precision=PRECISION["precision"])  # type: ignore[arg-type]
+
+
+def model_id() -> str:
+    return MODEL_IDS[PRECISION["precision"]]
+
+
 ROLE, ROLE_PASSWORD = "engram_bench", "engram-bench-password"
 
 
@@ -369,7 +381,7 @@ def corpus(count: int, seed: int = 1) -> list[str]:
 def embed(texts: Sequence[str], prefix: str = "user: ") -> tuple[Matrix, float]:
     """MiniLM vectors of the texts (by default as `add(infer=False)` embeds a user message);
     seconds taken."""
-    embedder = MiniLMEmbedder(cache_dir=default_cache_dir())
+    embedder = minilm()
     embedder.embed_sync(["warm up"])
     start = time.perf_counter()
     vectors = embedder.embed_sync([f"{prefix}{t}" for t in texts])
@@ -419,7 +431,7 @@ def chunks(inserts: Sequence[Insert], size: int) -> Iterator[list[Insert]]:
 async def load_sqlite(path: Path, batches: Iterable[list[Insert]]) -> float:
     """Memories/s through `store.apply`."""
     store = SQLiteStore(path)
-    await store.open(dims=DIMS, model_id=MODEL_ID)
+    await store.open(dims=DIMS, model_id=model_id())
     try:
         count, start = 0, time.perf_counter()
         for batch in batches:
@@ -445,7 +457,7 @@ async def load_postgres(
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute(f"DROP INDEX IF EXISTS memories_hnsw_{DIMS}")
     store = PostgresStore(url, project=project, hnsw=False)
-    await store.open(dims=DIMS, model_id=MODEL_ID)  # (makes the users' vectors' index)
+    await store.open(dims=DIMS, model_id=model_id())  # (makes the users' vectors' index)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute(f"DROP INDEX IF EXISTS memories_user_vectors_{DIMS}")
     count, start, shown = 0, time.perf_counter(), 0
@@ -465,7 +477,7 @@ async def load_postgres(
     options = f"-c maintenance_work_mem={maintenance_work_mem}"
     indexer = PostgresStore(make_conninfo(url, options=options), project=project, hnsw=True)
     start = time.perf_counter()
-    await indexer.open(dims=DIMS, model_id=MODEL_ID)
+    await indexer.open(dims=DIMS, model_id=model_id())
     build = time.perf_counter() - start
     await indexer.close()
     return rate, build
@@ -635,7 +647,7 @@ def time_searches(
 
 
 def query_embedding_ms(count: int = 200) -> float:
-    embedder = MiniLMEmbedder(cache_dir=default_cache_dir())
+    embedder = minilm()
     embedder.embed_sync(["warm up"])
     timings = []
     for text in questions(count, offset=900_000):
@@ -898,7 +910,12 @@ def load_scale(
     total = args.total
     start = time.perf_counter()
     if args.reuse and stored(url, project) == total:
-        say(f"load: reused the {total:,} memories stored by an earlier run (--reuse)")
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT model_id FROM stores WHERE project = %s", (project,))
+            recorded = (row.fetchone() or ("",))[0]
+        PRECISION["precision"] = next(p for p, m in MODEL_IDS.items() if m == recorded)
+        say(f"load: reused the {total:,} memories stored by an earlier run (--reuse; "
+            f"MiniLM {PRECISION['precision']})")  # fmt: skip
     else:
         rate, build = asyncio.run(
             load_postgres(
@@ -966,7 +983,7 @@ async def recall(
     top k over the scope's vectors; a result counts when its exact cosine reaches the k-th best."""
     query_vectors, _ = embed(questions(count, offset=7000), prefix="")
     store = PostgresStore(url, project=project)
-    await store.open(dims=DIMS, model_id=MODEL_ID)
+    await store.open(dims=DIMS, model_id=model_id())
     today = datetime.now(UTC).date().isoformat()
     out = []
     scopes: dict[str, tuple[list[str], Matrix]] = {}
@@ -1254,6 +1271,9 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--shared-buffers", default="2GB", help="of the private cluster")
     parser.add_argument("--maintenance-work-mem", default="4GB", help="for the HNSW builds")
+    parser.add_argument(
+        "--precision", choices=("fp32", "int8"), help="MiniLM's graph (default: the default's)"
+    )
     parser.add_argument("--noise", type=float, default=0.01, help="per vector dimension")
     parser.add_argument("--distinct", type=int, default=20_000, help="texts embedded by MiniLM")
     parser.add_argument("--add-count", type=int, default=2000, help="memories per add round")
@@ -1272,6 +1292,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--server-requests", type=int, default=600, help="per round and cell")
     parser.add_argument("--concurrency", type=int, default=12, help="connections in all")
     args = parser.parse_args()
+    if args.precision:
+        PRECISION["precision"] = args.precision
     if args.million:
         args.total = 1_000_000
     default = "scale" if args.total else "add,search,servers"

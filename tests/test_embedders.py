@@ -10,8 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engram import AsyncMemory, DimensionMismatchError
-from engram.errors import AuthenticationError, EmbeddingError, NetworkError, RateLimitError
+from engram import AsyncMemory, ConfigurationError, DimensionMismatchError, MemoryConfig
+from engram.errors import (
+    AuthenticationError,
+    EmbeddingError,
+    MissingDependencyError,
+    NetworkError,
+    RateLimitError,
+)
 from engram.providers._http import RetryPolicy
 from engram.providers.embedders.minilm import MiniLMEmbedder, model_dir
 from engram.providers.embedders.openai import OpenAIEmbedder
@@ -24,7 +30,7 @@ FAST = RetryPolicy(max_retries=2, backoff=0.01)
 
 @pytest.fixture(scope="module")
 def minilm(model_cache: Path) -> MiniLMEmbedder:
-    return MiniLMEmbedder(cache_dir=model_cache)
+    return MiniLMEmbedder(cache_dir=model_cache, precision="fp32")
 
 
 def test_onnx_graph_matches_reference_vectors(minilm: MiniLMEmbedder, model_cache: Path) -> None:
@@ -60,6 +66,53 @@ def test_damaged_weights_are_refused(tmp_path: Path) -> None:
     (copy / "model.safetensors").write_bytes(bytes(data))
     with pytest.raises(EmbeddingError, match="sha256"):
         MiniLMEmbedder(cache_dir=tmp_path / "cache", weights_dir=copy).embed_sync(["x"])
+
+
+def test_the_int8_graph_keeps_the_vectors(minilm: MiniLMEmbedder, model_cache: Path) -> None:
+    """The default graph (int8, quantized at cache time) points where fp32 does, under its own
+    model id; both are loaded once per process, whatever the number of embedders."""
+    int8 = MiniLMEmbedder(cache_dir=model_cache)
+    assert (int8.precision, minilm.precision) == ("int8", "fp32")
+    assert int8.model_id != minilm.model_id and "int8" in int8.model_id
+    got = int8.embed_sync(REFERENCE["sentences"])
+    want = np.asarray(REFERENCE["vectors"], dtype=np.float32)
+    cosines = (got * want).sum(axis=1)
+    assert cosines.mean() >= 0.99 and cosines.min() >= 0.96, cosines
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert list(model_cache.glob("minilm-*-int8.onnx")), "the int8 graph is cached"
+    again = MiniLMEmbedder(cache_dir=model_cache)
+    again.warm()
+    assert again._runner is int8._runner  # one session per process and graph
+
+
+async def test_a_store_of_fp32_vectors_keeps_fp32(tmp_path: Path, model_cache: Path) -> None:
+    """A store written by the fp32 graph (before int8 was the default) is opened by the default
+    embedder as fp32; asking for int8 on it is a clear error, never mixed vectors."""
+    db = tmp_path / "e.db"
+    fp32 = MiniLMEmbedder(cache_dir=model_cache, precision="fp32")
+    async with AsyncMemory(embedder=fp32, store=SQLiteStore(db)) as m:
+        await m.add("Loves hiking in the Alps", user_id="a", infer=False)
+    default = MiniLMEmbedder(cache_dir=model_cache)
+    async with AsyncMemory(embedder=default, store=SQLiteStore(db)) as m:
+        found = (await m.search("mountain walks", user_id="a"))["results"]
+        await m.add("Reads novels", user_id="a", infer=False)
+    assert default.precision == "fp32" and found[0]["memory"] == "Loves hiking in the Alps"
+    explicit = MiniLMEmbedder(cache_dir=model_cache, precision="int8")
+    other = AsyncMemory(embedder=explicit, store=SQLiteStore(db))
+    with pytest.raises(DimensionMismatchError, match=r"int8") as caught:
+        await other.get_all(user_id="a")
+    assert caught.value.details["stored_model_id"] == fp32.model_id
+    await other.close()
+
+
+def test_precision_is_checked(model_cache: Path) -> None:
+    with pytest.raises(ConfigurationError, match="precision"):
+        MiniLMEmbedder(cache_dir=model_cache, precision="int4")  # type: ignore[arg-type]
+    with pytest.raises(MissingDependencyError, match="int8"):
+        MiniLMEmbedder(cache_dir=model_cache, precision="int8", backend="numpy")
+    assert MiniLMEmbedder(cache_dir=model_cache, backend="numpy").precision == "fp32"
+    with pytest.raises(ConfigurationError, match="precision"):
+        MemoryConfig.from_dict({"embedder": {"provider": "minilm", "config": {"precision": 8}}})
 
 
 async def test_store_refuses_another_embedder(tmp_path: Path, model_cache: Path) -> None:

@@ -150,15 +150,20 @@ def main() -> None:
     parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"))
     parser.add_argument("--model", default="gpt-4.1-mini")
     parser.add_argument("--database-url", help="store in this PostgreSQL database (pgvector)")
+    parser.add_argument(
+        "--precision", choices=("auto", "fp32", "int8"), default="auto", help="MiniLM's graph"
+    )
     args = parser.parse_args()
     conversations = load(limit=args.conversations)
     llm = None
     if args.rerank:
         llm = {"model": args.model, "base_url": args.base_url, "api_key": args.api_key or "",
                "temperature": 0.0}  # fmt: skip
+    embedder = {"provider": "minilm", "config": {"precision": args.precision}}
     results = run(conversations, args.recipes.split(","), mode=args.mode, graph=args.graph,
-                  llm=llm, database_url=args.database_url)  # fmt: skip
-    print(f"mode {args.mode}: {sum(len(c.turns) for c in conversations)} turns, "
+                  llm=llm, database_url=args.database_url, embedder=embedder)  # fmt: skip
+    turns = sum(len(c.turns) for c in conversations)
+    print(f"MiniLM precision {args.precision}, mode {args.mode}: {turns} turns, "
           f"{len(conversations)} conversations")  # fmt: skip
     for recipe, rows in results.items():
         report(recipe + (f" + rerank ({args.model})" if llm else ""), rows)

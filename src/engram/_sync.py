@@ -72,10 +72,11 @@ class Memory:
         reranker: Reranker | None = None,
         clock: Callable[[], datetime] | None = None,
         require_scope: bool = True,
+        warm: bool = True,
     ) -> None:
         self._async = AsyncMemory(
             config, embedder=embedder, store=store, llm=llm, documents=documents,
-            reranker=reranker, clock=clock, require_scope=require_scope,
+            reranker=reranker, clock=clock, require_scope=require_scope, warm=warm,
         )  # fmt: skip
         self._loop = _LoopThread()
         self._closed = False

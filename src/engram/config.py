@@ -316,8 +316,8 @@ def build_store(config: MemoryConfig) -> Store:
 
 
 _EMBEDDER_KEYS = {
-    "minilm": {"model", "embedding_dims", "threads"},
-    "huggingface": {"model", "embedding_dims", "threads"},
+    "minilm": {"model", "embedding_dims", "threads", "precision"},
+    "huggingface": {"model", "embedding_dims", "threads", "precision"},
     "hashing": {"embedding_dims"},
     "openai": {"model", "api_key", "embedding_dims", "openai_base_url", "base_url",
                "ollama_base_url"},
@@ -346,6 +346,11 @@ def _apply_embedder(result: MemoryConfig, block: Any) -> None:
     threads = settings.get("threads")
     if threads is not None and (type(threads) is not int or threads < 1):
         raise ConfigurationError(f"embedder 'threads' must be a positive integer, not {threads!r}")
+    precision = settings.get("precision", "auto")
+    if precision not in ("auto", "fp32", "int8"):
+        raise ConfigurationError(
+            f"embedder 'precision' must be 'auto', 'fp32' or 'int8', not {precision!r}"
+        )
     result.embedder_provider = provider
     result.embedder_config = settings
 
@@ -515,7 +520,10 @@ def build_embedder(config: MemoryConfig, *, threads: int | None = None) -> Embed
         from engram.providers.embedders.minilm import MiniLMEmbedder
 
         chosen = settings.get("threads", threads)  # checked with the other keys at parse time
-        return MiniLMEmbedder(cache_dir=default_cache_dir(), threads=chosen)
+        return MiniLMEmbedder(
+            cache_dir=default_cache_dir(), threads=chosen,
+            precision=settings.get("precision", "auto"),
+        )  # fmt: skip
     if provider == "hashing":
         from engram.providers.embedders.hashing import HashingEmbedder
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from engram.core.filters import Node, scope_of
 from engram.core.ids import clean_memory_id
 from engram.core.scope import resolve_delete, resolve_filters, scope_ids
 from engram.core.timeutil import normalize_date
-from engram.errors import ValidationError
+from engram.errors import DimensionMismatchError, ValidationError
 from engram.pipeline.add import run_add
 from engram.pipeline.context import Context, utc_now
 from engram.pipeline.export import export_scope, summarize_scope
@@ -65,7 +66,9 @@ class AsyncMemory:
     OPENAI_API_KEY / ANTHROPIC_API_KEY), `add(infer=True)` uses the offline rule-based extractor.
     Reads and deletes need a user_id, agent_id or run_id somewhere in their ids or filters
     (mem0's rule); `require_scope=False` lets `search`, `get_all`, `export` and `summary` read the
-    whole store without one (the server does so: an API key's project is its scope).
+    whole store without one (the server does so: an API key's project is its scope). The local
+    embedding model starts loading on a background thread at once (`warm=False`: when first
+    needed, for a tool that may only read).
     Use `async with AsyncMemory() as memory:` or call `close()`.
     """
 
@@ -80,6 +83,7 @@ class AsyncMemory:
         reranker: Reranker | None = None,
         clock: Callable[[], datetime] | None = None,
         require_scope: bool = True,
+        warm: bool = True,
     ) -> None:
         if config is None:
             config = MemoryConfig()
@@ -98,6 +102,9 @@ class AsyncMemory:
             self.reranker,
         )  # fmt: skip
         self._ready: asyncio.Future[None] | None = None
+        warming = getattr(self.embedder, "warm", None)
+        if warm and warming is not None:  # the local model loads while the caller goes on
+            threading.Thread(target=warming, name="engram-warm", daemon=True).start()
         self.require_scope = require_scope
 
     @classmethod
@@ -121,7 +128,14 @@ class AsyncMemory:
         probe = getattr(self.embedder, "probe", None)
         if probe is not None:
             await probe()
-        await self.store.open(dims=self.embedder.dims, model_id=self.embedder.model_id)
+        try:
+            await self.store.open(dims=self.embedder.dims, model_id=self.embedder.model_id)
+        except DimensionMismatchError as exc:
+            adopt = getattr(self.embedder, "adopt", None)
+            stored = exc.details.get("stored_model_id")
+            if adopt is None or not isinstance(stored, str) or not adopt(stored):
+                raise
+            await self.store.open(dims=self.embedder.dims, model_id=self.embedder.model_id)
 
     # -- writes ---------------------------------------------------------------------------------
 

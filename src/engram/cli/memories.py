@@ -80,7 +80,8 @@ def _json_object(text: str) -> dict[str, Any]:
 async def run(args: argparse.Namespace) -> Any:
     if args.command == "import" and str(args.input) != "-" and not args.input.is_file():
         raise ValidationError(f"no such file to import: {args.input}")
-    async with AsyncMemory(memory_config(args)) as memory:
+    embeds = args.command in ("add", "search", "import", "demo")  # the others never embed
+    async with AsyncMemory(memory_config(args), warm=embeds) as memory:
         return await _COMMANDS[args.command](memory, args)
 
 

@@ -157,8 +157,9 @@ async def _gather(
     ctx: Context, request: SearchRequest, phrasing: Phrasing
 ) -> tuple[list[Candidate], dict[str, float], list[Relation]]:
     """Candidates from every retriever. The full-text query and the graph lookup need no
-    embedding: they run in the store's threads while the query is embedded. When the query's
-    vector is remembered, the full-text query runs in the same store call as the rest."""
+    embedding: they run in the store's threads (or connections) while the query is embedded,
+    and the full text may still be running while the store finds the nearest vectors. When the
+    query's vector is remembered, the full-text query runs in the same store call as the rest."""
     recipe = request.recipe
     terms = phrasing.terms if recipe.uses("keyword") else []
     today = ctx.today()
@@ -180,18 +181,18 @@ async def _gather(
             await asyncio.sleep(0)  # let those tasks hand their work to the threads first
             vector = await ctx.embed_query(phrasing.embedded, Usage())
         linked, relations = await graph if graph else ({}, [])
-        matches = await keyword if keyword else None
+        found = await ctx.store.candidates(
+            vector, terms, request.where, today=today,
+            n_vector=(request.top_k if recipe.name == "vector" else pool) if vector is not None
+            else 0,
+            n_keyword=pool if terms else 0, show_expired=request.show_expired,
+            extra_ids=list(linked) if recipe.uses("graph") else [], keyword=keyword,
+        )  # fmt: skip
     except BaseException:
         for task in (keyword, graph):
             if task is not None:
                 task.cancel()
         raise
-    found = await ctx.store.candidates(
-        vector, terms, request.where, today=today,
-        n_vector=(request.top_k if recipe.name == "vector" else pool) if vector is not None else 0,
-        n_keyword=pool if terms else 0, show_expired=request.show_expired,
-        extra_ids=list(linked) if recipe.uses("graph") else [], keyword=matches,
-    )  # fmt: skip
     return found, linked, relations
 
 

@@ -8,7 +8,7 @@ change set in one transaction: either all of it is visible or none of it. The co
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -303,12 +303,13 @@ class Store(Protocol):
         n_keyword: int,
         show_expired: bool = False,
         extra_ids: Sequence[str] = (),
-        keyword: KeywordMatches | None = None,
+        keyword: KeywordMatches | Awaitable[KeywordMatches] | None = None,
     ) -> list[Candidate]:
         """The union of the `n_vector` most similar and the `n_keyword` best full-text matches
-        (any of `terms`; `keyword`, when given, is their `keyword_matches`) among matching
-        memories, plus the matching ones of `extra_ids` (from the graph), each with both
-        scores."""
+        (any of `terms`; `keyword`, when given, is their `keyword_matches`, or the task still
+        computing them: the store may run its nearest-neighbour statement meanwhile) among
+        matching memories, plus the matching ones of `extra_ids` (from the graph), each with
+        both scores."""
         ...
 
     async def relations(

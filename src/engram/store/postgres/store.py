@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, cast
@@ -189,7 +189,8 @@ class PostgresStore:
             raise DimensionMismatchError(
                 f"project {self.project!r} holds {row[0]}-dimensional vectors from {row[1]!r}, "
                 f"but the configured embedder is {model_id!r} with {dims} dimensions; use the "
-                "original embedder or another project"
+                "original embedder or another project",
+                details={"stored_model_id": row[1], "stored_dims": int(row[0])},
             )
         await cur.execute(
             "UPDATE stores SET dims = %s, model_id = %s, epoch = %s WHERE project = %s",
@@ -554,13 +555,15 @@ class PostgresStore:
         n_keyword: int,
         show_expired: bool = False,
         extra_ids: Sequence[str] = (),
-        keyword: KeywordMatches | None = None,
+        keyword: KeywordMatches | Awaitable[KeywordMatches] | None = None,
     ) -> list[Candidate]:
         async with self._read() as cur:
             cosine: dict[int, float] = {}
-            if vector is not None:
+            if vector is not None:  # while the full text, when under way, runs on its own
                 cosine = dict(await self._nearest(cur, vector, where, today, n_vector,
                                                   show_expired))  # fmt: skip
+            if keyword is not None and not isinstance(keyword, KeywordMatches):
+                keyword = await keyword
             if keyword is None:  # not read ahead: read it now, in the same snapshot
                 keyword = await fulltext.matches(
                     cur, self.project, terms, where, today, show_expired, n_keyword

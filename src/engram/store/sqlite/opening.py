@@ -66,7 +66,8 @@ def _record_embedder(c: sqlite3.Connection, path: Path, dims: int, model_id: str
         raise DimensionMismatchError(
             f"{path} holds {meta['dims']}-dimensional vectors from {meta['model_id']!r}, but "
             f"the configured embedder is {model_id!r} with {dims} dimensions; use the original "
-            "embedder or another data directory"
+            "embedder or another data directory",
+            details={"stored_model_id": meta["model_id"], "stored_dims": int(meta["dims"])},
         )
     c.executemany(  # nothing to mix with: the store takes this embedder
         "UPDATE meta SET value = ? WHERE key = ?",

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -417,8 +417,10 @@ class SQLiteStore:
         n_keyword: int,
         show_expired: bool = False,
         extra_ids: Sequence[str] = (),
-        keyword: KeywordMatches | None = None,
+        keyword: KeywordMatches | Awaitable[KeywordMatches] | None = None,
     ) -> list[Candidate]:
+        if keyword is not None and not isinstance(keyword, KeywordMatches):
+            keyword = await keyword  # (the reader threads are busy with it: no gain in overlap)
         return await self._run(
             self._readers, self._candidates, vector, list(terms), where, today, n_vector,
             n_keyword, show_expired, list(extra_ids), keyword,
