@@ -80,6 +80,7 @@ def test_the_int8_graph_keeps_the_vectors(minilm: MiniLMEmbedder, model_cache: P
     assert cosines.mean() >= 0.99 and cosines.min() >= 0.96, cosines
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     assert list(model_cache.glob("minilm-*-int8.onnx")), "the int8 graph is cached"
+    assert list(model_cache.glob("minilm-*-int8.ort*.optimized.onnx")), "and as optimized"
     again = MiniLMEmbedder(cache_dir=model_cache)
     again.warm()
     assert again._runner is int8._runner  # one session per process and graph
