@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -93,11 +94,18 @@ async def test_a_store_of_fp32_vectors_keeps_fp32(tmp_path: Path, model_cache: P
     fp32 = MiniLMEmbedder(cache_dir=model_cache, precision="fp32")
     async with AsyncMemory(embedder=fp32, store=SQLiteStore(db)) as m:
         await m.add("Loves hiking in the Alps", user_id="a", infer=False)
-    default = MiniLMEmbedder(cache_dir=model_cache)
+    default = MiniLMEmbedder(cache_dir=model_cache)  # shared, as a server's projects share it
     async with AsyncMemory(embedder=default, store=SQLiteStore(db)) as m:
         found = (await m.search("mountain walks", user_id="a"))["results"]
         await m.add("Reads novels", user_id="a", infer=False)
-    assert default.precision == "fp32" and found[0]["memory"] == "Loves hiking in the Alps"
+        assert getattr(m.embedder, "precision", None) == "fp32"
+    assert found[0]["memory"] == "Loves hiking in the Alps"
+    assert default.precision == "int8"  # the shared one is untouched: a new store gets int8
+    async with AsyncMemory(embedder=default, store=SQLiteStore(tmp_path / "new.db")) as m:
+        await m.add("Reads novels", user_id="a", infer=False)
+    with sqlite3.connect(tmp_path / "new.db") as conn:
+        (recorded,) = conn.execute("SELECT value FROM meta WHERE key = 'model_id'").fetchone()
+    assert recorded == default.model_id
     explicit = MiniLMEmbedder(cache_dir=model_cache, precision="int8")
     other = AsyncMemory(embedder=explicit, store=SQLiteStore(db))
     with pytest.raises(DimensionMismatchError, match=r"int8") as caught:

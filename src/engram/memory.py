@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import threading
@@ -130,12 +131,15 @@ class AsyncMemory:
             await probe()
         try:
             await self.store.open(dims=self.embedder.dims, model_id=self.embedder.model_id)
-        except DimensionMismatchError as exc:
-            adopt = getattr(self.embedder, "adopt", None)
+        except DimensionMismatchError as exc:  # the model's other graph wrote this store?
+            twin = getattr(self.embedder, "for_model", None)
             stored = exc.details.get("stored_model_id")
-            if adopt is None or not isinstance(stored, str) or not adopt(stored):
+            other = twin(stored) if twin is not None and isinstance(stored, str) else None
+            if other is None:
                 raise
-            await self.store.open(dims=self.embedder.dims, model_id=self.embedder.model_id)
+            await self.store.open(dims=other.dims, model_id=other.model_id)
+            self.embedder = other
+            self._ctx = dataclasses.replace(self._ctx, embedder=other)
 
     # -- writes ---------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ import platform
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -99,7 +99,6 @@ class MiniLMEmbedder:
         self._precision = "int8" if onnx_ok and precision != "fp32" else "fp32"
         self._runner: Any = None
         self._tokenizer: Any = None
-        self._switch = threading.Lock()
 
     @property
     def dims(self) -> int:
@@ -114,17 +113,19 @@ class MiniLMEmbedder:
         """The graph in use: "fp32" or "int8"."""
         return self._precision
 
-    def adopt(self, model_id: str) -> bool:
-        """Take the precision of a store that holds this model's vectors of another graph, when
-        none was chosen (`precision="auto"`). True when it switched."""
+    def for_model(self, model_id: str) -> MiniLMEmbedder | None:
+        """An embedder of this model's other graph, for a store that holds its vectors, when no
+        precision was chosen (`precision="auto"`); None otherwise. A new object: this one may be
+        shared by other stores (a server's projects)."""
         wanted = next((p for p, known in MODEL_IDS.items() if known == model_id), None)
         if not self._auto or wanted is None or wanted == self._precision:
-            return False
+            return None
         if wanted == "int8" and self._backend == "numpy":
-            return False
-        with self._switch:  # a load under way (`warm`) no longer applies
-            self._precision, self._runner, self._tokenizer = wanted, None, None
-        return True
+            return None
+        return MiniLMEmbedder(
+            cache_dir=self._cache_dir, backend=self._backend, threads=self._threads,
+            weights_dir=self._weights_dir, precision=cast(Precision, wanted),
+        )  # fmt: skip
 
     def warm(self) -> None:
         """Load the model now (a store's open runs this on a worker thread, so that the first
@@ -175,17 +176,13 @@ class MiniLMEmbedder:
         if self._runner is not None:
             return
         directory = self._weights_dir or model_dir()
-        while self._runner is None:
-            precision = self._precision
-            key = (directory, self._cache_dir, self._backend, self._threads, precision)
-            with _LOADING:
-                if key not in _LOADED:
-                    _LOADED[key] = self._load(directory, precision)
-                tokenizer, runner = _LOADED[key]
-            with self._switch:
-                if self._precision == precision:  # else `adopt` switched meanwhile: again
-                    self._tokenizer = tokenizer  # first: `_runner` is what other threads check
-                    self._runner = runner
+        key = (directory, self._cache_dir, self._backend, self._threads, self._precision)
+        with _LOADING:
+            if key not in _LOADED:
+                _LOADED[key] = self._load(directory, self._precision)
+            tokenizer, runner = _LOADED[key]
+        self._tokenizer = tokenizer  # first: `_runner` set is what other threads check
+        self._runner = runner
 
     def _load(self, directory: Path, precision: str) -> tuple[Any, Any]:
         try:
