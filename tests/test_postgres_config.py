@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -123,3 +124,16 @@ def _index_scans(conn: psycopg.Connection[Any], name: str) -> tuple[int]:
     ).fetchone()
     assert row is not None, f"{name} is missing"
     return (int(row[0]),)
+
+
+def test_a_pool_of_one_connection_searches(pg_url: str) -> None:
+    """mem0's `maxconn` 1: a hybrid search's full text (read ahead on its own connection) and
+    its nearest vectors take turns on the one connection, never waiting on each other."""
+    store = {"connection_string": pg_url, "minconn": 1, "maxconn": 1}
+    with Memory.from_config(_config(store)) as memory:
+        memory.add([{"role": "user", "content": f"likes tea number {i}"} for i in range(20)],
+                   user_id="u", infer=False)  # fmt: skip
+        for i in range(5):
+            started = time.monotonic()
+            found = memory.search(f"tea number {i}", user_id="u", top_k=3)["results"]
+            assert found and time.monotonic() - started < 10

@@ -72,7 +72,7 @@ Cursor = AsyncCursor[Any]
 # A user's vectors in the scope's order too: a B-tree on (project, user_id) that carries each
 # row's rid, expiration date and vector (`_user_vectors_index`), so that the exact scan of a big
 # user reads a few contiguous index pages instead of one heap page per memory (1M memories, a
-# 10k-memory user: 18.7 -> 7 ms). An index row must fit a B-tree page's third (2,704 bytes):
+# 10k-memory user: 18.7 -> 9.6 ms). An index row must fit a B-tree page's third (2,704 bytes):
 # the index holds the rows whose project and user id take at most `_id_budget(dims)` bytes, and
 # is made only where that budget is at least ID_BUDGET_MIN (vectors of up to 506 dimensions).
 BTREE_ROW_MAX = 2704
@@ -557,30 +557,46 @@ class PostgresStore:
         extra_ids: Sequence[str] = (),
         keyword: KeywordMatches | Awaitable[KeywordMatches] | None = None,
     ) -> list[Candidate]:
+        ahead = keyword is not None and not isinstance(keyword, KeywordMatches)
         async with self._read() as cur:
             cosine: dict[int, float] = {}
             if vector is not None:  # while the full text, when under way, runs on its own
                 cosine = dict(await self._nearest(cur, vector, where, today, n_vector,
                                                   show_expired))  # fmt: skip
-            if keyword is not None and not isinstance(keyword, KeywordMatches):
-                keyword = await keyword
-            if keyword is None:  # not read ahead: read it now, in the same snapshot
-                keyword = await fulltext.matches(
-                    cur, self.project, terms, where, today, show_expired, n_keyword
-                )
-            matches = keyword.scores
-            scored = dict(list(matches.items())[:n_keyword])
-            extra = await self._matching(cur, list(extra_ids), where, today, show_expired)
-            for rid in {*cosine, *extra}:
-                if rid in matches:
-                    scored[rid] = matches[rid]
-            missing = [rid for rid in {*cosine, *extra} if rid not in matches]
-            if terms and not keyword.complete and missing:
-                scored.update(await fulltext.scores(cur, self.project, terms, missing))
-            rest = [rid for rid in {*scored, *extra} if rid not in cosine]
-            if vector is not None and rest:
-                cosine.update(await self._cosines(cur, vector, rest))
-            return await self._candidates_of(cur, list({*cosine, *scored, *extra}), cosine, scored)
+            if not ahead:
+                given = cast(KeywordMatches | None, keyword)
+                return await self._merged(cur, vector, terms, where, today, n_keyword,
+                                          show_expired, extra_ids, given, cosine)  # fmt: skip
+        # The full text's task holds a connection of its own: this one is released before it
+        # is awaited, so that a pool of one connection (`maxconn` 1) cannot deadlock.
+        matches = await cast(Awaitable[KeywordMatches], keyword)
+        async with self._read() as cur:
+            return await self._merged(cur, vector, terms, where, today, n_keyword,
+                                      show_expired, extra_ids, matches, cosine)  # fmt: skip
+
+    async def _merged(
+        self, cur: Cursor, vector: Vector | None, terms: Sequence[str], where: Node | None,
+        today: str, n_keyword: int, show_expired: bool, extra_ids: Sequence[str],
+        keyword: KeywordMatches | None, cosine: dict[int, float],
+    ) -> list[Candidate]:  # fmt: skip
+        """`candidates` once the nearest vectors are known."""
+        if keyword is None:  # not read ahead: read it now, in the same snapshot
+            keyword = await fulltext.matches(
+                cur, self.project, terms, where, today, show_expired, n_keyword
+            )
+        matches = keyword.scores
+        scored = dict(list(matches.items())[:n_keyword])
+        extra = await self._matching(cur, list(extra_ids), where, today, show_expired)
+        for rid in {*cosine, *extra}:
+            if rid in matches:
+                scored[rid] = matches[rid]
+        missing = [rid for rid in {*cosine, *extra} if rid not in matches]
+        if terms and not keyword.complete and missing:
+            scored.update(await fulltext.scores(cur, self.project, terms, missing))
+        rest = [rid for rid in {*scored, *extra} if rid not in cosine]
+        if vector is not None and rest:
+            cosine.update(await self._cosines(cur, vector, rest))
+        return await self._candidates_of(cur, list({*cosine, *scored, *extra}), cosine, scored)
 
     async def _matching(
         self, cur: Cursor, ids: list[str], where: Node | None, today: str, show_expired: bool
