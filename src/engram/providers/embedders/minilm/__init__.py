@@ -12,7 +12,7 @@ figures are in bench/README.md). Their vectors differ, so each has its own `mode
 records which one wrote it: the default (`precision="auto"`) takes int8 for a new store and
 keeps fp32 for a store that holds fp32 vectors; an explicit precision that disagrees with the
 store is an error. The tokenizer and the runtime session are loaded once per process and shared
-by every embedder of the same graph; `warm()` loads them ahead (a store's open starts it).
+by every embedder of the same graph; `warm()` loads them ahead (`Memory(...)` starts it).
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class MiniLMEmbedder:
         )  # fmt: skip
 
     def warm(self) -> None:
-        """Load the model now (a store's open runs this on a worker thread, so that the first
+        """Load the model now (`Memory(...)` runs this on a thread of its own, so that the first
         embedding rarely waits). A failure is left for the first embedding to report."""
         try:
             self._ensure_loaded()
@@ -213,9 +213,10 @@ class MiniLMEmbedder:
         }
         want_onnx = self._backend in ("auto", "onnx")
         if want_onnx and importlib.util.find_spec("onnxruntime") is not None:
-            onnx_path = self._onnx_file(weights_path, sha, shape)
+            cache = self._cache_dir or weights_path.parent
+            onnx_path = self._onnx_file(weights_path, cache, sha, shape)
             if precision == "int8":
-                onnx_path = self._int8_file(onnx_path, sha)
+                onnx_path = _int8_file(onnx_path, cache, sha)
             return _OnnxRunner(onnx_path, self._threads)
         if self._backend == "onnx":
             raise MissingDependencyError("backend='onnx' needs: pip install onnxruntime onnx")
@@ -223,11 +224,10 @@ class MiniLMEmbedder:
             logger.warning("onnxruntime is not installed: using the slower numpy forward pass")
         return _NumpyRunner(weights_path, shape)
 
-    def _onnx_file(self, weights_path: Path, sha: str, shape: dict[str, Any]) -> Path | bytes:
-        """The cached ONNX graph, built and cached first if needed. A cache that cannot be
-        written (a read-only home in a container) costs a build per process, not a failure:
-        the graph is then kept in memory."""
-        cache = self._cache_dir or weights_path.parent
+    def _onnx_file(
+        self, weights_path: Path, cache: Path, sha: str, shape: dict[str, Any]
+    ) -> Path | bytes:
+        """The cached ONNX graph, built and cached first if needed (see `_cache_file`)."""
         path = cache / f"minilm-{sha[:16]}.onnx"
         if path.is_file():
             return path
@@ -237,37 +237,34 @@ class MiniLMEmbedder:
         from engram.providers.embedders.minilm._safetensors import read_safetensors
 
         data: bytes = build_model(read_safetensors(weights_path), **shape)
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)  # atomic: concurrent builders all end with one complete file
-        except OSError as exc:
-            logger.warning(
-                "cannot cache the model's ONNX graph in %s (%s; set ENGRAM_CACHE_DIR to a "
-                "writable directory): it is rebuilt in memory by each process",
-                cache,
-                exc,
-            )
-            return data
-        return path
+        return _cache_file(path, data, "the model's ONNX graph")
 
-    def _int8_file(self, fp32: Path | bytes, sha: str) -> Path | bytes:
-        """The int8 graph, quantized from the fp32 one and cached beside it (same fallback)."""
-        cache = self._cache_dir or (fp32.parent if isinstance(fp32, Path) else Path("."))
-        path = cache / f"minilm-{sha[:16]}-int8.onnx"
-        if path.is_file():
-            return path
-        data = _quantized(fp32)
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except OSError as exc:
-            logger.warning("cannot cache the int8 graph in %s (%s): kept in memory", cache, exc)
-            return data
+
+def _int8_file(fp32: Path | bytes, cache: Path, sha: str) -> Path | bytes:
+    """The int8 graph, quantized from the fp32 one and cached beside it."""
+    path = cache / f"minilm-{sha[:16]}-int8.onnx"
+    if path.is_file():
         return path
+    return _cache_file(path, _quantized(fp32), "the model's int8 graph")
+
+
+def _cache_file(path: Path, data: bytes, what: str) -> Path | bytes:
+    """`data` written to `path` atomically (concurrent builders all end with one complete file).
+    A cache that cannot be written (a read-only home in a container) costs a build per process,
+    not a failure: the data is then kept in memory."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        logger.warning(
+            "cannot cache %s in %s (%s; set ENGRAM_CACHE_DIR to a writable directory): it is "
+            "rebuilt in memory by each process",
+            what, path.parent, exc,
+        )  # fmt: skip
+        return data
+    return path
 
 
 def _quantized(fp32: Path | bytes) -> bytes:
@@ -345,14 +342,13 @@ class _OnnxRunner:
     def __init__(self, model: Path | bytes, threads: int | None) -> None:
         import onnxruntime as ort
 
-        self._ort = ort
         optimized = None
         if isinstance(model, Path):
             tag = f"ort{ort.__version__}-{platform.machine() or 'cpu'}"
             optimized = model.with_name(f"{model.stem}.{tag}.optimized.onnx")
         if optimized is not None and optimized.is_file():
             try:
-                self._session = self._open(
+                self._session = _session(
                     optimized, threads, ort.GraphOptimizationLevel.ORT_DISABLE_ALL
                 )
                 return
@@ -360,39 +356,41 @@ class _OnnxRunner:
                 logger.warning("cannot load %s (%s): optimizing the graph again", optimized, exc)
         level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if optimized is None:
-            self._session = self._open(model, threads, level)
+            self._session = _session(model, threads, level)
             return
         tmp = optimized.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            self._session = self._open(model, threads, level, save=tmp)
+            self._session = _session(model, threads, level, save=tmp)
             os.replace(tmp, optimized)
         except Exception as exc:  # (the cache is not writable): as before, not saved
             logger.debug("cannot save the optimized graph to %s: %s", optimized, exc)
             tmp.unlink(missing_ok=True)
-            self._session = self._open(model, threads, level)
-
-    def _open(
-        self, model: Path | bytes, threads: int | None, level: Any, save: Path | None = None
-    ) -> Any:
-        ort = self._ort
-        options = ort.SessionOptions()
-        options.graph_optimization_level = level
-        if save is not None:
-            options.optimized_model_filepath = str(save)
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        # Idle worker threads would spin for a while after each run, taking the CPU from the
-        # threads that search the store right after the query is embedded.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(
-            model if isinstance(model, bytes) else str(model), sess_options=options,
-            providers=["CPUExecutionProvider"],
-        )  # fmt: skip
+            self._session = _session(model, threads, level)
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> Vectors:
         (out,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
         return np.asarray(out, dtype=np.float32)
+
+
+def _session(model: Path | bytes, threads: int | None, level: Any, save: Path | None = None) -> Any:
+    """An ONNX Runtime session of `model` at this optimization level (saving the optimized
+    graph to `save`)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = level
+    if save is not None:
+        options.optimized_model_filepath = str(save)
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    # Idle worker threads would spin for a while after each run, taking the CPU from the
+    # threads that search the store right after the query is embedded.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(
+        model if isinstance(model, bytes) else str(model), sess_options=options,
+        providers=["CPUExecutionProvider"],
+    )  # fmt: skip
 
 
 class _NumpyRunner:
