@@ -55,3 +55,17 @@ async def test_reading_the_scope_matches_as_the_index_does(pg_url: str) -> None:
                 cur, common, "fts", None, TODAY, False, floor=0
             )
             assert not await fulltext.read_the_scope(cur, common, "fts", small, TODAY, False)
+            assert store._by_scope
+        # A pinned user, agent or run is matched through the index of (ids, fts) (migration 6),
+        # which intersects the user's postings with the lexemes': both are its conditions. (At
+        # this size the planner prefers the B-trees, which these conditions leave unused.)
+        with psycopg.connect(pg_url) as conn:
+            conn.execute("SET LOCAL enable_seqscan = off")
+            conn.execute("DROP INDEX memories_user")  # undone: the transaction is rolled back
+            found = conn.execute(
+                "EXPLAIN SELECT 1 FROM memories m WHERE m.user_id = 'big' AND m.fts @@ 'w39'::tsquery"
+            ).fetchall()
+            conn.rollback()
+        plan = "\n".join(str(r[0]) for r in found)
+        assert "memories_scope_fts" in plan
+        assert "Index Cond: ((user_id = 'big'::text) AND (fts @@ " in plan

@@ -16,6 +16,7 @@ import pytest
 from engram import Memory
 from engram.cli import main
 from engram.store.postgres.schema import MIGRATIONS, NAMES, SCHEMA_VERSION, migrate_url
+from engram.store.postgres.schema import status as schema_status
 from engram.store.postgres.store import PostgresStore
 from engram.store.sqlite.store import SQLiteStore
 from engram.transfer import export_lines, import_lines
@@ -62,6 +63,7 @@ def test_db_status_and_upgrade(pg_url: str, capsys: pytest.CaptureFixture[str]) 
     assert code == 0 and upgraded["schema_version"] == SCHEMA_VERSION and upgraded["pending"] == []
     assert "ALTER FUNCTION" in status["full_text_under_rls"]  # before: what to run
     assert upgraded["full_text_under_rls"] == "through the GIN index"  # migrated by a superuser
+    assert upgraded["full_text_by_scope"] == "through memories_scope_fts"
     code, again = cli(capsys, "db", "upgrade", "--database-url", pg_url)  # nothing to do
     assert code == 0 and again["schema_version"] == SCHEMA_VERSION
     code, error = cli(capsys, "db", "status", "--database-url", "postgresql://nobody@127.0.0.1:1/x")
@@ -258,3 +260,46 @@ def test_an_upgrade_keeps_the_server_roles_rights(pg_url: str) -> None:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("DROP OWNED BY engram_upgrade_app")
             admin.execute("DROP ROLE engram_upgrade_app")
+
+
+def test_without_btree_gin_the_plain_full_text_index_stays(pg_url: str) -> None:
+    """Migration 6 by a role that may not install btree_gin (no CREATE on the database): the
+    plain GIN index of `fts` stays, the migration is recorded, `engram db status` says what to
+    run, and a scope's full text is matched row by row, with the same results."""
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        with admin.transaction():
+            admin.execute("CREATE TABLE engram_schema (one boolean PRIMARY KEY DEFAULT true "
+                          "CHECK (one), version int NOT NULL)")  # fmt: skip
+            for migration in MIGRATIONS[:5]:
+                admin.execute(migration)
+            admin.execute("INSERT INTO engram_schema (version) VALUES (5)")
+        admin.execute("DROP ROLE IF EXISTS engram_owner")
+        admin.execute("CREATE ROLE engram_owner LOGIN PASSWORD 'owner-password' BYPASSRLS")
+        for table in ("engram_schema", "memories"):
+            admin.execute(f"ALTER TABLE {table} OWNER TO engram_owner")
+        admin.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+                      "TO engram_owner")  # fmt: skip
+        admin.execute("GRANT CREATE ON SCHEMA public TO engram_owner")  # not on the database
+    owner = pg_url.replace("postgres@", "engram_owner:owner-password@", 1)
+    try:
+        asyncio.run(migrate_url(owner))
+        with psycopg.connect(pg_url) as conn:
+            found = conn.execute(
+                "SELECT (SELECT version FROM engram_schema), to_regclass('memories_fts')::text, "
+                "to_regclass('memories_scope_fts')::text"
+            ).fetchone()
+        assert found == (SCHEMA_VERSION, "memories_fts", None)
+        status = asyncio.run(schema_status(owner))
+        assert "CREATE EXTENSION btree_gin" in status["full_text_by_scope"]
+        store = PostgresStore(owner, project="plain")
+        with Memory(CONFIG, store=store) as memory:
+            memory.add([{"role": "user", "content": f"I went hiking in the Alps, trip {i}."}
+                        for i in range(30)], user_id="u", infer=False)  # fmt: skip
+            memory.add("I went hiking near Porto.", user_id="v", infer=False)
+            assert store._by_scope is False
+            hits = memory.search("hiking trip", user_id="u", top_k=50)["results"]
+            assert len(hits) == 30 and {h["user_id"] for h in hits} == {"u"}
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("DROP OWNED BY engram_owner")
+            admin.execute("DROP ROLE engram_owner")

@@ -19,13 +19,14 @@ from typing import Any
 
 from psycopg import AsyncCursor
 
-from engram.core.filters import Node
+from engram.core.filters import Node, scope_of
 from engram.store.base import KeywordMatches
 from engram.store.postgres.compile import Params, compile_live
 
 FETCH = 5000  # matches read per query; past it, other candidates are scored directly
 K1, B = 1.2, 0.75
-# Matching through the GIN index reads every posting of the query's lexemes in the project; a
+# Where the filters pin no user, agent or run (or `schema.SCOPED_FULL_TEXT` is missing), matching
+# through the GIN index reads every posting of the query's lexemes in the project; a
 # scope's rows can be read instead (through its B-tree) and each row's `fts` checked. Measured
 # at 1M memories: ~0.3 ms per 1,000 postings against ~1.7 ms per 1,000 rows of the scope, so the
 # scope is read when the lexemes have more than SCAN_RATIO postings per row of it (the rows as
@@ -104,13 +105,16 @@ async def matches(
     today: str,
     show_expired: bool,
     want: int | None,
+    by_scope: bool = False,
 ) -> KeywordMatches:
     """rid -> BM25 of the matches within the filters, best first (up to FETCH), and whether
-    that is every match."""
+    that is every match. `by_scope`: the database has `schema.SCOPED_FULL_TEXT`, which
+    matches within a user, agent or run the filters pin through its postings alone."""
     q = await prepare(cur, project, terms)
     if q is None:
         return KeywordMatches({}, True)
-    if await read_the_scope(cur, q, project, where, today, show_expired):
+    pinned = by_scope and bool(scope_of(where))
+    if not pinned and await read_the_scope(cur, q, project, where, today, show_expired):
         # One pass over the scope's rows whatever the lexemes: no gain in trying rare ones first.
         return await scored(cur, q, list(q.idf), project, where, today, show_expired, scan=True)
     if want is not None and len(q.idf) > 1:

@@ -60,7 +60,7 @@ from engram.store.postgres.rows import (
     history,
     record,
 )
-from engram.store.postgres.schema import LOCK
+from engram.store.postgres.schema import LOCK, SCOPED_FULL_TEXT
 from engram.types import Relation
 
 Cursor = AsyncCursor[Any]
@@ -108,6 +108,7 @@ class PostgresStore:
         self._dims = 0
         self._model_id = ""
         self._id_budget: int | None = None  # `_user_vectors_index`'s, when it is there
+        self._by_scope = False  # whether the database has `SCOPED_FULL_TEXT` (migration 6)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -124,6 +125,8 @@ class PostgresStore:
             if self._hnsw is not None:
                 await self._hnsw_index(cur, dims, self._hnsw)
             self._id_budget = await self._user_vectors_index(cur, dims)
+            await cur.execute(f"SELECT to_regclass('{SCOPED_FULL_TEXT}') IS NOT NULL")
+            self._by_scope = bool((await cur.fetchone() or (False,))[0])
         self._dims, self._model_id = dims, model_id
 
     async def _user_vectors_index(self, cur: Cursor, dims: int) -> int | None:
@@ -541,7 +544,7 @@ class PostgresStore:
     ) -> KeywordMatches:
         async with self._read() as cur:
             return await fulltext.matches(
-                cur, self.project, terms, where, today, show_expired, want
+                cur, self.project, terms, where, today, show_expired, want, self._by_scope
             )
 
     async def candidates(
@@ -582,7 +585,7 @@ class PostgresStore:
         """`candidates` once the nearest vectors are known."""
         if keyword is None:  # not read ahead: read it now, in the same snapshot
             keyword = await fulltext.matches(
-                cur, self.project, terms, where, today, show_expired, n_keyword
+                cur, self.project, terms, where, today, show_expired, n_keyword, self._by_scope
             )
         matches = keyword.scores
         scored = dict(list(matches.items())[:n_keyword])
