@@ -429,6 +429,16 @@ MIGRATIONS: list[str] = [
             SQLERRM;
     END $$;
     """,
+    # 7: statistics on the expressions the vector statements filter on. Without them the planner
+    # guesses that `vector_dims(embedding) = d` keeps 0.5% of the rows (and the byte budget of
+    # the users' vectors' index a third), so it took a 100k-memory user for ~170 rows and
+    # scanned all of its vectors exactly (93 ms) rather than through the HNSW index.
+    """
+    CREATE STATISTICS IF NOT EXISTS memories_vector_expressions
+        ON (vector_dims(embedding)), (octet_length(project) + octet_length(user_id))
+        FROM memories;
+    ANALYZE memories;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -439,6 +449,7 @@ NAMES = (
     "full text through its index under row-level security",
     "organization roles and a project's private addresses",
     "the full text of a scope through one index",
+    "statistics on the vector statements' expressions",
 )
 
 
