@@ -83,7 +83,7 @@ async def from_postgres(
             counts = await copy_store(PostgresStore(database, project=project), SQLiteStore(path),
                                       config)  # fmt: skip
         except BaseException:
-            for leftover in (path, *(Path(f"{path}{s}") for s in ("-wal", "-shm"))):
+            for leftover in (path, *(Path(f"{path}{s}") for s in ("-wal", "-shm", "-vectors"))):
                 leftover.unlink(missing_ok=True)
             raise
     finally:

@@ -1,9 +1,11 @@
 """An inverted-file (IVF) approximate index over one partition's vectors, in numpy.
 
-Spherical k-means on a sample gives `lists` centroids; every vector is filed under its nearest one.
-A search scores the centroids, takes the `probe` best lists, and scores their vectors exactly
-(plus every vector appended since the build, also exactly). Built from a snapshot without any lock
-held; the caller installs it if the partition has not been replaced meanwhile.
+Spherical k-means on a sample gives `lists` centroids; every vector is filed under its nearest one,
+and the partition is then laid out list by list (`build` in vectors.py), so that a list is a
+contiguous run of rows. A search scores the centroids, takes the `probe` best lists, and scores
+their rows exactly, one contiguous block each (plus every row appended since the build, also
+exactly). Built from a snapshot without any lock held; the caller installs it if the partition
+has not been replaced meanwhile.
 """
 
 from __future__ import annotations
@@ -18,34 +20,42 @@ F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 SAMPLE = 20_000
 ITERATIONS = 8
-PROBE_FRACTION = 0.2  # of the lists: recall@10 0.95 on tests/test_ann.py data; see bench/core.py
+# Lists probed: a fraction of them, at least PROBE_MIN (recall@10 0.95 on tests/test_ann.py's
+# clustered data; MiniLM vectors at 1M: bench/sqlite_scale.py).
+PROBE_FRACTION = 0.2
+PROBE_MIN = 4
 _ASSIGN_CHUNK = 8192
 
 
 @dataclass(frozen=True, slots=True)
 class IVF:
     centroids: F32  # (lists, dims), unit rows
-    order: I64  # partition positions, grouped by list
-    starts: I64  # list i holds order[starts[i]:starts[i + 1]]
+    starts: I64  # list i is positions [starts[i], starts[i + 1]) of the partition
     built: int  # positions [0, built) are filed; later ones are scanned exactly
 
     @property
     def lists(self) -> int:
         return len(self.centroids)
 
-    def candidates(self, query: F32, size: int, probe: int | None = None) -> I64:
-        """Positions worth scoring exactly: the best lists' members and the unfiled tail."""
-        count = probe or max(4, math.ceil(self.lists * PROBE_FRACTION))
+    def probes(self) -> int:
+        return max(PROBE_MIN, math.ceil(self.lists * PROBE_FRACTION))
+
+    def ranges(self, query: F32, size: int, probe: int | None = None) -> list[tuple[int, int]]:
+        """The runs of positions worth scoring exactly: the best lists and the unfiled tail."""
+        count = probe or self.probes()
         if count >= self.lists:
-            return np.arange(size, dtype=np.int64)
+            return [(0, size)]
         best = np.argpartition(-(self.centroids @ query), count - 1)[:count]
-        parts = [self.order[self.starts[i] : self.starts[i + 1]] for i in best.tolist()]
-        parts.append(np.arange(self.built, size, dtype=np.int64))
-        return np.concatenate(parts)
+        found = [(int(self.starts[i]), int(self.starts[i + 1])) for i in np.sort(best).tolist()]
+        found = [(s, e) for s, e in found if e > s]
+        if size > self.built:
+            found.append((self.built, size))
+        return found
 
 
-def build_ivf(vectors: F32, seed: int = 0) -> IVF:
-    """Cluster `vectors` (unit rows) into about sqrt(n) lists."""
+def build_ivf(vectors: F32, seed: int = 0) -> tuple[IVF, I64]:
+    """Cluster `vectors` (unit rows) into about sqrt(n) lists. Returns the index, for the rows
+    laid out list by list, and that layout: `order[i]` is the row that goes to position i."""
     n = len(vectors)
     lists = int(min(4096, max(16, math.sqrt(n))))
     rng = np.random.default_rng(seed)
@@ -67,4 +77,4 @@ def build_ivf(vectors: F32, seed: int = 0) -> IVF:
     )
     order = np.argsort(assignment, kind="stable").astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(np.bincount(assignment, minlength=lists))])
-    return IVF(centroids.astype(np.float32), order, starts.astype(np.int64), n)
+    return IVF(centroids.astype(np.float32), starts.astype(np.int64), n), order

@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,7 @@ import numpy.typing as npt
 
 from engram.core.filters import Node, scope_of
 from engram.errors import StoreError
-from engram.store.sqlite.ann import build_ivf
+from engram.store.sqlite import snapshot
 from engram.store.sqlite.compile import compile_where, is_pure_scope
 from engram.store.sqlite.rows import INDEX_COLUMNS, chunked
 from engram.store.sqlite.transaction import atomic
@@ -23,17 +25,27 @@ from engram.store.sqlite.vectors import (
     ANN_THRESHOLD,
     ScopeKey,
     VectorIndex,
+    build,
     days_since_epoch,
     rows_from,
 )
 
 logger = logging.getLogger("engram.store.sqlite")
 F32 = npt.NDArray[np.float32]
+# The index is saved beside the database (`snapshot.py`) when it holds at least SNAPSHOT_MIN rows
+# and a process loaded or replayed at least a twentieth of them since the file was written (or
+# SNAPSHOT_MIN): below that size, reading the vectors from SQLite takes well under a second.
+SNAPSHOT_MIN = 50_000
 
 
 class IndexKeeper:
-    def __init__(self, ann_threshold: int | None = ANN_THRESHOLD) -> None:
+    def __init__(
+        self, ann_threshold: int | None = ANN_THRESHOLD, snapshot_min: int = SNAPSHOT_MIN
+    ) -> None:
         self._ann_threshold = ann_threshold
+        self._snapshot_min = snapshot_min
+        self._saved_at: Path | None = None  # where the index is saved; None: never
+        self._unsaved = 0  # rows loaded or replayed since the saved index
         self._index: VectorIndex | None = None
         self._lock = threading.Lock()
         self._seq = 0
@@ -46,8 +58,9 @@ class IndexKeeper:
         self._generation = 0
         self._builder = ThreadPoolExecutor(1, thread_name_prefix="engram-ann-builder")
 
-    def open(self, dims: int) -> None:
+    def open(self, dims: int, saved_at: Path | None = None) -> None:
         self._index = VectorIndex(dims, ann_threshold=self._ann_threshold)
+        self._saved_at = saved_at
 
     @property
     def index(self) -> VectorIndex:
@@ -87,7 +100,7 @@ class IndexKeeper:
         with self._lock:
             self.sync(conn)
             found = self.index.search(query, scope_of(where), k=k, today=day, allowed=allowed)
-            wanted = self.index.wanted_builds()
+            wanted = self.index.wanted_builds(scope_of(where))
         for scope, part in wanted:
             self._builder.submit(self._build, scope, part)
         return found
@@ -125,20 +138,60 @@ class IndexKeeper:
             parts = self._index.partitions_for(scope) if self._index else []
             return bool(parts) and all(p.ivf is not None for p in parts)
 
-    def shutdown(self) -> None:
+    def shutdown(self, conn: sqlite3.Connection | None = None) -> None:
+        """Stop building; with a connection, save the index if it is worth it (see
+        SNAPSHOT_MIN). A failure to save is logged: the next process reads the database."""
         self._builder.shutdown(wait=True)
+        if conn is None:
+            return
+        with self._lock:
+            try:
+                self._save(conn)
+            except (OSError, sqlite3.Error) as exc:
+                logger.warning("could not save the vector index beside the database: %s", exc)
+
+    def _save(self, conn: sqlite3.Connection) -> None:
+        index, path = self._index, self._saved_at
+        if index is None or path is None or self._epoch is None:
+            return
+        self.sync(conn)  # this process's last writes too
+        rows = len(index)
+        if rows < self._snapshot_min or self._unsaved < max(self._snapshot_min, rows // 20):
+            return
+        token = uuid.uuid4().hex
+        snapshot.write(path, token=token, epoch=self._epoch, seq=self._seq, dims=index.dims,
+                       parts=index.partitions())  # fmt: skip
+        conn.execute("PRAGMA busy_timeout = 2000")  # closing: not a minute behind a writer
+        with atomic(conn):  # the database names the file it goes with (see snapshot.py)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('vectors', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (token,),
+            )
+        self._unsaved = 0
+
+    def _saved(self, meta: dict[str, str], floor: int, top: int) -> snapshot.Snapshot | None:
+        """The saved index, when the database names it and its log still reaches it."""
+        if self._saved_at is None or "vectors" not in meta:
+            return None
+        found = snapshot.read(self._saved_at, self.index.dims)
+        if found is None or found.token != meta["vectors"] or found.epoch != meta.get("epoch"):
+            return None
+        return found if floor <= found.seq <= top else None
 
     def _build(self, scope: ScopeKey, part: Any) -> None:
-        """Build a partition's IVF index outside the lock (positions below `size` never change),
-        then install it under the lock."""
-        ivf = None
+        """Build a partition's IVF index and lay out its rows for it outside the lock (positions
+        below `size` never change), then install both under the lock."""
+        built = None
         try:
-            ivf = build_ivf(part.vectors[: part.size])
+            built = build(part)
         except Exception:  # the exact search keeps working; try again on a later search
             logger.exception("building the approximate index failed")
         with self._lock:
             if self._index is not None:
-                self._index.install(scope, part, ivf)
+                self._index.install(scope, part, built)
+                if built is not None:  # a layout worth saving, as if that many rows changed
+                    self._unsaved += built.ivf.built
 
     def sync(self, conn: sqlite3.Connection, *, in_transaction: bool = False) -> None:
         """Bring the index up to the database's current state (the caller holds the lock).
@@ -162,10 +215,18 @@ class IndexKeeper:
             top = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
             floor = int(meta.get("log_floor", 0))
             if meta.get("epoch") != self._epoch or self._seq < floor:
-                meta_sql = INDEX_COLUMNS.removesuffix(", embedding")
-                rows = conn.execute(f"SELECT {meta_sql} FROM memories ORDER BY rid").fetchall()
-                blobs = conn.execute("SELECT embedding FROM memories ORDER BY rid")
-                self.index.load(rows, (b[0] for b in blobs))
+                saved = self._saved(meta, floor, top) if self._epoch is None else None
+                if saved is not None:
+                    self.index.load_snapshot(saved)
+                    self._seq = saved.seq
+                    if top > self._seq:
+                        self._replay(conn)
+                else:
+                    meta_sql = INDEX_COLUMNS.removesuffix(", embedding")
+                    rows = conn.execute(f"SELECT {meta_sql} FROM memories ORDER BY rid").fetchall()
+                    blobs = conn.execute("SELECT embedding FROM memories ORDER BY rid")
+                    self.index.load(rows, (b[0] for b in blobs))
+                    self._unsaved = len(rows)
             elif top > self._seq:
                 self._replay(conn)
         self._seq = top
@@ -174,6 +235,7 @@ class IndexKeeper:
     def _replay(self, conn: sqlite3.Connection) -> None:
         log = conn.execute("SELECT rid FROM index_log WHERE seq > ?", (self._seq,))
         changed = sorted({r[0] for r in log})
+        self._unsaved += len(changed)
         present: set[int] = set()
         for chunk, marks in chunked(changed):
             rows = conn.execute(

@@ -42,10 +42,10 @@ from engram.store.base import (
     Update,
     Vector,
 )
-from engram.store.sqlite import graph, opening, transfer, writes
+from engram.store.sqlite import graph, opening, snapshot, transfer, writes
 from engram.store.sqlite import keyword as keyword_sql
 from engram.store.sqlite.compile import compile_live
-from engram.store.sqlite.indexing import IndexKeeper
+from engram.store.sqlite.indexing import SNAPSHOT_MIN, IndexKeeper
 from engram.store.sqlite.rows import (
     COLUMNS,
     HISTORY_COLUMNS,
@@ -74,6 +74,7 @@ class SQLiteStore:
         busy_timeout: float = 60.0,
         readers: int = 2,
         ann_threshold: int | None = ANN_THRESHOLD,
+        snapshot_min: int = SNAPSHOT_MIN,
     ) -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
@@ -81,7 +82,7 @@ class SQLiteStore:
         self._synchronous = synchronous.upper()
         self._busy_timeout = busy_timeout
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="engram-sqlite-writer")
-        self._keeper = IndexKeeper(ann_threshold)
+        self._keeper = IndexKeeper(ann_threshold, snapshot_min)
         self._fulltext = keyword_sql.FullText(self._keeper)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="engram-sqlite-reader")
         self._local = threading.local()
@@ -137,7 +138,7 @@ class SQLiteStore:
         except OSError as exc:
             raise StoreError(f"cannot make the store's directory: {exc}") from exc
         await self._run(self._writer, self._open, dims, model_id)
-        self._keeper.open(dims)
+        self._keeper.open(dims, snapshot.path_for(self.path))
         # Load the vector index in the background now: the first search (which also has to load
         # the embedding model) finds it ready or waits on the lock for the rest.
         warming = self._readers.submit(self._guarded, self._keeper.warm, ())
@@ -157,7 +158,10 @@ class SQLiteStore:
     def _shutdown(self) -> None:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
-        self._keeper.shutdown()
+        try:  # saves the vector index beside the database when that is worth it
+            self._keeper.shutdown(self._conn() if self._embedder[0] else None)
+        except sqlite3.Error as exc:
+            logger.warning("could not save the vector index beside the database: %s", exc)
         with self._conns_lock:
             for conn in self._all_conns:
                 conn.close()
@@ -294,6 +298,7 @@ class SQLiteStore:
 
     async def reset(self) -> None:
         await self._run(self._writer, lambda conn: self._write(conn, writes.reset))
+        snapshot.path_for(self.path).unlink(missing_ok=True)  # of the old epoch: unusable
 
     # -- reads ----------------------------------------------------------------------------------
 

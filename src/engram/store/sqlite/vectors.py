@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engram.store.sqlite.ann import IVF
+from engram.store.sqlite.ann import IVF, build_ivf
+from engram.store.sqlite.snapshot import Snapshot
 
 ScopeKey = tuple[str | None, str | None, str | None]
 RawRow = tuple[int, str | None, str | None, str | None, str | None, bytes]  # INDEX_COLUMNS
@@ -41,6 +42,26 @@ class Row:
     scope: ScopeKey
     expires: int  # days since 1970-01-01, NO_EXPIRY when none
     vector: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A partition's IVF index and its positions [0, ivf.built) laid out list by list (copies
+    made outside the lock: positions below a partition's size never change)."""
+
+    ivf: IVF
+    order: npt.NDArray[np.int64]
+    vectors: npt.NDArray[np.float32]
+    rids: npt.NDArray[np.int64]
+    expires: npt.NDArray[np.int32]
+
+
+def build(part: _Partition) -> Built:
+    """The IVF index of a partition's rows so far, and those rows in its layout."""
+    size = part.size
+    ivf, order = build_ivf(part.vectors[:size])
+    return Built(ivf, order, part.vectors[:size][order], part.rids[:size][order],
+                 part.expires[:size][order])  # fmt: skip
 
 
 def _allocate(shape: tuple[int, ...], dtype: type[np.generic]) -> npt.NDArray[Any]:
@@ -70,19 +91,20 @@ class _Partition:
     @classmethod
     def over(
         cls, vectors: npt.NDArray[np.float32], rids: npt.NDArray[np.int64],
-        expires: npt.NDArray[np.int32],
+        expires: npt.NDArray[np.int32], alive: npt.NDArray[np.bool_] | None = None,
     ) -> _Partition:  # fmt: skip
-        """A full partition over existing arrays (views are fine: growing copies them)."""
+        """A full partition over existing arrays (views are fine: growing copies them; `alive`,
+        all true, is written in place)."""
         part = cls.__new__(cls)
         part.vectors, part.rids, part.expires = vectors, rids, expires
-        part.alive = np.ones(len(rids), dtype=bool)
+        part.alive = np.ones(len(rids), dtype=bool) if alive is None else alive
         part.size, part.dead = len(rids), 0
         part.ivf, part.building = None, False
         return part
 
     def append(self, row: Row) -> int:
-        if self.size == len(self.rids):
-            self._grow(max(16, 2 * self.size))
+        if self.size == len(self.rids):  # doubling, then by a quarter past 64k rows
+            self._grow(max(16, 2 * self.size if self.size < 65536 else self.size * 5 // 4))
         pos = self.size
         self.vectors[pos] = row.vector
         self.rids[pos] = row.rid
@@ -117,11 +139,45 @@ class VectorIndex:
 
     def clear(self) -> None:
         self._partitions: dict[ScopeKey, _Partition] = {}
-        self._where: dict[int, tuple[ScopeKey, int]] = {}
         self._by_field: list[dict[str, set[ScopeKey]]] = [defaultdict(set) for _ in _SCOPE_FIELDS]
+        # Where each row is: the rows of a whole load in sorted arrays (rid -> partition, position;
+        # built in numpy: a dict of a million rows took 2 s), and the rows placed since in
+        # `_where`, which overrides them (None: removed).
+        self._base_rids = np.empty(0, dtype=np.int64)
+        self._base_part = np.empty(0, dtype=np.int32)
+        self._base_pos = np.empty(0, dtype=np.int64)
+        self._base_keys: list[ScopeKey] = []
+        self._where: dict[int, tuple[ScopeKey, int] | None] = {}
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._where)
+        return self._count
+
+    def _set_base(
+        self, keys: list[ScopeKey], counts: list[int], rids: npt.NDArray[np.int64]
+    ) -> None:
+        """The rows of a whole load: partition i holds rids[starts[i]:starts[i] + counts[i]]."""
+        if not keys:
+            return
+        sizes = np.asarray(counts, dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        part = np.repeat(np.arange(len(keys), dtype=np.int32), sizes)
+        pos = np.arange(len(rids), dtype=np.int64) - np.repeat(starts, sizes)
+        order = np.argsort(rids, kind="stable")
+        self._base_rids, self._base_part, self._base_pos = rids[order], part[order], pos[order]
+        self._base_keys = keys
+        self._count = len(rids)
+
+    def _locate(self, rid: int) -> tuple[ScopeKey, int] | None:
+        if rid in self._where:
+            return self._where[rid]
+        i = int(np.searchsorted(self._base_rids, rid))
+        if i < len(self._base_rids) and self._base_rids[i] == rid:
+            return self._base_keys[self._base_part[i]], int(self._base_pos[i])
+        return None
+
+    def _place(self, rid: int, scope: ScopeKey, pos: int) -> None:
+        self._where[rid] = (scope, pos)
 
     def load(self, meta: Sequence[MetaRow], blobs: Iterable[bytes]) -> None:
         """Replace the whole index. `meta` and `blobs` describe the same rows in the same order;
@@ -148,13 +204,31 @@ class VectorIndex:
         rids = np.fromiter((r[0] for r in meta), np.int64, n)[order]
         expires = np.fromiter((days_since_epoch(r[4]) for r in meta), np.int32, n)[order]
         start = 0
+        alive = np.ones(n, dtype=bool)
         for scope, members in groups.items():
             end = start + len(members)
-            part = _Partition.over(vectors[start:end], rids[start:end], expires[start:end])
+            part = _Partition.over(vectors[start:end], rids[start:end], expires[start:end],
+                                   alive[start:end])  # fmt: skip
             self._add_partition(scope, part)
-            positions = ((scope, p) for p in range(end - start))
-            self._where.update(zip(part.rids.tolist(), positions, strict=True))
             start = end
+        self._set_base(list(groups), [len(m) for m in groups.values()], rids)
+
+    def load_snapshot(self, snap: Snapshot) -> None:
+        """Replace the whole index with a saved one; its vectors stay mapped from the file
+        (read-only: a partition that grows is copied first, as any full partition is)."""
+        self.clear()
+        vectors = np.asarray(snap.vectors)  # a plain array over the mapping: cheaper views
+        alive = np.ones(len(snap.rids), dtype=bool)
+        for saved in snap.parts:
+            s, e = saved.start, saved.start + saved.rows
+            part = _Partition.over(vectors[s:e], snap.rids[s:e], snap.expires[s:e], alive[s:e])
+            if saved.ivf is not None and self.ann_threshold is not None:
+                part.ivf = IVF(*saved.ivf)  # (exact search only: the lists' layout stays)
+            self._add_partition(saved.scope, part)
+        self._set_base([p.scope for p in snap.parts], [p.rows for p in snap.parts], snap.rids)
+
+    def partitions(self) -> list[tuple[ScopeKey, _Partition]]:
+        return list(self._partitions.items())
 
     def _copy_chunk(
         self, vectors: npt.NDArray[np.float32], dest: npt.NDArray[np.int64], done: int,
@@ -180,13 +254,16 @@ class VectorIndex:
             if partition is None:
                 partition = _Partition(self.dims)
                 self._add_partition(row.scope, partition)
-            self._where[row.rid] = (row.scope, partition.append(row))
+            self._place(row.rid, row.scope, partition.append(row))
+            self._count += 1
 
     def remove(self, rids: Iterable[int]) -> None:
         for rid in rids:
-            found = self._where.pop(rid, None)
+            found = self._locate(rid)
             if found is None:
                 continue
+            self._where[rid] = None  # (a tombstone over the load's arrays)
+            self._count -= 1
             scope, pos = found
             partition = self._partitions[scope]
             partition.alive[pos] = False
@@ -205,7 +282,7 @@ class VectorIndex:
         fresh.size = n
         self._partitions[scope] = fresh
         for pos, rid in enumerate(fresh.rids[:n].tolist()):
-            self._where[rid] = (scope, pos)
+            self._place(rid, scope, pos)
 
     def search_exact_scope(self, query: npt.NDArray[np.float32], scope: ScopeKey) -> float | None:
         """The best cosine among the live rows of exactly this scope (expired ones included)."""
@@ -219,7 +296,7 @@ class VectorIndex:
         wanted = {id(p) for p in self.partitions_for(scope)}
         out = []
         for rid in rids:
-            found = self._where.get(rid)
+            found = self._locate(rid)
             if found is None:
                 out.append(False)
                 continue
@@ -231,40 +308,67 @@ class VectorIndex:
         """The cosine of the query with each indexed row (rows not indexed are left out)."""
         out: dict[int, float] = {}
         for rid in rids:
-            found = self._where.get(rid)
+            found = self._locate(rid)
             if found is not None:
                 scope, pos = found
                 out[rid] = float(self._partitions[scope].vectors[pos] @ query)
         return out
 
-    def wanted_builds(self) -> list[tuple[ScopeKey, _Partition]]:
-        """Partitions that need an (up to date) IVF index; each is marked as being built."""
+    def wanted_builds(
+        self, scope: dict[str, str] | None = None
+    ) -> list[tuple[ScopeKey, _Partition]]:
+        """Partitions (of `scope`, the ones a search just read; None: all) that need an (up to
+        date) IVF index; each is marked as being built. Only a search's own partitions are
+        looked at: a store of 100k scopes would otherwise spend 30 ms a search on this."""
         if self.ann_threshold is None:
             return []
         wanted = []
-        for scope, part in self._partitions.items():
+        keys = self._partitions.keys() if scope is None else self._keys_for(scope)
+        for key in keys:
+            part = self._partitions[key]
             live = part.size - part.dead
             stale = part.ivf is None or part.size > part.ivf.built * 1.5
             if live >= self.ann_threshold and stale and not part.building:
                 part.building = True
-                wanted.append((scope, part))
+                wanted.append((key, part))
         return wanted
 
-    def install(self, scope: ScopeKey, part: _Partition, ivf: IVF | None) -> None:
-        """Attach a built index, unless the partition was replaced (compacted) meanwhile."""
+    def install(self, scope: ScopeKey, part: _Partition, built: Built | None) -> None:
+        """Attach a built index, with the partition laid out as it files them, unless the
+        partition was replaced (compacted) meanwhile. Rows appended since the build stay after
+        the filed ones; rows removed since stay removed."""
         part.building = False
-        if ivf is not None and self._partitions.get(scope) is part and ivf.built <= part.size:
-            part.ivf = ivf
+        if built is None or self._partitions.get(scope) is not part:
+            return
+        b, n = built.ivf.built, part.size
+        if b > n:
+            return
+        alive = np.concatenate([part.alive[:b][built.order], part.alive[b:n]])
+        if n == b:
+            vectors, rids, expires = built.vectors, built.rids, built.expires
+        else:
+            vectors = np.concatenate([built.vectors, part.vectors[b:n]])
+            rids = np.concatenate([built.rids, part.rids[b:n]])
+            expires = np.concatenate([built.expires, part.expires[b:n]])
+        fresh = _Partition.over(vectors, rids, expires)
+        fresh.alive, fresh.dead, fresh.ivf = alive, part.dead, built.ivf
+        self._partitions[scope] = fresh
+        live = np.flatnonzero(alive[:b])
+        for rid, p in zip(rids[live].tolist(), live.tolist(), strict=True):
+            self._place(rid, scope, p)
 
     def partitions_for(self, scope: dict[str, str]) -> list[_Partition]:
         """The partitions whose scope agrees with the given field values ({} means all)."""
+        return [self._partitions[k] for k in self._keys_for(scope)]
+
+    def _keys_for(self, scope: dict[str, str]) -> list[ScopeKey]:
         keys: set[ScopeKey] | None = None
         for i, name in enumerate(_SCOPE_FIELDS):
             if name in scope:
                 found = self._by_field[i].get(scope[name], set())
                 keys = set(found) if keys is None else keys & found
         chosen = self._partitions.keys() if keys is None else keys
-        return [self._partitions[k] for k in chosen if k in self._partitions]
+        return [k for k in chosen if k in self._partitions]
 
     def search(
         self,
@@ -284,7 +388,7 @@ class VectorIndex:
         for part in self.partitions_for(scope):
             found = None
             if part.ivf is not None and allowed is None:
-                found = _score(part, query, today, None, part.ivf.candidates(query, part.size))
+                found = _score_runs(part, query, today, part.ivf.ranges(query, part.size))
                 if found is not None and len(found[0]) < k:
                     found = None  # too few near the query: look at everything
             if found is None:
@@ -327,6 +431,25 @@ def _score(
     if len(positions) == 0:
         return None
     return part.vectors[positions] @ query, part.rids[positions]
+
+
+def _score_runs(
+    part: _Partition, query: npt.NDArray[np.float32], today: int, runs: list[tuple[int, int]]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]] | None:
+    """`_score` over runs of contiguous positions (an IVF's probed lists): one block each."""
+    scores, rids = [], []
+    for start, end in runs:
+        keep = part.alive[start:end] & (part.expires[start:end] >= today)
+        block = part.vectors[start:end] @ query
+        if keep.all():
+            scores.append(block)
+            rids.append(part.rids[start:end])
+        else:
+            scores.append(block[keep])
+            rids.append(part.rids[start:end][keep])
+    if not scores:
+        return None
+    return np.concatenate(scores), np.concatenate(rids)
 
 
 def _member(
