@@ -401,3 +401,35 @@ async def test_concurrent_queries_share_an_embedder_call_and_repeats_are_remembe
         assert again == answers
         await memory.search(queries[0], user_id="a")  # the failed one was not remembered
         assert [r["json"]["input"] for r in fake_openai.requests] == [queries[:1]]
+
+
+async def test_kept_term_counts_follow_the_store(db_path: Path) -> None:
+    """MaxScore's per-term row counts are kept while the database is unchanged: a write (here,
+    one that makes a rare term common) is seen by the next search, whose best matches are still
+    those of reading every match."""
+    import sqlite3
+
+    from engram import AsyncMemory
+    from engram.core.filters import parse_filters
+    from engram.store.sqlite import keyword
+
+    store = SQLiteStore(db_path)
+    async with AsyncMemory(embedder=HashingEmbedder(64), store=store) as m:
+        texts = [f"alpha common {i}" for i in range(300)] + [f"beta rare {i}" for i in range(5)]
+        await m.add([{"role": "user", "content": t} for t in texts], user_id="u", infer=False)
+        where, terms = parse_filters({"user_id": "u"}), ["alpha", "beta"]
+        conn = sqlite3.connect(db_path)
+
+        def exact(limit: int) -> list[float]:
+            every = keyword._ranked(conn, keyword.expression(terms, {"user_id": "u"}), None, None)
+            return [round(s, 9) for _, s in every[:limit]]
+
+        for _ in range(2):  # the second time from the kept counts
+            found = await store.keyword_matches(terms, where, today="2026-01-01", want=5)
+            assert [round(s, 9) for s in list(found.scores.values())[:5]] == exact(5)
+        assert store._fulltext._hits == {"alpha": 300, "beta": 5}
+        await m.add([{"role": "user", "content": f"beta again {i}"} for i in range(400)],
+                    user_id="u", infer=False)  # fmt: skip
+        found = await store.keyword_matches(terms, where, today="2026-01-01", want=5)
+        assert [round(s, 9) for s in list(found.scores.values())[:5]] == exact(5)
+        assert store._fulltext._hits == {"alpha": 300, "beta": 405}

@@ -147,12 +147,17 @@ class IndexKeeper:
         with self._lock:
             try:
                 self._save(conn)
-            except (OSError, sqlite3.Error) as exc:
+            except Exception as exc:  # a cache: the next process reads the database instead
                 logger.warning("could not save the vector index beside the database: %s", exc)
 
     def _save(self, conn: sqlite3.Connection) -> None:
         index, path = self._index, self._saved_at
         if index is None or path is None or self._epoch is None:
+            return
+        if max(len(index), self._unsaved) < self._snapshot_min:
+            return
+        dims = conn.execute("SELECT value FROM meta WHERE key = 'dims'").fetchone()
+        if dims is None or int(dims[0]) != index.dims:  # another embedder took the store over
             return
         self.sync(conn)  # this process's last writes too
         rows = len(index)

@@ -6,7 +6,7 @@ import math
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engram.core.filters import Node, scope_of
@@ -23,6 +23,7 @@ KEYWORD_WINDOW_MAX = 20_000  # past this (many expired rows), matches are joined
 # Full-text results of recent scope searches, kept while the database has not changed (any
 # commit, by any process, drops them all): an application asking the same again skips BM25.
 RECENT_RESULTS = 256
+RECENT_TERMS = 4096  # terms whose rows are counted and kept (`FullText._hits`)
 _SCOPE_PREFIX = {"user_id": "u", "agent_id": "a", "run_id": "r"}
 
 
@@ -49,6 +50,10 @@ class FullText:
         self._keeper = keeper
         self._recent: OrderedDict[tuple[Any, ...], tuple[int, KeywordMatches]] = OrderedDict()
         self._lock = threading.Lock()
+        # Rows of the whole store holding each term (MaxScore's bounds), kept while the
+        # database is unchanged: counting a common word's rows takes ~10 ms at 1M memories.
+        self._hits: dict[str, int] = {}
+        self._hits_generation = -1
 
     def matches(
         self,
@@ -71,7 +76,7 @@ class FullText:
             if hit is not None and hit[0] == generation:
                 self._recent.move_to_end(key)
                 return hit[1]
-        result = self._window(conn, terms, where, scope, today, show_expired, want)
+        result = self._window(conn, terms, where, scope, today, show_expired, want, generation)
         with self._lock:
             self._recent[key] = (generation, result)
             self._recent.move_to_end(key)
@@ -88,6 +93,7 @@ class FullText:
         today: str,
         show_expired: bool,
         want: int | None,
+        generation: int,
     ) -> KeywordMatches:
         """The scope's best matches (its ids are words in the index), less the expired ones
         (the vector index knows each row's expiry), widening the window until `want` are kept;
@@ -97,8 +103,21 @@ class FullText:
             kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
             return KeywordMatches(dict(kept), True)
         window = max(2 * want, KEYWORD_WINDOW)
+
+        def hits(term: str) -> int:
+            with self._lock:
+                if self._hits_generation != generation:
+                    self._hits, self._hits_generation = {}, generation
+                known = self._hits.get(term)
+            if known is None:
+                known = term_hits(conn, term)
+                with self._lock:
+                    if self._hits_generation == generation and len(self._hits) < RECENT_TERMS:
+                        self._hits[term] = known
+            return known
+
         while window <= KEYWORD_WINDOW_MAX:
-            rows = best_matches(conn, terms, scope, window + 1)
+            rows = best_matches(conn, terms, scope, window + 1, hits)
             complete = len(rows) <= window
             kept = self._keeper.filter_scope(conn, rows[:window], where, today, show_expired)
             if complete or len(kept) >= want:
@@ -127,13 +146,23 @@ def matches(
     return {int(r[0]): float(r[1]) for r in rows[:FETCH]}, len(rows) <= FETCH
 
 
+def term_hits(conn: sqlite3.Connection, term: str) -> int:
+    """Rows of the whole store holding the term (in any column MATCH reads)."""
+    found = conn.execute(
+        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", [expression([term])]
+    ).fetchone()
+    return int(found[0])
+
+
 def best_matches(
-    conn: sqlite3.Connection, terms: list[str], scope: Mapping[str, str], limit: int | None
-) -> list[tuple[int, float]]:
+    conn: sqlite3.Connection, terms: list[str], scope: Mapping[str, str], limit: int | None,
+    hits: Callable[[str], int] | None = None,
+) -> list[tuple[int, float]]:  # fmt: skip
     """(rid, BM25) of the `limit` best matches among the scope's rows (every match when None),
-    best first: the caller checks expiry (and the scope, as the vector index knows it)."""
+    best first: the caller checks expiry (and the scope, as the vector index knows it).
+    `hits`: each term's rows in the store (counted when not given)."""
     if limit is not None and len(terms) > 1:
-        found = _best_past_common_terms(conn, terms, scope, limit)
+        found = _best_past_common_terms(conn, terms, scope, limit, hits)
         if found is not None:
             return found
     return _ranked(conn, expression(terms, scope), None, limit)
@@ -156,8 +185,9 @@ def _ranked(
 
 
 def _best_past_common_terms(
-    conn: sqlite3.Connection, terms: list[str], scope: Mapping[str, str], limit: int
-) -> list[tuple[int, float]] | None:
+    conn: sqlite3.Connection, terms: list[str], scope: Mapping[str, str], limit: int,
+    count: Callable[[str], int] | None = None,
+) -> list[tuple[int, float]] | None:  # fmt: skip
     """The `limit` best matches, computing BM25 only for rows with one of the rarer terms
     (MaxScore): a term adds at most idf x (k1 + 1) to a row's BM25, so when the `limit`-th best
     row among those with a rarer term scores above the sum of the common terms' bounds, no row
@@ -165,12 +195,7 @@ def _best_past_common_terms(
 
     FTS5 computes BM25 once per matching row (~1 us each, most of a search's full-text cost);
     a common word can match most of a scope while the best rows are those with the rare ones."""
-    hits = {
-        t: conn.execute(
-            "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", [expression([t])]
-        ).fetchone()[0]
-        for t in terms
-    }
+    hits = {t: count(t) if count is not None else term_hits(conn, t) for t in terms}
     rare = sorted(terms, key=lambda t: hits[t])
     common: list[str] = []
     while len(rare) > 1 and hits[rare[-1]] >= sum(hits[t] for t in rare[:-1]) >= limit:
