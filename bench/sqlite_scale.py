@@ -35,7 +35,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ from bench.postgres_scale import (
     Rows,
     corpus,
     embed,
+    load_sqlite,
     model_id,
     p50_p95,
     questions,
@@ -56,7 +57,6 @@ from engram import Memory
 from engram.config import default_cache_dir
 from engram.core.filters import parse_filters
 from engram.providers.embedders.minilm import MiniLMEmbedder
-from engram.store.base import Insert
 from engram.store.sqlite import ann
 from engram.store.sqlite.store import SQLiteStore
 
@@ -93,20 +93,6 @@ def owners(total: int, users: int, big: int, big_size: int) -> tuple[list[str], 
     )
     rng.shuffle(owner)
     return [f"big-{i}" for i in range(big)] + [f"user-{i}" for i in range(small)], owner
-
-
-async def load(path: Path, batches: Iterator[list[Insert]]) -> tuple[int, float]:
-    """Memories written through `store.apply` and memories/s."""
-    store = SQLiteStore(path)
-    await store.open(dims=DIMS, model_id=model_id())
-    try:
-        count, start = 0, time.perf_counter()
-        for batch in batches:
-            await store.apply(batch)
-            count += len(batch)
-        return count, count / (time.perf_counter() - start)
-    finally:
-        await store.close()
 
 
 def memory_at(data_dir: Path) -> Memory:
@@ -180,8 +166,8 @@ def scopes_part(args: argparse.Namespace, texts: list[str], base: Matrix) -> Non
         rows = Rows(texts, base, args.noise, seed=5, step=3.0e7 / total)
         batches = (rows.make([names[k] for k in owner[o : o + BATCH]])
                    for o in range(0, total, BATCH))  # fmt: skip
-        count, rate = asyncio.run(load(data_dir / "engram.db", batches))
-        say(f"load: {count:,} memories through store.apply ({BATCH:,} a call): {rate:,.0f}/s")
+        rate = asyncio.run(load_sqlite(data_dir / "engram.db", batches))
+        say(f"load: {total:,} memories through store.apply ({BATCH:,} a call): {rate:,.0f}/s")
     else:
         say("load: reused the store an earlier run left (--reuse)")
     fresh = reopen_in_new_process(data_dir, names[0])
@@ -274,8 +260,8 @@ def one_scope_part(args: argparse.Namespace, texts: list[str], base: Matrix) -> 
         db.unlink(missing_ok=True)
         rows = Rows(texts, base, args.noise, seed=6, step=3.0e7 / total)
         batches = (rows.make(["one"] * min(BATCH, total - o)) for o in range(0, total, BATCH))
-        count, rate = asyncio.run(load(db, batches))
-        say(f"load: {count:,} memories through store.apply: {rate:,.0f}/s")
+        rate = asyncio.run(load_sqlite(db, batches))
+        say(f"load: {total:,} memories through store.apply: {rate:,.0f}/s")
     for when in ("first open after the load (exact search; the IVF index is built after it)",
                  "again (the IVF index saved with the vectors)"):  # fmt: skip
         fresh = reopen_in_new_process(data_dir, "one")

@@ -236,12 +236,7 @@ def test_an_upgrade_keeps_the_server_roles_rights(pg_url: str) -> None:
     two-role setup) keeps serving after migration 5 adds a table: the roles with rights on the
     control tables get the same on it."""
     with psycopg.connect(pg_url, autocommit=True) as admin:
-        with admin.transaction():
-            admin.execute("CREATE TABLE engram_schema (one boolean PRIMARY KEY DEFAULT true "
-                          "CHECK (one), version int NOT NULL)")  # fmt: skip
-            for migration in MIGRATIONS[:4]:
-                admin.execute(migration)
-            admin.execute("INSERT INTO engram_schema (version) VALUES (4)")
+        _schema_at(admin, 4)
         admin.execute("DROP ROLE IF EXISTS engram_upgrade_app")
         admin.execute("CREATE ROLE engram_upgrade_app LOGIN PASSWORD 'app-password'")
         admin.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
@@ -267,12 +262,7 @@ def test_without_btree_gin_the_plain_full_text_index_stays(pg_url: str) -> None:
     plain GIN index of `fts` stays, the migration is recorded, `engram db status` says what to
     run, and a scope's full text is matched row by row, with the same results."""
     with psycopg.connect(pg_url, autocommit=True) as admin:
-        with admin.transaction():
-            admin.execute("CREATE TABLE engram_schema (one boolean PRIMARY KEY DEFAULT true "
-                          "CHECK (one), version int NOT NULL)")  # fmt: skip
-            for migration in MIGRATIONS[:5]:
-                admin.execute(migration)
-            admin.execute("INSERT INTO engram_schema (version) VALUES (5)")
+        _schema_at(admin, 5)
         admin.execute("DROP ROLE IF EXISTS engram_owner")
         admin.execute("CREATE ROLE engram_owner LOGIN PASSWORD 'owner-password' BYPASSRLS")
         for table in ("engram_schema", "memories"):
@@ -303,3 +293,13 @@ def test_without_btree_gin_the_plain_full_text_index_stays(pg_url: str) -> None:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute("DROP OWNED BY engram_owner")
             admin.execute("DROP ROLE engram_owner")
+
+
+def _schema_at(admin: psycopg.Connection[Any], version: int) -> None:
+    """The database as an Engram of schema `version` left it."""
+    with admin.transaction():
+        admin.execute("CREATE TABLE engram_schema (one boolean PRIMARY KEY DEFAULT true "
+                      "CHECK (one), version int NOT NULL)")  # fmt: skip
+        for migration in MIGRATIONS[:version]:
+            admin.execute(migration)
+        admin.execute("INSERT INTO engram_schema (version) VALUES (%s)", (version,))
