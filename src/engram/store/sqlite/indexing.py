@@ -193,10 +193,10 @@ class IndexKeeper:
         except Exception:  # the exact search keeps working; try again on a later search
             logger.exception("building the approximate index failed")
         with self._lock:
-            if self._index is not None:
-                self._index.install(scope, part, built)
-                if built is not None:  # a layout worth saving, as if that many rows changed
-                    self._unsaved += built.ivf.built
+            if self._index is None:
+                return
+            if self._index.install(scope, part, built) and built is not None:
+                self._unsaved += built.ivf.built  # a layout worth saving, as that many rows
 
     def sync(self, conn: sqlite3.Connection, *, in_transaction: bool = False) -> None:
         """Bring the index up to the database's current state (the caller holds the lock).

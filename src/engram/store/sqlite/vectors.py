@@ -333,16 +333,16 @@ class VectorIndex:
                 wanted.append((key, part))
         return wanted
 
-    def install(self, scope: ScopeKey, part: _Partition, built: Built | None) -> None:
+    def install(self, scope: ScopeKey, part: _Partition, built: Built | None) -> bool:
         """Attach a built index, with the partition laid out as it files them, unless the
-        partition was replaced (compacted) meanwhile. Rows appended since the build stay after
-        the filed ones; rows removed since stay removed."""
+        partition was replaced (compacted) meanwhile; whether it was. Rows appended since the
+        build stay after the filed ones; rows removed since stay removed."""
         part.building = False
         if built is None or self._partitions.get(scope) is not part:
-            return
+            return False
         b, n = built.ivf.built, part.size
         if b > n:
-            return
+            return False
         alive = np.concatenate([part.alive[:b][built.order], part.alive[b:n]])
         if n == b:
             vectors, rids, expires = built.vectors, built.rids, built.expires
@@ -356,6 +356,7 @@ class VectorIndex:
         live = np.flatnonzero(alive[:b])
         for rid, p in zip(rids[live].tolist(), live.tolist(), strict=True):
             self._place(rid, scope, p)
+        return True
 
     def partitions_for(self, scope: dict[str, str]) -> list[_Partition]:
         """The partitions whose scope agrees with the given field values ({} means all)."""
