@@ -60,11 +60,8 @@ def path_for(database: Path) -> Path:
     return Path(f"{database}-vectors")
 
 
-def _pad(f: BinaryIO) -> int:
-    at = f.tell()
-    extra = -at % ALIGN
-    f.write(b"\0" * extra)
-    return at + extra
+def _pad(f: BinaryIO) -> None:
+    f.write(b"\0" * (-f.tell() % ALIGN))
 
 
 def write(
@@ -144,16 +141,15 @@ def _read(path: Path, dims: int) -> Snapshot | None:
         return None
     rows = int(header["rows"])
     at = len(MAGIC) + 8 + length
-    at += -at % ALIGN
     size = path.stat().st_size
 
-    def take(dtype: str, count: int, width: int = 1) -> np.ndarray[Any, Any]:
+    def take(dtype: str, *shape: int) -> np.ndarray[Any, Any]:
+        """The next block (each starts aligned, as `write` pads them), mapped."""
         nonlocal at
         at += -at % ALIGN
-        nbytes = np.dtype(dtype).itemsize * count * width
+        nbytes = np.dtype(dtype).itemsize * int(np.prod(shape))
         if at + nbytes > size:
             raise ValueError("truncated")
-        shape = (count, width) if width > 1 else (count,)
         array = np.memmap(path, dtype=dtype, mode="r", offset=at, shape=shape) if nbytes else \
             np.zeros(shape, dtype=dtype)  # fmt: skip
         at += nbytes
