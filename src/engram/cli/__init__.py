@@ -3,9 +3,10 @@
 Memory commands (`add`, `search`, `list`, `get`, `history`, `delete`, `export`, `import`, `demo`)
 work on the data directory's own store: the one `Memory()` uses, and the one the server's default
 project uses, so the CLI and `engram serve` see the same memories. `--project` picks another
-project of the server. `serve` runs the REST server; `keys` and `projects` manage the server's
-API keys and projects from the machine itself. With `--database-url` (or $ENGRAM_DATABASE_URL)
-all of these work on a server's PostgreSQL database instead of the data directory.
+project of the server. `serve` runs the REST server, `mcp` the MCP tools over stdio; `keys` and
+`projects` manage the server's API keys and projects from the machine itself. With
+`--database-url` (or $ENGRAM_DATABASE_URL) all of these work on a server's PostgreSQL database
+instead of the data directory.
 
 Every failure is one line on standard error and a non-zero exit: 1 when what was asked for does
 not exist, 2 for anything else (bad input, configuration, an unusable data directory).
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engram.cli import admin, database, memories, output
+from engram.cli import admin, database, mcp_stdio, memories, output
 from engram.config import EMBEDDERS
 from engram.errors import EngramError, NotFoundError
 
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     memories.add_commands(sub, _command)
     admin.add_commands(sub, _command)
     database.add_commands(sub, _command)
+    mcp_stdio.add_commands(sub, _command)
     return parser
 
 
@@ -75,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = admin.run(args)
         elif args.command in database.COMMANDS:
             result = database.run(args)
+        elif args.command in mcp_stdio.COMMANDS:
+            result = mcp_stdio.run(args)
         else:
             result = asyncio.run(memories.run(args))
     except NotFoundError as exc:

@@ -36,6 +36,7 @@ from engram.errors import (
     ValidationError,
     http_status,
 )
+from engram.mcp.http import McpMount
 from engram.server import exports, jobs, manage, oss, platform, profiles, webhooks
 from engram.server.control import ControlDB, bootstrap, default_store
 from engram.server.metrics import Metrics
@@ -62,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = await _start(settings)
         app.state.engram = state
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             await _stop(state)
 
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _internal_error)
     for router in (platform.router, manage.router, exports.router, profiles.router, oss.router):
         app.include_router(router, responses=ERRORS)
+    mcp = McpMount(app, settings.host)  # MCP over streamable HTTP: /mcp (see engram.mcp.http)
+    app.router.routes.extend(mcp.routes())
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     return app

@@ -169,6 +169,15 @@ def api_key_of(request: Request) -> str | None:
 
 async def caller(request: Request) -> Caller:
     """The request's API key, checked, rate-limited; the key's project confines everything."""
+    found = await authenticate(request)
+    await state_of(request).limiter.take(found.key_id)
+    request.state.caller = found
+    _check_ids(request, found)
+    return found
+
+
+async def authenticate(request: Request) -> Caller:
+    """The request's API key, checked (a failure counts toward the address's limit)."""
     state = state_of(request)
     key = api_key_of(request)
     if key is None:
@@ -180,9 +189,6 @@ async def caller(request: Request) -> Caller:
     if found is None:
         await _failed_authentication(request, state)
         raise UnauthenticatedError("invalid or revoked API key")
-    await state.limiter.take(found.key_id)
-    request.state.caller = found
-    _check_ids(request, found)
     return found
 
 
