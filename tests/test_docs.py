@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -63,3 +64,20 @@ def test_every_provider_and_error_is_documented() -> None:
     errors = [n for n in engram.__all__ if n.endswith("Error")]
     for name in errors:
         assert f"`{name}`" in USAGE or f"alias `{name}`" in USAGE or name in USAGE, name
+
+
+def test_mcp_client_configs_are_json_and_run_engram_commands() -> None:
+    """docs/mcp.md's client configs: valid JSON, and each `engram` command one the CLI takes."""
+    blocks = re.findall(r"```json\n(.*?)```", (ROOT / "docs" / "mcp.md").read_text(), re.DOTALL)
+    assert len(blocks) >= 5
+    commands = 0
+    for block in blocks:
+        config = json.loads(block)
+        for entry in (config.get("mcpServers") or config.get("servers")).values():
+            if entry.get("command") == "engram":
+                assert _parser().parse_args(entry["args"]).command == "mcp"
+                commands += 1
+            else:
+                assert entry.get("url", entry.get("serverUrl", "")).startswith("http://")
+                assert entry["headers"]["Authorization"].startswith("Token ")
+    assert commands >= 5

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
+from pathlib import Path
+from typing import Any
 
 import httpx
 import httpx2
@@ -16,6 +19,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.server.live import ADMIN_KEY, LiveServer, add_now, member_key, new_project
 from tests.test_mcp import MEM0_TOOLS, OPENMEMORY_TOOLS, call, failure
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def connect(url: str, key: str = ADMIN_KEY) -> tuple[httpx2.AsyncClient, Client]:
@@ -116,3 +121,12 @@ async def test_engram_mcp_url_over_stdio(server: LiveServer) -> None:
                            async_mode=False, infer=False)  # fmt: skip
         found = await call(mem0, "search_memories", query="painting", filters={"user_id": "lea"})
         assert found["results"][0]["id"] == added["results"][0]["id"]
+
+
+async def test_the_docs_python_example(server: LiveServer, capsys: Any) -> None:
+    block = re.search(r"```python\n(.*?)```", (ROOT / "docs" / "mcp.md").read_text(), re.DOTALL)
+    assert block
+    scope: dict[str, Any] = {}
+    exec(compile(block.group(1), "docs/mcp.md", "exec"), scope)
+    await scope["remember"](server.url, ADMIN_KEY)
+    assert "window seats" in capsys.readouterr().out  # as the offline extractor phrased it
