@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.fakes.openai_server import FakeOpenAI
 from tests.server.live import LiveServer, wait_event
 
 
@@ -197,3 +199,39 @@ def test_the_openapi_schema_lists_every_error_status(admin: httpx.Client) -> Non
                 missing.append(f"{method.upper()} {path}: {sorted(wanted - listed)}")
     assert not missing, missing
     assert "ErrorBody" in schema["components"]["schemas"]
+
+
+def test_search_takes_the_js_clients_source(admin: httpx.Client) -> None:
+    """mem0ai 3.x (npm) may send `source`, the calling surface for mem0's analytics: accepted,
+    without effect on the answer."""
+    _add(admin, "I love hiking in the Alps.", infer=False)
+    body = {"query": "hiking", "filters": {"user_id": "alex"}}
+    plain = admin.post("/v3/memories/search/", json=body)
+    tagged = admin.post("/v3/memories/search/", json={**body, "source": "OPENCLAW"})
+    assert tagged.status_code == 200, tagged.text
+    assert tagged.json() == plain.json()
+    assert admin.post("/v3/memories/search/", json={**body, "source": 1}).status_code == 400
+
+
+def test_an_adds_agent_instructions_reach_the_llm_for_an_agent_alone(
+    tmp_path: Path, fake_openai: FakeOpenAI, server_db: dict[str, Any]
+) -> None:
+    """`agent_custom_instructions` of an add (mem0ai 3.x, npm): an agent-only add extracts with
+    them, before the call's and the project's `custom_instructions`; other adds do not use them."""
+    llm = {"provider": "openai", "config": {"openai_base_url": fake_openai.base_url,
+                                            "api_key": "test-key", "model": "gpt-test"}}  # fmt: skip
+    live = LiveServer(tmp_path / "llm-server", memory={"llm": llm}, **server_db)
+    try:
+        with live.client() as admin:
+            instructions = {"custom_instructions": "Only food.",
+                            "agent_custom_instructions": "Only tool names."}  # fmt: skip
+            for scope in ({"agent_id": "a"}, {"user_id": "u", "agent_id": "a"}):
+                answer = admin.post("/v1/memories/", json={
+                    "messages": "I like soup.", "async_mode": False, **scope, **instructions})  # fmt: skip
+                assert answer.status_code == 200, answer.text
+            agent_call, user_call = (json.dumps(r["json"]["messages"])
+                                     for r in fake_openai.chat_requests[-2:])  # fmt: skip
+            assert "Only tool names." in agent_call and "Only food." not in agent_call
+            assert "Only food." in user_call and "Only tool names." not in user_call
+    finally:
+        live.close()

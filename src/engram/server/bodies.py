@@ -122,6 +122,11 @@ class AddBody(Scoped):
     includes: Text = None
     excludes: Text = None
     custom_instructions: Text = None
+    agent_custom_instructions: Text = Field(
+        None,
+        description="an agent-only add's instructions (agent_id, no user_id), in place of "
+        "custom_instructions; other adds do not use them (as the project's own)",
+    )
     custom_categories: list[dict[str, str]] | dict[str, str] | None = None
     enable_graph: Flag = None
 
@@ -150,6 +155,7 @@ class SearchBody(Narrowing):
     explain: Flag = None
     keyword_search: Flag = None
     recipe: Text = Field(None, description="vector, keyword, hybrid or hybrid_graph")
+    source: Text = Field(None, description="the calling surface, for mem0's analytics; unused")
 
 
 class ListBody(Narrowing):

@@ -51,14 +51,14 @@ CLIENT_KEYS = {"org_id", "project_id", "org_name", "project_name", "output_forma
 ADD_KEYS = {
     *SCOPE, "metadata", "infer", "memory_type", "prompt", "expiration_date", "immutable",
     "categories", "timestamp", "includes", "excludes", "custom_instructions",
-    "custom_categories", "enable_graph",
+    "agent_custom_instructions", "custom_categories", "enable_graph",
 }  # fmt: skip
 # The Platform's narrowing parameters beside `filters` (mem0ai 1.x and 2.x send them at the top
 # level); each becomes a condition ANDed with the filters (see `narrowing`).
 NARROWING = {"categories", "metadata", "keywords", "start_date", "end_date"}
 SEARCH_KEYS = {
     *SCOPE, *NARROWING, "filters", "top_k", "limit", "threshold", "rerank", "explain",
-    "show_expired", "keyword_search", "recipe", "enable_graph", "fields", "latest_only",
+    "show_expired", "keyword_search", "recipe", "enable_graph", "fields", "latest_only", "source",
 }  # fmt: skip
 LIST_KEYS = {
     *SCOPE, *NARROWING, "filters", "show_expired", "enable_graph", "page", "page_size", "fields",
@@ -202,6 +202,9 @@ async def add_kwargs(state: State, who: Caller, body: dict[str, Any]) -> dict[st
                   ADD_KEYS, "add")  # fmt: skip
     project = await state.db.run(control.get_project, who.org_id, who.project_id)
     agent_only = "agent_id" in kwargs and "user_id" not in kwargs
+    agent_instructions = kwargs.pop("agent_custom_instructions", None)
+    if agent_only and agent_instructions:  # the call's own, for an agent: before all others
+        kwargs["custom_instructions"] = agent_instructions
     defaults = {  # the project's, where the call gives none; agent-only adds have their own
         "custom_instructions": (agent_only and project.get("agent_custom_instructions"))
         or project.get("custom_instructions"),
@@ -339,6 +342,7 @@ async def search_memories(
     """A search request; `require_scope`: an id must be named (mem0's self-hosted routes)."""
     query = body.get("query")
     kwargs = pick({k: v for k, v in body.items() if k != "query"}, SEARCH_KEYS, "search")
+    kwargs.pop("source", None)  # the calling surface (mem0ai 3.x JS), for mem0's analytics
     filters, fields = _request_filters(kwargs)
     if require_scope:
         resolve_filters(filters)
