@@ -136,10 +136,32 @@ class FakeOpenAI:
                     answer = fake.responder(body)
                     item = answer if isinstance(answer, ChatReply) else ChatReply(answer)
                 reply = item
-                if self.path.endswith("/chat/completions"):
+                if self.path.endswith("/chat/completions") and body.get("stream"):
+                    self._stream(_openai_chunks(body, reply))
+                elif self.path.endswith("/chat/completions"):
                     self._send(200, json.dumps(_openai_answer(body, reply)), {})
                 elif self.path.endswith("/messages"):
                     self._send(200, json.dumps(_anthropic_answer(body, reply)), {})
+                else:
+                    self._send(404, json.dumps({"error": {"message": "no route"}}), {})
+
+            def _stream(self, events: list[str]) -> None:
+                """Server-sent events, one `data:` line each, then `[DONE]`."""
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Cache-Control", "no-cache")
+                    self.end_headers()
+                    for event in [*events, "[DONE]"]:
+                        self.wfile.write(f"data: {event}\n\n".encode())
+                        self.wfile.flush()
+                    self.close_connection = True
+
+            def do_GET(self) -> None:
+                if self.path.endswith("/models") and self._authorized():
+                    models = {"object": "list", "data": [{"id": "fake-model", "object": "model",
+                                                          "owned_by": "tests"}]}  # fmt: skip
+                    self._send(200, json.dumps(models), {})
                 else:
                     self._send(404, json.dumps({"error": {"message": "no route"}}), {})
 
@@ -173,6 +195,24 @@ def _openai_answer(body: dict[str, Any], reply: ChatReply) -> dict[str, Any]:
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         },
     }
+
+
+def _openai_chunks(body: dict[str, Any], reply: ChatReply) -> list[str]:
+    """The reply as `chat.completion.chunk` events: the role, then the text a word at a time,
+    then the finish reason."""
+    words = reply.text.split(" ")
+    deltas = [{"role": "assistant", "content": ""}] + [
+        {"content": w if i == 0 else " " + w} for i, w in enumerate(words)
+    ]
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> str:
+        return json.dumps({
+            "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+            "model": body.get("model"),
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })  # fmt: skip
+
+    return [chunk(d, None) for d in deltas] + [chunk({}, reply.finish_reason)]
 
 
 def _anthropic_answer(body: dict[str, Any], reply: ChatReply) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from engram.errors import (
     http_status,
 )
 from engram.mcp.http import McpMount
-from engram.server import exports, jobs, manage, oss, platform, profiles, webhooks
+from engram.server import exports, jobs, manage, oss, platform, profiles, proxy, webhooks
 from engram.server.control import ControlDB, bootstrap, default_store
 from engram.server.metrics import Metrics
 from engram.server.projects import ProjectMemories
@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _internal_error)
     for router in (platform.router, manage.router, exports.router, profiles.router, oss.router):
         app.include_router(router, responses=ERRORS)
+    # OpenAI's API, not the Platform's: documented in docs/server.md, not in /docs.
+    app.include_router(proxy.router, include_in_schema=False)
     mcp = McpMount(app, settings.host)  # MCP over streamable HTTP: /mcp (see engram.mcp.http)
     app.router.routes.extend(mcp.routes())
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
@@ -189,6 +191,8 @@ async def _stop(state: State) -> None:
     await state.projects.close()
     state.limiter.close()
     state.db.close()
+    if state.http is not None:
+        await state.http.aclose()
 
 
 class ErrorBody(BaseModel):
@@ -282,7 +286,13 @@ class Around:
         }))  # fmt: skip
 
 
-def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def _error(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    """The error answer: `{"detail", "code"}`, or OpenAI's shape on the chat proxy's routes
+    (which OpenAI clients read the message from)."""
+    if request.url.path in proxy.PATHS:
+        body = proxy.openai_error(body)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -298,11 +308,11 @@ async def _engram_error(request: Request, exc: EngramError) -> Response:
     if status >= 500:  # the server's own trouble: logged whole, answered without its files
         logger.warning("%s on %s %s: %s", body["code"], request.method, request.url.path, exc)
         body["detail"] = _FILE_PATH.sub("<path>", str(body["detail"]))
-    return _error(status, body, headers)
+    return _error(request, status, body, headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-    return _error(422, {"detail": exc.errors(), "code": "invalid_request"})
+    return _error(request, 422, {"detail": exc.errors(), "code": "invalid_request"})
 
 
 def _too_large(limit: int) -> str:
@@ -312,12 +322,12 @@ def _too_large(limit: int) -> str:
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     code = "too_large" if exc.status_code == 413 else "http_error"
     headers = dict(exc.headers) if exc.headers else None  # 405's Allow, 401's WWW-Authenticate
-    return _error(exc.status_code, {"detail": exc.detail, "code": code}, headers)
+    return _error(request, exc.status_code, {"detail": exc.detail, "code": code}, headers)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _error(500, {"detail": "internal server error", "code": "internal_error"})
+    return _error(request, 500, {"detail": "internal server error", "code": "internal_error"})
 
 
 async def _healthz(request: Request) -> dict[str, Any]:

@@ -20,6 +20,8 @@
 | `ENGRAM_DATABASE_POOL` | | `10` | PostgreSQL: store connections per process (+5 of the server's) |
 | `ENGRAM_DATABASE_URL` | `--database-url` | none | PostgreSQL: every project, key, job, ... there |
 | `ENGRAM_DATABASE_READ_URL` | `--database-read-url` | none | read replicas (space-separated URLs) |
+| `ENGRAM_UPSTREAM_URL` | | the llm's | the chat proxy's OpenAI-compatible LLM (`.../v1`) |
+| `ENGRAM_UPSTREAM_API_KEY` | | none | its API key |
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class Settings:
     database_pool: int = 10
     database_url: str | None = None
     database_read_urls: tuple[str, ...] = ()
+    upstream_url: str | None = None
+    upstream_api_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -80,6 +84,10 @@ class Settings:
             raise ConfigurationError(
                 "ENGRAM_DATABASE_URL must be a postgresql:// URL (the data directory is SQLite's)"
             )
+        if self.upstream_url is not None and not self.upstream_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ConfigurationError("ENGRAM_UPSTREAM_URL must be an http:// or https:// URL")
         if self.database_read_urls and self.database_url is None:
             raise ConfigurationError("read replicas (ENGRAM_DATABASE_READ_URL) need a database URL")
         least_values = (("rate_limit", 0), ("auth_failures_per_minute", 0), ("max_body_bytes", 0),

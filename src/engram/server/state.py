@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Depends, Request
 
 from engram.errors import PermissionDeniedError, TooManyRequestsError, UnauthenticatedError
@@ -140,6 +141,7 @@ class State:
     deliverer: webhooks.Deliverer | None = None
     queue_lock: jobs.QueueLock | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    http: httpx.AsyncClient | None = None  # the chat proxy's connections to its upstream
 
     async def notify(self, project_id: str, results: Sequence[Mapping[str, Any]]) -> None:
         """Queue webhook deliveries for memory events (ADD / UPDATE / DELETE results)."""
