@@ -39,11 +39,25 @@ async def ping(who: Reader) -> dict[str, Any]:
 
 
 @router.get("/v1/entities/")
-async def entities(request: Request, who: Reader) -> dict[str, Any]:
+async def entities(
+    request: Request,
+    who: Reader,
+    page: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
+    page_size: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> dict[str, Any]:
+    """Every user, agent, app and run with memories; a page of them with `page` / `page_size`
+    (`count` is the total)."""
     memory = await memory_for(request, who)
-    return {"results": await memory.entities()}
+    found = await memory.entities()
+    if page is None and page_size is None:
+        return {"results": found}
+    size = page_size or 100
+    offset = paging_of(page or 1, size, None).offset
+    return {"count": len(found), "page": page or 1, "page_size": size,
+            "results": found[offset : offset + size]}  # fmt: skip
 
 
+@router.delete("/v1/entities/{kind}/{name}/")  # the clients' deprecated deleteUser
 @router.delete("/v2/entities/{kind}/{name}/")
 async def delete_entity(kind: str, name: str, request: Request, who: Writer) -> dict[str, Any]:
     if kind not in ("user", "agent", "run", "app"):
@@ -184,9 +198,10 @@ async def create_project(org_id: str, request: Request, who: Writer) -> Any:
 async def get_project(org_id: str, project_id: str, request: Request, who: Reader) -> Any:
     _own(who, org_id, project_id, read=True)
     project = await state_of(request).db.run(control.get_project, org_id, project_id)
-    fields = request.query_params.get("fields")
-    if fields:
-        wanted = {f.strip() for f in fields.split(",")}
+    # `?fields=a,b` or `?fields=a&fields=b` (the JavaScript client's form)
+    wanted = {f.strip() for value in request.query_params.getlist("fields")
+              for f in value.split(",") if f.strip()}  # fmt: skip
+    if wanted:
         project = {k: v for k, v in project.items() if k in wanted}
     return project
 

@@ -179,11 +179,15 @@ async function entities(client, { facts }) {
   const listed = (await client.users()).results.map((u) => [u.type, u.name, u.totalMemories]);
   const expected = [["agent", "coach", 1], ["run", "r1", 1], ["user", "bo", facts]];
   equal(listed.sort(), [...expected, ["user", "cy", 1]].sort(), "users");
+  const paged = await client.users({ page: 2, pageSize: 2 });
+  equal([paged.count, paged.results.map((u) => u.name)], [4, ["coach", "r1"]], "users, paged");
   equal((await client.deleteAll({ userId: "bo" })).deletedCount, facts, "deleteAll({userId})");
   const bo = await client.getAll({ filters: { user_id: "bo" } });
   equal(bo.results, [], "getAll after deleteAll");
-  const coach = await client.deleteUsers({ agentId: "coach" });
-  equal(coach, { message: "Entity deleted successfully." }, "deleteUsers({agentId})");
+  const coach = await client.deleteUser({ entity_type: "agent", entity_id: "coach" });
+  equal(coach.message, "Entity deleted successfully.", "deleteUser (deprecated)");
+  const gone = await client.deleteUsers({ agentId: "coach" });
+  equal(gone, { message: "Entity deleted successfully." }, "deleteUsers({agentId})");
   const left = (await client.users()).results.map((u) => u.name).sort();
   equal(left, ["cy", "r1"], "users after the deletes");
   const everyone = await client.deleteUsers();
@@ -193,10 +197,9 @@ async function entities(client, { facts }) {
 
 async function project(client) {
   await client.updateProject({ customInstructions: "Short.", agentCustomInstructions: "Tools." });
-  // One field a call: of several (`?fields=a&fields=b`, as this client sends them) the server
-  // answers only the last.
-  const one = await client.getProject({ fields: ["customInstructions"] });
-  equal(one, { customInstructions: "Short." }, "getProject, one field");
+  const some = await client.getProject({ fields: ["customInstructions", "agentCustomInstructions"] });
+  equal(some, { customInstructions: "Short.", agentCustomInstructions: "Tools." },
+    "getProject, two fields");
   const got = await client.getProject({});
   equal([got.projectId, got.agentCustomInstructions], [client.projectId, "Tools."], "getProject");
   const hook = await client.createWebhook({
