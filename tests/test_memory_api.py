@@ -146,6 +146,25 @@ def test_get_all_has_no_hidden_cap_and_pages(memory: Memory) -> None:
         pages.extend(r["id"] for r in chunk["results"])
         page = chunk["next_page"]
     assert len(pages) == len(set(pages)) == 250
+    # By position: the same order, every memory once, also when memories share a created_at
+    # (one add writes them all at once) and when one is added between pages.
+    walked: list[str] = []
+    cursor: str | None = ""
+    while cursor is not None:
+        chunk = memory.get_all(user_id="u", limit=60, after=cursor)
+        assert chunk["total"] >= 250
+        walked.extend(r["id"] for r in chunk["results"])
+        if len(walked) == 60:
+            memory.add("added while paging", user_id="u", infer=False)
+        cursor = chunk["next_cursor"]
+    assert walked == pages
+    assert memory.get_all(user_id="u", limit=60, after="")["results"][0]["memory"] == (
+        "added while paging"
+    )
+    with pytest.raises(ValidationError, match="cursor"):
+        memory.get_all(user_id="u", limit=5, after="bm90IGEgY3Vyc29y")
+    with pytest.raises(ValidationError, match="either"):
+        memory.get_all(user_id="u", page=1, after="")
 
 
 def test_delete_all_deletes_everything_in_scope_and_counts(memory: Memory) -> None:

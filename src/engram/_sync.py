@@ -179,8 +179,9 @@ class Memory:
         page_size: int | None = None,
         show_expired: bool = False,
         enable_graph: bool | None = None,
+        after: str | None = None,
     ) -> ListResult:
-        return self._loop.run(self._async.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit, top_k=top_k, page=page, page_size=page_size, show_expired=show_expired, enable_graph=enable_graph))  # noqa: E501  # fmt: skip
+        return self._loop.run(self._async.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit, top_k=top_k, page=page, page_size=page_size, show_expired=show_expired, enable_graph=enable_graph, after=after))  # noqa: E501  # fmt: skip
 
     def get_profile(
         self,

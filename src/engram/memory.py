@@ -29,6 +29,8 @@ from engram.pipeline.requests import (
     build_request,
     clean_categories,
     clean_metadata,
+    decode_cursor,
+    encode_cursor,
     limit_of,
     paging_of,
 )
@@ -373,22 +375,31 @@ class AsyncMemory:
         page_size: int | None = None,
         show_expired: bool = False,
         enable_graph: bool | None = None,
+        after: str | None = None,
     ) -> ListResult:
         """Every memory in scope, newest first; `limit`/`top_k` or `page`/`page_size` to page.
 
         `total` counts all matches, so a shorter list is never mistaken for everything. With
-        graph memory on, `relations` lists the scope's valid relations."""
+        graph memory on, `relations` lists the scope's valid relations. `after` (an Engram
+        extension) pages by position instead of by number, as fast on the last page as on the
+        first: `""` for the first `limit` memories, then each result's `next_cursor` (`None`
+        after the last)."""
         where = self._reading(filters, user_id, agent_id, run_id)
         paging = paging_of(page, page_size, limit_of(limit, top_k))
+        if after is not None and paging.page is not None:
+            raise ValidationError("use either after (a cursor) or page/page_size")
         ctx = await self._open()
         result = await ctx.store.list_memories(
             where, today=ctx.today(), show_expired=show_expired, offset=paging.offset,
-            limit=paging.limit,
+            limit=paging.limit, before=decode_cursor(after) if after else None,
         )  # fmt: skip
         out: ListResult = {
             "results": [memory_item(r) for r in result.records],
             "total": result.total,
         }
+        if after is not None:
+            full = paging.limit is not None and len(result.records) == paging.limit
+            out["next_cursor"] = encode_cursor(result.last) if full and result.last else None
         if paging.page is not None:
             out["page"], out["page_size"] = paging.page
             more = paging.offset + len(result.records) < result.total

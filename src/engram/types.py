@@ -88,6 +88,7 @@ class ListResult(TypedDict):
     page: NotRequired[int]
     page_size: NotRequired[int]
     next_page: NotRequired[int | None]
+    next_cursor: NotRequired[str | None]  # with `after`: the next page's cursor, None at the end
     relations: NotRequired[list[Relation]]
 
 

@@ -3,6 +3,7 @@ paging and batch arguments of the other calls."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -248,3 +249,20 @@ def batch_items(memories: Sequence[Mapping[str, Any]], name: str) -> list[Mappin
     if len(set(ids)) != len(ids):
         raise ValidationError(f"{name}: the same memory_id appears twice")
     return list(memories)
+
+
+def encode_cursor(position: tuple[str, int]) -> str:
+    """A keyset position (created_at, row id) as an opaque token."""
+    raw = f"{position[0]}|{position[1]}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        when, _, rid = raw.rpartition("|")
+        if not when or not rid.isdigit():
+            raise ValueError(raw)
+        return when, int(rid)
+    except ValueError:
+        raise ValidationError(f"not a cursor this store gave: {token[:40]!r}") from None

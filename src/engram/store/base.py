@@ -193,6 +193,7 @@ Operation = Insert | Update | Delete | SaveMessages | LinkGraph | Claim
 class Page:
     records: list[MemoryRecord]
     total: int
+    last: tuple[str, int] | None = None  # the last record's keyset position (`before`)
 
 
 @dataclass(slots=True)
@@ -261,8 +262,11 @@ class Store(Protocol):
         show_expired: bool = False,
         offset: int = 0,
         limit: int | None = None,
+        before: tuple[str, int] | None = None,
     ) -> Page:
-        """Matching memories, newest first, with the total count of matches."""
+        """Matching memories, newest first, with the total count of matches. `before`: only
+        those after that position in this order (a previous page's `last`), found through the
+        index however deep the page."""
         ...
 
     async def search(

@@ -386,19 +386,26 @@ class PostgresStore:
         show_expired: bool = False,
         offset: int = 0,
         limit: int | None = None,
+        before: tuple[str, int] | None = None,
     ) -> Page:
         sql, p = compile_live(where, today, show_expired, Params([self.project]))
+        after, keyset = "", []
+        if before is not None:
+            after = ' AND (m.created_at COLLATE "C" < %s OR (m.created_at = %s AND m.rid < %s))'
+            keyset = [before[0], before[0], before[1]]
         async with self._read() as cur:  # one snapshot for the count and the rows
             await cur.execute(f"SELECT count(*) FROM memories m WHERE m.project = %s AND {sql}", p)
             counted = await cur.fetchone()
             total = int(counted[0]) if counted else 0
             await cur.execute(
-                f"SELECT {M_COLUMNS} FROM memories m WHERE m.project = %s AND {sql} "
+                f"SELECT {M_COLUMNS}, m.rid FROM memories m WHERE m.project = %s AND {sql}{after} "
                 'ORDER BY m.created_at COLLATE "C" DESC, m.rid DESC LIMIT %s OFFSET %s',
-                [*p, limit, offset],
+                [*p, *keyset, limit, offset],
             )
             rows = await cur.fetchall()
-        return Page([record(r) for r in rows], total)
+        records = [record(r[:-1]) for r in rows]
+        last = (records[-1].created_at, int(rows[-1][-1])) if rows else None
+        return Page(records, total, last)
 
     async def history(self, memory_id: str) -> list[HistoryRecord]:
         async with self._read() as cur:

@@ -343,8 +343,11 @@ class SQLiteStore:
         show_expired: bool = False,
         offset: int = 0,
         limit: int | None = None,
+        before: tuple[str, int] | None = None,
     ) -> Page:
-        return await self._run(self._readers, self._list, where, today, show_expired, offset, limit)
+        return await self._run(
+            self._readers, self._list, where, today, show_expired, offset, limit, before
+        )
 
     def _list(
         self,
@@ -354,17 +357,24 @@ class SQLiteStore:
         show_expired: bool,
         offset: int,
         limit: int | None,
+        before: tuple[str, int] | None = None,
     ) -> Page:
         sql, params = compile_live(where, today, show_expired)
+        after, keyset = "", []
+        if before is not None:
+            after = " AND (m.created_at < ? OR (m.created_at = ? AND m.rid < ?))"
+            keyset = [before[0], before[0], before[1]]
         with atomic(conn, immediate=False):  # one snapshot for the count and the rows
             count = conn.execute(f"SELECT count(*) FROM memories m WHERE {sql}", params)
             total = count.fetchone()[0]
             rows = conn.execute(
-                f"SELECT {COLUMNS} FROM memories m WHERE {sql} "
+                f"SELECT {COLUMNS}, m.rid FROM memories m WHERE {sql}{after} "
                 "ORDER BY m.created_at DESC, m.rid DESC LIMIT ? OFFSET ?",
-                [*params, -1 if limit is None else limit, offset],
+                [*params, *keyset, -1 if limit is None else limit, offset],
             ).fetchall()
-        return Page([record(r) for r in rows], total)
+        records = [record(r[:-1]) for r in rows]
+        last = (records[-1].created_at, int(rows[-1][-1])) if rows else None
+        return Page(records, total, last)
 
     async def history(self, memory_id: str) -> list[HistoryRecord]:
         return await self._run(self._readers, self._history_rows, memory_id)
