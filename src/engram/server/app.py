@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from engram import __version__
+from engram.dashboard import routes as dashboard
 from engram.errors import (
     EngramError,
     PermissionDeniedError,
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, responses=ERRORS)
     # OpenAI's API, not the Platform's: documented in docs/server.md, not in /docs.
     app.include_router(proxy.router, include_in_schema=False)
+    app.mount("/dashboard/static", dashboard.static(), name="dashboard-static")
+    app.include_router(dashboard.router)
     mcp = McpMount(app, settings.host)  # MCP over streamable HTTP: /mcp (see engram.mcp.http)
     app.router.routes.extend(mcp.routes())
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)

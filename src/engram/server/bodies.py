@@ -161,6 +161,10 @@ class SearchBody(Narrowing):
 class ListBody(Narrowing):
     page: int | None = Field(None, ge=1)
     page_size: int | None = Field(None, ge=1)
+    after: str | None = Field(
+        None, description="Engram: page by position: \"\" for the first page_size memories, "
+        "then the answer's next_cursor (null after the last)",
+    )  # fmt: skip
 
 
 class UpdateBody(Body):

@@ -634,3 +634,16 @@ def revoke_key(c: Conn, project_id: str, key_id: str) -> None:
     ).rowcount
     if not changed:
         raise NotFoundError(f"API key {key_id} not found (or revoked already)")
+
+
+def dashboard_secret(c: Conn) -> str:
+    """The key that signs dashboard sessions: made once, shared by every server of the data
+    directory or database (a session started on one is valid on all)."""
+    c.execute(
+        "INSERT INTO server_meta (key, value) VALUES ('dashboard_secret', ?) "
+        "ON CONFLICT (key) DO NOTHING",
+        (secrets.token_urlsafe(32),),
+    )
+    found = _meta(c, "dashboard_secret")
+    assert found is not None
+    return found

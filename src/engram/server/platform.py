@@ -62,7 +62,7 @@ SEARCH_KEYS = {
 }  # fmt: skip
 LIST_KEYS = {
     *SCOPE, *NARROWING, "filters", "show_expired", "enable_graph", "page", "page_size", "fields",
-    "latest_only",
+    "latest_only", "after",
 }  # fmt: skip
 ITEM_FIELDS = frozenset(
     {"id", "memory", "hash", "metadata", "categories", "created_at", "updated_at", "user_id",
@@ -285,11 +285,19 @@ async def list_memories(request: Request, who: Caller, body: dict[str, Any]) -> 
         k: _from_query(k, v) for k, v in request.query_params.items() if k not in CLIENT_KEYS
     }
     kwargs = pick({**query, **body}, LIST_KEYS, "list")
+    after = kwargs.pop("after", None)
+    if after is not None and "page" in kwargs:
+        raise ValidationError("use either after (a cursor) or page")
     page = _positive(kwargs.pop("page", 1), "page")
     page_size = _positive(kwargs.pop("page_size", 100), "page_size")
     filters, fields = _request_filters(kwargs)
     memory = await memory_for(request, who)
-    result = await memory.get_all(filters=filters, page=page, page_size=page_size, **kwargs)
+    if after is not None:  # by position: the page after the cursor
+        if not isinstance(after, str):
+            raise ValidationError("after must be a cursor string")
+        result = await memory.get_all(filters=filters, limit=page_size, after=after, **kwargs)
+    else:
+        result = await memory.get_all(filters=filters, page=page, page_size=page_size, **kwargs)
     total = result["total"]
     results = result["results"] if fields is None else project_fields(result["results"], fields)
     out: dict[str, Any] = {
@@ -298,6 +306,9 @@ async def list_memories(request: Request, who: Caller, body: dict[str, Any]) -> 
         "previous": _page_url(request, page - 1) if page > 1 else None,
         "results": results,
     }
+    if after is not None:
+        out["next"], out["previous"] = None, None
+        out["next_cursor"] = result.get("next_cursor")
     if "relations" in result:
         out["relations"] = result["relations"]
     return out

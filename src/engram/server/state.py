@@ -4,7 +4,9 @@ and the per-key rate limiter; plus the request dependencies (the caller, the cal
 from __future__ import annotations
 
 import asyncio
+import hmac
 import math
+import secrets
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -142,6 +144,10 @@ class State:
     queue_lock: jobs.QueueLock | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
     http: httpx.AsyncClient | None = None  # the chat proxy's connections to its upstream
+    # Proves a request comes from this process (the dashboard calling the API in-process, on
+    # behalf of a signed-in key): random per process, never sent over a network.
+    internal_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    dashboard_secret: str | None = None  # signs dashboard sessions (control.dashboard_secret)
 
     async def notify(self, project_id: str, results: Sequence[Mapping[str, Any]]) -> None:
         """Queue webhook deliveries for memory events (ADD / UPDATE / DELETE results)."""
@@ -178,15 +184,38 @@ async def caller(request: Request) -> Caller:
     return found
 
 
+INTERNAL_HEADER = "x-engram-internal"
+
+
+def internal_headers(state: State, key_digest: str) -> dict[str, str]:
+    """Headers that make an in-process request act as the key with this digest."""
+    return {INTERNAL_HEADER: f"{state.internal_secret}:{key_digest}"}
+
+
 async def authenticate(request: Request) -> Caller:
     """The request's API key, checked (a failure counts toward the address's limit)."""
     state = state_of(request)
+    internal = request.headers.get(INTERNAL_HEADER)
+    if internal is not None:
+        secret, _, key_digest = internal.partition(":")
+        if hmac.compare_digest(secret.encode(), state.internal_secret.encode()):
+            found = await state.db.run(find_key, key_digest)
+            if found is not None:
+                return found
+        await _failed_authentication(request, state)
+        raise UnauthenticatedError("invalid or revoked API key")
     key = api_key_of(request)
     if key is None:
         await _failed_authentication(request, state)
         raise UnauthenticatedError(
             "an API key is required: send 'Authorization: Token <key>' or 'X-API-Key: <key>'"
         )
+    return await check_key(request, key)
+
+
+async def check_key(request: Request, key: str) -> Caller:
+    """The caller with this API key; a wrong key counts toward the address's limit."""
+    state = state_of(request)
     found = await state.db.run(find_key, digest(key))
     if found is None:
         await _failed_authentication(request, state)

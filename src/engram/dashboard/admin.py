@@ -1,0 +1,112 @@
+"""The Entities, Events and API keys pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from engram.dashboard.api import Api
+from engram.dashboard.pages import back, page, render, router, seg
+from engram.dashboard.session import Viewer
+
+KINDS = ("user", "agent", "app", "run")
+
+
+@router.get("/entities")
+@page
+async def entities(request: Request, seen: Viewer) -> Response:
+    found = (await Api(request, seen).get("/v1/entities/"))["results"]
+    kind = request.query_params.get("type", "")
+    shown = [e for e in found if not kind or e["type"] == kind]
+    return render(request, seen, "entities.html", entities=shown, kind=kind, kinds=KINDS,
+                  total=len(found))  # fmt: skip
+
+
+@router.post("/entities/delete")
+@page
+async def delete_entity(request: Request, seen: Viewer) -> Response:
+    form = await request.form()
+    kind, name = str(form.get("type", "")), str(form.get("name", ""))
+    answer = await Api(request, seen).delete(f"/v2/entities/{seg(kind)}/{seg(name)}/")
+    count = answer.get("deleted_count", 0)
+    return back("/dashboard/entities", f"Deleted {kind} {name} and its {count} memories")
+
+
+@router.get("/events")
+@page
+async def events(request: Request, seen: Viewer) -> Response:
+    number = request.query_params.get("page", "1")
+    current = int(number) if number.isdigit() and int(number) > 0 else 1
+    found = await Api(request, seen).get("/v1/events/", page=current, page_size=50)
+    waiting = any(e["status"] in ("PENDING", "RUNNING") for e in found["results"])
+    pages = max(1, -(-found["count"] // 50))
+    return render(request, seen, "events.html", events=found["results"], count=found["count"],
+                  current=current, pages=pages, waiting=waiting)  # fmt: skip
+
+
+@router.get("/events/{event_id}")
+@page
+async def event(request: Request, seen: Viewer, event_id: str) -> Response:
+    found = await Api(request, seen).get(f"/v1/event/{seg(event_id)}/")
+    return render(request, seen, "event.html", event=found)
+
+
+async def _project(api: Api) -> tuple[str, str, dict[str, Any]]:
+    pong = await api.get("/v1/ping/")
+    return pong["org_id"], pong["project_id"], pong
+
+
+def _keys_path(org_id: str, project_id: str) -> str:
+    return f"/api/v1/orgs/organizations/{seg(org_id)}/projects/{seg(project_id)}"
+
+
+@router.get("/keys")
+@page
+async def keys(request: Request, seen: Viewer) -> Response:
+    api = Api(request, seen)
+    org_id, project_id, pong = await _project(api)
+    base = _keys_path(org_id, project_id)
+    members = (await api.get(f"{base}/members/"))["members"]
+    found = (await api.get(f"{base}/api-keys/"))["results"] if seen.can_write else []
+    return render(request, seen, "keys.html", keys=found, members=members, project=pong,
+                  created=None)  # fmt: skip
+
+
+@router.post("/keys")
+@page
+async def create_key(request: Request, seen: Viewer) -> Response:
+    form = await request.form()
+    api = Api(request, seen)
+    org_id, project_id, pong = await _project(api)
+    base = _keys_path(org_id, project_id)
+    body = {k: str(form[k]).strip() for k in ("email", "name") if str(form.get(k, "")).strip()}
+    created = await api.post(f"{base}/api-keys/", body)
+    members = (await api.get(f"{base}/members/"))["members"]
+    found = (await api.get(f"{base}/api-keys/"))["results"]
+    # Shown once, on this answer only: never stored in a page that can be reloaded.
+    answer = render(request, seen, "keys.html", keys=found, members=members, project=pong,
+                    created=created)  # fmt: skip
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
+@router.post("/keys/{key_id}/revoke")
+@page
+async def revoke_key(request: Request, seen: Viewer, key_id: str) -> Response:
+    api = Api(request, seen)
+    org_id, project_id, _ = await _project(api)
+    await api.delete(f"{_keys_path(org_id, project_id)}/api-keys/{seg(key_id)}/")
+    return back("/dashboard/keys", f"Revoked key {key_id}")
+
+
+@router.post("/members")
+@page
+async def add_member(request: Request, seen: Viewer) -> Response:
+    form = await request.form()
+    api = Api(request, seen)
+    org_id, project_id, _ = await _project(api)
+    body = {"email": str(form.get("email", "")).strip(), "role": str(form.get("role", "READER"))}
+    await api.post(f"{_keys_path(org_id, project_id)}/members/", body)
+    return back("/dashboard/keys", f"{body['email']} is a {body['role']} of the project")

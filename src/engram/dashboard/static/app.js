@@ -1,0 +1,15 @@
+// Engram dashboard: a little progressive enhancement; every page works without it.
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});
+document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-select-all]")) {
+    const table = event.target.closest("table");
+    table.querySelectorAll('input[name="ids"]').forEach((box) => { box.checked = event.target.checked; });
+  }
+});
+window.addEventListener("DOMContentLoaded", () => {
+  const refresh = document.querySelector("[data-refresh]");
+  if (refresh) setTimeout(() => window.location.reload(), 1000 * Number(refresh.dataset.refresh));
+});
