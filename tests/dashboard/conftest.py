@@ -1,0 +1,3 @@
+from tests.server.conftest import server_db
+
+__all__ = ["server_db"]
