@@ -193,6 +193,16 @@ class Memory:
     ) -> ProfileResult:
         return self._loop.run(self._async.get_profile(user_id=user_id, agent_id=agent_id, run_id=run_id, include_history=include_history))  # noqa: E501  # fmt: skip
 
+    def get_relations(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        include_ended: bool = False,
+    ) -> list[dict[str, Any]]:
+        return self._loop.run(self._async.get_relations(user_id=user_id, agent_id=agent_id, run_id=run_id, include_ended=include_ended))  # noqa: E501  # fmt: skip
+
     def export(
         self,
         schema: Mapping[str, Any] | str,

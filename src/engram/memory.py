@@ -441,6 +441,23 @@ class AsyncMemory:
             out["history"] = await ctx.store.profile_history(scope)
         return out
 
+    async def get_relations(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        include_ended: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The scope's graph: `{"source", "relationship", "target", "valid_at", "invalid_at",
+        "memory_id"}` per relation, oldest first; ended ones (a later fact replaced them) too
+        with `include_ended`. An Engram extension (mem0 keeps its graph in a separate store)."""
+        scope = scope_ids(user_id=user_id, agent_id=agent_id, run_id=run_id)
+        if not scope:
+            raise ValidationError("at least one of 'user_id', 'agent_id' or 'run_id' is required")
+        ctx = await self._open()
+        return await ctx.store.relations(scope, include_ended=include_ended)
+
     async def export(
         self,
         schema: Mapping[str, Any] | str,

@@ -234,3 +234,65 @@ def test_changes_need_the_session_and_its_csrf_token(browser: Browser, site: Liv
                                   form={"csrf": "guess"}, max_redirects=0)  # fmt: skip
     assert anonymous.status == 401
     context.close()
+
+
+@pytest.fixture
+def offline_site(tmp_path: Path, server_db: dict[str, Any]) -> Iterator[LiveServer]:
+    """A server without an LLM: the offline extractor keeps the graph's relations."""
+    live = LiveServer(tmp_path / "offline", **server_db)
+    yield live
+    live.close()
+
+
+def graph_add(site: LiveServer, user: str, *texts: str) -> None:
+    with site.client() as admin:
+        answer = admin.post("/v1/memories/", json={
+            "messages": [{"role": "user", "content": t} for t in texts], "user_id": user,
+            "enable_graph": True, "async_mode": False})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+
+
+def test_the_graph_links_relations_to_their_memories(
+    browser: Browser, offline_site: LiveServer
+) -> None:
+    graph_add(offline_site, "rosa", "I work at Acme. I live in Lisbon. I have a dog named Rex.")
+    graph_add(offline_site, "rosa", "I live in Madrid now.")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, offline_site)
+    page.get_by_role("link", name="Entities").click()
+    page.get_by_role("link", name="graph", exact=True).first.click()
+    expect(page.get_by_role("heading", name="Graph of user rosa")).to_be_visible()
+    expect(page.locator("#graph")).to_have_attribute("data-ready", "true")  # drawn
+    relations = page.locator("table.relations tbody")
+    expect(relations.locator("tr.ended")).to_contain_text("lives_in Lisbon")  # ended, dated
+    expect(relations.locator("tr.ended")).not_to_contain_text("now")
+    expect(relations).to_contain_text("works_at Acme")
+    shot(page, "graph", database(offline_site))
+    relations.get_by_role("link", name="works_at: Acme").click()
+    expect(page.get_by_role("heading", name="Works at Acme")).to_be_visible()
+    page.go_back()
+    expect(page.get_by_role("table").nth(1)).to_contain_text("Madrid")  # the profile facts
+    page.close()
+
+
+def test_a_large_graph_is_capped_saying_so(browser: Browser, tmp_path: Path) -> None:
+    """The cap is the page's, whatever the database: on SQLite only."""
+    offline_site = LiveServer(tmp_path / "large")
+    for start in range(0, 500, 100):
+        graph_add(offline_site, "sam", *(f"My friend Person{i} lives in Town{i}."
+                                         for i in range(start, start + 100)))  # fmt: skip
+    with offline_site.client() as admin:
+        relations = admin.get("/v1/entities/user/sam/graph/").json()["relations"]
+    entities = len({r["target"] for r in relations} | {"sam"})
+    assert entities > 450  # (the extractor may merge a few near-duplicate sentences)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, offline_site)
+    page.goto(f"{offline_site.url}/dashboard/graph?type=user&id=sam")
+    expect(page.locator("#graph")).to_have_attribute("data-ready", "true")
+    expect(page.locator(".summary")).to_contain_text(f"Showing 200 of {entities} entities")
+    page.get_by_role("link", name="Show more").click()
+    expect(page.locator(".summary")).to_contain_text(f"Showing 400 of {entities} entities")
+    expect(page.locator("#graph")).to_have_attribute("data-ready", "true")
+    shot(page, "graph-large", database(offline_site))
+    page.close()
+    offline_site.close()

@@ -68,10 +68,10 @@ def page(handler: Handler) -> Handler:
     return run
 
 
-def render(request: Request, seen: Viewer | None, name: str, status: int = 200,
+def render(request: Request, seen: Viewer | None, template: str, status: int = 200,
            **context: Any) -> HTMLResponse:  # fmt: skip
     context.update(viewer=seen, note=request.query_params.get("note"), page_sizes=PAGE_SIZES)
-    return templates.TemplateResponse(request, name, context, status_code=status)
+    return templates.TemplateResponse(request, template, context, status_code=status)
 
 
 def error_page(request: Request, seen: Viewer | None, status: int, message: str) -> HTMLResponse:

@@ -57,6 +57,22 @@ async def entities(
             "results": found[offset : offset + size]}  # fmt: skip
 
 
+@router.get("/v1/entities/{kind}/{name}/graph/")
+async def entity_graph(
+    kind: str, name: str, request: Request, who: Reader,
+    include_ended: Annotated[bool, Query()] = True,
+) -> dict[str, Any]:  # fmt: skip
+    """An Engram extension: the entity's relations (ended ones with `invalid_at`, each with the
+    memory that stated it) and its profile facts."""
+    if kind not in ("user", "agent", "run"):
+        raise ValidationError("a graph belongs to a user, agent or run")
+    memory = await memory_for(request, who)
+    scope: dict[str, Any] = {f"{kind}_id": clean_scope_id(f"{kind}_id", name)}
+    relations = await memory.get_relations(**scope, include_ended=include_ended)
+    profile = await memory.get_profile(**scope)
+    return {"relations": relations, "profile": profile["results"]}
+
+
 @router.delete("/v1/entities/{kind}/{name}/")  # the clients' deprecated deleteUser
 @router.delete("/v2/entities/{kind}/{name}/")
 async def delete_entity(kind: str, name: str, request: Request, who: Writer) -> dict[str, Any]:

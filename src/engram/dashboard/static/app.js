@@ -13,3 +13,11 @@ window.addEventListener("DOMContentLoaded", () => {
   const refresh = document.querySelector("[data-refresh]");
   if (refresh) setTimeout(() => window.location.reload(), 1000 * Number(refresh.dataset.refresh));
 });
+document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-owner-picker]") && event.target.value) {
+    const [kind, ...rest] = event.target.value.split(":");
+    const form = event.target.form;
+    form.elements.type.value = kind;
+    form.elements.id.value = rest.join(":");
+  }
+});
