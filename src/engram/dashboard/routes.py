@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.staticfiles import StaticFiles
 
-from engram.dashboard import admin, graph, memories  # noqa: F401  (they register their pages)
+from engram.dashboard import admin, graph, memories, project  # noqa: F401  (they register pages)
 from engram.dashboard.pages import HERE, router
 
 __all__ = ["router", "static"]

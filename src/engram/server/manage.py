@@ -408,6 +408,18 @@ async def delete_webhook(webhook_id: WebhookId, request: Request, who: Writer) -
     return {"message": "Webhook deleted successfully"}
 
 
+@router.post("/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver/")
+async def redeliver(webhook_id: WebhookId, delivery_id: Annotated[int, Path(ge=1, lt=2**63)],
+                    request: Request, who: Writer) -> Any:  # fmt: skip
+    """An Engram extension: send a delivery's body again, as a new delivery."""
+    state = state_of(request)
+    answer = await state.db.run(lambda c: transaction(
+        c, lambda: webhooks.redeliver(c, who.project_id, webhook_id, delivery_id)))  # fmt: skip
+    if state.deliverer is not None:
+        state.deliverer.notify()
+    return answer
+
+
 @router.get("/api/v1/webhooks/{webhook_id}/deliveries/")
 async def webhook_deliveries(webhook_id: WebhookId, request: Request, who: Writer) -> Any:
     return {

@@ -190,6 +190,24 @@ def _record(
     )
 
 
+def redeliver(c: Conn, project_id: str, webhook_id: int, delivery_id: int) -> dict[str, Any]:
+    """Queue a delivery's body again, as a new delivery (the old one stays in the log)."""
+    get(c, project_id, webhook_id)
+    found = rows(c, "SELECT event_type, body FROM deliveries WHERE id = ? AND webhook_id = ?",
+                 (delivery_id, webhook_id))  # fmt: skip
+    if not found:
+        raise NotFoundError(f"delivery {delivery_id} of webhook {webhook_id} not found")
+    now = utc_now_iso()
+    c.execute(
+        "INSERT INTO deliveries (webhook_id, event_type, body, status, next_at, created_at, "
+        "updated_at) VALUES (?, ?, ?, 'PENDING', ?, ?, ?)",
+        (webhook_id, found[0]["event_type"], found[0]["body"], now, now, now),
+    )
+    if c.postgres:
+        c.execute(f"NOTIFY {CHANNEL}")
+    return {"message": "Delivery queued again."}
+
+
 def deliveries(c: Conn, project_id: str, webhook_id: int) -> list[dict[str, Any]]:
     get(c, project_id, webhook_id)
     found = rows(
