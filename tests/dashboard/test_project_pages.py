@@ -151,3 +151,26 @@ def test_export_then_import_into_another_project(
     page.goto(f"{site.url}/dashboard/memories")
     expect(page.get_by_text("2 memories, newest first")).to_be_visible()
     page.close()
+
+
+def test_an_organization_key_switches_projects(browser: Browser, site: LiveServer) -> None:
+    with site.client() as admin:
+        _, _, second_key = new_project(admin, "second")
+        add_now(admin, "Wes lives in the default project", user="wes", infer=False)
+    with site.client(second_key) as second:
+        add_now(second, "Xia lives in the second project", user="xia", infer=False)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, site)  # the admin's key: an organization OWNER's
+    page.goto(f"{site.url}/dashboard/memories")
+    expect(page.locator("tbody")).to_contain_text("Wes lives in the default project")
+    page.get_by_label("Project", exact=True).select_option(label="second")
+    expect(page.get_by_role("status")).to_contain_text("Now looking at project")
+    page.goto(f"{site.url}/dashboard/memories")
+    expect(page.locator("tbody")).to_contain_text("Xia lives in the second project")
+    expect(page.locator("tbody")).not_to_contain_text("Wes")
+    page.get_by_role("button", name="Sign out").click()
+    # The second project's own key: no switcher.
+    sign_in(page, site, second_key)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_label("Project", exact=True)).to_have_count(0)
+    page.close()

@@ -386,3 +386,27 @@ def test_a_delivery_goes_to_the_address_checked_with_its_host_kept(server: LiveS
         assert headers["Host"] == f"localhost:{port}"
     finally:
         receiver.shutdown()
+
+
+def test_an_organization_key_names_the_project_it_works_on(
+    server: LiveServer, admin: httpx.Client
+) -> None:
+    """1.x clients send project_id in the query: an organization key (the admin's) works on
+    that project of its organization; a project key only on its own."""
+    _, project_id, project_key = new_project(admin, "picked")
+    chosen = {"project_id": project_id}
+    added = admin.post("/v1/memories/", params=chosen, json={
+        "messages": "Vera keeps bees", "user_id": "vera", "infer": False, "async_mode": False})  # fmt: skip
+    assert added.status_code == 200, added.text
+    with server.client(project_key) as own:
+        listed = own.get("/v1/memories/", params={"user_id": "vera"}).json()
+        assert [m["memory"] for m in listed["results"]] == ["Vera keeps bees"]
+        default_project = admin.get("/v1/ping/").json()["project_id"]
+        refused = own.get("/v1/memories/", params={"user_id": "vera",
+                                                   "project_id": default_project})  # fmt: skip
+        assert refused.status_code == 403
+    # The admin's own project does not have it; a project that does not exist is a 404.
+    assert admin.get("/v1/memories/", params={"user_id": "vera"}).json()["count"] == 0
+    missing = admin.get("/v1/memories/", params={"user_id": "vera", "project_id": "proj_nope"})
+    assert missing.status_code == 404
+    assert admin.get("/v1/ping/", params=chosen).json()["project_id"] == project_id

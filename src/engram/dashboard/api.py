@@ -41,8 +41,11 @@ class Api:
             )  # fmt: skip
         self.client: httpx.AsyncClient = app.state.dashboard_client
         self.headers = internal_headers(state_of(request), seen.key_digest)
+        # An organization key looking at another project names it, as clients do.
+        self.params = {"project_id": seen.project} if seen.project else {}
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        kwargs["params"] = {**self.params, **(kwargs.get("params") or {})}
         answer = await self.client.request(method, path, headers=self.headers, **kwargs)
         try:
             body = answer.json()

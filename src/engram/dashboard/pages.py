@@ -45,6 +45,10 @@ def page(handler: Handler) -> Handler:
             seen = await session.viewer(request)
             if request.method == "POST":
                 await session.check_csrf(request, seen)
+            elif seen.who.org_role:  # the header's project switcher
+                org = seg(seen.who.org_id)
+                listed = await Api(request, seen).get(f"/api/v1/orgs/organizations/{org}/projects/")
+                seen.projects = listed if isinstance(listed, list) else listed.get("results", [])
             return await handler(request, seen, **kwargs)
         except SignedOutError as exc:
             if request.method == "GET":
@@ -109,6 +113,21 @@ async def login(request: Request) -> Response:
         return render(request, None, "login.html", status=http_status(exc), **context)
     answer = RedirectResponse(target or "/dashboard", status_code=303)
     await session.start(request, answer, control.digest(key))
+    return answer
+
+
+@router.post("/project")
+@page
+async def switch_project(request: Request, seen: Viewer) -> Response:
+    """An organization key: look at another project of the organization."""
+    form = await request.form()
+    wanted = str(form.get("project_id", ""))
+    if not seen.who.org_role:
+        raise ApiError(403, "permission_denied", "only an organization key switches projects")
+    org = seg(seen.who.org_id)
+    await Api(request, seen).get(f"/api/v1/orgs/organizations/{org}/projects/{seg(wanted)}/")
+    answer = back("/dashboard", f"Now looking at project {wanted}")
+    await session.start(request, answer, seen.key_digest, wanted, seen.csrf)
     return answer
 
 

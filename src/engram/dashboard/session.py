@@ -15,13 +15,13 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import Request, Response
 from starlette.datastructures import FormData
 
-from engram.errors import PermissionDeniedError, UnauthenticatedError
+from engram.errors import EngramError, PermissionDeniedError, UnauthenticatedError
 from engram.server import control
 from engram.server.control import Caller
 from engram.server.state import State, state_of
@@ -43,13 +43,16 @@ class CsrfError(PermissionDeniedError):
     code = "csrf_refused"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Viewer:
-    """A signed-in person: their key (as `Caller`), its digest and the session's CSRF token."""
+    """A signed-in person: their key (as `Caller`, on the project they look at), its digest,
+    the session's CSRF token, and (an organization key) the projects they may switch to."""
 
     who: Caller
     key_digest: str
     csrf: str
+    project: str | None = None  # another project of the organization, chosen in the header
+    projects: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def can_write(self) -> bool:
@@ -66,9 +69,13 @@ def _sign(secret: bytes, payload: str) -> str:
     return hmac.new(secret, payload.encode(), hashlib.sha256).hexdigest()
 
 
-async def start(request: Request, response: Response, key_digest: str) -> None:
-    """Sign in: set the session cookie for this key."""
-    data = {"k": key_digest, "c": secrets.token_urlsafe(24), "e": int(time.time()) + LIFETIME}
+async def start(
+    request: Request, response: Response, key_digest: str, project: str | None = None,
+    csrf: str | None = None,
+) -> None:  # fmt: skip
+    """Sign in (or switch project): set the session cookie for this key."""
+    data: dict[str, Any] = {"k": key_digest, "c": csrf or secrets.token_urlsafe(24),
+                            "e": int(time.time()) + LIFETIME, "p": project}  # fmt: skip
     payload = base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
     value = f"{payload}.{_sign(await _secret(state_of(request)), payload)}"
     response.set_cookie(
@@ -108,7 +115,17 @@ async def viewer(request: Request) -> Viewer:
     if found is None:
         raise SignedOutError("this key was revoked: sign in again")
     await state.limiter.take(found.key_id)
-    return Viewer(found, str(data["k"]), str(data["c"]))
+    project = data.get("p")
+    if isinstance(project, str) and project != found.project_id and found.org_role:
+        try:
+            await state.db.run(control.get_project, found.org_id, project)
+        except EngramError:  # deleted since: back to the key's own project
+            project = None
+        else:
+            found = replace(found, project_id=project, role=found.org_role)
+    else:
+        project = None
+    return Viewer(found, str(data["k"]), str(data["c"]), project)
 
 
 async def check_csrf(request: Request, seen: Viewer) -> FormData:

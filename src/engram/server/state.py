@@ -4,6 +4,7 @@ and the per-key rate limiter; plus the request dependencies (the caller, the cal
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import math
 import secrets
@@ -28,6 +29,7 @@ from engram.server.control import (
     SQLiteConn,
     digest,
     find_key,
+    get_project,
     project_allows_private,
     transaction,
 )
@@ -177,10 +179,9 @@ def api_key_of(request: Request) -> str | None:
 
 async def caller(request: Request) -> Caller:
     """The request's API key, checked, rate-limited; the key's project confines everything."""
-    found = await authenticate(request)
+    found = await _chosen_project(request, await authenticate(request))
     await state_of(request).limiter.take(found.key_id)
     request.state.caller = found
-    _check_ids(request, found)
     return found
 
 
@@ -230,12 +231,20 @@ async def _failed_authentication(request: Request, state: State) -> None:
     await state.limiter.take(f"auth-failures:{address}", state.settings.auth_failures_per_minute)
 
 
-def _check_ids(request: Request, who: Caller) -> None:
-    """1.x clients send org_id / project_id in the query: they must be the key's own."""
-    for name, own in (("org_id", who.org_id), ("project_id", who.project_id)):
-        given = request.query_params.get(name)
-        if given and given != own:
-            raise PermissionDeniedError(f"this API key belongs to another {name[:-3]}")
+async def _chosen_project(request: Request, who: Caller) -> Caller:
+    """Clients send org_id / project_id in the query. A project key's must be its own; an
+    organization key (`org_role`) may name any project of its organization, and acts there
+    with its organization role, as a Platform user's key picks the project it works on."""
+    org_id = request.query_params.get("org_id")
+    if org_id and org_id != who.org_id:
+        raise PermissionDeniedError("this API key belongs to another organization")
+    project_id = request.query_params.get("project_id")
+    if not project_id or project_id == who.project_id:
+        return who
+    if who.org_role is None:
+        raise PermissionDeniedError("this API key belongs to another project")
+    await state_of(request).db.run(get_project, who.org_id, project_id)  # 404 if not there
+    return dataclasses.replace(who, project_id=project_id, role=who.org_role)
 
 
 async def writer(request: Request) -> Caller:

@@ -37,3 +37,6 @@ document.addEventListener("submit", (event) => {
   });
   request.send(new FormData(form));
 });
+document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-autosubmit]")) event.target.form.requestSubmit();
+});
