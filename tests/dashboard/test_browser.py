@@ -95,6 +95,7 @@ def test_sign_in_search_edit_delete(browser: Browser, site: LiveServer) -> None:
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.locator(".tile").first).to_contain_text("3")
+    expect(page.locator(".legend")).to_contain_text("adds (3)")  # this hour's bar
     shot(page, "overview", db)
     # Find a memory by search and open it.
     page.get_by_role("link", name="Memories").click()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -158,18 +159,31 @@ async def overview(request: Request, seen: Viewer) -> Response:
     events = await api.get("/v1/events/", page_size=10)
     state = state_of(request)
     depth = await state.db.run(jobs.pending_count)
-    metrics = state.metrics.snapshot()
+    metrics = state.metrics.merged_snapshot()
     routes = _route_table(metrics)
     by_kind: dict[str, int] = {}
     for entity in entities:
         by_kind[entity["type"]] = by_kind.get(entity["type"], 0) + 1
     return render(request, seen, "overview.html", entities=entities[:20], by_kind=by_kind,
                   total=memories["count"], events=events, depth=depth, routes=routes,
-                  tokens=metrics.get("tokens", {}))  # fmt: skip
+                  tokens=metrics.get("tokens", {}), activity=_activity(metrics))  # fmt: skip
+
+
+def _activity(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Adds and searches in each of the last 24 hours, oldest first, and the largest count."""
+    now = int(time.time() // 3600)
+    hours = list(range(now - 23, now + 1))
+    series = {
+        kind: [int(metrics.get("hourly", {}).get(kind, {}).get(str(h), 0)) for h in hours]
+        for kind in ("adds", "searches")
+    }
+    labels = [time.strftime("%H:00", time.gmtime(h * 3600)) for h in hours]
+    peak = max([1, *series["adds"], *series["searches"]])
+    return {"series": series, "labels": labels, "peak": peak}
 
 
 def _route_table(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """Requests and mean latency per route, busiest first (this process's, since it started)."""
+    """Requests and mean latency per route, busiest first, since the server started."""
     counts: dict[str, int] = {}
     errors: dict[str, int] = {}
     for method, route, status, n in metrics.get("requests", []):

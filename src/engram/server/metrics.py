@@ -12,11 +12,25 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HOURS = 48  # how long the hourly counts of adds and searches are kept
+SEARCH_ROUTES = frozenset({"/v1/memories/search/", "/v2/memories/search/", "/v3/memories/search/",
+                           "/search"})  # fmt: skip
+ADD_ROUTES = frozenset({"/v1/memories/", "/v3/memories/add/", "/memories"})
+
+
+def activity(method: str, route: str) -> str | None:
+    """What a request counts as in the hourly activity: an add, a search, or neither."""
+    if method == "POST" and route in SEARCH_ROUTES:
+        return "searches"
+    if method == "POST" and route in ADD_ROUTES:
+        return "adds"
+    return None
 
 
 class Metrics:
@@ -27,9 +41,18 @@ class Metrics:
         self._latency: dict[str, list[int]] = defaultdict(lambda: [0] * (len(BUCKETS) + 1))
         self._latency_sum: dict[str, float] = defaultdict(float)
         self._tokens: dict[str, int] = defaultdict(int)
+        # "adds" / "searches" -> hour (seconds since the epoch // 3600) -> requests
+        self._hourly: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        kind = activity(method, route) if status < 400 else None
         with self._lock:
+            if kind is not None:
+                hour = int(time.time() // 3600)
+                hourly = self._hourly[kind]
+                hourly[hour] += 1
+                for old in [h for h in hourly if h <= hour - HOURS]:
+                    del hourly[old]
             self._requests[(method, route, status)] += 1
             counts = self._latency[route]
             for i, bound in enumerate(BUCKETS):
@@ -42,7 +65,7 @@ class Metrics:
 
     def tokens(self, usage: dict[str, object]) -> None:
         with self._lock:
-            for kind in ("prompt_tokens", "completion_tokens"):
+            for kind in ("prompt_tokens", "completion_tokens", "llm_calls"):
                 value = usage.get(kind)
                 if isinstance(value, int):
                     self._tokens[kind] += value
@@ -54,7 +77,12 @@ class Metrics:
                 "latency": {r: list(c) for r, c in self._latency.items()},
                 "latency_sum": dict(self._latency_sum),
                 "tokens": dict(self._tokens),
+                "hourly": {k: {str(h): n for h, n in c.items()} for k, c in self._hourly.items()},
             }
+
+    def merged_snapshot(self) -> dict[str, Any]:
+        """`snapshot()` of every process of this server run (see the module's docstring)."""
+        return self._merged().snapshot()
 
     def publish(self) -> None:
         """Write this process's counters for its siblings' `/metrics` (with `shared_dir`)."""
@@ -92,6 +120,9 @@ class Metrics:
                 out._latency_sum[route] += total
             for kind, n in snap["tokens"].items():
                 out._tokens[kind] += n
+            for kind, counts in snap.get("hourly", {}).items():
+                for hour, n in counts.items():
+                    out._hourly[kind][int(hour)] += n
         return out
 
     def render(self, queue_depth: int) -> str:
