@@ -164,10 +164,20 @@ def test_keys_are_shown_once_and_readers_see_no_controls(
     key = page.locator("#new-key").inner_text()
     assert key.startswith("eg-") and len(key) > 30
     shot(page, "keys", db)
-    page.reload()  # the page that showed it is gone: a reload asks to resend, so go again
-    page.goto(f"{site.url}/dashboard/keys")
+    page.goto(f"{site.url}/dashboard/keys")  # shown on the answer to the POST only
     expect(page.locator("#new-key")).to_have_count(0)
-    expect(page.locator("tbody").first).to_contain_text("ci bot")
+    expect(page.locator("tbody").first.locator("tr", has_text="ci bot")).to_have_count(1)
+    # Members: add one, change the role, remove.
+    page.get_by_label("Email").fill("helper@example.com")
+    page.get_by_role("button", name="Add member").click()
+    expect(page.get_by_role("status")).to_contain_text("helper@example.com is a READER")
+    member = page.locator("tbody").nth(1).locator("tr", has_text="helper@example.com")
+    member.get_by_role("button", name="Make OWNER").click()
+    expect(member).to_contain_text("OWNER")
+    page.once("dialog", lambda dialog: dialog.accept())
+    member.get_by_role("button", name="Remove").click()
+    expect(page.get_by_role("status")).to_contain_text("Removed helper@example.com")
+    expect(page.locator("tbody").nth(1)).not_to_contain_text("helper@example.com")
     # A READER of another project: the pages, but no change controls.
     with site.client() as admin:
         org_id, project_id, _ = new_project(admin, "readers")
@@ -186,6 +196,13 @@ def test_keys_are_shown_once_and_readers_see_no_controls(
     shot(viewer, "keys-reader-phone", db)
     viewer.close()
     page.close()
+    dark = browser.new_page(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    sign_in(dark, site)
+    dark.goto(f"{site.url}/dashboard/keys")
+    background = dark.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(20, 21, 24)"  # the dark palette
+    shot(dark, "keys-dark", db)
+    dark.close()
 
 
 def test_an_async_add_goes_from_pending_to_succeeded(browser: Browser, site: LiveServer) -> None:

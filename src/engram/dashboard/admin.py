@@ -110,3 +110,25 @@ async def add_member(request: Request, seen: Viewer) -> Response:
     body = {"email": str(form.get("email", "")).strip(), "role": str(form.get("role", "READER"))}
     await api.post(f"{_keys_path(org_id, project_id)}/members/", body)
     return back("/dashboard/keys", f"{body['email']} is a {body['role']} of the project")
+
+
+@router.post("/members/role")
+@page
+async def change_role(request: Request, seen: Viewer) -> Response:
+    form = await request.form()
+    api = Api(request, seen)
+    org_id, project_id, _ = await _project(api)
+    body = {"email": str(form.get("email", "")), "role": str(form.get("role", ""))}
+    await api.put(f"{_keys_path(org_id, project_id)}/members/", body)
+    return back("/dashboard/keys", f"{body['email']} is now a {body['role']}")
+
+
+@router.post("/members/remove")
+@page
+async def remove_member(request: Request, seen: Viewer) -> Response:
+    form = await request.form()
+    api = Api(request, seen)
+    org_id, project_id, _ = await _project(api)
+    email = str(form.get("email", ""))
+    await api.delete(f"{_keys_path(org_id, project_id)}/members/", email=email)
+    return back("/dashboard/keys", f"Removed {email}; their keys of this project are revoked")
