@@ -385,3 +385,15 @@ def test_closed_memory_raises_clearly(memory: Memory) -> None:
     memory.close()
     with pytest.raises(EngramError, match="closed"):
         memory.get_all(user_id="a")
+
+
+def test_history_records_what_made_each_version(memory: Memory) -> None:
+    first = memory.add("Lives in Lisbon", user_id="c", infer=False)["results"][0]["id"]
+    memory.update(first, "Lives in Porto")
+    extracted = memory.add("I work at Acme", user_id="c")["results"][0]["id"]
+    memory.batch_update([{"memory_id": extracted, "text": "Works at Acme Corp"}])
+    memory.delete(first)
+    memory.delete_all(user_id="c")
+    assert [h["cause"] for h in memory.history(first)] == ["add", "update", "delete"]
+    assert [h["cause"] for h in memory.history(extracted)] == [
+        "add:extraction", "batch_update", "delete_all"]  # fmt: skip

@@ -240,7 +240,7 @@ class AsyncMemory:
         op = await self._update_op(
             memory_id, data, text, metadata, expiration_date, categories, clear_expiration_date
         )
-        await self._ctx.store.apply([op])
+        await self._ctx.store.apply([op], cause="update")
         return {"message": "Memory updated successfully!"}
 
     async def _update_op(
@@ -283,7 +283,7 @@ class AsyncMemory:
 
     async def delete(self, memory_id: str) -> MessageResult:
         ctx = await self._open()
-        await ctx.store.apply([Delete(clean_memory_id(memory_id), at=ctx.now())])
+        await ctx.store.apply([Delete(clean_memory_id(memory_id), at=ctx.now())], cause="delete")
         return {"message": "Memory deleted successfully!"}
 
     async def delete_all(
@@ -299,7 +299,7 @@ class AsyncMemory:
             filters, limits=self.config.limits, user_id=user_id, agent_id=agent_id, run_id=run_id
         )
         ctx = await self._open()
-        count = await ctx.store.delete_where(where, at=ctx.now())
+        count = await ctx.store.delete_where(where, at=ctx.now(), cause="delete_all")
         return {"message": "Memories deleted successfully!", "deleted_count": count}
 
     async def batch_update(self, memories: Sequence[Mapping[str, Any]]) -> MessageResult:
@@ -316,7 +316,7 @@ class AsyncMemory:
             )
             for item in items
         ]
-        await self._ctx.store.apply(ops)
+        await self._ctx.store.apply(ops, cause="batch_update")
         return {"message": f"Successfully updated {len(ops)} memories", "updated_count": len(ops)}
 
     async def batch_delete(self, memories: Sequence[Mapping[str, Any] | str]) -> MessageResult:
@@ -327,7 +327,7 @@ class AsyncMemory:
         ctx = await self._open()
         now = ctx.now()
         ops = [Delete(clean_memory_id(item["memory_id"]), at=now) for item in items]
-        await ctx.store.apply(ops)
+        await ctx.store.apply(ops, cause="batch_delete")
         return {"message": f"Successfully deleted {len(ops)} memories", "deleted_count": len(ops)}
 
     async def feedback(

@@ -103,6 +103,10 @@ class HistoryItem(TypedDict):
     is_deleted: bool
     actor_id: str | None
     role: str | None
+    # What made this version (an Engram extension): "add" (stored as given), "add:extraction"
+    # (an add's extracted facts, reconciled), "update", "delete", "delete_all", "batch_update",
+    # "batch_delete"; None for versions written before Engram recorded it.
+    cause: str | None
 
 
 class MessageResult(TypedDict):

@@ -119,6 +119,8 @@ def test_sign_in_search_edit_delete(browser: Browser, site: LiveServer) -> None:
     latest = page.locator(".timeline li").first
     expect(latest).to_contain_text("UPDATE")
     expect(latest.locator(".new")).to_have_text("and peanuts")
+    expect(latest.locator(".cause")).to_contain_text("edited by an update call")
+    expect(page.locator(".timeline li").last.locator(".cause")).to_contain_text("stored as given")
     expect(page.locator(".timeline li")).to_have_count(2)
     shot(page, "memory", db)
     # Delete it (the browser's confirmation accepted).

@@ -18,6 +18,15 @@ from engram.dashboard.pages import PAGE_SIZES, SCOPE, back, page, render, router
 from engram.dashboard.session import Viewer
 
 FILTER_FIELDS = (*SCOPE, "category", "metadata_key", "metadata_value", "since", "until")
+CAUSES = {  # a history version's `cause`, said plainly
+    "add": "stored as given by an add (infer=False)",
+    "add:extraction": "an add: facts extracted from its messages, reconciled with what was known",
+    "update": "edited by an update call",
+    "delete": "deleted by a delete call",
+    "delete_all": "deleted with its user, agent or run (delete_all)",
+    "batch_update": "edited by a batch update",
+    "batch_delete": "deleted by a batch delete",
+}
 
 
 def _filters(params: dict[str, str]) -> dict[str, Any] | None:
@@ -96,7 +105,11 @@ async def memory(request: Request, seen: Viewer, memory_id: str) -> Response:
     api = Api(request, seen)
     item = await api.get(f"/v1/memories/{seg(memory_id)}/")
     history = await api.get(f"/v1/memories/{seg(memory_id)}/history/")
-    versions = [{**h, "diff": _diff(h.get("old_memory"), h.get("new_memory"))} for h in history]
+    versions = [
+        {**h, "diff": _diff(h.get("old_memory"), h.get("new_memory")),
+         "why": CAUSES.get(h.get("cause") or "", "")}
+        for h in history
+    ]  # fmt: skip
     return render(request, seen, "memory.html", item=item, history=list(reversed(versions)))
 
 

@@ -121,7 +121,7 @@ async def _store(
         Insert(_record(request, text, message, request.timestamp or now), vectors[i])
         for i, (text, message) in enumerate(drafts)
     ]
-    written = await ctx.store.apply([*ops, *(extra or []), *request.claim()])
+    written = await ctx.store.apply([*ops, *(extra or []), *request.claim()], cause="add")
     records = [r for r in written[: len(ops)] if r is not None]
     return {"results": [_result(r, request) for r in records]}
 

@@ -74,7 +74,7 @@ async def _attempt(
     output = await ctx.extractor.extract(data, usage)
     changes, warnings = _reconcile(output.facts, existing, list(data.categories))
     ops = await _operations(ctx, request, changes, existing, conversation, usage)
-    written = await ctx.store.apply([*ops, *request.claim()])
+    written = await ctx.store.apply([*ops, *request.claim()], cause="add:extraction")
     results = [
         _result(change, record, existing)
         for change, record in zip(changes, written, strict=False)

@@ -41,4 +41,5 @@ def history_item(record: HistoryRecord) -> HistoryItem:
         "is_deleted": record.is_deleted,
         "actor_id": record.actor_id,
         "role": record.role,
+        "cause": record.cause,
     }

@@ -68,6 +68,8 @@ class HistoryRecord:
     is_deleted: bool
     actor_id: str | None
     role: str | None
+    # What made this version (see `engram.pipeline.items.CAUSES`); None before it was recorded.
+    cause: str | None = None
 
 
 # What an export carries besides memories, per kind of row: the fields of each row (entities
@@ -233,7 +235,9 @@ class Store(Protocol):
         """Create or migrate the schema; raise `DimensionMismatchError` if vectors disagree."""
         ...
 
-    async def apply(self, operations: Sequence[Operation]) -> list[MemoryRecord | None]:
+    async def apply(
+        self, operations: Sequence[Operation], *, cause: str | None = None
+    ) -> list[MemoryRecord | None]:
         """Apply all operations in one transaction and return, per operation, the record it
         wrote (deletes: the removed record; skipped duplicates and messages: `None`). A missing
         id raises `NotFoundError`, an immutable memory `ImmutableMemoryError`; either way
@@ -346,7 +350,7 @@ class Store(Protocol):
         """Record feedback on a memory; `value` in [-1, 1] becomes its ranking signal."""
         ...
 
-    async def delete_where(self, where: Node, *, at: str) -> int:
+    async def delete_where(self, where: Node, *, at: str, cause: str | None = None) -> int:
         """Delete every matching memory (with history) in one transaction; return how many."""
         ...
 

@@ -16,7 +16,7 @@ COLUMNS = (
 M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in COLUMNS.split(","))
 HISTORY_COLUMNS = (
     "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, "
-    "role"
+    "role, cause"
 )
 ScopeKey = tuple[str | None, str | None, str | None]
 _WORD = re.compile(r"\w+")
@@ -36,7 +36,7 @@ def history(row: Sequence[Any]) -> HistoryRecord:
     return HistoryRecord(
         id=row[0], memory_id=row[1], old_memory=row[2], new_memory=row[3], event=row[4],
         created_at=row[5], updated_at=row[6], is_deleted=bool(row[7]), actor_id=row[8],
-        role=row[9],
+        role=row[9], cause=row[10],
     )  # fmt: skip
 
 

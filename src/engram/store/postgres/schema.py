@@ -439,6 +439,10 @@ MIGRATIONS: list[str] = [
         FROM memories;
     ANALYZE memories;
     """,
+    # 8: what made each version of a memory (an add's extraction, an update call, an import).
+    """
+    ALTER TABLE history ADD COLUMN IF NOT EXISTS cause text;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -450,6 +454,7 @@ NAMES = (
     "organization roles and a project's private addresses",
     "the full text of a scope through one index",
     "statistics on the vector statements' expressions",
+    "the cause of each version in the history",
 )
 
 

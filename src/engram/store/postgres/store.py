@@ -232,7 +232,9 @@ class PostgresStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    async def apply(self, operations: Sequence[Operation]) -> list[MemoryRecord | None]:
+    async def apply(
+        self, operations: Sequence[Operation], *, cause: str | None = None
+    ) -> list[MemoryRecord | None]:
         if not operations:
             return []
         async with self._write() as cur:
@@ -241,9 +243,10 @@ class PostgresStore:
             out: list[MemoryRecord | None] = []
             for plain, run in itertools.groupby(operations, key=writes.is_plain_insert):
                 if plain:  # inserts with no duplicate check: a few statements for all of them
-                    out += await writes.insert(cur, self.project, cast(list[Insert], list(run)))
+                    inserts = cast(list[Insert], list(run))
+                    out += await writes.insert(cur, self.project, inserts, cause=cause)
                 else:
-                    out += [await self._one(cur, op) for op in run]
+                    out += [await self._one(cur, op, cause) for op in run]
             for op in operations:  # after the memories they link: their ids are known now
                 if isinstance(op, LinkGraph) and (target := out[op.memory]) is not None:
                     op.added, op.ended = await graph.link(cur, self.project, op, target.id)
@@ -252,15 +255,15 @@ class PostgresStore:
                     await writes.claim(cur, self.project, op, operations, out)
             return out
 
-    async def _one(self, cur: Cursor, op: Operation) -> MemoryRecord | None:
+    async def _one(self, cur: Cursor, op: Operation, cause: str | None) -> MemoryRecord | None:
         if isinstance(op, Insert):
             if await writes.duplicate(cur, self.project, op):
                 return None
-            return (await writes.insert(cur, self.project, [op]))[0]
+            return (await writes.insert(cur, self.project, [op], cause=cause))[0]
         if isinstance(op, Update):
-            return await writes.update(cur, self.project, op)
+            return await writes.update(cur, self.project, op, cause)
         if isinstance(op, Delete):
-            return await writes.delete(cur, self.project, op)
+            return await writes.delete(cur, self.project, op, cause)
         if isinstance(op, SaveMessages):
             await writes.save_messages(cur, self.project, op)
         return None
@@ -297,7 +300,7 @@ class PostgresStore:
                 (self.project, memory_id, feedback, reason, value, at),
             )
 
-    async def delete_where(self, where: Node, *, at: str) -> int:
+    async def delete_where(self, where: Node, *, at: str, cause: str | None = None) -> int:
         async with self._write() as cur:
             sql, params = compile_where(where, Params([self.project]))
             await cur.execute(
@@ -310,8 +313,8 @@ class PostgresStore:
             if rows:
                 await cur.executemany(
                     f"INSERT INTO history (project, {HISTORY_COLUMNS}) VALUES "
-                    "(%s, %s, %s, %s, NULL, 'DELETE', %s, %s, true, %s, %s)",
-                    [(self.project, str(uuid.uuid4()), r[0], r[1], r[2], at, r[3], r[4])
+                    "(%s, %s, %s, %s, NULL, 'DELETE', %s, %s, true, %s, %s, %s)",
+                    [(self.project, str(uuid.uuid4()), r[0], r[1], r[2], at, r[3], r[4], cause)
                      for r in rows],
                 )  # fmt: skip
             return len(rows)

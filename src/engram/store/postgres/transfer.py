@@ -81,10 +81,10 @@ async def write(cur: Cursor, project: str, attached: Attached) -> None:
     if attached.history:
         await cur.executemany(
             f"INSERT INTO history (project, {HISTORY_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
                 (project, h.id, h.memory_id, h.old_memory, h.new_memory, h.event, h.created_at,
-                 h.updated_at, h.is_deleted, h.actor_id, h.role)
+                 h.updated_at, h.is_deleted, h.actor_id, h.role, h.cause)
                 for h in attached.history
             ],
         )  # fmt: skip

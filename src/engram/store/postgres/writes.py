@@ -34,8 +34,9 @@ INSERT_ROWS = 1000
 
 
 async def insert(
-    cur: Cursor, project: str, ops: Sequence[Insert], *, with_history: bool = True
-) -> list[MemoryRecord]:
+    cur: Cursor, project: str, ops: Sequence[Insert], *, with_history: bool = True,
+    cause: str | None = None,
+) -> list[MemoryRecord]:  # fmt: skip
     """New memories and (unless restored with theirs) their ADD history rows: one statement
     per table for up to INSERT_ROWS of them (the full-text statistics' trigger then runs once,
     not once a row)."""
@@ -53,7 +54,7 @@ async def insert(
             )  # fmt: skip
             history += (
                 project, str(uuid.uuid4()), r.id, None, r.memory, "ADD", r.created_at,
-                r.created_at, False, r.actor_id, r.role,
+                r.created_at, False, r.actor_id, r.role, cause,
             )  # fmt: skip
         await cur.execute(
             f"INSERT INTO memories (project, {COLUMNS}, embedding, tokens) VALUES "
@@ -63,7 +64,7 @@ async def insert(
         if with_history:
             await cur.execute(
                 f"INSERT INTO history (project, {HISTORY_COLUMNS}) VALUES "
-                + ", ".join(["(" + ", ".join(["%s"] * 11) + ")"] * len(chunk)),
+                + ", ".join(["(" + ", ".join(["%s"] * 12) + ")"] * len(chunk)),
                 history,
             )
     return [op.record for op in ops]
@@ -111,7 +112,7 @@ async def load(cur: Cursor, project: str, memory_id: str) -> MemoryRecord:
     return record(row)
 
 
-async def update(cur: Cursor, project: str, op: Update) -> MemoryRecord:
+async def update(cur: Cursor, project: str, op: Update, cause: str | None = None) -> MemoryRecord:
     old = await load(cur, project, op.memory_id)
     if old.immutable and not op.allow_immutable:
         raise ImmutableMemoryError(
@@ -139,12 +140,13 @@ async def update(cur: Cursor, project: str, op: Update) -> MemoryRecord:
     actor = op.actor_id if op.actor_id is not None else old.actor_id
     role = op.role if op.role is not None else old.role
     await record_history(
-        cur, project, old.id, old.memory, new.memory, "UPDATE", old.created_at, op.at, actor, role
-    )
+        cur, project, old.id, old.memory, new.memory, "UPDATE", old.created_at, op.at, actor, role,
+        cause=cause,
+    )  # fmt: skip
     return new
 
 
-async def delete(cur: Cursor, project: str, op: Delete) -> MemoryRecord:
+async def delete(cur: Cursor, project: str, op: Delete, cause: str | None = None) -> MemoryRecord:
     old = await load(cur, project, op.memory_id)
     await cur.execute(
         "DELETE FROM memories WHERE project = %s AND id = %s", (project, op.memory_id)
@@ -155,7 +157,7 @@ async def delete(cur: Cursor, project: str, op: Delete) -> MemoryRecord:
         await graph.remove_for_memories(cur, project, [op.memory_id], op.at)
     await record_history(
         cur, project, old.id, old.memory, None, "DELETE", old.created_at, op.at, old.actor_id,
-        old.role, deleted=True,
+        old.role, deleted=True, cause=cause,
     )  # fmt: skip
     return old
 
@@ -163,13 +165,13 @@ async def delete(cur: Cursor, project: str, op: Delete) -> MemoryRecord:
 async def record_history(
     cur: Cursor, project: str, memory_id: str, old: str | None, new: str | None, event: str,
     created_at: str, updated_at: str, actor_id: str | None, role: str | None, *,
-    deleted: bool = False,
+    deleted: bool = False, cause: str | None = None,
 ) -> None:  # fmt: skip
     await cur.execute(
         f"INSERT INTO history (project, {HISTORY_COLUMNS}) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (project, str(uuid.uuid4()), memory_id, old, new, event, created_at, updated_at,
-         deleted, actor_id, role),
+         deleted, actor_id, role, cause),
     )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ COLUMNS = (
 )
 HISTORY_COLUMNS = (
     "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, "
-    "role"
+    "role, cause"
 )
 INDEX_COLUMNS = "rid, user_id, agent_id, run_id, expiration_date, embedding"
 SAME_SCOPE = "user_id IS ? AND agent_id IS ? AND run_id IS ?"
@@ -73,6 +73,7 @@ def history(row: tuple[Any, ...]) -> HistoryRecord:
         is_deleted=bool(row[7]),
         actor_id=row[8],
         role=row[9],
+        cause=row[10],
     )
 
 

@@ -269,6 +269,10 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
     """,
+    # What made each version of a memory (an add's extraction, an update call, an import, ...).
+    """
+    ALTER TABLE history ADD COLUMN cause TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

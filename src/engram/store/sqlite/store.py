@@ -169,10 +169,12 @@ class SQLiteStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    async def apply(self, operations: Sequence[Operation]) -> list[MemoryRecord | None]:
+    async def apply(
+        self, operations: Sequence[Operation], *, cause: str | None = None
+    ) -> list[MemoryRecord | None]:
         if not operations:
             return []
-        result = await self._run(self._writer, self._apply, list(operations))
+        result = await self._run(self._writer, self._apply, list(operations), cause)
         self._writes_since_prune += len(operations)
         if self._writes_since_prune > 5_000:
             self._writes_since_prune = 0
@@ -180,7 +182,7 @@ class SQLiteStore:
         return result
 
     def _apply(
-        self, conn: sqlite3.Connection, operations: list[Operation]
+        self, conn: sqlite3.Connection, operations: list[Operation], cause: str | None = None
     ) -> list[MemoryRecord | None]:
         def body(c: sqlite3.Connection) -> list[MemoryRecord | None]:
             if any(_writes_vectors(op) for op in operations):
@@ -190,11 +192,12 @@ class SQLiteStore:
             out: list[MemoryRecord | None] = []
             for op in operations:
                 if isinstance(op, Insert):
-                    out.append(None if self._duplicate(c, op) else writes.insert(c, op))
+                    duplicate = self._duplicate(c, op)
+                    out.append(None if duplicate else writes.insert(c, op, cause=cause))
                 elif isinstance(op, Update):
-                    out.append(writes.update(c, op))
+                    out.append(writes.update(c, op, cause))
                 elif isinstance(op, Delete):
-                    out.append(writes.delete(c, op))
+                    out.append(writes.delete(c, op, cause))
                 elif isinstance(op, SaveMessages):
                     writes.save_messages(c, op)
                     out.append(None)
@@ -261,10 +264,10 @@ class SQLiteStore:
 
         await self._run(self._writer, lambda conn: self._write(conn, body))
 
-    async def delete_where(self, where: Node, *, at: str) -> int:
+    async def delete_where(self, where: Node, *, at: str, cause: str | None = None) -> int:
         return await self._run(
             self._writer,
-            lambda conn: self._write(conn, lambda c: writes.delete_matching(c, where, at)),
+            lambda conn: self._write(conn, lambda c: writes.delete_matching(c, where, at, cause)),
         )
 
     async def restore(self, memories: Sequence[Insert], attached: Attached) -> None:

@@ -77,10 +77,10 @@ def _dicts(kind: str, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
 def write(c: sqlite3.Connection, attached: Attached) -> None:
     """The attached rows after their memories (see `Store.restore`)."""
     c.executemany(
-        f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (h.id, h.memory_id, h.old_memory, h.new_memory, h.event, h.created_at, h.updated_at,
-             int(h.is_deleted), h.actor_id, h.role)
+             int(h.is_deleted), h.actor_id, h.role, h.cause)
             for h in attached.history
         ],
     )  # fmt: skip

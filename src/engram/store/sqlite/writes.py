@@ -27,7 +27,9 @@ from engram.store.sqlite.rows import COLUMNS, HISTORY_COLUMNS, SAME_SCOPE, blob,
 LOG_KEEP = 200_000  # index_log rows kept; a process further behind reloads its index
 
 
-def insert(c: sqlite3.Connection, op: Insert, *, with_history: bool = True) -> MemoryRecord:
+def insert(
+    c: sqlite3.Connection, op: Insert, *, with_history: bool = True, cause: str | None = None
+) -> MemoryRecord:
     r = op.record
     c.execute(
         f"INSERT INTO memories ({COLUMNS}, embedding) "
@@ -40,7 +42,8 @@ def insert(c: sqlite3.Connection, op: Insert, *, with_history: bool = True) -> M
         ),
     )  # fmt: skip
     if with_history:
-        add_history(c, r.id, None, r.memory, "ADD", r.created_at, r.created_at, r.actor_id, r.role)
+        add_history(c, r.id, None, r.memory, "ADD", r.created_at, r.created_at, r.actor_id, r.role,
+                    cause=cause)  # fmt: skip
     return r
 
 
@@ -51,7 +54,7 @@ def load(c: sqlite3.Connection, memory_id: str) -> MemoryRecord:
     return record(row)
 
 
-def update(c: sqlite3.Connection, op: Update) -> MemoryRecord:
+def update(c: sqlite3.Connection, op: Update, cause: str | None = None) -> MemoryRecord:
     old = load(c, op.memory_id)
     if old.immutable and not op.allow_immutable:
         raise ImmutableMemoryError(
@@ -76,11 +79,12 @@ def update(c: sqlite3.Connection, op: Update) -> MemoryRecord:
     c.execute(f"UPDATE memories SET {', '.join(sets)} WHERE id = ?", (*params, op.memory_id))
     actor = op.actor_id if op.actor_id is not None else old.actor_id
     role = op.role if op.role is not None else old.role
-    add_history(c, old.id, old.memory, new.memory, "UPDATE", old.created_at, op.at, actor, role)
+    add_history(c, old.id, old.memory, new.memory, "UPDATE", old.created_at, op.at, actor, role,
+                cause=cause)  # fmt: skip
     return new
 
 
-def delete(c: sqlite3.Connection, op: Delete) -> MemoryRecord:
+def delete(c: sqlite3.Connection, op: Delete, cause: str | None = None) -> MemoryRecord:
     old = load(c, op.memory_id)
     c.execute("DELETE FROM memories WHERE id = ?", (op.memory_id,))
     if op.keep_graph:
@@ -89,7 +93,7 @@ def delete(c: sqlite3.Connection, op: Delete) -> MemoryRecord:
         graph.remove_for_memories(c, [op.memory_id], op.at)
     add_history(
         c, old.id, old.memory, None, "DELETE", old.created_at, op.at, old.actor_id, old.role,
-        deleted=True,
+        deleted=True, cause=cause,
     )  # fmt: skip
     return old
 
@@ -106,12 +110,13 @@ def add_history(
     role: str | None,
     *,
     deleted: bool = False,
+    cause: str | None = None,
 ) -> None:
     c.execute(
-        f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             str(uuid.uuid4()), memory_id, old, new, event, created_at, updated_at, int(deleted),
-            actor_id, role,
+            actor_id, role, cause,
         ),
     )  # fmt: skip
 
@@ -139,7 +144,7 @@ def save_messages(c: sqlite3.Connection, op: SaveMessages) -> None:
     )
 
 
-def delete_matching(c: sqlite3.Connection, where: Node, at: str) -> int:
+def delete_matching(c: sqlite3.Connection, where: Node, at: str, cause: str | None = None) -> int:
     sql, params = compile_where(where)
     rows = c.execute(
         f"SELECT id, memory, created_at, actor_id, role FROM memories m WHERE {sql}", params
@@ -147,8 +152,9 @@ def delete_matching(c: sqlite3.Connection, where: Node, at: str) -> int:
     c.executemany("DELETE FROM memories WHERE id = ?", [(r[0],) for r in rows])
     graph.remove_for_memories(c, [r[0] for r in rows], at)
     c.executemany(
-        f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, NULL, 'DELETE', ?, ?, 1, ?, ?)",
-        [(str(uuid.uuid4()), r[0], r[1], r[2], at, r[3], r[4]) for r in rows],
+        f"INSERT INTO history ({HISTORY_COLUMNS}) "
+        "VALUES (?, ?, ?, NULL, 'DELETE', ?, ?, 1, ?, ?, ?)",
+        [(str(uuid.uuid4()), r[0], r[1], r[2], at, r[3], r[4], cause) for r in rows],
     )
     return len(rows)
 
