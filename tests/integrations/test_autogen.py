@@ -18,13 +18,12 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.integrations.venv import ROOT, run_in
 from tests.server.live import ADMIN_KEY, LiveServer
 
-DOCS = [ROOT / "docs" / "integrations.md", ROOT / "docs" / "integrations-autogen-crewai.md"]
+DOCS = [ROOT / "docs" / "integrations.md"]
 HEADER = "Memories of earlier conversations (from Engram), most relevant first:"
 
 
 def docs_blocks(tag: str) -> list[str]:
-    """The ```python <tag> blocks of the integrations docs, from whichever file has them (the
-    framework sections may live in docs/integrations.md or beside it)."""
+    """The ```python <tag> blocks of docs/integrations.md."""
     for path in DOCS:
         if path.exists():
             found = re.findall(rf"```python {tag}\n(.*?)```", path.read_text(), re.DOTALL)
