@@ -6,54 +6,14 @@ is the fake OpenAI-compatible server of this process."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.fakes.openai_server import FakeOpenAI
-from tests.integrations.venv import ROOT, run_in
+from tests.integrations.venv import docs_blocks, mem0_env, ok, run_in
 from tests.server.live import ADMIN_KEY, LiveServer
 
-DOCS = [ROOT / "docs" / "integrations.md"]
 HEADER = "Memories of earlier conversations (from Engram), most relevant first:"
-
-
-def docs_blocks(tag: str) -> list[str]:
-    """The ```python <tag> blocks of docs/integrations.md."""
-    for path in DOCS:
-        if path.exists():
-            found = re.findall(rf"```python {tag}\n(.*?)```", path.read_text(), re.DOTALL)
-            if found:
-                return found
-    raise AssertionError(f"no ```python {tag} block in {[str(p) for p in DOCS]}")
-
-
-def mem0_env(home: Path) -> dict[str, str]:
-    """mem0's client without telemetry, its ~/.mem0 under the test's directory."""
-    return {"MEM0_TELEMETRY": "False", "HOME": str(home)}
-
-
-def ok(done: subprocess.CompletedProcess[str], line: str) -> None:
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip().splitlines()[-1] == line, done.stdout + done.stderr
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path / "server-data")
-    yield live
-    live.close()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI(dims=1536)
-    yield server
-    server.close()
 
 
 def chat_messages(fake: FakeOpenAI) -> list[list[dict[str, Any]]]:

@@ -6,15 +6,11 @@ the agent and CrewAI's memory analysis by the structured output each call asks f
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.fakes.openai_server import FakeOpenAI
-from tests.integrations.test_autogen import docs_blocks, mem0_env, ok
-from tests.integrations.venv import run_in
+from tests.integrations.venv import docs_blocks, mem0_env, ok, run_in
 from tests.server.live import ADMIN_KEY, LiveServer
 
 ANALYSIS = {"suggested_scope": "/meals", "categories": ["food"], "importance": 0.9,
@@ -26,13 +22,6 @@ def crewai_env(home: Path) -> dict[str, str]:
     under the test's directory."""
     return {**mem0_env(home), "CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true",
             "CREWAI_TRACING_ENABLED": "false"}  # fmt: skip
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI(dims=1536)
-    yield server
-    server.close()
 
 
 def schema_of(body: dict[str, Any]) -> str | None:

@@ -4,25 +4,10 @@ client, and docs/integrations.md's LangChain example as written."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.integrations.venv import run_in
+from tests.integrations.venv import mem0_env, run_in
 from tests.server.live import ADMIN_KEY, LiveServer
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path / "server-data")
-    yield live
-    live.close()
-
-
-def mem0_env(tmp_path: Path) -> dict[str, str]:
-    """mem0's client writes ~/.mem0 and sends telemetry unless told not to."""
-    return {"HOME": str(tmp_path), "MEM0_TELEMETRY": "False"}
 
 
 def test_library_store() -> None:

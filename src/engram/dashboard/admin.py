@@ -101,34 +101,37 @@ async def revoke_key(request: Request, seen: Viewer, key_id: str) -> Response:
     return back("/dashboard/keys", f"Revoked key {key_id}")
 
 
-@router.post("/members")
-@page
-async def add_member(request: Request, seen: Viewer) -> Response:
+async def _member_change(request: Request, seen: Viewer, method: str) -> dict[str, str]:
+    """POST adds a member, PUT changes a role, DELETE removes one: the API's members route."""
     form = await request.form()
     api = Api(request, seen)
     org_id, project_id, _ = await _project(api)
     body = {"email": str(form.get("email", "")).strip(), "role": str(form.get("role", "READER"))}
-    await api.post(f"{_keys_path(org_id, project_id)}/members/", body)
+    path = f"{_keys_path(org_id, project_id)}/members/"
+    if method == "DELETE":
+        await api.delete(path, email=body["email"])
+    else:
+        await api.call(method, path, json=body)
+    return body
+
+
+@router.post("/members")
+@page
+async def add_member(request: Request, seen: Viewer) -> Response:
+    body = await _member_change(request, seen, "POST")
     return back("/dashboard/keys", f"{body['email']} is a {body['role']} of the project")
 
 
 @router.post("/members/role")
 @page
 async def change_role(request: Request, seen: Viewer) -> Response:
-    form = await request.form()
-    api = Api(request, seen)
-    org_id, project_id, _ = await _project(api)
-    body = {"email": str(form.get("email", "")), "role": str(form.get("role", ""))}
-    await api.put(f"{_keys_path(org_id, project_id)}/members/", body)
+    body = await _member_change(request, seen, "PUT")
     return back("/dashboard/keys", f"{body['email']} is now a {body['role']}")
 
 
 @router.post("/members/remove")
 @page
 async def remove_member(request: Request, seen: Viewer) -> Response:
-    form = await request.form()
-    api = Api(request, seen)
-    org_id, project_id, _ = await _project(api)
-    email = str(form.get("email", ""))
-    await api.delete(f"{_keys_path(org_id, project_id)}/members/", email=email)
-    return back("/dashboard/keys", f"Removed {email}; their keys of this project are revoked")
+    body = await _member_change(request, seen, "DELETE")
+    note = f"Removed {body['email']}; their keys of this project are revoked"
+    return back("/dashboard/keys", note)
