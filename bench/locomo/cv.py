@@ -1,0 +1,149 @@
+"""Leave-one-conversation-out cross-validation of the search recipe's weights on LoCoMo (issue 18).
+
+    .venv/bin/python -m bench.locomo.cv [--mode raw] [--conversations 5] [--grid coarse|fine]
+
+Every conversation is stored once (as `bench.locomo.retrieval` stores it). Each setting of a grid
+(the weights of `vector`, `keyword`, `speaker`, `recency`, and `neighbours`) is scored on every
+conversation (all@10 of each question). Then, for each conversation in turn, the setting with the
+best all@10 on the other four is chosen and scored on the held-out one. Printed:
+
+- the cross-validated figures (each conversation scored by the setting chosen without it), per
+  category and overall, beside the in-sample figures of the default recipe and of the grid's best
+  setting (chosen and scored on all five: the optimistic figure tuning on the test data gives);
+- the setting each fold chose, so a stable choice can be told from one that follows the data.
+
+A ranking change is judged by the cross-validated figure. The grid's recipes are registered in
+`engram.core.scoring.RECIPES` under `cv-<n>` names for this process only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import statistics
+import time
+from dataclasses import replace
+from typing import Any
+
+from bench.locomo.data import CATEGORIES, Conversation, load
+from bench.locomo.retrieval import OUT, store
+from engram import Memory
+from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe
+
+K = 10
+GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
+    "coarse": {"vector": (0.3, 0.45, 0.6), "speaker": (0.0, 0.16, 0.3),
+               "recency": (0.0, 0.05), "neighbours": (0.0, 0.15, 0.3)},
+    "fine": {"vector": (0.3, 0.38, 0.46, 0.54, 0.62), "speaker": (0.0, 0.08, 0.16, 0.24),
+             "recency": (0.0, 0.05, 0.1), "neighbours": (0.0, 0.1, 0.15, 0.2, 0.3)},
+}  # fmt: skip
+
+
+def settings(grid: dict[str, tuple[float, ...]]) -> list[Recipe]:
+    """The grid's recipes: `keyword` takes what the others leave of 1 (at least 0.1)."""
+    base = RECIPES[DEFAULT_RECIPE]
+    out: list[Recipe] = []
+    names = ("vector", "speaker", "recency", "neighbours")
+    for values in itertools.product(*(grid[n] for n in names)):
+        chosen = dict(zip(names, values, strict=True))
+        keyword = round(1 - chosen["vector"] - chosen["speaker"] - chosen["recency"], 4)
+        if keyword < 0.1:
+            continue
+        weights = {"vector": chosen["vector"], "keyword": keyword, "speaker": chosen["speaker"],
+                   "recency": chosen["recency"]}  # fmt: skip
+        name = f"cv-{len(out)}"
+        out.append(replace(base, name=name, weights={k: v for k, v in weights.items() if v},
+                           neighbours=chosen["neighbours"]))  # fmt: skip
+    return out
+
+
+def score(memory: Memory, conv: Conversation, recipe: str) -> list[tuple[int, float]]:
+    """(category, all@K) of each question of the conversation."""
+    user = f"conv-{conv.index}"
+    rows = []
+    for question in conv.questions:
+        found = memory.search(question.text, user_id=user, top_k=K, recipe=recipe)
+        ranked: list[str] = []
+        for item in found["results"]:
+            dia = item["metadata"].get("dia_id")
+            if dia and dia not in ranked:
+                ranked.append(dia)
+        rows.append((question.category, float(set(question.evidence) <= set(ranked[:K]))))
+    return rows
+
+
+def mean(rows: list[tuple[int, float]], category: int | None = None) -> float:
+    values = [v for c, v in rows if category is None or c == category]
+    return statistics.mean(values) if values else float("nan")
+
+
+def describe(recipe: Recipe) -> str:
+    w = recipe.weights
+    return (f"vector {w.get('vector', 0):.2f} keyword {w.get('keyword', 0):.2f} "
+            f"speaker {w.get('speaker', 0):.2f} recency {w.get('recency', 0):.2f} "
+            f"neighbours {recipe.neighbours:.2f}")  # fmt: skip
+
+
+def table(rows_by_name: dict[str, list[tuple[int, float]]]) -> None:
+    cats = list(CATEGORIES.items())
+    print("| figure | " + " | ".join(name for _, name in cats) + " | overall |")
+    print("|---|" + "---|" * (len(cats) + 1))
+    for label, rows in rows_by_name.items():
+        cells = " | ".join(f"{mean(rows, c):.3f}" for c, _ in cats)
+        print(f"| {label} | {cells} | {mean(rows):.3f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("raw", "extracted"), default="raw")
+    parser.add_argument("--conversations", type=int, default=None)
+    parser.add_argument("--grid", choices=tuple(GRIDS), default="coarse")
+    args = parser.parse_args()
+    conversations = load(limit=args.conversations)
+    grid = settings(GRIDS[args.grid])
+    for recipe in grid:
+        RECIPES[recipe.name] = recipe
+    names = [DEFAULT_RECIPE, *(r.name for r in grid)]
+    # results[name][conversation index] -> rows
+    results: dict[str, dict[int, list[tuple[int, float]]]] = {n: {} for n in names}
+    began = time.perf_counter()
+    for conv in conversations:
+        data_dir = OUT / f"cv-{args.mode}" / f"conv-{conv.index}"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        config: dict[str, Any] = {"data_dir": str(data_dir), "llm": {"provider": "offline"}}
+        with Memory(config) as memory:
+            store(memory, conv, args.mode)
+            for name in names:
+                results[name][conv.index] = score(memory, conv, name)
+        print(f"conversation {conv.index}: {len(conv.questions)} questions, {len(names)} "
+              f"settings, {time.perf_counter() - began:.0f} s so far", flush=True)  # fmt: skip
+    indexes = [c.index for c in conversations]
+
+    def pooled(name: str, among: list[int]) -> list[tuple[int, float]]:
+        return [row for i in among for row in results[name][i]]
+
+    held_out: list[tuple[int, float]] = []
+    print("\n| held out | chosen on the others | their all@10 | held-out all@10 |")
+    print("|---|---|---|---|")
+    by_name = {r.name: r for r in grid}
+    for i in indexes:
+        others = [j for j in indexes if j != i]
+        best = max((r.name for r in grid), key=lambda n: mean(pooled(n, others)))
+        held_out += results[best][i]
+        print(f"| conversation {i} | {describe(by_name[best])} | "
+              f"{mean(pooled(best, others)):.3f} | {mean(results[best][i]):.3f} |")  # fmt: skip
+    in_sample_best = max((r.name for r in grid), key=lambda n: mean(pooled(n, indexes)))
+    print(
+        f"\nall@{K}, {len(held_out)} questions, mode {args.mode}, grid {args.grid} "
+        f"({len(grid)} settings); best in-sample: {describe(by_name[in_sample_best])}\n"
+    )
+    table({
+        f"default recipe ({DEFAULT_RECIPE}), in-sample": pooled(DEFAULT_RECIPE, indexes),
+        "grid's best, in-sample (optimistic)": pooled(in_sample_best, indexes),
+        "cross-validated (leave one conversation out)": held_out,
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
