@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from engram.errors import NetworkError, ValidationError
+from engram.providers.llm.openai import OpenAILLM
 from engram.server.platform import SCOPE, add_kwargs, queue_add, with_scope
 from engram.server.state import Reader, State, Writer, memory_for, state_of
 
@@ -60,13 +61,10 @@ def upstream_of(state: State, memory: Any) -> Upstream | None:
         key = settings.upstream_api_key
         return Upstream(settings.upstream_url, {"Authorization": f"Bearer {key}"} if key else {})
     llm = getattr(memory, "llm", None)
-    base_url = getattr(llm, "base_url", None)
-    if llm is None or base_url is None or getattr(llm, "_azure_api_version", None):
+    endpoint = llm.openai_endpoint() if isinstance(llm, OpenAILLM) else None
+    if endpoint is None:
         return None  # none, or not OpenAI's wire format (Anthropic, Azure's URLs)
-    client = getattr(llm, "_client", None)
-    headers = dict(client.headers) if isinstance(client, httpx.AsyncClient) else {}
-    wanted = {k: v for k, v in headers.items() if k.lower() in ("authorization", "api-key")}
-    return Upstream(base_url, wanted)
+    return Upstream(*endpoint)
 
 
 def openai_error(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -75,6 +75,16 @@ class OpenAILLM(BaseLLM):
         self.structured: StructuredMode = structured
         self._azure_api_version = azure_api_version
 
+    def openai_endpoint(self) -> tuple[str, dict[str, str]] | None:
+        """The base URL (`.../v1`) of this OpenAI-compatible API and the headers that authorize
+        a request (what the chat proxy forwards to); None for Azure's deployment URLs, which
+        take no client's `model`."""
+        if self._azure_api_version:
+            return None
+        auth = {k: v for k, v in self._client.headers.items()
+                if k.lower() in ("authorization", "api-key")}  # fmt: skip
+        return self.base_url, auth
+
     @property
     def _url(self) -> str:
         if self._azure_api_version:
