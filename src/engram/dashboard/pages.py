@@ -142,8 +142,10 @@ async def logout(request: Request, seen: Viewer) -> Response:
 
 def _local(target: str | None) -> str:
     """A dashboard path to go to after signing in; anything else (another site) is dropped."""
-    if target and target.startswith("/dashboard") and "//" not in target and "\\" not in target:
-        return target
+    path = (target or "").split("?", 1)[0]
+    if (path == "/dashboard" or path.startswith("/dashboard/")) and "//" not in path \
+            and "\\" not in path and ".." not in path.split("/"):  # fmt: skip
+        return target or ""
     return ""
 
 
