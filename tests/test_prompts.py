@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engram.core.messages import Message
-from engram.prompts import extract, procedural, rerank, vision
+from engram.prompts import decompose, extract, procedural, rerank, vision
 from engram.prompts.base import Prompt
 from engram.prompts.extract import ExtractInput
 from engram.prompts.rerank import RerankInput
@@ -44,6 +44,7 @@ CASES: dict[str, Prompt] = {  # type: ignore[type-arg]
         ExtractInput(messages=CONVERSATION, today="2026-03-10", agent_scope=True)
     ),
     "procedural": procedural.render(CONVERSATION),
+    "decompose": decompose.render("What activities has Melanie done with her family?"),
     "rerank": rerank.render(RerankInput("Where does Alex live?", ["Lives in Lisbon", "Likes tea"])),
     "vision": vision.render("https://example.org/cat.png", "What is this?"),
 }

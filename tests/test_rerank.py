@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from engram import AsyncMemory, Memory
+from engram.errors import ValidationError
 from engram.pipeline.rerank import LLMReranker
 from engram.providers._http import RetryPolicy
 from engram.providers.embedders.hashing import HashingEmbedder
@@ -102,3 +107,46 @@ def test_a_reranker_without_aclose_is_fine(tmp_path: Path) -> None:
     memory.add("Likes tea", user_id="a", infer=False)
     assert memory.search("tea", user_id="a", rerank=True)["results"][0]["score"] == 0.5
     memory.close()
+
+
+async def test_the_hybrid_llm_recipe_splits_searches_and_reranks(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    """`recipe="hybrid_llm"`: one LLM call splits the query, each part is searched, the merged
+    results are reranked by a second call; the result says what the search cost."""
+    llm = OpenAILLM(
+        base_url=fake_openai.base_url, api_key="test-key", retry=RetryPolicy(max_retries=0)
+    )
+    memory = AsyncMemory(embedder=HashingEmbedder(128), store=SQLiteStore(tmp_path / "l.db"),
+                         llm=llm)  # fmt: skip
+    for text in ("Went camping with the kids in June", "Took the family to the pottery class",
+                 "Painted a sunrise alone", "Bought new running shoes"):  # fmt: skip
+        await memory.add(text, user_id="m", infer=False)
+
+    def answer(body: dict[str, Any]) -> str:
+        schema = body["response_format"]["json_schema"]["name"]
+        if schema == "decompose":
+            return json.dumps({"queries": ["camping trip", "pottery class", "camping trip"]})
+        lines = body["messages"][1]["content"].split("Memories:\n")[1].splitlines()
+        return json.dumps({"scores": [
+            {"id": i, "score": 0.95 if ("camping" in line or "pottery" in line) else 0.05}
+            for i, line in enumerate(lines)]})  # fmt: skip
+
+    fake_openai.responder = answer
+    found = await memory.search("What has the family done together?", user_id="m", top_k=2,
+                                recipe="hybrid_llm", explain=True)  # fmt: skip
+    assert {r["memory"] for r in found["results"]} == {
+        "Went camping with the kids in June", "Took the family to the pottery class"}  # fmt: skip
+    assert found["results"][0]["explain"]["queries"] == [
+        "What has the family done together?", "camping trip", "pottery class"]  # fmt: skip
+    assert found["results"][0]["explain"]["rerank"] == 0.95
+    assert found["usage"]["llm_calls"] == 2 and found["usage"]["prompt_tokens"] == 200
+    names = [r["json"]["response_format"]["json_schema"]["name"] for r in fake_openai.chat_requests]
+    assert names[-2:] == ["decompose", "rerank"]
+    await memory.close()
+
+
+def test_the_hybrid_llm_recipe_needs_an_llm(memory: Memory) -> None:
+    memory.add("Tea with lemon", user_id="a", infer=False)
+    with pytest.raises(ValidationError, match="needs an LLM"):
+        memory.search("tea", user_id="a", recipe="hybrid_llm")

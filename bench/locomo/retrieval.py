@@ -9,7 +9,9 @@ extractor makes of each turn. Each question (category 5, adversarial, excluded) 
 its conversation's scope; a result counts for the turns it came from. Printed: all@k (every
 evidence turn in the top k) and any@k (at least one), k = 5, 10, 20, per category, per recipe,
 and time per query. `--rerank` has an LLM (any OpenAI-compatible endpoint) rerank each recipe's
-best fused candidates (`search(rerank=True)` with the `llm_reranker`).
+best fused candidates (`search(rerank=True)` with the `llm_reranker`); with the same endpoint,
+`--recipes hybrid_llm` measures the recipe that splits each question and reranks (its LLM calls
+and tokens per search are printed).
 """
 
 from __future__ import annotations
@@ -75,7 +77,10 @@ def evaluate(
             if dia and dia not in ranked:
                 ranked.append(dia)
         evidence = set(question.evidence)
-        row = {"category": question.category, "ms": elapsed}
+        usage = found.get("usage", {})
+        tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+        row = {"category": question.category, "ms": elapsed,
+               "llm_calls": usage.get("llm_calls", 0), "tokens": tokens}  # fmt: skip
         for k in KS:
             top = set(ranked[:k])
             row[f"all@{k}"] = float(evidence <= top)
@@ -86,6 +91,9 @@ def evaluate(
 def report(recipe: str, rows: list[dict[str, Any]]) -> None:
     print(f"\nrecipe {recipe}: {len(rows)} questions, "
           f"{statistics.median(r['ms'] for r in rows):.1f} ms median per query")  # fmt: skip
+    if any(r["llm_calls"] for r in rows):  # a recipe that asks the LLM: what each search cost
+        print(f"LLM per search: {statistics.mean(r['llm_calls'] for r in rows):.2f} calls, "
+              f"{statistics.mean(r['tokens'] for r in rows):.0f} tokens")  # fmt: skip
     header = " | ".join(f"{m}@{k}" for m in ("all", "any") for k in KS)
     print(f"{'category':<12} |  n  | {header}")
     groups = [(name, [r for r in rows if r["category"] == c]) for c, name in CATEGORIES.items()]

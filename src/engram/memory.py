@@ -102,7 +102,7 @@ class AsyncMemory:
         self.reranker = reranker or build_reranker(config, llm)
         self._ctx = Context(
             self.store, self.embedder, self.extractor, self.documents, clock or utc_now,
-            self.reranker,
+            self.reranker, llm,
         )  # fmt: skip
         self._ready: asyncio.Future[None] | None = None
         warming = getattr(self.embedder, "warm", None)
@@ -510,7 +510,9 @@ class AsyncMemory:
         """The memories that best match `query` within the scope and filters, best first.
 
         `recipe` picks the retrievers and their weights (`vector`, `keyword`, `hybrid` (the
-        default), `hybrid_graph`); mem0's `keyword_search=False` means `vector`, `True` `hybrid`.
+        default), `hybrid_graph`, and `hybrid_llm`, which asks the configured LLM to split the
+        query and rerank what its parts found, and says what that cost in `usage`); mem0's
+        `keyword_search=False` means `vector`, `True` `hybrid`.
         Scores are in [0, 1] in every recipe (see `engram.core.scoring`); `explain=True` adds
         each component's score. Without `limit`/`top_k`, 1.x-style calls (ids at the top level)
         get up to 100 results and 2.x-style calls (`filters`) up to 20. `rerank=True` has the

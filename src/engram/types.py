@@ -80,6 +80,7 @@ class SearchResult(TypedDict):
     results: list[MemoryItem]
     relations: NotRequired[list[Relation]]
     warnings: NotRequired[list[str]]
+    usage: NotRequired[dict[str, int]]  # recipes that ask the LLM: its calls and tokens
 
 
 class ListResult(TypedDict):

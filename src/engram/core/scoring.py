@@ -38,6 +38,8 @@ class Recipe:
     stance: float = 0.0  # added for a restriction, taken off for a liking, when asked to avoid
     half_life_days: float = 124.8  # recency halves in this time (an e-fold of 180 days)
     candidates: int = 50  # taken from each retriever before fusion
+    decompose: bool = False  # the LLM splits the query; each part is searched (llm_search)
+    llm_rerank: bool = False  # the LLM reranks the best fused results (llm_search)
 
     def uses(self, component: str) -> bool:
         return self.weights.get(component, 0.0) > 0
@@ -51,6 +53,14 @@ RECIPES: dict[str, Recipe] = {
         {"vector": 0.46, "keyword": 0.33, "speaker": 0.16, "recency": 0.05},
         neighbours=0.15,
         stance=0.3,
+    ),
+    "hybrid_llm": Recipe(
+        "hybrid_llm",
+        {"vector": 0.46, "keyword": 0.33, "speaker": 0.16, "recency": 0.05},
+        neighbours=0.15,
+        stance=0.3,
+        decompose=True,
+        llm_rerank=True,
     ),
     "hybrid_graph": Recipe(
         "hybrid_graph",

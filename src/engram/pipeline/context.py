@@ -12,7 +12,7 @@ from engram.pipeline.queries import QueryVectors, Vector
 from engram.pipeline.rerank import Reranker
 from engram.providers.documents import DocumentFetcher
 from engram.providers.embedders.base import Embedder, Purpose, Vectors
-from engram.providers.llm.base import Usage
+from engram.providers.llm.base import LLM, Usage
 from engram.store.base import Store
 
 
@@ -28,6 +28,7 @@ class Context:
     documents: DocumentFetcher
     clock: Callable[[], datetime] = utc_now
     reranker: Reranker | None = None
+    llm: LLM | None = None  # the configured LLM, for the recipes that ask it (llm_search)
     queries: QueryVectors = field(init=False)
 
     def __post_init__(self) -> None:

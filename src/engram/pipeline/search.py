@@ -97,6 +97,10 @@ def pick_recipe(name: str | None, keyword_search: bool | None, *, graph: bool = 
 
 
 async def run_search(ctx: Context, request: SearchRequest) -> SearchResult:
+    if request.recipe.decompose or request.recipe.llm_rerank:
+        from engram.pipeline.llm_search import run_llm_search
+
+        return await run_llm_search(ctx, request)
     out, learnt = await _search(ctx, request, await _names(ctx, request))
     if learnt:  # the results state a name the query uses: search again without it
         out, _ = await _search(ctx, request, await _names(ctx, request))
