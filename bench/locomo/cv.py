@@ -35,6 +35,8 @@ K = 10
 GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
     "coarse": {"vector": (0.3, 0.45, 0.6), "speaker": (0.0, 0.16, 0.3),
                "recency": (0.0, 0.05), "neighbours": (0.0, 0.15, 0.3)},
+    "wide": {"vector": (0.3, 0.4, 0.5), "speaker": (0.1, 0.2, 0.3, 0.4),
+             "recency": (0.0, 0.05), "neighbours": (0.15, 0.3, 0.45)},
     "fine": {"vector": (0.3, 0.38, 0.46, 0.54, 0.62), "speaker": (0.0, 0.08, 0.16, 0.24),
              "recency": (0.0, 0.05, 0.1), "neighbours": (0.0, 0.1, 0.15, 0.2, 0.3)},
 }  # fmt: skip
