@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with mcp.running():
                 yield
         finally:
+            dashboard_client = getattr(app.state, "dashboard_client", None)
+            if dashboard_client is not None:  # the dashboard's in-process API client
+                await dashboard_client.aclose()
             await _stop(state)
 
     # /docs and /redoc load Swagger UI and ReDoc from the package, never from a CDN.
