@@ -106,6 +106,12 @@ def test_sign_in_search_edit_delete(browser: Browser, site: LiveServer) -> None:
     first = page.locator("table.memories tbody tr").first
     expect(first).to_contain_text("Noor is allergic to shellfish")
     expect(first.locator(".explain")).to_contain_text("vector")  # the score's components
+    expect(page.locator(".summary")).to_contain_text("recipe hybrid")
+    page.get_by_label("Recipe", exact=True).select_option("keyword")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator(".summary")).to_contain_text("recipe keyword")
+    first = page.locator("table.memories tbody tr").first
+    expect(first).to_contain_text("Noor is allergic to shellfish")
     shot(page, "search", db)
     first.get_by_role("link", name="Noor is allergic to shellfish").click()
     expect(page.get_by_role("heading", name="Noor is allergic to shellfish")).to_be_visible()

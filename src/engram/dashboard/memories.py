@@ -17,7 +17,9 @@ from engram.dashboard.api import Api, ApiError
 from engram.dashboard.pages import PAGE_SIZES, SCOPE, back, page, render, router, seg
 from engram.dashboard.session import Viewer
 
-FILTER_FIELDS = (*SCOPE, "category", "metadata_key", "metadata_value", "since", "until")
+FILTER_FIELDS = (*SCOPE, "category", "metadata_key", "metadata_value", "since", "until",
+                 "recipe")  # fmt: skip
+RECIPES = ("hybrid", "hybrid_graph", "vector", "keyword", "hybrid_llm")  # the search box's choice
 CAUSES = {  # a history version's `cause`, said plainly
     "add": "stored as given by an add (infer=False)",
     "add:extraction": "an add: facts extracted from its messages, reconciled with what was known",
@@ -62,12 +64,17 @@ async def memories(request: Request, seen: Viewer) -> Response:
     kept = {k: v for k, v in params.items() if k in (*FILTER_FIELDS, "q", "size")}
     if query:
         body: dict[str, Any] = {"query": query, "top_k": size, "explain": True}
+        if params.get("recipe") in RECIPES:
+            body["recipe"] = params["recipe"]
         if where:
             body["filters"] = where
         found = await api.post("/v3/memories/search/", body)
-        return render(request, seen, "memories.html", params=params, results=found["results"],
-                      searching=True, filtered=where is not None, total=len(found["results"]),
-                      next_url=None, first_url=None, size=size)  # fmt: skip
+        results = found["results"]
+        used = (results[0].get("explain") or {}).get("recipe") if results else None
+        return render(request, seen, "memories.html", params=params, results=results,
+                      recipes=RECIPES, recipe=used or body.get("recipe"), searching=True,
+                      filtered=where is not None, total=len(results), next_url=None,
+                      first_url=None, size=size)  # fmt: skip
     body = {"page_size": size, "after": params.get("after", "")}
     if where:
         body["filters"] = where
@@ -76,8 +83,9 @@ async def memories(request: Request, seen: Viewer) -> Response:
     next_url = f"/dashboard/memories?{urlencode({**kept, 'after': cursor})}" if cursor else None
     first_url = f"/dashboard/memories?{urlencode(kept)}" if params.get("after") else None
     return render(request, seen, "memories.html", params=params, results=found["results"],
-                  searching=False, filtered=where is not None, total=found["count"],
-                  next_url=next_url, first_url=first_url, size=size)  # fmt: skip
+                  recipes=RECIPES, recipe=None, searching=False, filtered=where is not None,
+                  total=found["count"], next_url=next_url, first_url=first_url,
+                  size=size)  # fmt: skip
 
 
 @router.post("/memories/delete")
