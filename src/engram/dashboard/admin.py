@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -53,21 +51,11 @@ async def event(request: Request, seen: Viewer, event_id: str) -> Response:
     return render(request, seen, "event.html", event=found)
 
 
-async def _project(api: Api) -> tuple[str, str, dict[str, Any]]:
-    pong = await api.get("/v1/ping/")
-    return pong["org_id"], pong["project_id"], pong
-
-
-def _keys_path(org_id: str, project_id: str) -> str:
-    return f"/api/v1/orgs/organizations/{seg(org_id)}/projects/{seg(project_id)}"
-
-
 @router.get("/keys")
 @page
 async def keys(request: Request, seen: Viewer) -> Response:
     api = Api(request, seen)
-    org_id, project_id, pong = await _project(api)
-    base = _keys_path(org_id, project_id)
+    pong, base = await api.ping(), await api.project_path()
     members = (await api.get(f"{base}/members/"))["members"]
     found = (await api.get(f"{base}/api-keys/"))["results"] if seen.can_write else []
     return render(request, seen, "keys.html", keys=found, members=members, project=pong,
@@ -79,8 +67,7 @@ async def keys(request: Request, seen: Viewer) -> Response:
 async def create_key(request: Request, seen: Viewer) -> Response:
     form = await request.form()
     api = Api(request, seen)
-    org_id, project_id, pong = await _project(api)
-    base = _keys_path(org_id, project_id)
+    pong, base = await api.ping(), await api.project_path()
     body = {k: str(form[k]).strip() for k in ("email", "name") if str(form.get(k, "")).strip()}
     created = await api.post(f"{base}/api-keys/", body)
     members = (await api.get(f"{base}/members/"))["members"]
@@ -96,8 +83,7 @@ async def create_key(request: Request, seen: Viewer) -> Response:
 @page
 async def revoke_key(request: Request, seen: Viewer, key_id: str) -> Response:
     api = Api(request, seen)
-    org_id, project_id, _ = await _project(api)
-    await api.delete(f"{_keys_path(org_id, project_id)}/api-keys/{seg(key_id)}/")
+    await api.delete(f"{await api.project_path()}/api-keys/{seg(key_id)}/")
     return back("/dashboard/keys", f"Revoked key {key_id}")
 
 
@@ -105,9 +91,8 @@ async def _member_change(request: Request, seen: Viewer, method: str) -> dict[st
     """POST adds a member, PUT changes a role, DELETE removes one: the API's members route."""
     form = await request.form()
     api = Api(request, seen)
-    org_id, project_id, _ = await _project(api)
     body = {"email": str(form.get("email", "")).strip(), "role": str(form.get("role", "READER"))}
-    path = f"{_keys_path(org_id, project_id)}/members/"
+    path = f"{await api.project_path()}/members/"
     if method == "DELETE":
         await api.delete(path, email=body["email"])
     else:

@@ -4,6 +4,7 @@ checks, permissions, webhooks and rate limit as any client's request."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import Request
@@ -43,6 +44,7 @@ class Api:
         self.headers = internal_headers(state_of(request), seen.key_digest)
         # An organization key looking at another project names it, as clients do.
         self.params = {"project_id": seen.project} if seen.project else {}
+        self._pong: dict[str, Any] | None = None
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
         kwargs["params"] = {**self.params, **(kwargs.get("params") or {})}
@@ -68,3 +70,15 @@ class Api:
 
     async def delete(self, path: str, **params: Any) -> Any:
         return await self.call("DELETE", path, params=params or None)
+
+    async def ping(self) -> dict[str, Any]:
+        """`/v1/ping/`: the organization, project and role the pages act as (asked once)."""
+        if self._pong is None:
+            self._pong = await self.get("/v1/ping/")
+        return self._pong
+
+    async def project_path(self) -> str:
+        """The API path of that project (its settings, members, keys)."""
+        pong = await self.ping()
+        org, project = quote(pong["org_id"], safe=""), quote(pong["project_id"], safe="")
+        return f"/api/v1/orgs/organizations/{org}/projects/{project}"

@@ -14,7 +14,16 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from engram.dashboard.api import Api, ApiError
-from engram.dashboard.pages import PAGE_SIZES, SCOPE, back, page, render, router, seg
+from engram.dashboard.pages import (
+    PAGE_SIZES,
+    SCOPE,
+    back,
+    local_path,
+    page,
+    render,
+    router,
+    seg,
+)
 from engram.dashboard.session import Viewer
 
 FILTER_FIELDS = (*SCOPE, "category", "metadata_key", "metadata_value", "since", "until",
@@ -103,8 +112,9 @@ async def delete_many(request: Request, seen: Viewer) -> Response:
 
 
 def _return_to(path: str) -> str:
-    return path if path.startswith("/dashboard/memories") and "//" not in path else (
-        "/dashboard/memories")  # fmt: skip
+    """Where a bulk delete returns: the memories page it came from (a dashboard path)."""
+    kept = path.startswith("/dashboard/memories") and "//" not in path and local_path(path)
+    return path if kept else "/dashboard/memories"
 
 
 @router.get("/memories/{memory_id}")

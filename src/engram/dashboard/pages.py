@@ -98,13 +98,13 @@ def back(path: str, note: str) -> RedirectResponse:
 
 @router.get("/login")
 async def login_form(request: Request) -> Response:
-    return render(request, None, "login.html", next=_local(request.query_params.get("next")))
+    return render(request, None, "login.html", next=local_path(request.query_params.get("next")))
 
 
 @router.post("/login")
 async def login(request: Request) -> Response:
     form = await request.form()
-    key, target = str(form.get("api_key", "")).strip(), _local(str(form.get("next", "")))
+    key, target = str(form.get("api_key", "")).strip(), local_path(str(form.get("next", "")))
     try:
         if not key:
             raise UnauthenticatedError("enter an API key")
@@ -140,8 +140,9 @@ async def logout(request: Request, seen: Viewer) -> Response:
     return answer
 
 
-def _local(target: str | None) -> str:
-    """A dashboard path to go to after signing in; anything else (another site) is dropped."""
+def local_path(target: str | None) -> str:
+    """A dashboard path to send the browser to (after signing in, after a change); anything
+    else (another site, `..`) is dropped."""
     path = (target or "").split("?", 1)[0]
     if (path == "/dashboard" or path.startswith("/dashboard/")) and "//" not in path \
             and "\\" not in path and ".." not in path.split("/"):  # fmt: skip

@@ -18,8 +18,9 @@ from engram.dashboard.session import Viewer
 EVENT_TYPES = ("memory_add", "memory_update", "memory_delete")
 
 
-async def _project_id(api: Api) -> str:
-    return str((await api.get("/v1/ping/"))["project_id"])
+async def _hooks_path(api: Api) -> str:
+    """The API path of the project's webhooks."""
+    return f"/api/v1/webhooks/projects/{seg((await api.ping())['project_id'])}/"
 
 
 @router.get("/webhooks")
@@ -30,7 +31,7 @@ async def webhooks(request: Request, seen: Viewer) -> Response:
 
 async def _webhooks_page(request: Request, seen: Viewer, created: Any) -> Response:
     api = Api(request, seen)
-    hooks = await api.get(f"/api/v1/webhooks/projects/{seg(await _project_id(api))}/")
+    hooks = await api.get(await _hooks_path(api))
     answer = render(request, seen, "webhooks.html", hooks=hooks, created=created,
                     event_types=EVENT_TYPES)  # fmt: skip
     answer.headers["Cache-Control"] = "no-store"
@@ -44,7 +45,7 @@ async def create_webhook(request: Request, seen: Viewer) -> Response:
     api = Api(request, seen)
     body = {"name": str(form.get("name", "")).strip(), "url": str(form.get("url", "")).strip(),
             "event_types": [str(e) for e in form.getlist("event_types")]}  # fmt: skip
-    created = await api.post(f"/api/v1/webhooks/projects/{seg(await _project_id(api))}/", body)
+    created = await api.post(await _hooks_path(api), body)
     return await _webhooks_page(request, seen, created)
 
 
@@ -68,7 +69,7 @@ async def delete_webhook(request: Request, seen: Viewer, webhook_id: str) -> Res
 @page
 async def deliveries(request: Request, seen: Viewer, webhook_id: str) -> Response:
     api = Api(request, seen)
-    hooks = await api.get(f"/api/v1/webhooks/projects/{seg(await _project_id(api))}/")
+    hooks = await api.get(await _hooks_path(api))
     hook = next((h for h in hooks if str(h["id"]) == webhook_id), None)
     if hook is None:
         raise ApiError(404, "not_found", f"webhook {webhook_id} not found")
@@ -87,16 +88,11 @@ async def redeliver(request: Request, seen: Viewer, webhook_id: str, delivery_id
 # -- settings ---------------------------------------------------------------------------------
 
 
-def _project_path(pong: dict[str, Any]) -> str:
-    return (f"/api/v1/orgs/organizations/{seg(pong['org_id'])}/projects/"
-            f"{seg(pong['project_id'])}/")  # fmt: skip
-
-
 @router.get("/settings")
 @page
 async def settings(request: Request, seen: Viewer) -> Response:
     api = Api(request, seen)
-    project = await api.get(_project_path(await api.get("/v1/ping/")))
+    project = await api.get(f"{await api.project_path()}/")
     categories = project.get("custom_categories") or []
     lines = "\n".join(f"{k}: {v}" for item in categories for k, v in item.items())
     return render(request, seen, "settings.html", project=project, categories=lines)
@@ -125,7 +121,7 @@ async def save_settings(request: Request, seen: Viewer) -> Response:
         "custom_categories": categories or None,
     }  # fmt: skip
     api = Api(request, seen)
-    await api.call("PATCH", _project_path(await api.get("/v1/ping/")), json=body)
+    await api.call("PATCH", f"{await api.project_path()}/", json=body)
     return back("/dashboard/settings", "Settings saved")
 
 

@@ -24,7 +24,7 @@ RERANK_POOL = 20
 
 async def run_llm_search(ctx: Context, request: Any) -> SearchResult:
     """`request` is a `pipeline.search.SearchRequest` whose recipe asks for the LLM."""
-    from engram.pipeline.search import run_search  # the plain search, for each sub-query
+    from engram.pipeline.search import run_search  # the plain search (it imports this module)
 
     if ctx.llm is None:
         raise ValidationError(
@@ -81,17 +81,14 @@ async def _rerank(ctx: Context, query: str, pool: list[MemoryItem], usage: Usage
     MemoryItem
 ]:  # fmt: skip
     """The LLM's relevance becomes the score; the fused one stays in `explain`."""
+    from engram.pipeline.search import reranker_text
+
     assert ctx.llm is not None
     reranker = ctx.reranker or LLMReranker(ctx.llm)
-    texts = [_for_reranker(item) for item in pool]
+    texts = [reranker_text(i["created_at"], i.get("actor_id"), i["memory"]) for i in pool]
     relevance = await reranker.scores(query, texts, usage)
     for item, value in zip(pool, relevance, strict=True):
         parts = item.setdefault("explain", {})
         parts["fused"], parts["rerank"] = item.get("score", 0.0), value
         item["score"] = round(min(1.0, max(0.0, value)), 6)
     return sorted(pool, key=lambda item: -item.get("score", 0.0))
-
-
-def _for_reranker(item: MemoryItem) -> str:
-    speaker = f"{item['actor_id']}: " if item.get("actor_id") else ""
-    return f"[{item['created_at'][:10]}] {speaker}{item['memory']}"

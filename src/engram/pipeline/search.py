@@ -61,7 +61,10 @@ async def _rerank(
     """The reranker's relevance becomes the score (the fused one stays in `explain`). It sees
     each memory as `[date] speaker: text` (the speaker when the memory has one): "when" and
     "who said" questions need them."""
-    texts = [_for_reranker(records[c.memory_id]) for c, _ in winners]
+    texts = [
+        reranker_text(r.created_at, r.actor_id, r.memory)
+        for r in (records[c.memory_id] for c, _ in winners)
+    ]
     relevance = await reranker.scores(query, texts, Usage())
     for (_, score), value in zip(winners, relevance, strict=True):
         score.parts["fused"] = score.total
@@ -70,9 +73,10 @@ async def _rerank(
     return sorted(winners, key=lambda pair: -pair[1].total)
 
 
-def _for_reranker(record: MemoryRecord) -> str:
-    speaker = f"{record.actor_id}: " if record.actor_id else ""
-    return f"[{record.created_at[:10]}] {speaker}{record.memory}"
+def reranker_text(created_at: str, actor_id: str | None, memory: str) -> str:
+    """A memory as a reranker sees it: `[date] speaker: text` (the speaker when it has one)."""
+    speaker = f"{actor_id}: " if actor_id else ""
+    return f"[{created_at[:10]}] {speaker}{memory}"
 
 
 def named_speaker(query: str, speakers: set[str]) -> str | None:
