@@ -13,8 +13,8 @@ An update or delete is announced before it is made (`{"updating": id, "memory"}`
 `{"deleting": id}`): a kill between the two lines leaves it undecided. An error is printed as
 `{"error": ...}` and ends the process with status 1.
 
-Run by path, so it imports nothing from `tests`. The tests drive it with `spawn`, `wait_ready`
-and `read_acks`.
+Run by path, so it imports nothing from `tests`. The tests drive it with `spawn`, `wait_ready`,
+`wait_acknowledged` and `read_acks`.
 """
 
 from __future__ import annotations
@@ -192,6 +192,16 @@ def wait_ready(child: subprocess.Popen[bytes], out: Path, err: Path) -> None:
         assert child.poll() is None, f"the writer died before it was ready: {err.read_text()}"
         assert time.monotonic() < deadline, "the writer was not ready within 60 s"
         time.sleep(0.02)
+
+
+def wait_acknowledged(child: subprocess.Popen[bytes], out: Path, err: Path) -> None:
+    """Until the writer whose output is `out` has acknowledged its first change: a kill timed
+    from then falls among writes however slow the machine is to start them."""
+    deadline = time.monotonic() + 60
+    while "\n{" not in out.read_text():
+        assert child.poll() is None, f"the writer died before its first change: {err.read_text()}"
+        assert time.monotonic() < deadline, "the writer acknowledged nothing within 60 s"
+        time.sleep(0.01)
 
 
 def read_acks(out: Path) -> Acks:
