@@ -122,6 +122,7 @@ def run(
     the default (MiniLM) unless one is given. With `database_url`, the stores are projects of
     that PostgreSQL database (emptied first) instead of SQLite files."""
     results: dict[str, list[dict[str, Any]]] = {r: [] for r in recipes}
+    counts: list[int] = []
     for conv in conversations:
         data_dir = out / mode / f"conv-{conv.index}"
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -140,8 +141,13 @@ def run(
         with Memory(config) as memory:
             memory.reset()
             store(memory, conv, mode)
+            stored = memory.get_all(user_id=f"conv-{conv.index}", limit=100_000)["results"]
+            counts.append(len(stored))
             for recipe, rows in results.items():
                 evaluate(memory, conv, recipe, rows, rerank=llm is not None)
+    turns = [len(c.turns) for c in conversations]
+    print(f"memories stored per conversation ({mode}): {counts} for {turns} turns "
+          f"({sum(counts) / sum(turns):.2f} per turn)")  # fmt: skip
     return results
 
 

@@ -43,6 +43,7 @@ class Change:
     categories: list[str] = field(default_factory=list)
     about: str = "user"
     relations: list[tuple[str, str, str]] = field(default_factory=list)
+    speaker: str | None = None  # who said it, when the extractor knows (a new memory's actor_id)
 
 
 def _triples(fact: FactLike) -> list[tuple[str, str, str]]:
@@ -96,5 +97,6 @@ def reconcile(
             warnings.append(f"UPDATE of {fact.id!r} stored as a new memory: {reason}")
         if text.lower() not in added:
             added.add(text.lower())
-            changes.append(Change("ADD", text, None, cats, fact.about, _triples(fact)))
+            speaker = getattr(fact, "speaker", None)
+            changes.append(Change("ADD", text, None, cats, fact.about, _triples(fact), speaker))
     return changes, warnings

@@ -67,6 +67,7 @@ async def _attempt(
         with_agent="agent_id" in request.scope and "user_id" in request.scope,
         agent_scope="agent_id" in request.scope and "user_id" not in request.scope,
         existing_about=["agent" if r.agent_id and not r.user_id else "user" for r in existing],
+        existing_speakers=[r.actor_id for r in existing],
         custom_fact_prompt=request.custom_fact_prompt,
         custom_update_prompt=request.custom_update_prompt,
         graph=request.graph,
@@ -158,9 +159,10 @@ async def _operations(
     now = ctx.now()
     ops: list[Operation] = []
     links: list[LinkGraph] = []
+    speaker = _one_speaker(conversation)
     for change in changes:
         if change.kind == "ADD":
-            record = _record(request, change, now)
+            record = _record(request, change, now, speaker)
             ops.append(Insert(record, next(fact_vectors), dedupe=DUPLICATE_SIMILARITY))
             scope = (record.user_id, record.agent_id, record.run_id)
         elif change.kind == "UPDATE":
@@ -251,7 +253,16 @@ def _candidates(scope: dict[str, str]) -> Node | None:
     return combine(*ids, *run)
 
 
-def _record(request: AddRequest, change: Change, now: str) -> MemoryRecord:
+def _one_speaker(conversation: list[Message]) -> str | None:
+    """The name of the one person speaking in the conversation (not the assistant), if any: whom
+    the user's facts were said by when the extractor does not say (an LLM's facts)."""
+    names = {m.name for m in conversation if m.role != "assistant"}
+    return names.pop() if len(names) == 1 else None
+
+
+def _record(
+    request: AddRequest, change: Change, now: str, speaker: str | None = None
+) -> MemoryRecord:
     scope = dict(request.scope)
     if "user_id" in scope and "agent_id" in scope:  # each fact belongs to whom it is about
         scope.pop("agent_id" if change.about == "user" else "user_id")
@@ -266,6 +277,7 @@ def _record(request: AddRequest, change: Change, now: str) -> MemoryRecord:
         agent_id=scope.get("agent_id"),
         run_id=scope.get("run_id"),
         app_id=scope.get("app_id"),
+        actor_id=change.speaker or (speaker if change.about == "user" else None),
         metadata=dict(request.metadata),
         categories=change.categories,
         expiration_date=request.expiration_date,

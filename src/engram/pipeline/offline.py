@@ -26,7 +26,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engram.pipeline.offline_keep import third_person_sentence
 from engram.pipeline.offline_keys import anchors, conflicts, content, fact_key, stem, words
+from engram.pipeline.offline_rewrite import with_speaker, without_speaker
 from engram.pipeline.offline_rules import About, Extraction, Key, Statement, extract_statements
 from engram.prompts.extract import Event, ExtractInput, ExtractOutput, Fact, Relation
 
@@ -45,21 +47,23 @@ _CATEGORY_BY_KEY = {
 @dataclass(frozen=True, slots=True)
 class _Stored:
     index: int
-    text: str
+    text: str  # without its speaker's name: "Lives in Oslo" for "Mel lives in Oslo"
     key: Key | None
     about: About
+    speaker: str | None
+    shown: str  # as stored
 
 
 def offline_extract(data: ExtractInput) -> ExtractOutput:
-    abouts = data.existing_about or []
-    stored = [
-        _Stored(
-            i, text, fact_key(text), "agent" if i < len(abouts) and abouts[i] == "agent" else "user"
-        )
-        for i, text in enumerate(data.existing)
-    ]
+    abouts, speakers = data.existing_about or [], data.existing_speakers or []
+    stored = []
+    for i, shown in enumerate(data.existing):
+        speaker = speakers[i] if i < len(speakers) else None
+        text = without_speaker(shown, speaker)
+        about: About = "agent" if i < len(abouts) and abouts[i] == "agent" else "user"
+        stored.append(_Stored(i, text, fact_key(text), about, speaker, shown))
     extraction = extract_statements(
-        data.messages, data.today, speakers=_speakers(data), existing=data.existing,
+        data.messages, data.today, speakers=_speakers(data), existing=[s.text for s in stored],
         recent=data.recent,
     )  # fmt: skip
     reconciler = _Reconciler(stored, data)
@@ -91,24 +95,34 @@ class _Reconciler:
         self.facts: list[Fact] = []
         self.notes: list[str] = []
 
-    def own(self, about: About) -> list[_Stored]:
-        return [s for s in self.stored if s.about == about and s.index not in self.used]
+    def own(self, statement: Statement) -> list[_Stored]:
+        """The stored facts of whom the statement is about, said by the same speaker."""
+        return [
+            s for s in self.stored
+            if s.about == statement.about and s.speaker == statement.speaker
+            and s.index not in self.used
+        ]  # fmt: skip
 
     def emit(self, statement: Statement, event: Event, text: str, target: _Stored | None) -> None:
         key = fact_key(text)
         if target is not None:
             self.used.add(target.index)
+        if event == "DELETE" and target is not None:
+            text = target.shown
+        elif statement.speaker and not statement.kept:
+            text = with_speaker(text, statement.speaker, owned=statement.owned)
+            text = third_person_sentence(text, statement.speaker)  # "... my family" -> "Mel's"
         graph = self.data.graph and event != "DELETE"
-        self.facts.append(
-            Fact(
-                text=text, event=event, id=target.index if target else None,
-                categories=_categories(key, self.data), about=statement.about,
-                relations=_relations(key, statement.about) if graph else [],
-            )
+        fact = Fact(
+            text=text, event=event, id=target.index if target else None,
+            categories=_categories(key, self.data), about=statement.about,
+            relations=_relations(key, statement.about) if graph else [],
         )  # fmt: skip
+        fact.speaker = statement.speaker
+        self.facts.append(fact)
 
     def take(self, statement: Statement) -> None:
-        own = self.own(statement.about)
+        own = self.own(statement)
         if statement.negated:
             self._retract(statement, own)
         elif not statement.text and statement.corrects is not None:
@@ -229,6 +243,10 @@ def _mentioning(own: Sequence[_Stored], said: str) -> _Stored | None:
 def _nothing_found(extraction: Extraction, data: ExtractInput) -> str:
     whom = "the agent" if data.agent_scope else "the user"
     whom = "the user or the agent" if data.with_agent else whom
+    named = {m.name for m in data.messages if m.role != "assistant"}
+    speaker = named.pop() if len(named) == 1 else None
+    if speaker and not data.agent_scope:
+        whom = speaker  # the one speaker of a named turn: "about Mel"
     skipped = [s for s in extraction.skipped if s.text]
     said = "; ".join(f"{s.text!r} ({s.reason})" for s in skipped[:_SHOWN_SKIPS])
     if len(skipped) > _SHOWN_SKIPS:

@@ -54,6 +54,9 @@ class Statement:
     replaces: tuple[str, ...] = ()  # the stored fact it ends: words it holds, or "key:<name>"
     corrects: tuple[str, str] | None = None  # (new, old) of "X, not Y"
     revises: bool = False  # said as a correction: may restate a stored fact with a new date
+    speaker: str | None = None  # the name of who said it (a message's `name`)
+    owned: bool = False  # about something of the speaker's ("my flight"): "Mel's flight ..."
+    kept: bool = False  # a sentence kept as said (`offline_keep`), in the third person already
 
 
 def is_past(clause: str) -> bool:
@@ -166,3 +169,21 @@ def lower_first(text: str) -> str:
     if word.isupper() or word.lower() in ("i",):
         return text
     return text[:1].lower() + text[1:]
+
+
+def with_speaker(fact: str, speaker: str, *, owned: bool) -> str:
+    """A fact of a named speaker with the name as its subject: "Lives in Oslo" -> "Mel lives in
+    Oslo"; an owned one with the name's: "Flight is on Friday" -> "Mel's flight is on Friday"."""
+    subject = f"{speaker}'s" if owned else speaker
+    return f"{subject} {lower_first(fact)}"
+
+
+def without_speaker(text: str, speaker: str | None) -> str:
+    """A stored fact of a named speaker as the rules state it: "Mel lives in Oslo" -> "Lives in
+    Oslo"; unchanged when it does not start with the name."""
+    if not speaker:
+        return text
+    for prefix in (f"{speaker}'s ", f"{speaker} "):
+        if text.startswith(prefix) and len(text) > len(prefix):
+            return clean(text[len(prefix) :])
+    return text

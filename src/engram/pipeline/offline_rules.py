@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from engram.core.dates import resolve_relative_dates
 from engram.core.messages import Message
 from engram.pipeline import offline_clauses as clauses
+from engram.pipeline.offline_keep import KEEPABLE, informative, kept
 from engram.pipeline.offline_keys import Key, fact_key
 from engram.pipeline.offline_recognisers import DEATH, KNOWN_REL, recognise
 from engram.pipeline.offline_rewrite import NAME_WORD, PAST, About, Statement, clean, is_past
@@ -72,8 +73,13 @@ def extract_statements(
                 out.unread.append(message)
         else:
             about = speakers[message.role]
-            asked = previous.content if previous and previous.role != message.role else None
-            reader = _Reader(today, about, message.role, known, out)
+            asked = None  # what the other speaker (another role, or another name) said before
+            if previous is not None and (previous.role, previous.name) != (
+                message.role,
+                message.name,
+            ):
+                asked = previous.content
+            reader = _Reader(today, about, message, known, out)
             for statement in reader.read(message.content, asked):
                 if (statement.text.lower(), about) not in seen or not statement.text:
                     seen.add((statement.text.lower(), about))
@@ -83,13 +89,17 @@ def extract_statements(
     return out
 
 
+_WHOLE_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\S)|\n+")  # not at dashes, colons, semicolons
+
+
 class _Reader:
     """Reads one message of one speaker."""
 
     def __init__(
-        self, today: str, about: About, role: str, known: dict[str, str], out: Extraction
+        self, today: str, about: About, message: Message, known: dict[str, str], out: Extraction
     ) -> None:
-        self.today, self.about, self.role, self.known, self.out = today, about, role, known, out
+        self.today, self.about, self.known, self.out = today, about, known, out
+        self.role, self.speaker = message.role, message.name
         self.antecedent: str | None = None  # what "it" / "there" stands for in this sentence
         self.corrective = False  # the message corrects something said before
 
@@ -97,14 +107,43 @@ class _Reader:
         self.corrective = clauses.corrective(text)
         answered, text = clauses.answered(text, asked)
         found = self.clause(answered, answered) if answered else []
-        for sentence in clauses.sentences(text):
-            self.antecedent = None
-            parts, reason = clauses.split(sentence)
-            if reason is not None:
-                self.skip(sentence, reason)
-            for part in parts:
-                found += self.clause(part, part if len(parts) > 1 else sentence.strip())
+        replying = asked is not None and "?" in asked  # to a question of the other speaker
+        for whole in _WHOLE_SENTENCES.split(text):
+            skipped, before = len(self.out.skipped), len(found)
+            for sentence in clauses.sentences(whole):
+                self.antecedent = None
+                parts, reason = clauses.split(sentence)
+                if reason is not None:
+                    self.skip(sentence, reason)
+                for part in parts:
+                    found += self.clause(part, part if len(parts) > 1 else sentence.strip())
+            if whole.strip():
+                going_on = bool(found) or replying  # what the message, or the reply, is about
+                found += self.keep(whole, skipped, read=len(found) > before, going_on=going_on)
         return found
+
+    def keep(self, sentence: str, skipped: int, *, read: bool, going_on: bool) -> list[Statement]:
+        """A sentence whose clauses became no fact, or whose unread clauses say more than the
+        facts `read` from the others ("I'm carving out some me-time each day - running,
+        reading, or playing my violin"), kept as said when it is informative (`offline_keep`);
+        its clauses are then no longer reported as skipped."""
+        unread = [
+            s.text for s in self.out.skipped[skipped:]
+            if s.reason in KEEPABLE and not s.text.endswith(":")  # not a heading
+        ]  # fmt: skip
+        if self.role == "assistant" or not unread:
+            return []
+        if read and not informative(" ".join(unread)):
+            return []
+        text = kept(sentence, self.speaker, self.known, going_on=going_on or read)
+        if text is None:
+            return []
+        del self.out.skipped[skipped:]
+        subject = re.search(r"\b(?:I|we)\b.*", sentence, re.I)  # its tense: the speaker's verb
+        past = is_past(subject.group(0) if subject else sentence.strip())
+        text = resolve_relative_dates(text, self.today, past=past)
+        text = text[:1].upper() + text[1:]  # "Last Friday I went" -> "On 2023-07-07 Mel went"
+        return [Statement(text, about=self.about, speaker=self.speaker, kept=True)]
 
     def skip(self, said: str, reason: str) -> None:
         self.out.skipped.append(Skipped(said.strip(), reason, self.role))
@@ -119,16 +158,17 @@ class _Reader:
         if found or reason == clauses.REMARK:  # "I've come around on sushi, I like it now"
             self.antecedent = clauses.object_of(text) or self.antecedent
         if corrects is not None and not found:  # "I meant tree nuts, not peanuts"
-            return [Statement("", about=self.about, corrects=corrects)]
+            return [Statement("", about=self.about, corrects=corrects, speaker=self.speaker)]
         if not found:
             self.skip(said, reason or clauses.UNRECOGNISED)
         elif corrects is not None:
             found[0] = replace(found[0], corrects=corrects)
         past, revises = is_past(text), self.corrective
+        owned = re.match(r"^(?:my|our)\b", text, re.I) is not None
         return [
             replace(
                 s, text=resolve_relative_dates(s.text, self.today, past=past), about=self.about,
-                revises=revises,
+                revises=revises, speaker=self.speaker, owned=owned,
             )
             for s in found
         ]  # fmt: skip
@@ -163,7 +203,14 @@ class _Reader:
         fact = clean(f"{relation} {text}" if relation else text)
         ends = (name,) if DEATH.search(text) else ()
         fact = resolve_relative_dates(fact, self.today, past=is_past(text))
-        return Statement(fact, about=self.about, replaces=ends)
+        return Statement(  # about the one named: "Mel's daughter Lily ...", "Lily ..." as said
+            fact,
+            about=self.about,
+            replaces=ends,
+            speaker=self.speaker,
+            owned=bool(relation),
+            kept=not relation,
+        )
 
 
 def _prepared(raw: str) -> tuple[str, tuple[str, str] | None]:

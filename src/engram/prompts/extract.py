@@ -51,6 +51,17 @@ class Fact(BaseModel):
     categories: list[str] = Field(default_factory=list)
     about: Literal["user", "agent"] = "user"
     relations: list[Relation] = Field(default_factory=list)
+    _speaker: str | None = PrivateAttr(default=None)
+
+    @property
+    def speaker(self) -> str | None:
+        """The name of who said it (the memory's `actor_id`), when the extractor knows it. Set by
+        the extractor, never by the model: not part of the schema."""
+        return self._speaker
+
+    @speaker.setter
+    def speaker(self, name: str | None) -> None:
+        self._speaker = name
 
 
 class ExtractOutput(BaseModel):
@@ -77,6 +88,7 @@ class ExtractInput:
     with_agent: bool = False  # facts the assistant states about itself belong to the agent
     agent_scope: bool = False  # an agent_id without a user_id: the memories are the agent's
     existing_about: list[str] = field(default_factory=list)  # "user"/"agent" per existing memory
+    existing_speakers: list[str | None] = field(default_factory=list)  # who said each (actor_id)
     custom_fact_prompt: str | None = None  # mem0 1.x custom_fact_extraction_prompt
     custom_update_prompt: str | None = None  # mem0 1.x custom_update_memory_prompt
     graph: bool = False  # ask for each fact's relations (entity triples)

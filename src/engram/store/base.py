@@ -228,6 +228,12 @@ class Candidate:
     neighbours: tuple[str, ...] = ()  # candidates that are its adjacent turns (memory ids)
 
 
+def conversation_line(role: str | None, actor_id: str | None) -> bool:
+    """Whether a memory is a line of a conversation, whose adjacent lines are its neighbours in
+    search: a verbatim message (it has a role), or what a named speaker said (an actor)."""
+    return role is not None or actor_id is not None
+
+
 class Store(Protocol):
     """A memory store. All methods are coroutines; blocking I/O stays inside the backend."""
 

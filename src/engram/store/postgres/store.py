@@ -49,6 +49,7 @@ from engram.store.base import (
     SaveMessages,
     Update,
     Vector,
+    conversation_line,
 )
 from engram.store.postgres import fulltext, graph, transfer, writes
 from engram.store.postgres.compile import Params, compile_live, compile_where
@@ -639,9 +640,9 @@ class PostgresStore:
     async def _candidates_of(
         self, cur: Cursor, rids: list[int], cosine: dict[int, float], keyword: dict[int, float]
     ) -> list[Candidate]:
-        """The candidates with their scores and neighbours: the candidates that are the turns
+        """The candidates with their scores and neighbours: the candidates that are the lines
         just before and after each one in the same conversation (the previous and next rows of
-        its scope, both verbatim messages with a role, at most an hour apart)."""
+        its scope, both `conversation_line`s, at most an hour apart)."""
         if not rids:
             return []
         await cur.execute(
@@ -660,11 +661,11 @@ class PostgresStore:
             if row is None:  # deleted meanwhile
                 continue
             adjacent: tuple[str, ...] = ()
-            if row[5] is not None:  # a message: its neighbours are the same conversation's turns
+            if conversation_line(row[5], row[4]):  # its neighbours: the next lines
                 adjacent = tuple(
                     by_rid[other][1]
                     for other in (row[6], row[7])
-                    if other in by_rid and by_rid[other][5] is not None
+                    if other in by_rid and conversation_line(by_rid[other][5], by_rid[other][4])
                     and _within_an_hour(by_rid[other][2], row[2])
                 )  # fmt: skip
             scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)

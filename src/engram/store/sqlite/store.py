@@ -41,6 +41,7 @@ from engram.store.base import (
     SaveMessages,
     Update,
     Vector,
+    conversation_line,
 )
 from engram.store.sqlite import graph, opening, snapshot, transfer, writes
 from engram.store.sqlite import keyword as keyword_sql
@@ -526,10 +527,10 @@ class SQLiteStore:
 def _candidates_of(
     conn: sqlite3.Connection, rids: list[int], cosine: dict[int, float], keyword: dict[int, float]
 ) -> list[Candidate]:
-    """The candidates' rows with their scores and neighbours: the candidates that are the turns
+    """The candidates' rows with their scores and neighbours: the candidates that are the lines
     just before and after each one in the same conversation (adjacent rows of the same scope,
-    both verbatim messages with a role, at most an hour apart); only those lift a score. One
-    primary-key read of the candidates' rows."""
+    both `conversation_line`s, at most an hour apart); only those lift a score. One primary-key
+    read of the candidates' rows."""
     wanted = sorted(set(rids))
     by_rid: dict[int, tuple[Any, ...]] = {}
     for chunk, marks in chunked(wanted):
@@ -552,12 +553,14 @@ def _candidates_of(
         if row is None:  # deleted meanwhile
             continue
         adjacent = ()
-        if row[8] is not None:  # a message: its neighbours are the same conversation's turns
+        if conversation_line(
+            row[8], row[4]
+        ):  # a line of a conversation: its neighbours are the next ones
             adjacent = tuple(
                 by_rid[other][1]
                 for other in (rid - 1, rid + 1)
                 if other in by_rid
-                and by_rid[other][8] is not None
+                and conversation_line(by_rid[other][8], by_rid[other][4])
                 and by_rid[other][5:8] == row[5:8]
                 and abs((at(other) - at(rid)).total_seconds()) <= 3600
             )

@@ -1,0 +1,148 @@
+"""What the offline extractor keeps of a sentence its recognisers do not read.
+
+The recognisers know common attributes (`offline_recognisers`); most of what people tell each
+other is not one of them: events ("Last Friday I went to a council meeting for adoption"),
+plans, opinions, what happened to the people around them. A sentence none of whose clauses
+became a fact is still kept, as a self-contained memory, when it is informative:
+
+- it is a statement (a heading that ends with a colon dropped): not a question, greeting,
+  acknowledgement, remark about the conversation or passing state (the reasons
+  `offline_clauses` gives);
+- it is anchored in its speaker's life: it says "I", "me", "my", "we" or "our", speaks of the
+  people and animals around them ("the kids", "her husband", "the dog"), names someone the
+  memories know, or starts with a pronoun and goes on about what the message spoke of in a
+  sentence kept before it, or about what the other speaker asked ("They were so excited",
+  "It was a poetry reading"); a bracketed annotation of the message ("[image: a photo of a
+  cup]") is read as its content, and goes on about the message too; general knowledge ("The
+  Eiffel Tower is in Paris") is not kept;
+- it is not addressed to the other speaker ("You'd be a great counselor!", "Congrats on your
+  new job"): that is conversation, not a fact about anyone's life; unless its subject is the
+  speaker ("I took your advice and watched the trilogy");
+- it has at least `MIN_CONTENT` content words besides pronouns, function words and intensifiers
+  ("I loved that one!" has one).
+
+The sentence is rewritten in the third person: "I" becomes the speaker's name (or "the user"
+when the message has no name) with the verb agreeing ("I love" -> "Mel loves", "I'm" -> "Mel
+is"), "me" the name, "my" and "mine" the name's ("Mel's"); relative dates are resolved by the
+caller like every other fact's. A sentence that does not name its speaker then ("We're
+thinking about going camping", news of someone they know) starts with the name: "Mel: We're
+thinking about going camping".
+"""
+
+from __future__ import annotations
+
+import re
+
+from engram.pipeline import offline_clauses as clauses
+from engram.pipeline.offline_keys import PEOPLE, PETS
+from engram.pipeline.offline_rewrite import PAST, third_person
+
+MIN_CONTENT = 3  # content words a kept sentence must have
+KEEPABLE = {clauses.UNRECOGNISED, clauses.NOT_ABOUT_SPEAKER, clauses.BACK_REFERENCE}
+
+_ANCHOR = re.compile(r"\b(?:i|i'm|i've|i'll|i'd|me|my|mine|myself|we|we're|we've|we'll|we'd|"
+                     r"us|our|ours|ourselves)\b(?![-'])", re.I)  # fmt: skip
+_AROUND_WORDS = sorted({re.escape(w) + "s?" for w in PEOPLE | PETS}, key=len, reverse=True)
+_AROUND = re.compile(
+    rf"\b(?:{'|'.join(_AROUND_WORDS)}|kids|children|family|parents|siblings|folks)\b", re.I
+)
+_ANNOTATION = re.compile(r"\[(?:[\w ]{1,20}:\s*)?([^\]]*)\]")  # "[image: a photo of a dog]"
+_SPEAKER_FIRST = re.compile(r"^(?:i|i'm|i've|i'll|i'd|we|we're|we've|we'll|we'd)\s", re.I)
+_HEADING = re.compile(r"^[^:.!?]*:\s+(?=\S)|^[^:.!?]*:\s*$")  # "Quick update on my life:"
+_GOES_ON = re.compile(r"^(?:it|it's|they|they're|they've|he|he's|she|she's|this|that|these|"
+                      r"those|there)\b", re.I)  # fmt: skip
+_FUNCTION = set(
+    """a an the and or but so if then than that this these those there here it its it's they them
+    their he him his she her hers we us our you your i me my mine myself is are was were be been
+    being am has have had do does did done will would can could should shall may might must to
+    of in on at for with from by about as into onto over under up down out off again very so
+    really just too also quite pretty super such much many lot lots more most some any all
+    what which who whom when where why how not no yes yeah oh wow well gonna wanna gotta 'cause
+    cause because like get got thing things stuff one ones way bit kind sort something anything
+    everything nothing always never still even ever now today i'm i've i'll i'd we're we've
+    it's that's there's""".split()  # noqa: SIM905 - a word list
+)
+_MODALS = {"gonna", "wanna", "gotta", "can", "could", "should", "would", "will", "shall", "may",
+           "might", "must", "did", "didn't", "do", "don't", "can't", "cannot", "couldn't",
+           "wouldn't", "shouldn't", "won't", "used", "also", "still", "just", "really", "never",
+           "always", "often", "sometimes", "usually", "recently", "finally", "actually", "even",
+           "only", "already", "too", "probably", "definitely", "totally", "absolutely", "truly",
+           "had", "have", "am"}  # fmt: skip
+_CONTRACTED = {"'m": "is", "'ve": "has", "'ll": "will", "'d": "would"}
+_IRREGULAR = {"am": "is", "have": "has", "do": "does", "don't": "doesn't", "haven't": "hasn't"}
+_PRONOUN = re.compile(
+    r"\b(?:(?P<i>I)(?P<tail>'m|'ve|'ll|'d)?(?:\s+(?P<adverb>\w+ly\s+)?(?P<verb>[a-z][a-z']*))?"
+    r"|(?P<me>(?i:me|myself))|(?P<my>(?i:my|mine)))\b(?![-'])"
+)
+
+
+def kept(
+    sentence: str, speaker: str | None, known: dict[str, str], *, going_on: bool = False
+) -> str | None:
+    """The sentence as a self-contained memory of `speaker` (None: the user), or None when it is
+    not worth keeping. `going_on`: a sentence before it in the message was kept or read as a
+    fact, so one that starts with a pronoun goes on about what the message is about."""
+    annotation = _ANNOTATION.fullmatch(sentence.strip())
+    sentence = annotation.group(1) if annotation else _ANNOTATION.sub(" ", sentence)
+    sentence = _HEADING.sub("", sentence)
+    if sentence.rstrip().endswith(":"):
+        return None
+    text = clauses.clean(sentence.strip().strip("\"'").rstrip(".!;: "))
+    if not text or text.endswith("?"):
+        return None
+    reason = clauses.skip_reason(text, assistant=False)
+    if reason == clauses.ABOUT_OTHER and _SPEAKER_FIRST.match(text):
+        reason = None  # "I took your recommendation and watched ...": the speaker's doing
+    if reason not in (None, *KEEPABLE):
+        return None
+    if not _anchored(text, known, going_on=going_on, annotation=annotation is not None):
+        return None
+    if not informative(text):
+        return None
+    rewritten = third_person_sentence(text, speaker)
+    if speaker and not re.search(rf"\b{re.escape(speaker)}\b", rewritten):
+        return f"{speaker}: {rewritten[:1].upper()}{rewritten[1:]}"  # "we", or someone they know
+    return rewritten[:1].upper() + rewritten[1:]
+
+
+def informative(text: str) -> bool:
+    """Whether the text has at least `MIN_CONTENT` content words."""
+    words = re.findall(r"[\w'+-]+", text.lower())
+    return sum(w not in _FUNCTION and len(w) > 1 for w in words) >= MIN_CONTENT
+
+
+def _anchored(text: str, known: dict[str, str], *, going_on: bool, annotation: bool) -> bool:
+    return bool(
+        _ANCHOR.search(text) or _AROUND.search(text)
+        or (going_on and (annotation or _GOES_ON.match(text)))
+        or any(re.search(rf"\b{re.escape(n)}\b", text) for n in known)
+    )  # fmt: skip
+
+
+def third_person_sentence(text: str, speaker: str | None) -> str:
+    """ "I love my garden and it loves me" -> "Mel loves Mel's garden and it loves Mel"."""
+    name = speaker or "the user"
+
+    def swap(match: re.Match[str]) -> str:
+        who = name[:1].upper() + name[1:] if match.start() == 0 else name
+        if match.group("me"):
+            return who
+        if match.group("my"):
+            return f"{who}'s"
+        tail, adverb, verb = match.group("tail"), match.group("adverb") or "", match.group("verb")
+        head = f"{who} {_CONTRACTED[tail]}" if tail else who
+        if verb is None:
+            return head
+        return f"{head} {adverb}{verb if tail else _agreeing(verb)}"
+
+    return _PRONOUN.sub(swap, text)
+
+
+def _agreeing(verb: str) -> str:
+    """A verb after "I" as after a name: "love" -> "loves", "am" -> "is"; past forms, modals
+    and other words left as they are."""
+    if verb in _IRREGULAR:
+        return _IRREGULAR[verb]
+    if verb in _MODALS or verb in PAST or verb.endswith(("ed", "s", "n't")) or "'" in verb:
+        return verb
+    return third_person(verb)

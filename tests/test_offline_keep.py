@@ -1,0 +1,159 @@
+"""The offline extractor keeps what was said (issue 18): every informative statement of a
+conversation, by any speaker, as a self-contained third-person memory said by its speaker
+(`actor_id`), with relative dates resolved; greetings, questions, compliments to the other
+speaker and general knowledge are still skipped, and attributes still reconcile, each speaker's
+apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engram import Memory
+from engram.core.messages import Message
+from engram.pipeline.offline import offline_extract
+from engram.pipeline.offline_keep import kept, third_person_sentence
+from engram.prompts.extract import ExtractInput
+from engram.types import AddResult
+
+MONDAY = "2023-07-10T10:00:00+00:00"
+
+
+@pytest.fixture
+def memory(tmp_path: Path) -> Iterator[Memory]:
+    with Memory({"data_dir": str(tmp_path), "embedder": {"provider": "hashing"}}) as m:
+        yield m
+
+
+def said(memory: Memory, name: str | None, text: str, when: str = MONDAY) -> AddResult:
+    message: dict[str, str] = {"role": "user", "content": text}
+    if name:
+        message["name"] = name
+    return memory.add(message, user_id="chat", timestamp=when)
+
+
+def texts(result: AddResult) -> list[str]:
+    return [r["memory"] for r in result["results"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I love my garden and it loves me", "Mel loves Mel's garden and it loves Mel"),
+        ("I'm moving and I've sold my car", "Mel is moving and Mel has sold Mel's car"),
+        ("I really want to go and I do pottery", "Mel really wants to go and Mel does pottery"),
+        ("I went there and I was moved", "Mel went there and Mel was moved"),
+        ("I'll call and I'd like tea", "Mel will call and Mel would like tea"),
+        ("I have two kids", "Mel has two kids"),
+        ("I'm carving out some me-time", "Mel is carving out some me-time"),  # not "Mel-time"
+    ],
+)
+def test_first_person_becomes_the_speaker(text: str, expected: str) -> None:
+    assert third_person_sentence(text, "Mel") == expected
+
+
+def test_without_a_name_the_speaker_is_the_user() -> None:
+    assert (
+        third_person_sentence("My sister visited me", None) == "The user's sister visited the user"
+    )
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Wow, that's so cool!",  # an acknowledgement
+        "What did they talk about?",  # a question
+        "You'd be a great counselor!",  # a compliment to the other speaker
+        "The Eiffel Tower is in Paris.",  # general knowledge: nobody's life
+        "I loved that one!",  # says nothing on its own
+        "I'm so tired today.",  # a passing state
+    ],
+)
+def test_what_is_not_kept(sentence: str) -> None:
+    assert kept(sentence, "Mel", {}) is None
+
+
+def test_a_pronoun_goes_on_about_what_the_message_kept() -> None:
+    assert kept("They were so excited about the dinosaur bones.", "Mel", {}) is None
+    assert (
+        kept("They were so excited about the dinosaur bones.", "Mel", {}, going_on=True)
+        == "Mel: They were so excited about the dinosaur bones"
+    )
+
+
+def test_a_named_conversation_is_kept_by_speaker(memory: Memory) -> None:
+    first = said(
+        memory, "Caroline", "Hey Mel! Last Friday I went to a council meeting for adoption."
+    )
+    assert texts(first) == ["On 2023-07-07 Caroline went to a council meeting for adoption"]
+    chat = said(memory, "Melanie", "Wow, that's awesome! You'd be a great mom! What did they say?")
+    assert chat["results"] == []
+    assert "no statement about Melanie" in chat["warnings"][0]
+    reply = said(memory, "Caroline", "They talked about waiting lists and what agencies ask for.")
+    assert texts(reply) == ["Caroline: They talked about waiting lists and what agencies ask for"]
+    kids = said(memory, "Melanie", "My kids loved the museum yesterday. They were so excited!")
+    assert texts(kids) == ["Melanie's kids loved the museum on 2023-07-09"]
+    bones = said(memory, "Melanie", "We saw the bones. They were older than the Egyptian pyramids!")
+    assert texts(bones) == [
+        "Melanie saw the bones",
+        "Melanie: They were older than the Egyptian pyramids",
+    ]
+    stored = memory.get_all(user_id="chat")["results"]
+    assert {m["memory"]: m["actor_id"] for m in stored} == {
+        "On 2023-07-07 Caroline went to a council meeting for adoption": "Caroline",
+        "Caroline: They talked about waiting lists and what agencies ask for": "Caroline",
+        "Melanie's kids loved the museum on 2023-07-09": "Melanie",
+        "Melanie saw the bones": "Melanie",
+        "Melanie: They were older than the Egyptian pyramids": "Melanie",
+    }
+    assert memory.get_all(user_id="chat", filters={"actor_id": "Melanie"})["results"]
+
+
+def test_each_speaker_reconciles_apart(memory: Memory) -> None:
+    boston = said(memory, "Caroline", "I live in Boston.")
+    denver = said(memory, "Melanie", "I live in Denver.")
+    assert texts(boston) == ["Caroline lives in Boston"] and texts(denver) == [
+        "Melanie lives in Denver"
+    ]
+    moved = said(memory, "Caroline", "I moved to Seattle last month.")
+    assert [(r["event"], r["memory"], r.get("previous_memory")) for r in moved["results"]] == [
+        ("UPDATE", "Caroline lives in Seattle", "Caroline lives in Boston")
+    ]
+    assert said(memory, "Melanie", "I live in Denver.")["results"] == []  # known already
+    stored = {m["memory"] for m in memory.get_all(user_id="chat")["results"]}
+    assert stored == {"Caroline lives in Seattle", "Melanie lives in Denver"}
+    best = memory.search("Where does Melanie live?", user_id="chat", top_k=1)["results"][0]
+    assert best["memory"] == "Melanie lives in Denver"
+
+
+def test_a_statement_that_says_more_than_its_facts_is_kept_whole() -> None:
+    out = offline_extract(
+        ExtractInput(
+            messages=[
+                Message(
+                    "user",
+                    "So I'm carving out some me-time each day - running, "
+                    "reading, or playing my violin.",
+                    "Mel",
+                )
+            ],
+            today="2023-05-25",
+        )
+    )
+    assert [f.text for f in out.facts] == [
+        "Mel is carving out some me-time each day",
+        "Mel is carving out some me-time each day - running, reading, or playing Mel's violin",
+    ]
+    assert {f.speaker for f in out.facts} == {"Mel"}
+
+
+def test_an_unnamed_user_keeps_the_precise_style(memory: Memory) -> None:
+    """Without names, facts keep mem0's subject-less style; a statement no rule reads is kept in
+    the third person."""
+    assert texts(said(memory, None, "I live in Porto.")) == ["Lives in Porto"]
+    assert texts(said(memory, None, "The support group made me feel accepted.")) == [
+        "The support group made the user feel accepted"
+    ]
+    assert said(memory, None, "The Eiffel Tower is in Paris.")["results"] == []
