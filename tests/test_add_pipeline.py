@@ -204,3 +204,21 @@ async def test_infer_false_makes_no_llm_call(fake_openai: FakeOpenAI, mem: Async
     result = await mem.add("Verbatim note", user_id="alex", infer=False)
     assert result["usage"]["llm_calls"] == 0
     assert fake_openai.chat_requests == []
+
+
+async def test_a_named_speakers_facts_are_said_by_them(
+    fake_openai: FakeOpenAI, mem: AsyncMemory
+) -> None:
+    """The LLM's facts from a turn of one named speaker have that speaker as `actor_id`, as the
+    offline extractor's do; a conversation of several speakers leaves it unset."""
+    fake_openai.reply({"facts": [fact("Maria took a creative writing class")]})
+    message = {"role": "user", "content": "I took a creative writing class!", "name": "Maria"}
+    await mem.add(message, user_id="chat")
+    fake_openai.reply({"facts": [fact("John and Maria met in Paris")]})
+    both = [message, {"role": "user", "content": "We met in Paris.", "name": "John"}]
+    await mem.add(both, user_id="chat")
+    stored = (await mem.get_all(user_id="chat"))["results"]
+    assert {r["memory"]: r.get("actor_id") for r in stored} == {
+        "Maria took a creative writing class": "Maria",
+        "John and Maria met in Paris": None,
+    }
