@@ -6,9 +6,6 @@ apart."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from engram import Memory
@@ -19,12 +16,6 @@ from engram.prompts.extract import ExtractInput
 from engram.types import AddResult
 
 MONDAY = "2023-07-10T10:00:00+00:00"
-
-
-@pytest.fixture
-def memory(tmp_path: Path) -> Iterator[Memory]:
-    with Memory({"data_dir": str(tmp_path), "embedder": {"provider": "hashing"}}) as m:
-        yield m
 
 
 def said(memory: Memory, name: str | None, text: str, when: str = MONDAY) -> AddResult:

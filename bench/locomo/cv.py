@@ -1,10 +1,11 @@
 """Leave-one-conversation-out cross-validation of the search recipe's weights on LoCoMo (issue 18).
 
-    .venv/bin/python -m bench.locomo.cv [--mode raw] [--conversations 5] [--grid coarse|fine]
+    .venv/bin/python -m bench.locomo.cv [--mode raw] [--conversations 5] [--grid coarse|...]
 
 Every conversation is stored once (as `bench.locomo.retrieval` stores it). Each setting of a grid
-(the weights of `vector`, `keyword`, `speaker`, `recency`, and `neighbours`) is scored on every
-conversation (all@10 of each question). Then, for each conversation in turn, the setting with the
+(the weights of `vector`, `keyword`, `speaker`, `recency`, `neighbours` and `time`; a grid may
+leave some at the default recipe's values) is scored on every conversation (all@10 of each
+question). Then, for each conversation in turn, the setting with the
 best all@10 on the other four is chosen and scored on the held-out one. Printed:
 
 - the cross-validated figures (each conversation scored by the setting chosen without it), per
@@ -27,7 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from bench.locomo.data import CATEGORIES, Conversation, load
-from bench.locomo.retrieval import OUT, store
+from bench.locomo.retrieval import KS, OUT, store
 from engram import Memory
 from engram.core.scoring import DEFAULT_RECIPE, RECIPES, Recipe
 
@@ -39,16 +40,23 @@ GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
              "recency": (0.0, 0.05), "neighbours": (0.15, 0.3, 0.45)},
     "fine": {"vector": (0.3, 0.38, 0.46, 0.54, 0.62), "speaker": (0.0, 0.08, 0.16, 0.24),
              "recency": (0.0, 0.05, 0.1), "neighbours": (0.0, 0.1, 0.15, 0.2, 0.3)},
+    "time": {"time": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)},
+    "coarse-time": {"vector": (0.3, 0.45, 0.6), "speaker": (0.0, 0.16, 0.3),
+                    "recency": (0.0, 0.05), "neighbours": (0.0, 0.15, 0.3),
+                    "time": (0.0, 0.1, 0.2)},
 }  # fmt: skip
+KNOBS = ("vector", "speaker", "recency", "neighbours", "time")
 
 
 def settings(grid: dict[str, tuple[float, ...]]) -> list[Recipe]:
-    """The grid's recipes: `keyword` takes what the others leave of 1 (at least 0.1)."""
+    """The grid's recipes (a knob the grid leaves out keeps the default recipe's value):
+    `keyword` takes what the others leave of 1 (at least 0.1)."""
     base = RECIPES[DEFAULT_RECIPE]
+    default = {**{k: base.weights.get(k, 0.0) for k in ("vector", "speaker", "recency")},
+               "neighbours": base.neighbours, "time": base.time}  # fmt: skip
     out: list[Recipe] = []
-    names = ("vector", "speaker", "recency", "neighbours")
-    for values in itertools.product(*(grid[n] for n in names)):
-        chosen = dict(zip(names, values, strict=True))
+    for values in itertools.product(*(grid.get(n, (default[n],)) for n in KNOBS)):
+        chosen = dict(zip(KNOBS, values, strict=True))
         keyword = round(1 - chosen["vector"] - chosen["speaker"] - chosen["recency"], 4)
         if keyword < 0.1:
             continue
@@ -56,16 +64,17 @@ def settings(grid: dict[str, tuple[float, ...]]) -> list[Recipe]:
                    "recency": chosen["recency"]}  # fmt: skip
         name = f"cv-{len(out)}"
         out.append(replace(base, name=name, weights={k: v for k, v in weights.items() if v},
-                           neighbours=chosen["neighbours"]))  # fmt: skip
+                           neighbours=chosen["neighbours"], time=chosen["time"]))  # fmt: skip
     return out
 
 
 def score(memory: Memory, conv: Conversation, recipe: str) -> list[tuple[int, float]]:
-    """(category, all@K) of each question of the conversation."""
+    """(category, all@K) of each question of the conversation: every evidence turn among the
+    first K distinct turns of the best max(KS) results, as `bench.locomo.retrieval` counts."""
     user = f"conv-{conv.index}"
     rows = []
     for question in conv.questions:
-        found = memory.search(question.text, user_id=user, top_k=K, recipe=recipe)
+        found = memory.search(question.text, user_id=user, top_k=max(KS), recipe=recipe)
         ranked: list[str] = []
         for item in found["results"]:
             dia = item["metadata"].get("dia_id")
@@ -84,7 +93,7 @@ def describe(recipe: Recipe) -> str:
     w = recipe.weights
     return (f"vector {w.get('vector', 0):.2f} keyword {w.get('keyword', 0):.2f} "
             f"speaker {w.get('speaker', 0):.2f} recency {w.get('recency', 0):.2f} "
-            f"neighbours {recipe.neighbours:.2f}")  # fmt: skip
+            f"neighbours {recipe.neighbours:.2f} time {recipe.time:.2f}")  # fmt: skip
 
 
 def table(rows_by_name: dict[str, list[tuple[int, float]]]) -> None:

@@ -36,6 +36,7 @@ class Recipe:
     feedback: float = 0.1  # weight of the feedback signal
     neighbours: float = 0.0  # share of the best adjacent turn's score added to a turn's
     stance: float = 0.0  # added for a restriction, taken off for a liking, when asked to avoid
+    time: float = 0.0  # added x a memory's place in the period the query asks about
     half_life_days: float = 124.8  # recency halves in this time (an e-fold of 180 days)
     candidates: int = 50  # taken from each retriever before fusion
     decompose: bool = False  # the LLM splits the query; each part is searched (llm_search)
@@ -53,12 +54,14 @@ RECIPES: dict[str, Recipe] = {
         {"vector": 0.46, "keyword": 0.33, "speaker": 0.16, "recency": 0.05},
         neighbours=0.15,
         stance=0.3,
+        time=0.1,
     ),
     "hybrid_llm": Recipe(
         "hybrid_llm",
         {"vector": 0.46, "keyword": 0.33, "speaker": 0.16, "recency": 0.05},
         neighbours=0.15,
         stance=0.3,
+        time=0.1,
         decompose=True,
         llm_rerank=True,
     ),
@@ -67,6 +70,7 @@ RECIPES: dict[str, Recipe] = {
         {"vector": 0.42, "keyword": 0.3, "graph": 0.09, "speaker": 0.14, "recency": 0.05},
         neighbours=0.15,
         stance=0.3,
+        time=0.1,
     ),
 }
 DEFAULT_RECIPE = "hybrid"
@@ -94,6 +98,15 @@ def smooth(candidates: list[Scores], neighbours: list[list[int]], recipe: Recipe
         if best > 0:
             c.parts["neighbours"] = best
             c.total = min(1.0, c.total + recipe.neighbours * best)
+
+
+def lift_in_time(candidates: list[Scores], places: list[float], recipe: Recipe) -> None:
+    """Add `recipe.time` x each candidate's place in the query's period (`core.periods`: 1 in
+    it, less just after it, 0 otherwise)."""
+    for c, value in zip(candidates, places, strict=True):
+        c.parts["time"] = value
+        if value:
+            c.total = min(1.0, c.total + recipe.time * value)
 
 
 def take_stance(candidates: list[Scores], stances: list[float], recipe: Recipe) -> None:

@@ -11,20 +11,23 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from engram.core.filters import Node, scope_of
+from engram.core.filters import And, Cond, Field, Node, combine, scope_of
+from engram.core.periods import TOLD_AFTER, Period, query_period
 from engram.core.scoring import (
     DEFAULT_RECIPE,
     RECIPES,
     Recipe,
     Scores,
     fuse,
+    lift_in_time,
     rounded,
     smooth,
     take_stance,
 )
 from engram.core.text import Name, asks_to_avoid, stance
+from engram.core.timeutil import normalize_timestamp
 from engram.errors import ValidationError
 from engram.pipeline.context import Context
 from engram.pipeline.items import memory_item
@@ -121,8 +124,11 @@ async def _search(
     ctx: Context, request: SearchRequest, names: list[Name] | None
 ) -> tuple[SearchResult, bool]:
     """The results, and whether they taught a new name of the subject that the query uses."""
-    found, linked, relations = await _gather(ctx, request, phrase(request.query, names or []))
-    scores = _score(ctx, request, found, linked)
+    period = _period(ctx, request)
+    found, linked, relations = await _gather(
+        ctx, request, phrase(request.query, names or []), period
+    )
+    scores = _score(ctx, request, found, linked, period)
     ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1].total)
     reranker = ctx.reranker if request.rerank else None
     avoiding = request.recipe.stance > 0 and asks_to_avoid(request.query)
@@ -161,13 +167,23 @@ def _stance(record: MemoryRecord) -> float:
     return 0.0 if record.actor_id is not None else stance(record.memory)
 
 
+def _period(ctx: Context, request: SearchRequest) -> Period | None:
+    """The period the query asks about, when the recipe weighs it (`core.periods`)."""
+    if not request.recipe.time:
+        return None
+    return query_period(request.query, date.fromisoformat(ctx.today()))
+
+
 async def _gather(
-    ctx: Context, request: SearchRequest, phrasing: Phrasing
+    ctx: Context, request: SearchRequest, phrasing: Phrasing, period: Period | None
 ) -> tuple[list[Candidate], dict[str, float], list[Relation]]:
     """Candidates from every retriever. The full-text query and the graph lookup need no
     embedding: they run in the store's threads (or connections) while the query is embedded,
     and the full text may still be running while the store finds the nearest vectors. When the
-    query's vector is remembered, the full-text query runs in the same store call as the rest."""
+    query's vector is remembered, the full-text query runs in the same store call as the rest.
+    A query about a period of a given year also takes the best candidates of that period (and
+    of the days after it, when it may have been told), which the whole scope's best may not
+    hold."""
     recipe = request.recipe
     terms = phrasing.terms if recipe.uses("keyword") else []
     today = ctx.today()
@@ -196,6 +212,12 @@ async def _gather(
             n_keyword=pool if terms else 0, show_expired=request.show_expired,
             extra_ids=list(linked) if recipe.uses("graph") else [], keyword=keyword,
         )  # fmt: skip
+        if period is not None and not period.any_year:
+            found = _merged(found, await ctx.store.candidates(
+                vector, terms, combine(request.where, _within(period)), today=today,
+                n_vector=pool if vector is not None else 0, n_keyword=pool if terms else 0,
+                show_expired=request.show_expired,
+            ))  # fmt: skip
     except BaseException:
         for task in (keyword, graph):
             if task is not None:
@@ -204,10 +226,30 @@ async def _gather(
     return found, linked, relations
 
 
+def _within(period: Period) -> Node:
+    """Memories whose event time is in the period or in the days after it."""
+    created = Field("timestamp", "created_at")
+    until = period.last + TOLD_AFTER + timedelta(days=1)
+    return And((
+        Cond(created, "gte", normalize_timestamp(period.first.isoformat(), what="period")),
+        Cond(created, "lt", normalize_timestamp(until.isoformat(), what="period")),
+    ))  # fmt: skip
+
+
+def _merged(found: list[Candidate], more: list[Candidate]) -> list[Candidate]:
+    seen = {c.memory_id for c in found}
+    return found + [c for c in more if c.memory_id not in seen]
+
+
 def _score(
-    ctx: Context, request: SearchRequest, found: list[Candidate], linked: dict[str, float]
+    ctx: Context,
+    request: SearchRequest,
+    found: list[Candidate],
+    linked: dict[str, float],
+    period: Period | None,
 ) -> list[Scores]:
-    """Every candidate's components, fused by the recipe, then lifted by its neighbours."""
+    """Every candidate's components, fused by the recipe, lifted when it happened in the period
+    the query asks about, then by its neighbours."""
     now = ctx.clock()
     speaker = named_speaker(request.query, {c.actor_id for c in found if c.actor_id})
     scores = [
@@ -222,6 +264,9 @@ def _score(
         for c in found
     ]
     fuse(scores, request.recipe)
+    if period is not None:
+        places = [period.score(date.fromisoformat(c.created_at[:10])) for c in found]
+        lift_in_time(scores, places, request.recipe)
     position = {c.memory_id: i for i, c in enumerate(found)}
     adjacent = [[position[n] for n in c.neighbours if n in position] for c in found]
     smooth(scores, adjacent, request.recipe)
