@@ -50,6 +50,11 @@ _ORDINAL = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "
             "4th": 3, "last": 4, "final": 4}  # fmt: skip
 
 
+_HINT = re.compile(
+    rf"\d|\b(?:{_MONTH}|{'|'.join(_WEEKDAYS)}|today|tonight|yesterday|week|weekend|month|year)\b"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Period:
     """From `first` to `last`, both included; `any_year`: those days of every year ("in May")."""
@@ -77,6 +82,8 @@ class Period:
 def query_period(query: str, today: date) -> Period | None:
     """The period the query asks about, or None when it names none."""
     text = " ".join(query.lower().replace("\u2019", "'").split())
+    if not _HINT.search(text):  # most queries name no time: one scan tells
+        return None
     for reader in (_between, _around, _part_of_month, _one_day, _month, _year, _relative):
         found = reader(text, today)
         if found is not None:
