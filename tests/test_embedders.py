@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engram import AsyncMemory, ConfigurationError, DimensionMismatchError, MemoryConfig
+from engram import AsyncMemory, ConfigurationError, DimensionMismatchError, Memory, MemoryConfig
 from engram.errors import (
     AuthenticationError,
     EmbeddingError,
@@ -250,3 +252,21 @@ def test_an_unwritable_model_cache_is_not_a_failure(tmp_path: Path) -> None:
     embedder = MiniLMEmbedder(cache_dir=blocked / "cache")
     vectors = embedder.embed_sync(["I love hiking in the Alps."])
     assert vectors.shape == (1, 384) and abs(float(np.linalg.norm(vectors[0])) - 1.0) < 1e-5
+
+
+def test_a_process_that_ends_while_the_model_loads_exits_cleanly(tmp_path: Path) -> None:
+    """`Memory(...)` starts loading MiniLM on a thread; a script that only reads and ends before
+    the load is done must exit with 0 (the runtime aborted the process when a daemon thread was
+    killed mid-load: status 134, "terminate called without an active exception")."""
+    with Memory({"data_dir": str(tmp_path / "first")}) as memory:  # the model's cache is built
+        memory.search("a first use", user_id="x")
+    script = (
+        "import sys\nfrom engram import Memory\n"
+        "with Memory({'data_dir': sys.argv[1]}) as m:\n    m.get_all(user_id='x')\n"
+    )
+    for run in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / f"data{run}")],
+            check=False, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]

@@ -71,7 +71,7 @@ class AsyncMemory:
     (mem0's rule); `require_scope=False` lets `search`, `get_all`, `export` and `summary` read the
     whole store without one (the server does so: an API key's project is its scope). The local
     embedding model starts loading on a background thread at once (`warm=False`: when first
-    needed, for a tool that may only read).
+    needed, for a tool that may only read); a process that ends meanwhile waits for it.
     Use `async with AsyncMemory() as memory:` or call `close()`.
     """
 
@@ -107,7 +107,9 @@ class AsyncMemory:
         self._ready: asyncio.Future[None] | None = None
         warming = getattr(self.embedder, "warm", None)
         if warm and warming is not None:  # the local model loads while the caller goes on
-            threading.Thread(target=warming, name="engram-warm", daemon=True).start()
+            # Not a daemon: a process that ends while the model loads waits for it (a few
+            # hundred ms), as the runtime aborts the process when killed mid-load.
+            threading.Thread(target=warming, name="engram-warm").start()
         self.require_scope = require_scope
 
     @classmethod
