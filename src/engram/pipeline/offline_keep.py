@@ -46,7 +46,7 @@ _AROUND_WORDS = sorted({re.escape(w) + "s?" for w in PEOPLE | PETS}, key=len, re
 _AROUND = re.compile(
     rf"\b(?:{'|'.join(_AROUND_WORDS)}|kids|children|family|parents|siblings|folks)\b", re.I
 )
-_ANNOTATION = re.compile(r"\[(?:[\w ]{1,20}:\s*)?([^\]]*)\]")  # "[image: a photo of a dog]"
+_ANNOTATION = re.compile(r"\[(?:[\w ]{1,20}:\s*)?([^\[\]]{0,2000})\]")  # "[image: a photo of ...]"
 _SPEAKER_FIRST = re.compile(r"^(?:i|i'm|i've|i'll|i'd|we|we're|we've|we'll|we'd)\s", re.I)
 _HEADING = re.compile(r"^[^:.!?]*:\s+(?=\S)|^[^:.!?]*:\s*$")  # "Quick update on my life:"
 _GOES_ON = re.compile(r"^(?:it|it's|they|they're|they've|he|he's|she|she's|this|that|these|"
