@@ -19,14 +19,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any, cast
 
 import psycopg
 from psycopg import AsyncCursor
 
 from engram.config import Hnsw
-from engram.core.filters import Node, scope_of
+from engram.core.filters import Node
 from engram.errors import (
     ConflictError,
     DimensionMismatchError,
@@ -49,7 +48,6 @@ from engram.store.base import (
     SaveMessages,
     Update,
     Vector,
-    conversation_line,
 )
 from engram.store.postgres import fulltext, graph, transfer, writes
 from engram.store.postgres.compile import Params, compile_live, compile_where
@@ -62,6 +60,7 @@ from engram.store.postgres.rows import (
     record,
 )
 from engram.store.postgres.schema import LOCK, SCOPED_FULL_TEXT
+from engram.store.postgres.search import ID_BYTES, Asked, Searching, by_rid, merged, nearest
 from engram.types import Relation
 
 Cursor = AsyncCursor[Any]
@@ -80,7 +79,6 @@ BTREE_ROW_MAX = 2704
 ROW_OVERHEAD = 160  # the row's header, rid, expiration date (a date), alignment, with room
 ID_BUDGET_MIN = 512
 logger = logging.getLogger(__name__)
-NEAREST_ASKED = 50  # rows a nearest-neighbour statement asks for at least (`_nearest`)
 DATA_TABLES = ("memories", "history", "messages", "feedback", "claims", "relations", "entities",
                "profile", "profile_history", "lexemes")  # fmt: skip
 
@@ -143,7 +141,7 @@ class PostgresStore:
             await cur.execute(
                 f"CREATE INDEX IF NOT EXISTS {name} ON memories (project, user_id) "
                 f"INCLUDE (rid, expiration_date, embedding) WHERE vector_dims(embedding) = "
-                f"{dims} AND {_ID_BYTES.replace('m.', '')} <= {budget}"
+                f"{dims} AND {ID_BYTES.replace('m.', '')} <= {budget}"
             )
         return budget
 
@@ -475,46 +473,9 @@ class PostgresStore:
 
     # -- search -----------------------------------------------------------------------------
 
-    def _distance(self, p: Params, vector: Vector) -> str:
-        """The cosine distance to `vector`, in the form the project's HNSW index answers."""
-        cast = f"::vector({self._dims})"
-        return f"(m.embedding{cast} <=> {p.bind(vector, cast)})"
-
-    async def _nearest(
-        self, cur: Cursor, vector: Vector, where: Node | None, today: str, k: int,
-        show_expired: bool,
-    ) -> list[tuple[int, float]]:  # fmt: skip
-        """(rid, cosine) of the `k` nearest memories passing the filters, best first.
-
-        At least NEAREST_ASKED rows are asked for: PostgreSQL chooses between the HNSW index
-        (filtered by an iterative scan) and an exact scan through the scope's B-tree by cost,
-        and pgvector prices a small LIMIT's share of a filtered HNSW scan too low: for ten rows
-        of a scope holding 1% of the table it picked the index (recall@10 0.87, 46 ms) over
-        the exact scan (1.00, 21 ms) it picks for fifty."""
-        if k <= 0:
-            return []
-        asked = max(k, NEAREST_ASKED)
-        ef_search = max(asked, self._ef_search)
-        if ef_search != EF_SEARCH:  # every read transaction starts with EF_SEARCH (`database.py`)
-            await cur.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
-        p = Params()  # bound in the order the SQL reads them
-        distance = self._distance(p, vector)
-        own = f"m.project = {p.bind(self.project)} AND vector_dims(m.embedding) = {self._dims}"
-        live, p = compile_live(where, today, show_expired, p)
-        user = scope_of(where).get("user_id")
-        if (
-            self._id_budget is not None
-            and user is not None
-            and len(self.project.encode()) + len(user.encode()) <= self._id_budget
-        ):
-            live += f" AND {_ID_BYTES} <= {self._id_budget}"  # true of every row of this user:
-            # it lets the planner read the user's vectors from `_user_vectors_index`
-        await cur.execute(
-            f"SELECT rid, 1 - d FROM (SELECT m.rid, {distance} AS d FROM memories m "
-            f"WHERE {own} AND {live} ORDER BY d LIMIT {p.bind(asked)}) AS nearest ORDER BY d",
-            p,
-        )
-        return [(int(r[0]), float(r[1])) for r in await cur.fetchall()][:k]
+    def _searching(self) -> Searching:
+        return Searching(self.project, self._dims, self._ef_search, self._id_budget,
+                         self._by_scope)  # fmt: skip
 
     async def search(
         self,
@@ -527,22 +488,14 @@ class PostgresStore:
         show_expired: bool = False,
     ) -> list[Hit]:
         async with self._read() as cur:
-            found = await self._nearest(cur, vector, where, today, top_k, show_expired)
+            found = await nearest(cur, self._searching(), vector, where, today, top_k,
+                                  show_expired)  # fmt: skip
             if threshold is not None:
                 found = [(rid, s) for rid, s in found if max(0.0, s) >= threshold]
-            records = await self._by_rid(cur, [rid for rid, _ in found])
+            records = await by_rid(cur, self.project, [rid for rid, _ in found])
         return [
             Hit(records[rid], float(min(1.0, max(0.0, s)))) for rid, s in found if rid in records
         ]
-
-    async def _by_rid(self, cur: Cursor, rids: list[int]) -> dict[int, MemoryRecord]:
-        if not rids:
-            return {}
-        await cur.execute(
-            f"SELECT rid, {COLUMNS} FROM memories WHERE project = %s AND rid = ANY(%s::bigint[])",
-            (self.project, rids),
-        )
-        return {int(row[0]): record(row[1:]) for row in await cur.fetchall()}
 
     async def keyword_matches(
         self,
@@ -572,117 +525,26 @@ class PostgresStore:
         keyword: KeywordMatches | Awaitable[KeywordMatches] | None = None,
     ) -> list[Candidate]:
         ahead = keyword is not None and not isinstance(keyword, KeywordMatches)
+        searching = self._searching()
+        asked = Asked(vector, terms, where, today, n_keyword, show_expired, extra_ids)
         async with self._read() as cur:
             cosine: dict[int, float] = {}
             if vector is not None:  # while the full text, when under way, runs on its own
-                cosine = dict(await self._nearest(cur, vector, where, today, n_vector,
-                                                  show_expired))  # fmt: skip
+                cosine = dict(await nearest(cur, searching, vector, where, today, n_vector,
+                                            show_expired))  # fmt: skip
             if not ahead:
                 given = cast(KeywordMatches | None, keyword)
-                return await self._merged(cur, vector, terms, where, today, n_keyword,
-                                          show_expired, extra_ids, given, cosine)  # fmt: skip
+                return await merged(cur, searching, asked, given, cosine)
         # The full text's task holds a connection of its own: this one is released before it
         # is awaited, so that a pool of one connection (`maxconn` 1) cannot deadlock.
         matches = await cast(Awaitable[KeywordMatches], keyword)
         async with self._read() as cur:
-            return await self._merged(cur, vector, terms, where, today, n_keyword,
-                                      show_expired, extra_ids, matches, cosine)  # fmt: skip
-
-    async def _merged(
-        self, cur: Cursor, vector: Vector | None, terms: Sequence[str], where: Node | None,
-        today: str, n_keyword: int, show_expired: bool, extra_ids: Sequence[str],
-        keyword: KeywordMatches | None, cosine: dict[int, float],
-    ) -> list[Candidate]:  # fmt: skip
-        """`candidates` once the nearest vectors are known."""
-        if keyword is None:  # not read ahead: read it now, in the same snapshot
-            keyword = await fulltext.matches(
-                cur, self.project, terms, where, today, show_expired, n_keyword, self._by_scope
-            )
-        matches = keyword.scores
-        scored = dict(list(matches.items())[:n_keyword])
-        extra = await self._matching(cur, list(extra_ids), where, today, show_expired)
-        for rid in {*cosine, *extra}:
-            if rid in matches:
-                scored[rid] = matches[rid]
-        missing = [rid for rid in {*cosine, *extra} if rid not in matches]
-        if terms and not keyword.complete and missing:
-            scored.update(await fulltext.scores(cur, self.project, terms, missing))
-        rest = [rid for rid in {*scored, *extra} if rid not in cosine]
-        if vector is not None and rest:
-            cosine.update(await self._cosines(cur, vector, rest))
-        return await self._candidates_of(cur, list({*cosine, *scored, *extra}), cosine, scored)
-
-    async def _matching(
-        self, cur: Cursor, ids: list[str], where: Node | None, today: str, show_expired: bool
-    ) -> set[int]:
-        """Row ids of the given memory ids that pass the filters (and expiry)."""
-        if not ids:
-            return set()
-        p = Params([self.project, ids])
-        live, p = compile_live(where, today, show_expired, p)
-        await cur.execute(
-            f"SELECT m.rid FROM memories m WHERE m.project = %s AND m.id = ANY(%s::text[]) "
-            f"AND {live}",
-            p,
-        )
-        return {int(r[0]) for r in await cur.fetchall()}
-
-    async def _cosines(self, cur: Cursor, vector: Vector, rids: list[int]) -> dict[int, float]:
-        p = Params()
-        distance = self._distance(p, vector)
-        await cur.execute(
-            f"SELECT m.rid, 1 - {distance} FROM memories m WHERE m.project = "
-            f"{p.bind(self.project)} AND m.rid = ANY({p.bind(rids, '::bigint[]')})",
-            p,
-        )
-        return {int(r[0]): float(r[1]) for r in await cur.fetchall()}
-
-    async def _candidates_of(
-        self, cur: Cursor, rids: list[int], cosine: dict[int, float], keyword: dict[int, float]
-    ) -> list[Candidate]:
-        """The candidates with their scores and neighbours: the candidates that are the lines
-        just before and after each one in the same conversation (the previous and next rows of
-        its scope, both `conversation_line`s, at most an hour apart)."""
-        if not rids:
-            return []
-        await cur.execute(
-            "SELECT m.rid, m.id, m.created_at, m.feedback, m.actor_id, m.role, "
-            "(SELECT b.rid FROM memories b WHERE b.project = m.project AND "
-            "b.scope_key = m.scope_key AND b.rid < m.rid ORDER BY b.rid DESC LIMIT 1), "
-            "(SELECT a.rid FROM memories a WHERE a.project = m.project AND "
-            "a.scope_key = m.scope_key AND a.rid > m.rid ORDER BY a.rid LIMIT 1) "
-            "FROM memories m WHERE m.project = %s AND m.rid = ANY(%s::bigint[])",
-            (self.project, rids),
-        )
-        by_rid = {int(r[0]): r for r in await cur.fetchall()}
-        found: list[Candidate] = []
-        for rid in rids:
-            row = by_rid.get(rid)
-            if row is None:  # deleted meanwhile
-                continue
-            adjacent: tuple[str, ...] = ()
-            if conversation_line(row[5], row[4]):  # its neighbours: the next lines
-                adjacent = tuple(
-                    by_rid[other][1]
-                    for other in (row[6], row[7])
-                    if other in by_rid and conversation_line(by_rid[other][5], by_rid[other][4])
-                    and _within_an_hour(by_rid[other][2], row[2])
-                )  # fmt: skip
-            scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
-            found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
-        return found
-
-
-_ID_BYTES = "octet_length(m.project) + octet_length(m.user_id)"
+            return await merged(cur, searching, asked, matches, cosine)
 
 
 def _id_budget(dims: int) -> int:
     """Bytes left for the project and user id in a row of `_user_vectors_index`."""
     return BTREE_ROW_MAX - ROW_OVERHEAD - (4 * dims + 8)
-
-
-def _within_an_hour(a: str, b: str) -> bool:
-    return abs((datetime.fromisoformat(a) - datetime.fromisoformat(b)).total_seconds()) <= 3600
 
 
 def _writes_vectors(op: Operation) -> bool:
