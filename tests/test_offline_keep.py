@@ -38,6 +38,10 @@ def texts(result: AddResult) -> list[str]:
         ("I went there and I was moved", "Mel went there and Mel was moved"),
         ("I'll call and I'd like tea", "Mel will call and Mel would like tea"),
         ("I have two kids", "Mel has two kids"),
+        (
+            "I wanna start a studio and I gotta save",
+            "Mel wants to start a studio and Mel has to save",
+        ),
         ("I'm carving out some me-time", "Mel is carving out some me-time"),  # not "Mel-time"
     ],
 )

@@ -62,7 +62,7 @@ _FUNCTION = set(
     everything nothing always never still even ever now today i'm i've i'll i'd we're we've
     it's that's there's""".split()  # noqa: SIM905 - a word list
 )
-_MODALS = {"gonna", "wanna", "gotta", "can", "could", "should", "would", "will", "shall", "may",
+_MODALS = {"can", "could", "should", "would", "will", "shall", "may",
            "might", "must", "did", "didn't", "do", "don't", "can't", "cannot", "couldn't",
            "wouldn't", "shouldn't", "won't", "used", "also", "still", "just", "really", "never",
            "always", "often", "sometimes", "usually", "recently", "finally", "actually", "even",

@@ -125,7 +125,12 @@ def _adverb(word: str) -> bool:
     )
 
 
+_SPOKEN = {"wanna": "wants to", "gonna": "is going to", "gotta": "has to"}
+
+
 def third_person(verb: str) -> str:
+    if verb in _SPOKEN:  # "I wanna start" -> "Wants to start"
+        return _SPOKEN[verb]
     if verb.endswith("ed") or verb in PAST:
         return verb
     if verb in ("have", "be"):
