@@ -64,6 +64,9 @@ def test_without_a_name_the_speaker_is_the_user() -> None:
         "The Eiffel Tower is in Paris.",  # general knowledge: nobody's life
         "I loved that one!",  # says nothing on its own
         "I'm so tired today.",  # a passing state
+        "Tell me a joke about my job.",  # a request
+        "Let's meet at my place on Friday evening.",
+        "Thanks for the great advice about my resume!",
     ],
 )
 def test_what_is_not_kept(sentence: str) -> None:
@@ -152,3 +155,27 @@ def test_an_unnamed_user_keeps_the_precise_style(memory: Memory) -> None:
         "The support group made the user feel accepted"
     ]
     assert said(memory, None, "The Eiffel Tower is in Paris.")["results"] == []
+
+
+def test_a_reply_is_about_the_speaker_only_when_asked_about_them() -> None:
+    def reply(question: str, answer: str) -> list[str]:
+        out = offline_extract(
+            ExtractInput(
+                messages=[Message("user", answer, "Ana")], today="2024-01-15",
+                recent=[Message("user", question, "Bob")],
+            )
+        )  # fmt: skip
+        return [f.text for f in out.facts]
+
+    assert reply("Where is the Eiffel Tower?", "It's in Paris, the capital of France.") == []
+    assert reply("What was your reading about?", "It was a reading of trans poets' stories.") == [
+        "Ana: It was a reading of trans poets' stories"
+    ]
+
+
+def test_a_named_speakers_restriction_keeps_its_stance(memory: Memory) -> None:
+    said(memory, "Ana", "I'm allergic to peanuts.")
+    said(memory, "Ana", "I love grilled sardines.")
+    found = memory.search("What should I avoid cooking for Ana?", user_id="chat", explain=True)
+    best = found["results"][0]
+    assert best["memory"] == "Ana is allergic to peanuts" and best["explain"]["stance"] == 1.0

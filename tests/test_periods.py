@@ -38,6 +38,9 @@ def day(text: str) -> date:
         ("What did I do last week?", "2024-03-04", "2024-03-10", False),
         ("Anything I said last month?", "2024-02-01", "2024-02-29", False),
         ("Where did I go last Friday?", "2024-03-08", "2024-03-08", False),
+        ("What happened three days ago?", "2024-03-09", "2024-03-11", False),
+        ("What did we do last May?", "2023-05-01", "2023-05-31", False),
+        ("between Dec 28 and Jan 3 2024", "2023-12-28", "2024-01-03", False),
     ],
 )  # fmt: skip
 def test_the_period_a_query_asks_about(query: str, first: str, last: str, any_year: bool) -> None:
@@ -47,7 +50,8 @@ def test_the_period_a_query_asks_about(query: str, first: str, last: str, any_ye
 @pytest.mark.parametrize(
     "query",
     ["What does Melanie paint?", "May I ask what you like?", "the march for peace",
-     "I have 3 cats and 2 dogs", "my flight is at 10:30"],
+     "I have 3 cats and 2 dogs", "my flight is at 10:30", "room 12 may be free",
+     "during march practice"],
 )  # fmt: skip
 def test_no_period(query: str) -> None:
     assert query_period(query, TODAY) is None
@@ -61,6 +65,8 @@ def test_a_days_place_in_a_period() -> None:
     any_may = Period(day("2000-05-01"), day("2000-05-31"), any_year=True)
     assert any_may.score(day("2019-05-20")) == 1.0 and any_may.score(day("2019-07-20")) == 0.0
     assert any_may.score(day("2020-02-29")) == 0.0  # no such day in the period's year
+    new_year = Period(day("2000-12-29"), day("2001-01-04"), any_year=True)
+    assert new_year.score(day("2024-01-02")) == 1.0 and new_year.score(day("2023-12-30")) == 1.0
 
 
 def test_what_happened_then_comes_first(memory: Memory) -> None:

@@ -51,8 +51,12 @@ _ORDINAL = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "
 
 
 _HINT = re.compile(
-    rf"\d|\b(?:{_MONTH}|{'|'.join(_WEEKDAYS)}|today|tonight|yesterday|week|weekend|month|year)\b"
+    rf"\d|\b(?:{_MONTH}|{'|'.join(_WEEKDAYS)}|today|tonight|yesterday|ago|(?:day|week|weekend|"
+    r"fortnight|month|year)s?)\b"
 )
+# Month names that are also words: a month only when written with a capital ("in May", not "may
+# be"; "March", not "march").
+_WORDS_TOO = re.compile(r"\b(?:may|march)\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +69,10 @@ class Period:
 
     def score(self, day: date) -> float:
         """1 for a day in the period, `TOLD_AFTER_SCORE` within `TOLD_AFTER` after it, else 0."""
-        if self.any_year:
-            shifted = _in_year(day, self.first.year)
-            if shifted is None:
-                return 0.0
-            candidates = [shifted, _in_year(day, self.first.year - 1)]
-            return max(self._score(d) for d in candidates if d is not None)
+        if self.any_year:  # that day in the period's year, or the one before or after it
+            years = {self.first.year - 1, self.first.year, self.last.year, self.last.year + 1}
+            shifted = [d for year in years if (d := _in_year(day, year)) is not None]
+            return max((self._score(d) for d in shifted), default=0.0)
         return self._score(day)
 
     def _score(self, day: date) -> float:
@@ -81,7 +83,8 @@ class Period:
 
 def query_period(query: str, today: date) -> Period | None:
     """The period the query asks about, or None when it names none."""
-    text = " ".join(query.lower().replace("\u2019", "'").split())
+    text = _WORDS_TOO.sub(lambda m: m.group(0) + "_", query)  # "may" the verb is no month
+    text = " ".join(text.lower().replace("\u2019", "'").split())
     if not _HINT.search(text):  # most queries name no time: one scan tells
         return None
     for reader in (_between, _around, _part_of_month, _one_day, _month, _year, _relative):
@@ -125,9 +128,14 @@ def _between(text: str, today: date) -> Period | None:
     if end is None:
         return None
     start = _day_of(match, "a", end[0].year if end[1] else None)
-    if start is None or start[0] > end[0]:
+    if start is None:
         return None
-    return Period(start[0], end[0], any_year=not end[1])
+    first = start[0]
+    if first > end[0] and not (match.group("ay1") or match.group("ay2")):
+        first = _in_year(first, first.year - 1) or first  # "Dec 28 to Jan 3 2024": the year before
+    if first > end[0]:
+        return None
+    return Period(first, end[0], any_year=not end[1])
 
 
 def _around(text: str, today: date) -> Period | None:
@@ -192,8 +200,10 @@ def _month(text: str, today: date) -> Period | None:
     """ "January 2022", "in May" (not the verb: "may I")."""
     match = re.search(rf"\b(?P<month>{_MONTH}),? (?P<year>{_YEAR})\b", text)
     if match is None:
-        match = re.search(rf"\b(?:in|during|of|since|by|through|throughout) (?P<month>{_MONTH})\b",
-                          text)  # fmt: skip
+        relative = re.search(rf"\b(?P<which>last|this|next) (?P<month>{_MONTH})\b", text)
+        if relative is not None:
+            return _that_month(relative.group("which"), relative.group("month"), today)
+        match = re.search(rf"\b(?:in|during|of|through|throughout) (?P<month>{_MONTH})\b", text)
     if match is None:
         return None
     said = match.groupdict().get("year")
@@ -203,8 +213,19 @@ def _month(text: str, today: date) -> Period | None:
     return Period(date(year, month, 1), date(year, month, last), any_year=said is None)
 
 
+def _that_month(which: str, name: str, today: date) -> Period:
+    """ "last May" (the latest May before this month), "this May", "next May"."""
+    month = _MONTHS[name.rstrip(".")]
+    year = today.year
+    if which == "last" and month >= today.month:
+        year -= 1
+    elif which == "next" and month <= today.month:
+        year += 1
+    return Period(date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]))
+
+
 def _year(text: str, today: date) -> Period | None:
-    match = re.search(rf"\b(?:in|during|of|since|by|through|throughout|for) ({_YEAR})\b", text)
+    match = re.search(rf"\b(?:in|during|of|through|throughout|for) ({_YEAR})\b", text)
     if match is None:
         return None
     year = int(match.group(1))

@@ -244,6 +244,11 @@ def skip_reason(clause: str, *, assistant: bool) -> str | None:
     return None
 
 
+def addressed(text: str) -> bool:
+    """Whether the text speaks to the other speaker ("you", "your")."""
+    return _SECOND_PERSON.search(text) is not None
+
+
 def about_speaker(clause: str) -> bool:
     return _FIRST_PERSON.search(clause) is not None
 

@@ -5,15 +5,16 @@ other is not one of them: events ("Last Friday I went to a council meeting for a
 plans, opinions, what happened to the people around them. A sentence none of whose clauses
 became a fact is still kept, as a self-contained memory, when it is informative:
 
-- it is a statement (a heading that ends with a colon dropped): not a question, greeting,
-  acknowledgement, remark about the conversation or passing state (the reasons
-  `offline_clauses` gives);
+- it is a statement (a heading that ends with a colon dropped): not a question, request
+  ("Tell me a joke about my job", "Let's meet at my place"), thanks, greeting, acknowledgement,
+  remark about the conversation or passing state (the reasons `offline_clauses` gives);
 - it is anchored in its speaker's life: it says "I", "me", "my", "we" or "our", speaks of the
   people and animals around them ("the kids", "her husband", "the dog"), names someone the
   memories know, or starts with a pronoun and goes on about what the message spoke of in a
-  sentence kept before it, or about what the other speaker asked ("They were so excited",
-  "It was a poetry reading"); a bracketed annotation of the message ("[image: a photo of a
-  cup]") is read as its content, and goes on about the message too; general knowledge ("The
+  sentence kept before it, or about what the other speaker asked the speaker ("They were so
+  excited"; "It was a poetry reading" to "What was your reading about?", not "It's in Paris"
+  to "Where is the Eiffel Tower?"); a bracketed annotation of the message ("[image: a photo of
+  a cup]") is read as its content, and goes on about the message too; general knowledge ("The
   Eiffel Tower is in Paris") is not kept;
 - it is not addressed to the other speaker ("You'd be a great counselor!", "Congrats on your
   new job"): that is conversation, not a fact about anyone's life; unless its subject is the
@@ -35,7 +36,7 @@ import re
 
 from engram.pipeline import offline_clauses as clauses
 from engram.pipeline.offline_keys import PEOPLE, PETS
-from engram.pipeline.offline_rewrite import PAST, third_person
+from engram.pipeline.offline_rewrite import NOT_PAST, PAST, third_person
 
 MIN_CONTENT = 3  # content words a kept sentence must have
 KEEPABLE = {clauses.UNRECOGNISED, clauses.NOT_ABOUT_SPEAKER, clauses.BACK_REFERENCE}
@@ -47,6 +48,12 @@ _AROUND = re.compile(
     rf"\b(?:{'|'.join(_AROUND_WORDS)}|kids|children|family|parents|siblings|folks)\b", re.I
 )
 _ANNOTATION = re.compile(r"\[(?:[\w ]{1,20}:\s*)?([^\[\]]{0,2000})\]")  # "[image: a photo of ...]"
+_REQUEST = re.compile(
+    r"^(?:please|pls|let's|let us|thanks|thank you|thx|tell|remind|give|show|help|recommend|"
+    r"suggest|find|send|check out|look at|take a look|make sure|don't forget|do not forget|"
+    r"can you|could you|would you|will you|feel free|imagine|wish me)\b",
+    re.I,
+)
 _SPEAKER_FIRST = re.compile(r"^(?:i|i'm|i've|i'll|i'd|we|we're|we've|we'll|we'd)\s", re.I)
 _HEADING = re.compile(r"^[^:.!?]*:\s+(?=\S)|^[^:.!?]*:\s*$")  # "Quick update on my life:"
 _GOES_ON = re.compile(r"^(?:it|it's|they|they're|they've|he|he's|she|she's|this|that|these|"
@@ -62,17 +69,25 @@ _FUNCTION = set(
     everything nothing always never still even ever now today i'm i've i'll i'd we're we've
     it's that's there's""".split()  # noqa: SIM905 - a word list
 )
-_MODALS = {"can", "could", "should", "would", "will", "shall", "may",
-           "might", "must", "did", "didn't", "do", "don't", "can't", "cannot", "couldn't",
-           "wouldn't", "shouldn't", "won't", "used", "also", "still", "just", "really", "never",
-           "always", "often", "sometimes", "usually", "recently", "finally", "actually", "even",
-           "only", "already", "too", "probably", "definitely", "totally", "absolutely", "truly",
-           "had", "have", "am"}  # fmt: skip
+_MODALS = {"can", "could", "should", "would", "will", "shall", "may", "might", "must", "did",
+           "didn't", "do", "don't", "can't", "cannot", "couldn't", "wouldn't", "shouldn't",
+           "won't", "used", "had", "have", "am", "are", "were", "was", "is", "has", "does",
+           "doesn't", "and", "or", "but", "too", "myself", "alone", "both", "all"}  # fmt: skip
+_ADVERBS = ("also|still|never|ever|always|often|just|even|only|already|sometimes|kinda|sorta|"
+            "really|definitely|probably|totally|truly|actually|finally|usually|recently|mostly|"
+            r"rarely|\w+ly")  # fmt: skip
 _CONTRACTED = {"'m": "is", "'ve": "has", "'ll": "will", "'d": "would"}
 _IRREGULAR = {"am": "is", "have": "has", "do": "does", "don't": "doesn't", "haven't": "hasn't"}
 _PRONOUN = re.compile(
-    r"\b(?:(?P<i>I)(?P<tail>'m|'ve|'ll|'d)?(?:\s+(?P<adverb>\w+ly\s+)?(?P<verb>[a-z][a-z']*))?"
+    rf"\b(?:(?P<i>[Ii](?!\.\w))(?P<tail>'m|'ve|'ll|'d)?"
+    rf"(?:\s+(?P<adverb>(?:(?:{_ADVERBS})\s+){{1,2}})?(?P<verb>[a-z][a-z']*))?"
     r"|(?P<me>(?i:me|myself))|(?P<my>(?i:my|mine)))\b(?![-'])"
+)
+# Not the pronoun: a Roman numeral ("type I diabetes", "World War I", "Episode I").
+_NUMBERED = re.compile(
+    r"\b(?:type|part|episode|chapter|phase|act|volume|stage|grade|level|class|season|book|"
+    r"henry|louis|george|elizabeth|charles|james|edward|william|richard|(?-i:War))\s$",
+    re.I,
 )
 
 
@@ -89,6 +104,8 @@ def kept(
         return None
     text = clauses.clean(sentence.strip().strip("\"'").rstrip(".!;: "))
     if not text or text.endswith("?"):
+        return None
+    if _REQUEST.match(text):  # "Tell me a joke about my job", "Thanks for the advice on my CV"
         return None
     reason = clauses.skip_reason(text, assistant=False)
     if reason == clauses.ABOUT_OTHER and _SPEAKER_FIRST.match(text):
@@ -124,6 +141,8 @@ def third_person_sentence(text: str, speaker: str | None) -> str:
     name = speaker or "the user"
 
     def swap(match: re.Match[str]) -> str:
+        if match.group("i") and _numbered(text, match.start()):
+            return match.group(0)
         who = name[:1].upper() + name[1:] if match.start() == 0 else name
         if match.group("me"):
             return who
@@ -138,11 +157,18 @@ def third_person_sentence(text: str, speaker: str | None) -> str:
     return _PRONOUN.sub(swap, text)
 
 
+def _numbered(text: str, at: int) -> bool:
+    """Whether the "I" at `at` is a Roman numeral: after "type", "World War", "Episode"."""
+    before = text[:at]
+    return bool(before) and _NUMBERED.search(before[-40:]) is not None
+
+
 def _agreeing(verb: str) -> str:
-    """A verb after "I" as after a name: "love" -> "loves", "am" -> "is"; past forms, modals
-    and other words left as they are."""
+    """A verb after "I" as after a name: "love" -> "loves", "miss" -> "misses", "am" -> "is";
+    past forms, modals and other words left as they are."""
     if verb in _IRREGULAR:
         return _IRREGULAR[verb]
-    if verb in _MODALS or verb in PAST or verb.endswith(("ed", "s", "n't")) or "'" in verb:
+    past = verb in PAST or (verb.endswith("ed") and verb not in NOT_PAST)
+    if verb in _MODALS or past or verb.endswith("n't") or "'" in verb:
         return verb
     return third_person(verb)

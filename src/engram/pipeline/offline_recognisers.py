@@ -7,6 +7,7 @@ none of them knows is rewritten generically (`offline_rewrite.generic`).
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from engram.pipeline import offline_clauses as clauses
@@ -36,6 +37,8 @@ from engram.pipeline.offline_rewrite import (
     untimed,
 )
 
+MAX_SPLITS = 4  # places "and" or a comma may split a clause into two attributes, tried in order
+
 
 def recognise(clause: str) -> list[Statement]:
     split = _coordinated(clause)
@@ -63,7 +66,8 @@ def _coordinated(clause: str) -> list[Statement] | None:
     subject = re.match(r"^(i'm|i am|we're|we are|i|we)\s+(\w+)", clause, re.I)
     if subject is None:
         return None
-    for match in re.finditer(r",?\s+and\s+|,\s+(?=[a-z])", clause):
+    splits = re.finditer(r",?\s+and\s+|,\s+(?=[a-z])", clause)
+    for match in itertools.islice(splits, MAX_SPLITS):  # a long list is read whole, not split
         left, right = clause[: match.start()], clause[match.end() :]
         first = _specific(left)
         if not first:

@@ -26,7 +26,7 @@ PAST = {"went", "got", "made", "took", "saw", "met", "bought", "had", "did", "ra
          "understood", "wept", "dug", "bent", "bled", "dealt", "fled", "leant", "learnt", "lent",
          "overcame", "shut", "sprang", "upset", "burnt", "dreamt", "withdrew", "undertook",
          "rebuilt", "oversaw"}  # fmt: skip
-_NOT_PAST = {"need", "feed", "seed", "bleed", "speed", "breed", "proceed", "exceed", "succeed",
+NOT_PAST = {"need", "feed", "seed", "bleed", "speed", "breed", "proceed", "exceed", "succeed",
              "red", "bed", "shed", "wed"}  # fmt: skip
 _KEEP_ADVERBS = {"usually", "often", "always", "never", "sometimes", "still", "recently",
                  "rarely", "mostly"}  # fmt: skip
@@ -67,7 +67,7 @@ def is_past(clause: str) -> bool:
     if match is None:
         return False
     verb = match.group(1).lower()
-    return verb in PAST or (verb.endswith("ed") and verb not in _NOT_PAST)
+    return verb in PAST or (verb.endswith("ed") and verb not in NOT_PAST)
 
 
 def m(pattern: str) -> re.Pattern[str]:
@@ -131,7 +131,7 @@ _SPOKEN = {"wanna": "wants to", "gonna": "is going to", "gotta": "has to"}
 def third_person(verb: str) -> str:
     if verb in _SPOKEN:  # "I wanna start" -> "Wants to start"
         return _SPOKEN[verb]
-    if verb.endswith("ed") or verb in PAST:
+    if (verb.endswith("ed") and verb not in NOT_PAST) or verb in PAST:
         return verb
     if verb in ("have", "be"):
         return {"have": "has", "be": "is"}[verb]

@@ -107,7 +107,8 @@ class _Reader:
         self.corrective = clauses.corrective(text)
         answered, text = clauses.answered(text, asked)
         found = self.clause(answered, answered) if answered else []
-        replying = asked is not None and "?" in asked  # to a question of the other speaker
+        # a reply to a question the other speaker asked about the speaker's life
+        replying = asked is not None and "?" in asked and clauses.addressed(asked)
         for whole in _WHOLE_SENTENCES.split(text):
             skipped, before = len(self.out.skipped), len(found)
             for sentence in clauses.sentences(whole):

@@ -162,9 +162,11 @@ async def _search(
 
 
 def _stance(record: MemoryRecord) -> float:
-    """A memory's stance (`core.text.stance`); none for a turn a named speaker said: it is a
-    line of a conversation, not a statement of what the scope's subject likes or cannot have."""
-    return 0.0 if record.actor_id is not None else stance(record.memory)
+    """A memory's stance (`core.text.stance`); none for a turn a named speaker said verbatim: it
+    is a line of a conversation, not a statement of what the scope's subject likes or cannot
+    have (a fact extracted from it is one)."""
+    said = record.actor_id is not None and record.role is not None
+    return 0.0 if said else stance(record.memory)
 
 
 def _period(ctx: Context, request: SearchRequest) -> Period | None:
