@@ -169,6 +169,9 @@ def _stance(record: MemoryRecord) -> float:
     return 0.0 if said else stance(record.memory)
 
 
+PERIOD_CANDIDATES = 20  # the period's nearest memories taken when the candidates hold fewer
+
+
 def _period(ctx: Context, request: SearchRequest) -> Period | None:
     """The period the query asks about, when the recipe weighs it (`core.periods`)."""
     if not request.recipe.time:
@@ -183,9 +186,9 @@ async def _gather(
     embedding: they run in the store's threads (or connections) while the query is embedded,
     and the full text may still be running while the store finds the nearest vectors. When the
     query's vector is remembered, the full-text query runs in the same store call as the rest.
-    A query about a period of a given year also takes the best candidates of that period (and
-    of the days after it, when it may have been told), which the whole scope's best may not
-    hold."""
+    A query about a period of a given year also takes the nearest memories of that period (and
+    of the days after it, when it may have been told) when the whole scope's best hold few of
+    them."""
     recipe = request.recipe
     terms = phrasing.terms if recipe.uses("keyword") else []
     today = ctx.today()
@@ -214,10 +217,10 @@ async def _gather(
             n_keyword=pool if terms else 0, show_expired=request.show_expired,
             extra_ids=list(linked) if recipe.uses("graph") else [], keyword=keyword,
         )  # fmt: skip
-        if period is not None and not period.any_year:
+        if period is not None and not period.any_year and _few_in(period, found):
             found = _merged(found, await ctx.store.candidates(
                 vector, terms, combine(request.where, _within(period)), today=today,
-                n_vector=pool if vector is not None else 0, n_keyword=pool if terms else 0,
+                n_vector=PERIOD_CANDIDATES if vector is not None else 0, n_keyword=0,
                 show_expired=request.show_expired,
             ))  # fmt: skip
     except BaseException:
@@ -226,6 +229,12 @@ async def _gather(
                 task.cancel()
         raise
     return found, linked, relations
+
+
+def _few_in(period: Period, found: list[Candidate]) -> bool:
+    """Whether the candidates hold fewer than PERIOD_CANDIDATES of the period's memories."""
+    inside = sum(period.score(date.fromisoformat(c.created_at[:10])) > 0 for c in found)
+    return inside < PERIOD_CANDIDATES
 
 
 def _within(period: Period) -> Node:

@@ -112,6 +112,8 @@ async def merged(
     """`candidates` once the nearest vectors are known: the full text's best (read now, in the
     same snapshot, unless read ahead), the graph's ids, each scored on both sides."""
     terms, where, today = asked.terms, asked.where, asked.today
+    if keyword is None and not asked.n_keyword:  # no full-text candidates: score the others
+        keyword = KeywordMatches({}, False)
     if keyword is None:
         keyword = await fulltext.matches(
             cur, s.project, terms, where, today, asked.show_expired, asked.n_keyword, s.by_scope

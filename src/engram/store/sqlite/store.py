@@ -475,6 +475,8 @@ class SQLiteStore:
         cosine: dict[int, float] = {}
         if query is not None:
             cosine = dict(self._keeper.nearest(conn, query, where, today, n_vector, show_expired))
+        if known is None and not n_keyword:  # no full-text candidates: score the others below
+            known = KeywordMatches({}, False)
         if known is None:  # not read ahead: read it now, in the same call
             known = self._fulltext.matches(conn, terms, where, today, show_expired, n_keyword)
         matches, complete = known.scores, known.complete
