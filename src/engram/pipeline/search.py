@@ -77,8 +77,9 @@ async def _rerank(
 
 
 def reranker_text(created_at: str, actor_id: str | None, memory: str) -> str:
-    """A memory as a reranker sees it: `[date] speaker: text` (the speaker when it has one)."""
-    speaker = f"{actor_id}: " if actor_id else ""
+    """A memory as a reranker sees it: `[date] speaker: text` (the speaker when it has one and
+    the text does not start with the name already, as an extracted "Ana lives in Oslo" does)."""
+    speaker = f"{actor_id}: " if actor_id and not memory.startswith(actor_id) else ""
     return f"[{created_at[:10]}] {speaker}{memory}"
 
 
