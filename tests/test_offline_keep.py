@@ -179,3 +179,19 @@ def test_a_named_speakers_restriction_keeps_its_stance(memory: Memory) -> None:
     found = memory.search("What should I avoid cooking for Ana?", user_id="chat", explain=True)
     best = found["results"][0]
     assert best["memory"] == "Ana is allergic to peanuts" and best["explain"]["stance"] == 1.0
+
+
+def test_a_speaker_named_as_the_user_is_the_user(memory: Memory) -> None:
+    """An application that starts naming the user's messages ("Ana" in `user_id="ana"`) goes on
+    updating the facts stored without a name; another speaker's never do."""
+    memory.add("I live in Oslo. I'm allergic to peanuts.", user_id="ana")
+    named = {"role": "user", "content": "I live in Berlin now. I'm not allergic to peanuts "
+             "anymore.", "name": "Ana"}  # fmt: skip
+    changes = memory.add(named, user_id="ana")["results"]
+    assert [(r["event"], r["memory"]) for r in changes] == [
+        ("UPDATE", "Ana lives in Berlin"),
+        ("DELETE", "Is allergic to peanuts"),
+    ]
+    memory.add({"role": "user", "content": "I live in Rome.", "name": "Bob"}, user_id="ana")
+    stored = {m["memory"] for m in memory.get_all(user_id="ana")["results"]}
+    assert stored == {"Ana lives in Berlin", "Bob lives in Rome"}

@@ -68,6 +68,7 @@ async def _attempt(
         agent_scope="agent_id" in request.scope and "user_id" not in request.scope,
         existing_about=["agent" if r.agent_id and not r.user_id else "user" for r in existing],
         existing_speakers=[r.actor_id for r in existing],
+        user_id=request.scope.get("user_id"),
         custom_fact_prompt=request.custom_fact_prompt,
         custom_update_prompt=request.custom_update_prompt,
         graph=request.graph,

@@ -96,11 +96,15 @@ class _Reconciler:
         self.notes: list[str] = []
 
     def own(self, statement: Statement) -> list[_Stored]:
-        """The stored facts of whom the statement is about, said by the same speaker."""
+        """The stored facts of whom the statement is about, said by the same speaker; a speaker
+        named as the scope's user ("Alice" in `user_id="alice"`) is the user, whose facts said
+        without a name are theirs too."""
+        speakers = {statement.speaker}
+        if statement.speaker and _same_name(statement.speaker, self.data.user_id):
+            speakers.add(None)
         return [
             s for s in self.stored
-            if s.about == statement.about and s.speaker == statement.speaker
-            and s.index not in self.used
+            if s.about == statement.about and s.speaker in speakers and s.index not in self.used
         ]  # fmt: skip
 
     def emit(self, statement: Statement, event: Event, text: str, target: _Stored | None) -> None:
@@ -170,6 +174,17 @@ class _Reconciler:
             for other in contradicted:
                 if other.index not in self.used:
                     self.emit(statement, "DELETE", other.text, other)
+
+
+def _same_name(name: str, user_id: str | None) -> bool:
+    """ "Alice" and "alice", "Ana María" and "ana_maria": letters and digits alike."""
+    if not user_id:
+        return False
+    return bool(_alnum(name)) and _alnum(name) == _alnum(user_id)
+
+
+def _alnum(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 def _same_key(key: Key | None, own: Sequence[_Stored]) -> tuple[_Stored, bool] | None:

@@ -89,6 +89,7 @@ class ExtractInput:
     agent_scope: bool = False  # an agent_id without a user_id: the memories are the agent's
     existing_about: list[str] = field(default_factory=list)  # "user"/"agent" per existing memory
     existing_speakers: list[str | None] = field(default_factory=list)  # who said each (actor_id)
+    user_id: str | None = None  # the scope's user: a speaker of that name is the user
     custom_fact_prompt: str | None = None  # mem0 1.x custom_fact_extraction_prompt
     custom_update_prompt: str | None = None  # mem0 1.x custom_update_memory_prompt
     graph: bool = False  # ask for each fact's relations (entity triples)
