@@ -44,6 +44,13 @@ GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
     "coarse-time": {"vector": (0.3, 0.45, 0.6), "speaker": (0.0, 0.16, 0.3),
                     "recency": (0.0, 0.05), "neighbours": (0.0, 0.15, 0.3),
                     "time": (0.0, 0.1, 0.2)},
+    # recency held at the default's 0.05, or a tie-breaker (0.005 puts the newer of two equal
+    # memories first): LoCoMo never prefers newer facts, applications do
+    "coarse-time-recency": {"vector": (0.3, 0.45, 0.6), "speaker": (0.0, 0.16, 0.3),
+                            "neighbours": (0.0, 0.15, 0.3), "time": (0.0, 0.1, 0.2)},
+    "coarse-time-tiebreak": {"vector": (0.3, 0.45, 0.6), "speaker": (0.0, 0.16, 0.3),
+                             "recency": (0.0, 0.005), "neighbours": (0.0, 0.15, 0.3),
+                             "time": (0.0, 0.1, 0.2)},
 }  # fmt: skip
 KNOBS = ("vector", "speaker", "recency", "neighbours", "time")
 

@@ -130,7 +130,10 @@ async def _search(
         ctx, request, phrase(request.query, names or []), period
     )
     scores = _score(ctx, request, found, linked, period)
-    ranked = sorted(zip(found, scores, strict=True), key=lambda pair: -pair[1].total)
+    # Best first; of two equal scores, the newer memory first (created_at is UTC ISO 8601).
+    ranked = sorted(zip(found, scores, strict=True), key=lambda pair: pair[0].created_at)
+    ranked.reverse()
+    ranked.sort(key=lambda pair: -pair[1].total)
     reranker = ctx.reranker if request.rerank else None
     avoiding = request.recipe.stance > 0 and asks_to_avoid(request.query)
     pool = max(request.top_k, RERANK_POOL) if reranker or avoiding else request.top_k
