@@ -196,7 +196,7 @@ def test_remembered_full_text_results_follow_every_change(db_path: Path) -> None
         assert found() == []
 
 
-def test_a_tie_goes_to_the_newer_memory(db_path: Path) -> None:
+def test_recency_breaks_ties_towards_newer(db_path: Path) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     with Memory(
         embedder=HashingEmbedder(64), store=SQLiteStore(db_path), clock=lambda: now[0]
@@ -206,7 +206,9 @@ def test_a_tie_goes_to_the_newer_memory(db_path: Path) -> None:
         new = m.add("Favorite tea is oolong", user_id="a", infer=False)["results"][0]["id"]
         hits = m.search("favorite tea", user_id="a", explain=True)["results"]
         assert [h["id"] for h in hits] == [new, old]
-        assert hits[0]["score"] == hits[1]["score"]  # hybrid has no recency weight: a tie
+        assert hits[0]["explain"]["recency"] > hits[1]["explain"]["recency"]
+        plain = m.search("favorite tea", user_id="a", recipe="vector")["results"]
+        assert [h["id"] for h in plain] == [new, old]  # an exact tie: the newer first
 
 
 def test_replies_are_embedded_with_the_turn_they_answer(memory: Memory) -> None:
