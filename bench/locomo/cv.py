@@ -1,12 +1,15 @@
 """Leave-one-conversation-out cross-validation of the search recipe's weights on LoCoMo (issue 18).
 
-    .venv/bin/python -m bench.locomo.cv [--mode raw] [--conversations 5] [--grid coarse|...]
+    .venv/bin/python -m bench.locomo.cv [--mode raw|extracted|both] [--conversations 5]
+        [--grid coarse|...]
 
 Every conversation is stored once (as `bench.locomo.retrieval` stores it). Each setting of a grid
 (the weights of `vector`, `keyword`, `speaker`, `recency`, `neighbours` and `time`; a grid may
 leave some at the default recipe's values) is scored on every conversation (all@10 of each
 question). Then, for each conversation in turn, the setting with the
-best all@10 on the other four is chosen and scored on the held-out one. Printed:
+best all@10 on the other four is chosen and scored on the held-out one (`--mode both`: each
+conversation stored both ways, verbatim and through the offline extractor, and settings chosen by
+the mean of the two all@10). Printed:
 
 - the cross-validated figures (each conversation scored by the setting chosen without it), per
   category and overall, beside the in-sample figures of the default recipe and of the grid's best
@@ -114,7 +117,7 @@ def table(rows_by_name: dict[str, list[tuple[int, float]]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=("raw", "extracted"), default="raw")
+    parser.add_argument("--mode", choices=("raw", "extracted", "both"), default="raw")
     parser.add_argument("--conversations", type=int, default=None)
     parser.add_argument("--grid", choices=tuple(GRIDS), default="coarse")
     args = parser.parse_args()
@@ -123,44 +126,56 @@ def main() -> None:
     for recipe in grid:
         RECIPES[recipe.name] = recipe
     names = [DEFAULT_RECIPE, *(r.name for r in grid)]
-    # results[name][conversation index] -> rows
-    results: dict[str, dict[int, list[tuple[int, float]]]] = {n: {} for n in names}
+    modes = ["raw", "extracted"] if args.mode == "both" else [args.mode]
+    # results[mode][name][conversation index] -> rows
+    results: dict[str, dict[str, dict[int, list[tuple[int, float]]]]] = {
+        m: {n: {} for n in names} for m in modes
+    }
     began = time.perf_counter()
     for conv in conversations:
-        data_dir = OUT / f"cv-{args.mode}" / f"conv-{conv.index}"
-        shutil.rmtree(data_dir, ignore_errors=True)
-        config: dict[str, Any] = {"data_dir": str(data_dir), "llm": {"provider": "offline"}}
-        with Memory(config) as memory:
-            store(memory, conv, args.mode)
-            for name in names:
-                results[name][conv.index] = score(memory, conv, name)
+        for mode in modes:
+            data_dir = OUT / f"cv-{mode}" / f"conv-{conv.index}"
+            shutil.rmtree(data_dir, ignore_errors=True)
+            config: dict[str, Any] = {"data_dir": str(data_dir), "llm": {"provider": "offline"}}
+            with Memory(config) as memory:
+                store(memory, conv, mode)
+                for name in names:
+                    results[mode][name][conv.index] = score(memory, conv, name)
         print(f"conversation {conv.index}: {len(conv.questions)} questions, {len(names)} "
               f"settings, {time.perf_counter() - began:.0f} s so far", flush=True)  # fmt: skip
     indexes = [c.index for c in conversations]
 
-    def pooled(name: str, among: list[int]) -> list[tuple[int, float]]:
-        return [row for i in among for row in results[name][i]]
+    def pooled(mode: str, name: str, among: list[int]) -> list[tuple[int, float]]:
+        return [row for i in among for row in results[mode][name][i]]
 
-    held_out: list[tuple[int, float]] = []
+    def objective(name: str, among: list[int]) -> float:
+        """What a setting is chosen by: its all@10, averaged over the modes."""
+        return statistics.mean(mean(pooled(m, name, among)) for m in modes)
+
+    held_out: dict[str, list[tuple[int, float]]] = {m: [] for m in modes}
     print("\n| held out | chosen on the others | their all@10 | held-out all@10 |")
     print("|---|---|---|---|")
     by_name = {r.name: r for r in grid}
     for i in indexes:
         others = [j for j in indexes if j != i]
-        best = max((r.name for r in grid), key=lambda n: mean(pooled(n, others)))
-        held_out += results[best][i]
+        best = max((r.name for r in grid), key=lambda n: objective(n, others))
+        for m in modes:
+            held_out[m] += results[m][best][i]
+        scored = " / ".join(f"{mean(results[m][best][i]):.3f}" for m in modes)
         print(f"| conversation {i} | {describe(by_name[best])} | "
-              f"{mean(pooled(best, others)):.3f} | {mean(results[best][i]):.3f} |")  # fmt: skip
-    in_sample_best = max((r.name for r in grid), key=lambda n: mean(pooled(n, indexes)))
+              f"{objective(best, others):.3f} | {scored} |")  # fmt: skip
+    in_sample_best = max((r.name for r in grid), key=lambda n: objective(n, indexes))
     print(
-        f"\nall@{K}, {len(held_out)} questions, mode {args.mode}, grid {args.grid} "
-        f"({len(grid)} settings); best in-sample: {describe(by_name[in_sample_best])}\n"
+        f"\nall@{K}, mode {args.mode}, grid {args.grid} ({len(grid)} settings); best in-sample: "
+        f"{describe(by_name[in_sample_best])}"
     )
-    table({
-        f"default recipe ({DEFAULT_RECIPE}), in-sample": pooled(DEFAULT_RECIPE, indexes),
-        "grid's best, in-sample (optimistic)": pooled(in_sample_best, indexes),
-        "cross-validated (leave one conversation out)": held_out,
-    })  # fmt: skip
+    for m in modes:
+        print(f"\nmode {m}, {len(held_out[m])} questions\n")
+        table({
+            f"default recipe ({DEFAULT_RECIPE}), in-sample": pooled(m, DEFAULT_RECIPE, indexes),
+            "grid's best, in-sample (optimistic)": pooled(m, in_sample_best, indexes),
+            "cross-validated (leave one conversation out)": held_out[m],
+        })  # fmt: skip
 
 
 if __name__ == "__main__":
