@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,13 @@ class Message:
     content: str
     name: str | None = None
     parts: tuple[Part, ...] = ()
+
+
+def one_speaker(messages: Iterable[Message]) -> str | None:
+    """The name of the one person speaking in the messages (not the assistant), if they all
+    carry the same one; None when none is named or several speak."""
+    names = {m.name for m in messages if m.role != "assistant"}
+    return names.pop() if len(names) == 1 else None
 
 
 def normalize_messages(messages: Any, limits: Limits = DEFAULT_LIMITS) -> list[Message]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from engram.core.filters import Cond, Field, Node, Or, combine
 from engram.core.ids import new_id, text_hash
-from engram.core.messages import Message
+from engram.core.messages import Message, one_speaker
 from engram.core.reconcile import Change, Existing, reconcile
 from engram.errors import LLMOutputError, NotFoundError
 from engram.pipeline.context import Context
@@ -160,7 +160,7 @@ async def _operations(
     now = ctx.now()
     ops: list[Operation] = []
     links: list[LinkGraph] = []
-    speaker = _one_speaker(conversation)
+    speaker = one_speaker(conversation)  # who said the facts the extractor does not name
     for change in changes:
         if change.kind == "ADD":
             record = _record(request, change, now, speaker)
@@ -252,13 +252,6 @@ def _candidates(scope: dict[str, str]) -> Node | None:
         return combine(either, *run)
     ids = [Cond(Field("text", k), "eq", scope[k]) for k in ("user_id", "agent_id") if k in scope]
     return combine(*ids, *run)
-
-
-def _one_speaker(conversation: list[Message]) -> str | None:
-    """The name of the one person speaking in the conversation (not the assistant), if any: whom
-    the user's facts were said by when the extractor does not say (an LLM's facts)."""
-    names = {m.name for m in conversation if m.role != "assistant"}
-    return names.pop() if len(names) == 1 else None
 
 
 def _record(

@@ -26,6 +26,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engram.core.messages import one_speaker
+from engram.core.text import fold
 from engram.pipeline.offline_keep import third_person_sentence
 from engram.pipeline.offline_keys import anchors, conflicts, content, fact_key, stem, words
 from engram.pipeline.offline_rewrite import with_speaker, without_speaker
@@ -177,14 +179,15 @@ class _Reconciler:
 
 
 def _same_name(name: str, user_id: str | None) -> bool:
-    """ "Alice" and "alice", "Ana María" and "ana_maria": letters and digits alike."""
+    """ "Alice" and "alice", "Ana María" and "ana_maria": letters and digits alike, compared
+    as names are (`core.text.fold`)."""
     if not user_id:
         return False
     return bool(_alnum(name)) and _alnum(name) == _alnum(user_id)
 
 
 def _alnum(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
+    return "".join(ch for ch in fold(text) if ch.isalnum())
 
 
 def _same_key(key: Key | None, own: Sequence[_Stored]) -> tuple[_Stored, bool] | None:
@@ -258,8 +261,7 @@ def _mentioning(own: Sequence[_Stored], said: str) -> _Stored | None:
 def _nothing_found(extraction: Extraction, data: ExtractInput) -> str:
     whom = "the agent" if data.agent_scope else "the user"
     whom = "the user or the agent" if data.with_agent else whom
-    named = {m.name for m in data.messages if m.role != "assistant"}
-    speaker = named.pop() if len(named) == 1 else None
+    speaker = one_speaker(data.messages)
     if speaker and not data.agent_scope:
         whom = speaker  # the one speaker of a named turn: "about Mel"
     skipped = [s for s in extraction.skipped if s.text]

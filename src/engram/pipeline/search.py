@@ -131,8 +131,8 @@ async def _search(
     )
     scores = _score(ctx, request, found, linked, period)
     # Best first; of two equal scores, the newer memory first (created_at is UTC ISO 8601).
-    ranked = sorted(zip(found, scores, strict=True), key=lambda pair: pair[0].created_at)
-    ranked.reverse()
+    pairs = zip(found, scores, strict=True)
+    ranked = sorted(pairs, key=lambda pair: pair[0].created_at, reverse=True)
     ranked.sort(key=lambda pair: -pair[1].total)
     reranker = ctx.reranker if request.rerank else None
     avoiding = request.recipe.stance > 0 and asks_to_avoid(request.query)
