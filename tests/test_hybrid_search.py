@@ -333,7 +333,20 @@ async def test_a_failing_embedder_fails_the_search_cleanly(
 async def test_bounded_keyword_reads_agree_with_reading_every_match(amemory: AsyncMemory) -> None:
     """A search reads a window of the best full-text matches, not all of them: a small scope in
     a large store still finds its own matches, and BM25 of rows past the window (brought by the
-    vector side) is the same as when every match is read."""
+    vector side) is the same as when every match is read. (SQLite scores every match of a scope
+    it holds in memory: the window only bounds the expiry checks there.)"""
+    await _bounded_reads_agree(amemory, windowed=False)
+
+
+async def test_fts5_reads_a_window_of_the_best_matches(tmp_path: Path) -> None:
+    """The same with FTS5 ranking every scope (no text indexed in memory): it reads a window of
+    the best matches and scores the others directly."""
+    store = SQLiteStore(tmp_path / "fts.db", lexicon_budget=0)
+    async with AsyncMemory(embedder=HashingEmbedder(64), store=store) as memory:
+        await _bounded_reads_agree(memory, windowed=True)
+
+
+async def _bounded_reads_agree(amemory: AsyncMemory, windowed: bool) -> None:
     from engram.core.filters import parse_filters
     from engram.store.sqlite.keyword import KEYWORD_WINDOW
 
@@ -348,7 +361,6 @@ async def test_bounded_keyword_reads_agree_with_reading_every_match(amemory: Asy
         every = await store.keyword_matches(["river"], where, today=today)
         assert list(window.scores)[:want] == list(every.scores)[:want]
         assert all(every.scores[rid] == score for rid, score in window.scores.items())
-        windowed = isinstance(store, SQLiteStore)  # PostgreSQL reads every match (up to FETCH)
         assert window.complete == (user == "small" or not windowed)
     where = parse_filters({"user_id": "big"})
     vector = (await amemory.embedder.embed(["river stone"]))[0]
@@ -417,7 +429,7 @@ async def test_kept_term_counts_follow_the_store(db_path: Path) -> None:
     from engram.core.filters import parse_filters
     from engram.store.sqlite import keyword
 
-    store = SQLiteStore(db_path)
+    store = SQLiteStore(db_path, lexicon_budget=0)  # FTS5 ranks every scope
     async with AsyncMemory(embedder=HashingEmbedder(64), store=store) as m:
         texts = [f"alpha common {i}" for i in range(300)] + [f"beta rare {i}" for i in range(5)]
         await m.add([{"role": "user", "content": t} for t in texts], user_id="u", infer=False)

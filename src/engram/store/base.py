@@ -212,6 +212,9 @@ class KeywordMatches:
 
     scores: dict[Any, float]
     complete: bool
+    # BM25 of the other matching rows, when the backend scored every match (not checked against
+    # the filters: looked up for candidates that are).
+    others: dict[Any, float] | None = None
 
 
 @dataclass(slots=True)

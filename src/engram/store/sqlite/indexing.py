@@ -7,6 +7,7 @@ import logging
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from engram.core.filters import Node, scope_of
 from engram.errors import StoreError
-from engram.store.sqlite import snapshot
+from engram.store.sqlite import lexicon, snapshot
 from engram.store.sqlite.compile import compile_where, is_pure_scope
 from engram.store.sqlite.rows import INDEX_COLUMNS, chunked
 from engram.store.sqlite.transaction import atomic
@@ -36,12 +37,14 @@ F32 = npt.NDArray[np.float32]
 # and a process loaded or replayed at least a twentieth of them since the file was written (or
 # SNAPSHOT_MIN): below that size, reading the vectors from SQLite takes well under a second.
 SNAPSHOT_MIN = 50_000
+TEXT_COLUMNS = "rid, memory, actor_id, date_words"  # what lexicon.Lexicon reads of a row
 
 
 class IndexKeeper:
     def __init__(
-        self, ann_threshold: int | None = ANN_THRESHOLD, snapshot_min: int = SNAPSHOT_MIN
-    ) -> None:
+        self, ann_threshold: int | None = ANN_THRESHOLD, snapshot_min: int = SNAPSHOT_MIN,
+        lexicon_budget: int = lexicon.BUDGET,
+    ) -> None:  # fmt: skip
         self._ann_threshold = ann_threshold
         self._snapshot_min = snapshot_min
         self._saved_at: Path | None = None  # where the index is saved; None: never
@@ -57,10 +60,20 @@ class IndexKeeper:
         # computed after reading it are current for as long as it has not moved.
         self._generation = 0
         self._builder = ThreadPoolExecutor(1, thread_name_prefix="engram-ann-builder")
+        # Full-text indexes of the partitions searched (lexicon.py), kept current as the vectors.
+        self._lexicons = lexicon.Lexicons(lexicon_budget)
+        self._indexing: set[ScopeKey] = set()  # partitions being indexed on the builder thread
+        self._connect: Callable[[], sqlite3.Connection] | None = None
 
-    def open(self, dims: int, saved_at: Path | None = None) -> None:
+    def open(
+        self, dims: int, saved_at: Path | None = None,
+        connect: Callable[[], sqlite3.Connection] | None = None,
+    ) -> None:  # fmt: skip
+        """`connect`: the calling thread's connection to the database (the builder thread
+        indexes large scopes' text through it)."""
         self._index = VectorIndex(dims, ann_threshold=self._ann_threshold)
         self._saved_at = saved_at
+        self._connect = connect
 
     @property
     def index(self) -> VectorIndex:
@@ -115,6 +128,71 @@ class IndexKeeper:
             self.sync(conn)
             keep = self.index.in_scope((rid for rid, _ in rows), scope_of(where), day)
         return [row for row, kept in zip(rows, keep, strict=True) if kept]
+
+    def ranked(
+        self, conn: sqlite3.Connection, scope: dict[str, str], terms: Sequence[str]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
+        """(rid, BM25) of the scope's rows holding any of the terms (lexicon.py: the scope's own
+        statistics), expired rows included; None when the scope's text is not indexed here (it
+        is larger than the budget, or being indexed on the builder thread meanwhile)."""
+        with self._lock:
+            self.sync(conn)
+            sizes = self.index.sizes_for(scope)
+            if sum(sizes.values()) > self._lexicons.budget:
+                return None
+            kept = {key: self._lexicons.get(key) for key in sizes}
+            missing = [key for key, found in kept.items() if found is None]
+            if sum(sizes[key] for key in missing) > self._lexicons.build_now:
+                later = [key for key in missing if key not in self._indexing]
+                if later and self._connect is not None:
+                    self._indexing.update(later)
+                    self._builder.submit(self._index_text, later)
+                return None
+            for key in missing:
+                kept[key] = built = lexicon.Lexicon(_text_rows(conn, key), _ids(key))
+                self._lexicons.put(key, built)
+            return lexicon.rank([found for found in kept.values() if found is not None], terms)
+
+    def _index_text(self, keys: list[ScopeKey]) -> None:
+        """Index large partitions' text on the builder thread: read in one snapshot (with the
+        change log's position then), built outside the lock, then brought up to the index's
+        position under it."""
+        try:
+            if self._connect is None:
+                return
+            conn = self._connect()
+            for key in keys:
+                with atomic(conn, immediate=False):
+                    at = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
+                    epoch = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+                    built = lexicon.Lexicon(_text_rows(conn, key), _ids(key))
+                with self._lock:
+                    if self._index is None or (epoch and epoch[0]) != self._epoch:
+                        continue
+                    if self._seq > at:  # changes the index has seen since that snapshot
+                        removed, added = self._text_changes(conn, at, self._seq)
+                        for rid in removed:
+                            built.remove(rid)
+                        for row_key, row in added:
+                            if row_key == key:
+                                built.add(row)
+                    self._lexicons.put(key, built)
+        except Exception:  # FTS5 keeps ranking the scope; a later search tries again
+            logger.exception("indexing a scope's text failed")
+        finally:
+            with self._lock:
+                self._indexing.difference_update(keys)
+
+    def _text_changes(
+        self, conn: sqlite3.Connection, after: int, upto: int
+    ) -> tuple[list[int], list[tuple[ScopeKey, lexicon.TextRow]]]:
+        """Rows changed in the log between two positions: every one, and those still present
+        with their partition and text."""
+        log = conn.execute(
+            "SELECT DISTINCT rid FROM index_log WHERE seq > ? AND seq <= ?", (after, upto)
+        )
+        changed = sorted(r[0] for r in log)
+        return changed, _text_of(conn, changed)
 
     def cosines(self, query: F32, rids: list[int]) -> dict[int, float]:
         with self._lock:
@@ -221,6 +299,7 @@ class IndexKeeper:
             floor = int(meta.get("log_floor", 0))
             if meta.get("epoch") != self._epoch or self._seq < floor:
                 saved = self._saved(meta, floor, top) if self._epoch is None else None
+                self._lexicons.clear()
                 if saved is not None:
                     self.index.load_snapshot(saved)
                     self._seq = saved.seq
@@ -241,6 +320,11 @@ class IndexKeeper:
         log = conn.execute("SELECT rid FROM index_log WHERE seq > ?", (self._seq,))
         changed = sorted({r[0] for r in log})
         self._unsaved += len(changed)
+        if self._lexicons:  # where each row was, before the vectors move
+            was = [(rid, self.index.scope_of_row(rid)) for rid in changed]
+            self._lexicons.apply(
+                [(rid, key) for rid, key in was if key is not None], _text_of(conn, changed)
+            )
         present: set[int] = set()
         for chunk, marks in chunked(changed):
             rows = conn.execute(
@@ -249,3 +333,34 @@ class IndexKeeper:
             present.update(r[0] for r in rows)
             self.index.upsert(rows_from(rows))
         self.index.remove(rid for rid in changed if rid not in present)
+
+
+def _ids(key: ScopeKey) -> int:
+    return sum(value is not None for value in key)
+
+
+def _text_rows(conn: sqlite3.Connection, key: ScopeKey) -> list[lexicon.TextRow]:
+    """A partition's rows as lexicon.Lexicon reads them. The ids it has are looked up in their
+    indexes, the ones it lacks (NULL) only checked (`+`): left to itself, the planner may take
+    `run_id IS NULL` to an index and read most of the table (0.7 s at 1M rows)."""
+    tests = [
+        f"{name} = ?" if value is not None else f"+{name} IS NULL"
+        for name, value in zip(("user_id", "agent_id", "run_id"), key, strict=True)
+    ]
+    params = [value for value in key if value is not None]
+    return conn.execute(
+        f"SELECT {TEXT_COLUMNS} FROM memories WHERE {' AND '.join(tests)}", params
+    ).fetchall()
+
+
+def _text_of(conn: sqlite3.Connection, rids: list[int]) -> list[tuple[ScopeKey, lexicon.TextRow]]:
+    """The given rows still present, with their partition and text."""
+    found: list[tuple[ScopeKey, lexicon.TextRow]] = []
+    for chunk, marks in chunked(rids):
+        for row in conn.execute(
+            f"SELECT user_id, agent_id, run_id, {TEXT_COLUMNS} FROM memories "
+            f"WHERE rid IN ({marks})",
+            chunk,
+        ):
+            found.append(((row[0], row[1], row[2]), (row[3], row[4], row[5], row[6])))
+    return found

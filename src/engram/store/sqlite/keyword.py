@@ -9,6 +9,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from engram.core.filters import Node, scope_of
 from engram.core.text import fts_match
 from engram.store.base import KeywordMatches
@@ -25,6 +28,8 @@ KEYWORD_WINDOW_MAX = 20_000  # past this (many expired rows), matches are joined
 RECENT_RESULTS = 256
 RECENT_TERMS = 4096  # terms whose rows are counted and kept (`FullText._hits`)
 _SCOPE_PREFIX = {"user_id": "u", "agent_id": "a", "run_id": "r"}
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 
 
 def scope_word(field: str, value: str) -> str:
@@ -66,9 +71,12 @@ class FullText:
     ) -> KeywordMatches:
         if not terms:
             return KeywordMatches({}, True)
-        if not is_pure_scope(where):
-            return KeywordMatches(*matches(conn, terms, where, today, show_expired))
         scope = scope_of(where)
+        if not is_pure_scope(where):
+            ranked = self._keeper.ranked(conn, scope, terms) if scope else None
+            if ranked is not None:
+                return _filtered(conn, *ranked, where, today, show_expired)
+            return KeywordMatches(*matches(conn, terms, where, today, show_expired))
         key = (tuple(terms), tuple(sorted(scope.items())), today, show_expired, want)
         generation = self._keeper.generation(conn)  # before reading: see IndexKeeper
         with self._lock:
@@ -97,7 +105,12 @@ class FullText:
     ) -> KeywordMatches:
         """The scope's best matches (its ids are words in the index), less the expired ones
         (the vector index knows each row's expiry), widening the window until `want` are kept;
-        rows past it are scored directly if another retriever brings them."""
+        rows past it are scored directly if another retriever brings them. With the scope's
+        text indexed here (lexicon.py), every match is scored at once and the window only
+        bounds the expiry checks."""
+        ranked = self._keeper.ranked(conn, scope, terms)
+        if ranked is not None:
+            return self._best_kept(conn, *ranked, where, today, show_expired, want)
         if want is None:
             rows = best_matches(conn, terms, scope, None)
             kept = self._keeper.filter_scope(conn, rows, where, today, show_expired)
@@ -125,6 +138,36 @@ class FullText:
             window *= 8
         # A small scope in a large store: join the scope's rows in SQL.
         return KeywordMatches(*matches(conn, terms, where, today, show_expired))
+
+    def _best_kept(
+        self, conn: sqlite3.Connection, rids: I64, scores: F64, where: Node | None, today: str,
+        show_expired: bool, want: int | None,
+    ) -> KeywordMatches:  # fmt: skip
+        """The best of every match, unexpired and in scope, widening the window until `want`
+        are kept; every match's score goes with them (`others`)."""
+        order = np.argsort(-scores, kind="stable")
+        pairs = list(zip(rids[order].tolist(), scores[order].tolist(), strict=True))
+        window = len(pairs) if want is None else max(2 * want, KEYWORD_WINDOW)
+        while True:
+            kept = self._keeper.filter_scope(conn, pairs[:window], where, today, show_expired)
+            if window >= len(pairs) or (want is not None and len(kept) >= want):
+                return KeywordMatches(dict(kept), True, dict(pairs))
+            window *= 8
+
+
+def _filtered(
+    conn: sqlite3.Connection, rids: I64, scores: F64, where: Node | None, today: str,
+    show_expired: bool,
+) -> KeywordMatches:  # fmt: skip
+    """The matches that pass the filters (and expiry), best first: all of them."""
+    sql, params = compile_live(where, today, show_expired)
+    passing = conn.execute(f"SELECT m.rid FROM memories m WHERE {sql}", params).fetchall()
+    allowed = np.fromiter((r[0] for r in passing), dtype=np.int64, count=len(passing))
+    keep = np.isin(rids, allowed)
+    rids, scores = rids[keep], scores[keep]
+    order = np.argsort(-scores, kind="stable")
+    best = zip(rids[order].tolist(), scores[order].tolist(), strict=True)
+    return KeywordMatches(dict(best), True)
 
 
 def matches(

@@ -273,6 +273,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE history ADD COLUMN cause TEXT;
     """,
+    # 10: the change log also records edits of what the full text reads (the text, the speaker,
+    # the date): each process's in-memory full-text indexes (lexicon.py) replay it as the vector
+    # index does.
+    """
+    DROP TRIGGER index_log_update;
+    CREATE TRIGGER index_log_update
+    AFTER UPDATE OF embedding, user_id, agent_id, run_id, expiration_date, memory, actor_id,
+        created_at ON memories BEGIN
+        INSERT INTO index_log (rid) VALUES (new.rid);
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -43,7 +43,7 @@ from engram.store.base import (
     Vector,
     conversation_line,
 )
-from engram.store.sqlite import graph, opening, snapshot, transfer, writes
+from engram.store.sqlite import graph, lexicon, opening, snapshot, transfer, writes
 from engram.store.sqlite import keyword as keyword_sql
 from engram.store.sqlite.compile import compile_live
 from engram.store.sqlite.indexing import SNAPSHOT_MIN, IndexKeeper
@@ -76,14 +76,18 @@ class SQLiteStore:
         readers: int = 2,
         ann_threshold: int | None = ANN_THRESHOLD,
         snapshot_min: int = SNAPSHOT_MIN,
+        lexicon_budget: int = lexicon.BUDGET,
     ) -> None:
+        """`lexicon_budget`: how much text (rows plus distinct words, about 100 bytes each) the
+        process indexes in memory to rank full-text matches (lexicon.py); larger scopes, or
+        every scope with 0, are ranked by SQLite's FTS5."""
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = Path(path)
         self._synchronous = synchronous.upper()
         self._busy_timeout = busy_timeout
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="engram-sqlite-writer")
-        self._keeper = IndexKeeper(ann_threshold, snapshot_min)
+        self._keeper = IndexKeeper(ann_threshold, snapshot_min, lexicon_budget)
         self._fulltext = keyword_sql.FullText(self._keeper)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="engram-sqlite-reader")
         self._local = threading.local()
@@ -139,7 +143,7 @@ class SQLiteStore:
         except OSError as exc:
             raise StoreError(f"cannot make the store's directory: {exc}") from exc
         await self._run(self._writer, self._open, dims, model_id)
-        self._keeper.open(dims, snapshot.path_for(self.path))
+        self._keeper.open(dims, snapshot.path_for(self.path), self._conn)
         # Load the vector index in the background now: the first search (which also has to load
         # the embedding model) finds it ready or waits on the lock for the rest.
         warming = self._readers.submit(self._guarded, self._keeper.warm, ())
@@ -482,9 +486,12 @@ class SQLiteStore:
         matches, complete = known.scores, known.complete
         scored = dict(list(matches.items())[:n_keyword])
         extra = self._matching_ids(conn, extra_ids, where, today, show_expired)
+        others = known.others or {}
         for rid in {*cosine, *extra}:
             if rid in matches:
                 scored[rid] = matches[rid]
+            elif rid in others:
+                scored[rid] = others[rid]
         if terms and not complete:  # more matches than were read: score the rest directly
             missing = [rid for rid in {*cosine, *extra} if rid not in matches]
             scored.update(keyword_sql.scores(conn, terms, missing))

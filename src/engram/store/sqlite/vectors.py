@@ -358,6 +358,16 @@ class VectorIndex:
             self._place(rid, scope, p)
         return True
 
+    def scope_of_row(self, rid: int) -> ScopeKey | None:
+        """The partition an indexed row is in."""
+        found = self._locate(rid)
+        return None if found is None else found[0]
+
+    def sizes_for(self, scope: dict[str, str]) -> dict[ScopeKey, int]:
+        """The live rows of each partition agreeing with the given field values."""
+        parts = self._partitions
+        return {k: parts[k].size - parts[k].dead for k in self._keys_for(scope)}
+
     def partitions_for(self, scope: dict[str, str]) -> list[_Partition]:
         """The partitions whose scope agrees with the given field values ({} means all)."""
         return [self._partitions[k] for k in self._keys_for(scope)]
