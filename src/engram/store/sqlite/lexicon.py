@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -35,13 +36,13 @@ K1, B = 1.2, 0.75
 WEIGHTS = (1.0, 0.5, 0.5)  # memory, actor_id, date_words: as keyword.BM25
 # Rows a search indexes on the spot when its scope has no index yet (about 15 ms per thousand
 # here); larger scopes are ranked by FTS5 meanwhile and indexed on the builder thread.
-BUILD_NOW = 20_000
+BUILD_NOW = 10_000
 # What the kept indexes may hold in all (rows plus distinct words: ~100 bytes each); the least
 # recently searched go first. A scope larger than this is always ranked by FTS5.
-BUDGET = 2_000_000
+BUDGET = 1_000_000
 _WORD = re.compile(r"[^\W_]+")
 _STEM_CACHE = 200_000
-_stemmer = snowballstemmer.stemmer("porter")
+_local = threading.local()  # a Snowball stemmer keeps its word in itself: one per thread
 _stems: dict[str, str] = {}
 
 ScopeKey = tuple[str | None, str | None, str | None]
@@ -67,13 +68,20 @@ def words(text: str | None) -> list[str]:
         if stem is None:
             # As SQLite's porter tokenizer: words under 3 or over 64 characters stay as they are.
             stem = word if len(word) < 3 or len(word) > 64 or not word.isascii() else (
-                _stemmer.stemWord(word)
+                _stem(word)
             )  # fmt: skip
             if len(_stems) >= _STEM_CACHE:
                 _stems.clear()
             _stems[word] = stem
         out.append(stem)
     return out
+
+
+def _stem(word: str) -> str:
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("porter")
+    return str(stemmer.stemWord(word))
 
 
 def query_words(terms: Iterable[str]) -> list[str]:
