@@ -8,7 +8,7 @@ change set in one transaction: either all of it is visible or none of it. The co
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -212,9 +212,9 @@ class KeywordMatches:
 
     scores: dict[Any, float]
     complete: bool
-    # BM25 of the other matching rows, when the backend scored every match (not checked against
-    # the filters: looked up for candidates that are).
-    others: dict[Any, float] | None = None
+    # When the backend scored every match: BM25 of given rows among them (those matching), for
+    # candidates the other retrievers bring (not checked against the filters: they are).
+    score_of: Callable[[list[Any]], dict[Any, float]] | None = None
 
 
 @dataclass(slots=True)

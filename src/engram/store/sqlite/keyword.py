@@ -144,15 +144,40 @@ class FullText:
         show_expired: bool, want: int | None,
     ) -> KeywordMatches:  # fmt: skip
         """The best of every match, unexpired and in scope, widening the window until `want`
-        are kept; every match's score goes with them (`others`)."""
-        order = np.argsort(-scores, kind="stable")
-        pairs = list(zip(rids[order].tolist(), scores[order].tolist(), strict=True))
-        window = len(pairs) if want is None else max(2 * want, KEYWORD_WINDOW)
+        are kept; any match's score can be looked up (`score_of`)."""
+        window = len(rids) if want is None else max(2 * want, KEYWORD_WINDOW)
         while True:
-            kept = self._keeper.filter_scope(conn, pairs[:window], where, today, show_expired)
-            if window >= len(pairs) or (want is not None and len(kept) >= want):
-                return KeywordMatches(dict(kept), True, dict(pairs))
+            best = _best(rids, scores, window)
+            pairs = list(zip(rids[best].tolist(), scores[best].tolist(), strict=True))
+            kept = self._keeper.filter_scope(conn, pairs, where, today, show_expired)
+            if window >= len(rids) or (want is not None and len(kept) >= want):
+                return KeywordMatches(dict(kept), True, _lookup(rids, scores))
             window *= 8
+
+
+def _best(rids: I64, scores: F64, count: int) -> npt.NDArray[np.intp]:
+    """Positions of the `count` best scores, best first (ties by row id)."""
+    if count < len(scores):
+        chosen = np.argpartition(-scores, count - 1)[:count]
+    else:
+        chosen = np.arange(len(scores))
+    return chosen[np.lexsort((rids[chosen], -scores[chosen]))]
+
+
+def _lookup(rids: I64, scores: F64) -> Callable[[list[Any]], dict[Any, float]]:
+    """BM25 of given rows among the matches (the rest are left out)."""
+    order = np.argsort(rids)
+    by_rid, their = rids[order], scores[order]
+
+    def score_of(wanted: list[Any]) -> dict[Any, float]:
+        if not wanted or not len(by_rid):
+            return {}
+        asked = np.asarray(wanted, dtype=np.int64)
+        at = np.minimum(np.searchsorted(by_rid, asked), len(by_rid) - 1)
+        hit = by_rid[at] == asked
+        return dict(zip(asked[hit].tolist(), their[at[hit]].tolist(), strict=True))
+
+    return score_of
 
 
 def _filtered(
@@ -165,9 +190,8 @@ def _filtered(
     allowed = np.fromiter((r[0] for r in passing), dtype=np.int64, count=len(passing))
     keep = np.isin(rids, allowed)
     rids, scores = rids[keep], scores[keep]
-    order = np.argsort(-scores, kind="stable")
-    best = zip(rids[order].tolist(), scores[order].tolist(), strict=True)
-    return KeywordMatches(dict(best), True)
+    best = _best(rids, scores, len(rids))
+    return KeywordMatches(dict(zip(rids[best].tolist(), scores[best].tolist(), strict=True)), True)
 
 
 def matches(

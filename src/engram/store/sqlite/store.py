@@ -486,14 +486,15 @@ class SQLiteStore:
         matches, complete = known.scores, known.complete
         scored = dict(list(matches.items())[:n_keyword])
         extra = self._matching_ids(conn, extra_ids, where, today, show_expired)
-        others = known.others or {}
+        missing = []
         for rid in {*cosine, *extra}:
             if rid in matches:
                 scored[rid] = matches[rid]
-            elif rid in others:
-                scored[rid] = others[rid]
-        if terms and not complete:  # more matches than were read: score the rest directly
-            missing = [rid for rid in {*cosine, *extra} if rid not in matches]
+            else:
+                missing.append(rid)
+        if terms and known.score_of is not None:  # every match was scored: look them up
+            scored.update(known.score_of(missing))
+        elif terms and not complete:  # more matches than were read: score the rest directly
             scored.update(keyword_sql.scores(conn, terms, missing))
         if query is not None:
             cosine.update(

@@ -176,6 +176,20 @@ class VectorIndex:
             return self._base_keys[self._base_part[i]], int(self._base_pos[i])
         return None
 
+    def _locate_many(self, rids: list[int]) -> list[tuple[ScopeKey, int] | None]:
+        """`_locate` of each row, with one search of the load's arrays for all."""
+        base = self._base_rids
+        if not len(base) or not rids:
+            return [self._where.get(rid) for rid in rids]
+        at = np.minimum(np.searchsorted(base, np.asarray(rids, dtype=np.int64)), len(base) - 1)
+        hit = (base[at] == rids).tolist()
+        parts, positions = self._base_part[at].tolist(), self._base_pos[at].tolist()
+        keys, placed = self._base_keys, self._where
+        return [
+            placed[rid] if rid in placed else (keys[parts[j]], positions[j]) if hit[j] else None
+            for j, rid in enumerate(rids)
+        ]
+
     def _place(self, rid: int, scope: ScopeKey, pos: int) -> None:
         self._where[rid] = (scope, pos)
 
@@ -293,22 +307,20 @@ class VectorIndex:
     def in_scope(self, rids: Iterable[int], scope: dict[str, str], today: int) -> list[bool]:
         """Whether each row is indexed, in a partition agreeing with `scope`, and not expired
         before day `today`."""
-        wanted = {id(p) for p in self.partitions_for(scope)}
+        wanted = set(self._keys_for(scope))
         out = []
-        for rid in rids:
-            found = self._locate(rid)
-            if found is None:
+        for found in self._locate_many(list(rids)):
+            if found is None or found[0] not in wanted:
                 out.append(False)
                 continue
-            part = self._partitions[found[0]]
-            out.append(id(part) in wanted and int(part.expires[found[1]]) >= today)
+            out.append(int(self._partitions[found[0]].expires[found[1]]) >= today)
         return out
 
     def cosines(self, query: npt.NDArray[np.float32], rids: Iterable[int]) -> dict[int, float]:
         """The cosine of the query with each indexed row (rows not indexed are left out)."""
         out: dict[int, float] = {}
-        for rid in rids:
-            found = self._locate(rid)
+        asked = list(rids)
+        for rid, found in zip(asked, self._locate_many(asked), strict=True):
             if found is not None:
                 scope, pos = found
                 out[rid] = float(self._partitions[scope].vectors[pos] @ query)
