@@ -64,6 +64,22 @@ def test_add_infer_true_extracts_and_skips_duplicates(memory: Memory) -> None:
     assert memory.get_all(user_id="alex")["total"] == 3
 
 
+def test_memory_ids_are_uuids_that_sort_by_creation(memory: Memory) -> None:
+    """Ids are UUIDs of version 7 (the time first: a store's id indexes grow at their end),
+    distinct, later ones sorting after earlier ones (a millisecond apart); history ids too."""
+    import time
+    import uuid
+
+    first = memory.add([{"role": "user", "content": f"fact {i}"} for i in range(50)],
+                       user_id="ids", infer=False)["results"]  # fmt: skip
+    time.sleep(0.002)
+    later = memory.add("one more fact", user_id="ids", infer=False)["results"][0]["id"]
+    ids = [r["id"] for r in first]
+    assert len(set(ids)) == 50 and all(uuid.UUID(i).version == 7 for i in [*ids, later])
+    assert all(later > i for i in ids)
+    assert uuid.UUID(memory.history(later)[0]["id"]).version == 7
+
+
 def test_string_message_and_both_call_styles(memory: Memory) -> None:
     memory.add("My favourite city is Lisbon", user_id="alex", infer=False)
     memory.add("My favourite city is Paris", user_id="sam", infer=False)

@@ -26,6 +26,7 @@ from psycopg import AsyncCursor
 
 from engram.config import Hnsw
 from engram.core.filters import Node
+from engram.core.ids import new_id
 from engram.errors import (
     ConflictError,
     DimensionMismatchError,
@@ -313,7 +314,7 @@ class PostgresStore:
                 await cur.executemany(
                     f"INSERT INTO history (project, {HISTORY_COLUMNS}) VALUES "
                     "(%s, %s, %s, %s, NULL, 'DELETE', %s, %s, true, %s, %s, %s)",
-                    [(self.project, str(uuid.uuid4()), r[0], r[1], r[2], at, r[3], r[4], cause)
+                    [(self.project, new_id(), r[0], r[1], r[2], at, r[3], r[4], cause)
                      for r in rows],
                 )  # fmt: skip
             return len(rows)

@@ -5,14 +5,13 @@ history rows, the conversation's recent messages, and idempotency claims."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncCursor
 from psycopg.types.json import Jsonb
 
-from engram.core.ids import text_hash
+from engram.core.ids import new_id, text_hash
 from engram.errors import ConflictError, ImmutableMemoryError, NotFoundError
 from engram.store.base import (
     UNSET,
@@ -53,7 +52,7 @@ async def insert(
                 r.feedback, op.embedding, tokens(r),
             )  # fmt: skip
             history += (
-                project, str(uuid.uuid4()), r.id, None, r.memory, "ADD", r.created_at,
+                project, new_id(), r.id, None, r.memory, "ADD", r.created_at,
                 r.created_at, False, r.actor_id, r.role, cause,
             )  # fmt: skip
         await cur.execute(
@@ -170,7 +169,7 @@ async def record_history(
     await cur.execute(
         f"INSERT INTO history (project, {HISTORY_COLUMNS}) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (project, str(uuid.uuid4()), memory_id, old, new, event, created_at, updated_at,
+        (project, new_id(), memory_id, old, new, event, created_at, updated_at,
          deleted, actor_id, role, cause),
     )  # fmt: skip
 

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from engram.core.filters import Node
-from engram.core.ids import text_hash
+from engram.core.ids import new_id, text_hash
 from engram.errors import ConflictError, ImmutableMemoryError, NotFoundError
 from engram.store.base import (
     UNSET,
@@ -115,7 +115,7 @@ def add_history(
     c.execute(
         f"INSERT INTO history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            str(uuid.uuid4()), memory_id, old, new, event, created_at, updated_at, int(deleted),
+            new_id(), memory_id, old, new, event, created_at, updated_at, int(deleted),
             actor_id, role, cause,
         ),
     )  # fmt: skip
@@ -154,7 +154,7 @@ def delete_matching(c: sqlite3.Connection, where: Node, at: str, cause: str | No
     c.executemany(
         f"INSERT INTO history ({HISTORY_COLUMNS}) "
         "VALUES (?, ?, ?, NULL, 'DELETE', ?, ?, 1, ?, ?, ?)",
-        [(str(uuid.uuid4()), r[0], r[1], r[2], at, r[3], r[4], cause) for r in rows],
+        [(new_id(), r[0], r[1], r[2], at, r[3], r[4], cause) for r in rows],
     )
     return len(rows)
 
