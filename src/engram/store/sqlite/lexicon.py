@@ -286,20 +286,21 @@ class Lexicons:
         """Changed rows: each (rid, the partition it was in) taken out, each (partition, row)
         put in; an index changed past its base's worth is dropped (built again when searched)."""
         touched: set[ScopeKey] = set()
-        for rid, key in removed:
+        changes: list[tuple[ScopeKey, int, TextRow | None]] = [
+            (key, rid, None) for rid, key in removed
+        ]
+        changes += [(key, row[0], row) for key, row in added]
+        for key, rid, row in changes:
             lex = self._kept.get(key)
-            if lex is not None:
-                self._held -= lex.size
+            if lex is None:
+                continue
+            self._held -= lex.size
+            if row is None:
                 lex.remove(rid)
-                self._held += lex.size
-                touched.add(key)
-        for key, row in added:
-            lex = self._kept.get(key)
-            if lex is not None:
-                self._held -= lex.size
+            else:
                 lex.add(row)
-                self._held += lex.size
-                touched.add(key)
+            self._held += lex.size
+            touched.add(key)
         for key in touched:
             lex = self._kept.get(key)
             if lex is not None and lex.stale:
