@@ -189,3 +189,91 @@ async def test_large_scopes_are_indexed_on_the_builder_thread(tmp_path: Path) ->
         lexicons.budget = 100  # smaller than the scope: FTS5 from now on
         again = await _matches(store, ["river", "stone"], "u")
         assert list(again) == list(fts) and not lexicons
+
+
+async def test_other_candidates_are_scored_by_the_same_statistics(tmp_path: Path) -> None:
+    """A candidate brought without the full-text window (a dated query's second read, a graph
+    link) gets the BM25 the window would give it, not FTS5's over the whole store."""
+    store = SQLiteStore(tmp_path / "m.db")
+    where = parse_filters({"user_id": "me"})
+    async with AsyncMemory(embedder=HashingEmbedder(64), store=store) as m:
+        await m.add([{"role": "user", "content": f"paris trip {i}"} for i in range(300)],
+                    user_id="other", infer=False)  # fmt: skip
+        mine = ["rex likes paris", "a dog", "the sea", "blue sky", "green tree"]
+        added = await m.add([{"role": "user", "content": t} for t in mine], user_id="me",
+                            infer=False)  # fmt: skip
+        ids = [r["id"] for r in added["results"]]
+        window = await store.candidates(None, ["paris"], where, today=TODAY, n_vector=0,
+                                        n_keyword=10)  # fmt: skip
+        brought = await store.candidates(None, ["paris"], where, today=TODAY, n_vector=0,
+                                         n_keyword=0, extra_ids=ids)  # fmt: skip
+        expected = {c.memory_id: c.keyword for c in window}
+        found = {c.memory_id: c.keyword for c in brought if c.keyword}
+        assert found == pytest.approx(expected) and len(found) == 1 and min(found.values()) > 0.5
+
+
+async def test_terms_count_as_fts5_phrases(tmp_path: Path) -> None:
+    """Two terms of one stem count twice, as two FTS5 phrases do; a term of several words
+    ("user_name", a phrase) is left to FTS5, which matches it by position."""
+    texts = ["I love running with my dog", "the dog runs", "a cat", "running shoes",
+             "paris dog", "user_name is x", "user name is y", "name of user"]  # fmt: skip
+    for terms in (["running", "runs", "dog"], ["user_name"]):
+        found = []
+        for budget in (0, lexicon.BUDGET):
+            store = SQLiteStore(tmp_path / f"s{budget}{terms[0]}.db", lexicon_budget=budget)
+            async with AsyncMemory(embedder=HashingEmbedder(64), store=store) as m:
+                await m.add([{"role": "user", "content": t} for t in texts], user_id="u",
+                            infer=False)  # fmt: skip
+                found.append(await _matches(store, terms, "u"))
+        assert list(found[1]) == list(found[0])
+        assert found[1] == pytest.approx(found[0])
+
+
+async def test_an_index_built_beside_writes_holds_exactly_the_live_rows(tmp_path: Path) -> None:
+    """The builder thread's index reads the scope in one snapshot and is brought to the
+    vector index's position under the lock: a row another process added and deleted around that
+    read is not left in it, and a row it moved to another agent is in one partition only."""
+    path = tmp_path / "g.db"
+    store = SQLiteStore(path)
+    where = parse_filters({"user_id": "u"})
+    async with AsyncMemory(embedder=HashingEmbedder(64), store=store) as m:
+        await m.add([{"role": "user", "content": f"walk {i} by the river"} for i in range(300)],
+                    user_id="u", infer=False)  # fmt: skip
+        keeper = store._keeper
+        await m.search("river", user_id="u")  # the vectors are loaded and synced
+        key: lexicon.ScopeKey = ("u", None, None)
+        loop = asyncio.get_running_loop()
+        async with AsyncMemory(embedder=HashingEmbedder(64), store=SQLiteStore(path)) as other:
+            gone = (await other.add("river river river", user_id="u", infer=False))["results"]
+            moved = (await other.add("stone by the river", user_id="u", infer=False))["results"]
+            keeper._lexicons.clear()
+            await loop.run_in_executor(None, keeper._index_text, [key])  # as the builder does
+            await other.delete(gone[0]["id"])
+        conn = sqlite3.connect(path)
+        conn.execute("UPDATE memories SET agent_id = 'a2' WHERE id = ?", (moved[0]["id"],))
+        conn.commit()
+        live = conn.execute("SELECT count(*) FROM memories WHERE user_id = 'u'").fetchone()[0]
+        found = await _matches(store, ["river", "stone"], "u")
+        assert len(found) == live == 301
+        assert sum(lex.count for lex in keeper._lexicons._kept.values()) == live
+        fresh = SQLiteStore(path)
+        async with AsyncMemory(embedder=HashingEmbedder(64), store=fresh) as reader:
+            await reader.get_all(user_id="u")
+            expected = await fresh.keyword_matches(["river", "stone"], where, today=TODAY)
+        assert found == pytest.approx(expected.scores)
+
+
+async def test_a_scope_of_several_partitions_stays_within_the_budget(tmp_path: Path) -> None:
+    """Indexing one partition of a scope never drops another of the same scope (each search
+    would index it again): once built, the scope is served from memory."""
+    store = SQLiteStore(tmp_path / "t.db", lexicon_budget=1000)
+    async with AsyncMemory(embedder=HashingEmbedder(64), store=store) as m:
+        for agent in ("a1", "a2"):
+            await m.add([{"role": "user", "content": f"river w{agent}x{i} q{agent}y{i}"}
+                          for i in range(200)], user_id="u", agent_id=agent, infer=False)  # fmt: skip
+        await _matches(store, ["river"], "u")
+        kept = dict(store._keeper._lexicons._kept)
+        assert len(kept) == 2
+        for i in range(5):
+            await _matches(store, ["river", f"n{i}"], "u")
+        assert store._keeper._lexicons._kept == kept  # the same indexes, not rebuilt

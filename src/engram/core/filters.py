@@ -301,8 +301,14 @@ def scope_of(node: Node | None) -> dict[str, str]:
 
 
 def combine(*nodes: Node | None) -> Node | None:
-    """AND of the given nodes, skipping `None`."""
-    present = [n for n in nodes if n is not None]
+    """AND of the given nodes, skipping `None`; an AND among them gives its children (so the
+    scope's ids stay top-level conditions: `scope_of`)."""
+    present: list[Node] = []
+    for node in nodes:
+        if isinstance(node, And):
+            present.extend(node.children)
+        elif node is not None:
+            present.append(node)
     if not present:
         return None
     return present[0] if len(present) == 1 else And(tuple(present))

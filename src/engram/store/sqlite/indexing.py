@@ -133,12 +133,16 @@ class IndexKeeper:
         self, conn: sqlite3.Connection, scope: dict[str, str], terms: Sequence[str]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
         """(rid, BM25) of the scope's rows holding any of the terms (lexicon.py: the scope's own
-        statistics), expired rows included; None when the scope's text is not indexed here (it
-        is larger than the budget, or being indexed on the builder thread meanwhile)."""
+        statistics), expired rows included; None when the scope's text is not indexed here (more
+        rows than half the budget, or being indexed on the builder thread meanwhile) or a term
+        is several words (FTS5 matches it as a phrase)."""
+        words = lexicon.term_words(terms)
+        if words is None:
+            return None
         with self._lock:
             self.sync(conn)
             sizes = self.index.sizes_for(scope)
-            if sum(sizes.values()) > self._lexicons.budget:
+            if 2 * sum(sizes.values()) > self._lexicons.budget:
                 return None
             kept = {key: self._lexicons.get(key) for key in sizes}
             missing = [key for key, found in kept.items() if found is None]
@@ -148,15 +152,20 @@ class IndexKeeper:
                     self._indexing.update(later)
                     self._builder.submit(self._index_text, later)
                 return None
-            for key in missing:
-                kept[key] = built = lexicon.Lexicon(_text_rows(conn, key), _ids(key))
-                self._lexicons.put(key, built)
-            return lexicon.rank([found for found in kept.values() if found is not None], terms)
+            if missing:
+                # Read in the snapshot the index is brought to: an index holds exactly the rows
+                # the vectors do, and the change log moves both on together.
+                with atomic(conn, immediate=False):
+                    self._sync(conn, in_transaction=True)
+                    for key in missing:
+                        kept[key] = built = lexicon.Lexicon(_text_rows(conn, key), _ids(key))
+                        self._lexicons.put(key, built, keep=kept.keys())
+            return lexicon.rank([found for found in kept.values() if found is not None], words)
 
     def _index_text(self, keys: list[ScopeKey]) -> None:
         """Index large partitions' text on the builder thread: read in one snapshot (with the
-        change log's position then), built outside the lock, then brought up to the index's
-        position under it."""
+        change log's position then) and built outside the lock, then, under it, brought to the
+        position of the vector index synced in a newer snapshot."""
         try:
             if self._connect is None:
                 return
@@ -164,19 +173,20 @@ class IndexKeeper:
             for key in keys:
                 with atomic(conn, immediate=False):
                     at = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
-                    epoch = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
                     built = lexicon.Lexicon(_text_rows(conn, key), _ids(key))
-                with self._lock:
-                    if self._index is None or (epoch and epoch[0]) != self._epoch:
-                        continue
-                    if self._seq > at:  # changes the index has seen since that snapshot
-                        removed, added = self._text_changes(conn, at, self._seq)
-                        for rid in removed:
-                            built.remove(rid)
-                        for row_key, row in added:
-                            if row_key == key:
-                                built.add(row)
-                    self._lexicons.put(key, built)
+                with self._lock, atomic(conn, immediate=False):
+                    epoch = self._epoch
+                    self._sync(conn, in_transaction=True)
+                    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                    if self._epoch != epoch or epoch is None or at < int(meta.get("log_floor", 0)):
+                        continue  # reloaded, or the log no longer reaches back: a search retries
+                    removed, added = self._text_changes(conn, at, self._seq)
+                    for rid in removed:
+                        built.remove(rid)
+                    for row_key, row in added:
+                        if row_key == key:
+                            built.add(row)
+                    self._lexicons.put(key, built, keep=keys)
         except Exception:  # FTS5 keeps ranking the scope; a later search tries again
             logger.exception("indexing a scope's text failed")
         finally:

@@ -139,6 +139,17 @@ class FullText:
         # A small scope in a large store: join the scope's rows in SQL.
         return KeywordMatches(*matches(conn, terms, where, today, show_expired))
 
+    def scores(
+        self, conn: sqlite3.Connection, terms: list[str], where: Node | None, rids: list[int]
+    ) -> dict[int, float]:
+        """BM25 of the given rows (those with no query term left out), by the same statistics
+        as the scope's matches: from the scope's text in memory when it is there."""
+        scope = scope_of(where)
+        ranked = self._keeper.ranked(conn, scope, terms) if scope and rids else None
+        if ranked is not None:
+            return _lookup(*ranked)(rids)
+        return scores(conn, terms, rids)
+
     def _best_kept(
         self, conn: sqlite3.Connection, rids: I64, scores: F64, where: Node | None, today: str,
         show_expired: bool, want: int | None,

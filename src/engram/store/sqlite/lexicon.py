@@ -38,7 +38,7 @@ WEIGHTS = (1.0, 0.5, 0.5)  # memory, actor_id, date_words: as keyword.BM25
 # here); larger scopes are ranked by FTS5 meanwhile and indexed on the builder thread.
 BUILD_NOW = 10_000
 # What the kept indexes may hold in all (rows plus distinct words: ~100 bytes each); the least
-# recently searched go first. A scope larger than this is always ranked by FTS5.
+# recently searched go first. A scope of more rows than half of it is always ranked by FTS5.
 BUDGET = 1_000_000
 _WORD = re.compile(r"[^\W_]+")
 _STEM_CACHE = 200_000
@@ -84,9 +84,17 @@ def _stem(word: str) -> str:
     return str(stemmer.stemWord(word))
 
 
-def query_words(terms: Iterable[str]) -> list[str]:
-    """The distinct index words of a query's terms."""
-    return list(dict.fromkeys(w for term in terms for w in words(term)))
+def term_words(terms: Iterable[str]) -> list[str] | None:
+    """Each query term's index word (FTS5 gives each quoted term its own phrase: two terms with
+    one stem count twice); a term with no word is left out; None when a term reads as several
+    words ("user_name": a phrase, which only FTS5's positions can match)."""
+    found = []
+    for term in terms:
+        read = words(term)
+        if len(read) > 1:
+            return None
+        found.extend(read)
+    return found
 
 
 def _document(row: TextRow, ids: int) -> tuple[float, dict[str, float]]:
@@ -228,15 +236,19 @@ def idf(rows: int, holding: int) -> float:
     return max(value, 1e-6)
 
 
-def rank(lexicons: Sequence[Lexicon], terms: Sequence[str]) -> tuple[I64, F64]:
-    """(rid, BM25) of the rows of these partitions holding any of the query's terms, with the
-    partitions' statistics taken together (a scope of several partitions is one collection)."""
-    found = query_words(terms)
+def rank(lexicons: Sequence[Lexicon], found: Sequence[str]) -> tuple[I64, F64]:
+    """(rid, BM25) of the rows of these partitions holding any of the query's words (one per
+    term: `term_words`), with the partitions' statistics taken together (a scope of several
+    partitions is one collection)."""
     rows = sum(lex.count for lex in lexicons)
     if not found or not rows:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
     avg_length = max(sum(lex.total for lex in lexicons) / rows, 1e-9)
-    weights = {w: idf(rows, sum(lex.frequency(w) for lex in lexicons)) for w in found}
+    weights: dict[str, float] = {}
+    for word in found:  # a word of two terms adds its share twice (linear in idf)
+        if word not in weights:
+            weights[word] = 0.0
+        weights[word] += idf(rows, sum(lex.frequency(word) for lex in lexicons))
     rids: list[I64] = []
     scores: list[F64] = []
     for lex in lexicons:
@@ -264,12 +276,16 @@ class Lexicons:
             self._kept.move_to_end(key)
         return found
 
-    def put(self, key: ScopeKey, lexicon: Lexicon) -> None:
+    def put(self, key: ScopeKey, lexicon: Lexicon, keep: Iterable[ScopeKey] = ()) -> None:
+        """Keep an index, dropping the least recently searched ones past the budget, never those
+        of `keep` (the rest of the scope being ranked: dropping them would rebuild them next)."""
         self.drop(key)
         self._kept[key] = lexicon
         self._held += lexicon.size
-        while self._held > self.budget and len(self._kept) > 1:
-            oldest = next(iter(self._kept))
+        spared = {key, *keep}
+        for oldest in [k for k in self._kept if k not in spared]:
+            if self._held <= self.budget:
+                break
             self.drop(oldest)
 
     def drop(self, key: ScopeKey) -> None:

@@ -495,7 +495,7 @@ class SQLiteStore:
         if terms and known.score_of is not None:  # every match was scored: look them up
             scored.update(known.score_of(missing))
         elif terms and not complete:  # more matches than were read: score the rest directly
-            scored.update(keyword_sql.scores(conn, terms, missing))
+            scored.update(self._fulltext.scores(conn, terms, where, missing))
         if query is not None:
             cosine.update(
                 self._keeper.cosines(query, [r for r in {*scored, *extra} if r not in cosine])
