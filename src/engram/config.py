@@ -509,7 +509,7 @@ _MINILM_NAMES = {None, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-
 
 def build_embedder(config: MemoryConfig, *, threads: int | None = None) -> Embedder:
     """The embedder a config names. `threads`: CPU threads for a local model when the config
-    does not say (`{"embedder": {"config": {"threads": N}}}`; default: the runtime's choice)."""
+    does not say (`{"embedder": {"config": {"threads": N}}}`; default: see MiniLMEmbedder)."""
     provider, settings = config.embedder_provider, dict(config.embedder_config)
     if provider in ("minilm", "huggingface"):
         if settings.get("model") not in _MINILM_NAMES:
