@@ -109,6 +109,8 @@ class IndexKeeper:
             sql, params = compile_where(where)
             rids = conn.execute(f"SELECT m.rid FROM memories m WHERE {sql}", params).fetchall()
             allowed = np.sort(np.fromiter((r[0] for r in rids), dtype=np.int64, count=len(rids)))
+            if not len(allowed):  # nothing passes the filters: no vector to score
+                return []
         day = -(2**31) if show_expired else days_since_epoch(today)
         with self._lock:
             self.sync(conn)
