@@ -13,8 +13,9 @@ requests per operation, `--concurrency` at a time, and stops:
 - add: `POST /v1/memories/` with one message, `infer=False`, synchronous.
 
 A warm-up of searches comes first, not measured (each server process loads the embedding model
-and its vector index on first use). Prints requests/s, p50/p99 latency (client side, ms) and
-errors per operation.
+and its vector index on first use). Prints requests/s, p50/p99 latency (client side, ms),
+errors, and the CPU per request of the server's processes and of this load generator (on a
+small machine the two share the cores) per operation.
 
     .venv/bin/python bench/server_load.py [--memories 10000] [--requests 2000] [--concurrency 8]
         [--workers 2] [--rounds 3]
@@ -217,16 +218,17 @@ def summary(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     rates = sorted(r["rps"] for r in runs)
     latencies = [x for r in runs for x in r["latencies"]]
     cpu = sorted(r["cpu_ms"] for r in runs if "cpu_ms" in r)
+    client = sorted(r["client_ms"] for r in runs)
     row = {
         "requests": sum(r["requests"] for r in runs), "rps": rates[len(rates) // 2],
         "rps_min": rates[0], "rps_max": rates[-1], "p50": percentile(latencies, 0.5),
         "p99": percentile(latencies, 0.99), "errors": sum(r["errors"] for r in runs),
-        "cpu_ms": cpu[len(cpu) // 2] if cpu else None,
+        "cpu_ms": cpu[len(cpu) // 2] if cpu else None, "client_ms": client[len(client) // 2],
     }  # fmt: skip
     spread = f"({row['rps_min']:.0f}-{row['rps_max']:.0f})"
     cpu_cell = f"{row['cpu_ms']:.2f}" if row["cpu_ms"] is not None else "-"
     print(f"{name:9} | {row['requests']:8} | {row['rps']:5.0f} {spread} | {row['p50']:6.1f} | "
-          f"{row['p99']:6.1f} | {row['errors']} | {cpu_cell}")  # fmt: skip
+          f"{row['p99']:6.1f} | {row['errors']} | {cpu_cell} | {row['client_ms']:.2f}")  # fmt: skip
     return row
 
 
@@ -260,7 +262,10 @@ def main() -> None:
             # Not measured: each server process loads the model and its vector index on first use.
             asyncio.run(load(url, search, 50 * args.workers * args.concurrency, args.concurrency))
             print(f"{args.rounds} rounds; req/s: the median round (min-max); latency: all rounds")
-            print("operation | requests | req/s | p50 ms | p99 ms | errors | server CPU ms/request")
+            print(
+                "operation | requests | req/s | p50 ms | p99 ms | errors | server CPU ms/request"
+                " | load generator CPU ms/request"
+            )
             operations = (("ping", ping, args.requests), ("search", search, args.requests),
                           ("search*", search_distinct, args.requests),
                           ("get_all", get_all, args.requests // 4),
@@ -269,9 +274,10 @@ def main() -> None:
             pid = process.pid if process is not None else None
             for _ in range(args.rounds):  # interleaved: a noisy spell hits every operation
                 for name, make, total in operations:
-                    before = server_cpu(pid)
+                    before, mine = server_cpu(pid), time.process_time()
                     run = asyncio.run(load(url, make, total, args.concurrency))
                     after = server_cpu(pid)
+                    run["client_ms"] = (time.process_time() - mine) * 1000 / total
                     if before is not None and after is not None:
                         run["cpu_ms"] = (after - before) * 1000 / total
                     rounds[name].append(run)
