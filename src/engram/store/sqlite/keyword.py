@@ -177,8 +177,10 @@ def _best(rids: I64, scores: F64, count: int) -> npt.NDArray[np.intp]:
 
 def _lookup(rids: I64, scores: F64) -> Callable[[list[Any]], dict[Any, float]]:
     """BM25 of given rows among the matches (the rest are left out)."""
-    order = np.argsort(rids)
-    by_rid, their = rids[order], scores[order]
+    by_rid, their = rids, scores
+    if len(rids) > 1 and not (rids[1:] > rids[:-1]).all():  # (mostly sorted already)
+        order = np.argsort(rids)
+        by_rid, their = rids[order], scores[order]
 
     def score_of(wanted: list[Any]) -> dict[Any, float]:
         if not wanted or not len(by_rid):

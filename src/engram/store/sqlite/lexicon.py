@@ -218,11 +218,12 @@ class Lexicon:
                 fresh[rid] = fresh.get(rid, 0.0) + weight * (K1 + 1.0) * tf / (tf + damp)
         rids: I64 = np.empty(0, dtype=np.int64)
         scores: F64 = np.empty(0, dtype=np.float64)
-        if docs:
-            all_docs = np.concatenate(docs)
-            unique, inverse = np.unique(all_docs, return_inverse=True)
-            rids = self.rids[unique]
-            scores = np.bincount(inverse, weights=np.concatenate(parts)).astype(np.float64)
+        if docs:  # summed per row (every share is positive: a row that holds a word scores)
+            sums = np.bincount(
+                np.concatenate(docs), weights=np.concatenate(parts), minlength=len(self.rids)
+            )
+            held = np.flatnonzero(sums)
+            rids, scores = self.rids[held], sums[held].astype(np.float64)
         if fresh:
             rids = np.concatenate([rids, np.fromiter(fresh.keys(), np.int64, len(fresh))])
             extra = np.fromiter(fresh.values(), np.float64, len(fresh))
@@ -239,7 +240,8 @@ def idf(rows: int, holding: int) -> float:
 def rank(lexicons: Sequence[Lexicon], found: Sequence[str]) -> tuple[I64, F64]:
     """(rid, BM25) of the rows of these partitions holding any of the query's words (one per
     term: `term_words`), with the partitions' statistics taken together (a scope of several
-    partitions is one collection)."""
+    partitions is one collection); by row id, mostly (each base's rows are, then its changed
+    rows)."""
     rows = sum(lex.count for lex in lexicons)
     if not found or not rows:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
