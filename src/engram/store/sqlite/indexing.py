@@ -182,13 +182,9 @@ class IndexKeeper:
                     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
                     if self._epoch != epoch or epoch is None or at < int(meta.get("log_floor", 0)):
                         continue  # reloaded, or the log no longer reaches back: a search retries
-                    removed, added = self._text_changes(conn, at, self._seq)
-                    for rid in removed:
-                        built.remove(rid)
-                    for row_key, row in added:
-                        if row_key == key:
-                            built.add(row)
                     self._lexicons.put(key, built, keep=keys)
+                    removed, added = self._text_changes(conn, at, self._seq)
+                    self._lexicons.apply([(rid, key) for rid in removed], added)  # (idempotent)
         except Exception:  # FTS5 keeps ranking the scope; a later search tries again
             logger.exception("indexing a scope's text failed")
         finally:
@@ -332,19 +328,23 @@ class IndexKeeper:
         log = conn.execute("SELECT rid FROM index_log WHERE seq > ?", (self._seq,))
         changed = sorted({r[0] for r in log})
         self._unsaved += len(changed)
-        if self._lexicons:  # where each row was, before the vectors move
-            was = [(rid, self.index.scope_of_row(rid)) for rid in changed]
-            self._lexicons.apply(
-                [(rid, key) for rid, key in was if key is not None], _text_of(conn, changed)
-            )
+        texts = bool(self._lexicons)  # the rows' text too, for the full-text indexes
+        was = [(rid, self.index.scope_of_row(rid)) for rid in changed] if texts else []
+        read: list[tuple[ScopeKey, lexicon.TextRow]] = []
         present: set[int] = set()
         for chunk, marks in chunked(changed):
             rows = conn.execute(
-                f"SELECT {INDEX_COLUMNS} FROM memories WHERE rid IN ({marks})", chunk
+                f"SELECT {INDEX_COLUMNS}{', memory, actor_id, date_words' if texts else ''} "
+                f"FROM memories WHERE rid IN ({marks})",
+                chunk,
             ).fetchall()
             present.update(r[0] for r in rows)
-            self.index.upsert(rows_from(rows))
+            if texts:
+                read += [((r[1], r[2], r[3]), (r[0], r[6], r[7], r[8])) for r in rows]
+            self.index.upsert(rows_from([r[:6] for r in rows]))
         self.index.remove(rid for rid in changed if rid not in present)
+        if texts:  # out of the partitions the rows were in, into those they are in
+            self._lexicons.apply([(rid, key) for rid, key in was if key is not None], read)
 
 
 def _ids(key: ScopeKey) -> int:
