@@ -330,18 +330,18 @@ class IndexKeeper:
         self._unsaved += len(changed)
         texts = bool(self._lexicons)  # the rows' text too, for the full-text indexes
         was = [(rid, self.index.scope_of_row(rid)) for rid in changed] if texts else []
+        columns = INDEX_COLUMNS + (TEXT_COLUMNS.removeprefix("rid") if texts else "")
+        width = len(INDEX_COLUMNS.split(","))  # then the text, less its rid
         read: list[tuple[ScopeKey, lexicon.TextRow]] = []
         present: set[int] = set()
         for chunk, marks in chunked(changed):
             rows = conn.execute(
-                f"SELECT {INDEX_COLUMNS}{', memory, actor_id, date_words' if texts else ''} "
-                f"FROM memories WHERE rid IN ({marks})",
-                chunk,
+                f"SELECT {columns} FROM memories WHERE rid IN ({marks})", chunk
             ).fetchall()
             present.update(r[0] for r in rows)
             if texts:
-                read += [((r[1], r[2], r[3]), (r[0], r[6], r[7], r[8])) for r in rows]
-            self.index.upsert(rows_from([r[:6] for r in rows]))
+                read += [((r[1], r[2], r[3]), (r[0], *r[width:])) for r in rows]
+            self.index.upsert(rows_from([r[:width] for r in rows]))
         self.index.remove(rid for rid in changed if rid not in present)
         if texts:  # out of the partitions the rows were in, into those they are in
             self._lexicons.apply([(rid, key) for rid, key in was if key is not None], read)
