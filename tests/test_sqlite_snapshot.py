@@ -103,6 +103,26 @@ async def test_a_reopened_store_maps_the_saved_index_and_replays_later_changes(
     await store.close()
 
 
+async def test_a_process_that_only_writes_saves_the_index(tmp_path: Path) -> None:
+    """A bulk load (writes, no search, no deduplication) leaves the index saved at close: the
+    next process maps it instead of reading every vector from the database."""
+    db, data = tmp_path / "engram.db", clustered(600)
+    store = store_at(db)
+    await store.open(dims=DIMS, model_id="m")
+    for start in range(0, 600, 200):
+        await store.apply([Insert(rec(i), data[i]) for i in range(start, start + 200)])
+    await store.close()
+    saved = snapshot.path_for(db)
+    assert saved.exists() and token_of(db) == snapshot.read(saved, DIMS).token  # type: ignore[union-attr]
+
+    store = store_at(db)
+    await store.open(dims=DIMS, model_id="m")
+    found = await store.search(data[123], parse_filters(SCOPES[0]), today=TODAY, top_k=1)
+    assert found[0].record.id == rec(123).id
+    assert store._keeper._unsaved == 0  # mapped from the file: nothing read from the database
+    await store.close()
+
+
 async def test_a_file_that_does_not_go_with_the_database_is_not_used(tmp_path: Path) -> None:
     db, data = tmp_path / "engram.db", clustered(4000)
     queries = data[[1, 700, 3003]]

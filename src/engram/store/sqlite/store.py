@@ -192,8 +192,10 @@ class SQLiteStore:
         def body(c: sqlite3.Connection) -> list[MemoryRecord | None]:
             if any(_writes_vectors(op) for op in operations):
                 self._check_embedder(c)
-            if any(isinstance(op, Insert) and op.dedupe is not None for op in operations):
-                self._keeper.sync_for_write(c)
+            # The index follows this process's writes one call behind (a deduplicating insert
+            # needs it current): at close it is saved without reading every vector again, even
+            # when this process only wrote (an import, a bulk load).
+            self._keeper.sync_for_write(c)
             out: list[MemoryRecord | None] = []
             for op in operations:
                 if isinstance(op, Insert):
