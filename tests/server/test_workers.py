@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,81 @@ def test_a_rate_limit_holds_across_processes(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_connections_are_spread_over_the_processes(tmp_path: Path) -> None:
+    """Each process listens on its own socket (SO_REUSEPORT): keep-alive connections opened
+    together land on both, not all on whichever process was awake; a killed process is started
+    again; a second server on the port is refused, saying so."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_serve(tmp_path / "home", port, "--workers", "2",
+                         "--config", str(_hashing_config(tmp_path)))  # fmt: skip
+    try:
+        workers = _children(server.pid)
+        assert len(workers) == 2
+        clients = [httpx.Client(base_url=url, headers=HEADERS) for _ in range(16)]
+        try:
+            for client in clients:  # each opens its connection and keeps it
+                assert client.get("/v1/ping/").status_code == 200
+            held = {pid: _connections(pid, port) for pid in workers}
+            assert sum(held.values()) == 16 and all(held.values()), held  # 2 in 65,536: all on one
+        finally:
+            for client in clients:
+                client.close()
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(set(_children(server.pid)) - {workers[0]}) < 2:
+            time.sleep(0.2)
+        assert len(set(_children(server.pid)) - {workers[0]}) == 2
+        assert all(_fresh(url, "GET", "/v1/ping/").status_code == 200 for _ in range(8))
+
+        second = subprocess.run(
+            [sys.executable, "-m", "engram.cli", "serve", "--port", str(port), "--workers", "2"],
+            env={**os.environ, "ENGRAM_HOME": str(tmp_path / "other")}, capture_output=True,
+            text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert second.returncode != 0 and f"127.0.0.1:{port} is in use" in second.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert not [pid for pid in workers[1:] if Path(f"/proc/{pid}").exists()]
+
+
+def _children(pid: int) -> list[int]:
+    """The server processes started by `pid` (multiprocessing's helper, which runs no app,
+    holds no socket on the port and is left out)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if ppid == pid and b"resource_tracker" not in command:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _connections(pid: int, port: int) -> int:
+    """Established connections to `port` whose socket is held by the process `pid`."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in inodes:  # 01: ESTABLISHED
+            count += 1
+    return count
 
 
 def _hashing_config(tmp_path: Path) -> Path:

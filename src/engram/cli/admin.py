@@ -168,6 +168,7 @@ def _serve(args: argparse.Namespace) -> int | None:
     try:
         import uvicorn
 
+        from engram.server import workers
         from engram.server.app import create_app
         from engram.server.settings import Settings
     except ImportError as exc:
@@ -186,6 +187,8 @@ def _serve(args: argparse.Namespace) -> int | None:
         from engram.store.postgres.schema import migrate_url
 
         asyncio.run(migrate_url(settings.database_url))
+    if settings.workers > 1:
+        workers.check_free(settings.host, settings.port)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     print(f"Engram server on http://{settings.host}:{settings.port} "
           f"(API docs: http://{settings.host}:{settings.port}/docs), data in {settings.data_dir}",
@@ -197,6 +200,5 @@ def _serve(args: argparse.Namespace) -> int | None:
     # Worker processes start fresh and build the app from the environment.
     shutil.rmtree(settings.data_dir / "metrics", ignore_errors=True)  # this run's counters only
     os.environ.update(settings.to_env())
-    uvicorn.run("engram.server.app:create_app", factory=True, host=settings.host,
-                port=settings.port, workers=settings.workers, log_level="warning")  # fmt: skip
+    workers.serve(settings.host, settings.port, settings.workers)
     return None
