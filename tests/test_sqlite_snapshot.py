@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from engram.core.filters import parse_filters
-from engram.store.base import Delete, Insert, MemoryRecord
-from engram.store.sqlite import snapshot
+from engram.store.base import Attached, Delete, Insert, MemoryRecord
+from engram.store.sqlite import indexing, snapshot
 from engram.store.sqlite.store import SQLiteStore
 from tests.test_ann import DIMS, clustered
 
@@ -103,14 +103,19 @@ async def test_a_reopened_store_maps_the_saved_index_and_replays_later_changes(
     await store.close()
 
 
-async def test_a_process_that_only_writes_saves_the_index(tmp_path: Path) -> None:
-    """A bulk load (writes, no search, no deduplication) leaves the index saved at close: the
-    next process maps it instead of reading every vector from the database."""
+@pytest.mark.parametrize("how", ["batches", "one call", "restore"])
+async def test_a_process_that_only_writes_saves_the_index(tmp_path: Path, how: str) -> None:
+    """A bulk load or an import (writes, no search, no deduplication) leaves the index saved
+    at close: the next process maps it instead of reading every vector from the database."""
     db, data = tmp_path / "engram.db", clustered(600)
     store = store_at(db)
     await store.open(dims=DIMS, model_id="m")
-    for start in range(0, 600, 200):
-        await store.apply([Insert(rec(i), data[i]) for i in range(start, start + 200)])
+    if how == "restore":
+        await store.restore([Insert(rec(i), data[i]) for i in range(600)], Attached())
+    else:
+        size = 200 if how == "batches" else 600
+        for start in range(0, 600, size):
+            await store.apply([Insert(rec(i), data[i]) for i in range(start, start + size)])
     await store.close()
     saved = snapshot.path_for(db)
     assert saved.exists() and token_of(db) == snapshot.read(saved, DIMS).token  # type: ignore[union-attr]
@@ -120,6 +125,21 @@ async def test_a_process_that_only_writes_saves_the_index(tmp_path: Path) -> Non
     found = await store.search(data[123], parse_filters(SCOPES[0]), today=TODAY, top_k=1)
     assert found[0].record.id == rec(123).id
     assert store._keeper._unsaved == 0  # mapped from the file: nothing read from the database
+    await store.close()
+
+
+async def test_the_index_follows_a_process_that_only_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every FOLLOW_EVERY rows written, the writing process's index catches up (after the
+    commit), so it never falls behind the change log's reach."""
+    monkeypatch.setattr(indexing, "FOLLOW_EVERY", 300)
+    db, data = tmp_path / "engram.db", clustered(600)
+    store = store_at(db)
+    await store.open(dims=DIMS, model_id="m")
+    for start in range(0, 600, 200):
+        await store.apply([Insert(rec(i), data[i]) for i in range(start, start + 200)])
+    assert len(store._keeper.index) == 400  # followed after 400 rows; the last 200 not yet
     await store.close()
 
 

@@ -187,8 +187,7 @@ def _serve(args: argparse.Namespace) -> int | None:
         from engram.store.postgres.schema import migrate_url
 
         asyncio.run(migrate_url(settings.database_url))
-    if settings.workers > 1:
-        workers.check_free(settings.host, settings.port)
+    port_lock = workers.claim(settings.host, settings.port) if settings.workers > 1 else None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     print(f"Engram server on http://{settings.host}:{settings.port} "
           f"(API docs: http://{settings.host}:{settings.port}/docs), data in {settings.data_dir}",
@@ -200,5 +199,9 @@ def _serve(args: argparse.Namespace) -> int | None:
     # Worker processes start fresh and build the app from the environment.
     shutil.rmtree(settings.data_dir / "metrics", ignore_errors=True)  # this run's counters only
     os.environ.update(settings.to_env())
-    workers.serve(settings.host, settings.port, settings.workers)
+    try:
+        workers.serve(settings.host, settings.port, settings.workers)
+    finally:
+        if port_lock is not None:
+            port_lock.close()
     return None

@@ -37,6 +37,7 @@ F32 = npt.NDArray[np.float32]
 # and a process loaded or replayed at least a twentieth of them since the file was written (or
 # SNAPSHOT_MIN): below that size, reading the vectors from SQLite takes well under a second.
 SNAPSHOT_MIN = 50_000
+FOLLOW_EVERY = 20_000  # rows this process writes between syncs of its index (see `wrote`)
 TEXT_COLUMNS = "rid, memory, actor_id, date_words"  # what lexicon.Lexicon reads of a row
 
 
@@ -49,6 +50,7 @@ class IndexKeeper:
         self._snapshot_min = snapshot_min
         self._saved_at: Path | None = None  # where the index is saved; None: never
         self._unsaved = 0  # rows loaded or replayed since the saved index
+        self._written = 0  # rows this process wrote since its index last followed them
         self._index: VectorIndex | None = None
         self._lock = threading.Lock()
         self._seq = 0
@@ -213,6 +215,26 @@ class IndexKeeper:
         with self._lock:
             self.sync(conn, in_transaction=True)
 
+    def wrote(self, count: int) -> bool:
+        """Count rows this process wrote; whether its index should follow them now (`follow`):
+        a process that writes without searching would otherwise fall behind the change log's
+        reach, and have to read every vector again to save its index at close."""
+        self._written += count
+        return self._written >= FOLLOW_EVERY and self._epoch is not None
+
+    def follow(self, conn: sqlite3.Connection) -> None:
+        """Sync after writes, outside their transaction (see `wrote`)."""
+        with self._lock:
+            self._written = 0
+            if self._same_dims(conn):
+                self.sync(conn)
+
+    def _same_dims(self, conn: sqlite3.Connection) -> bool:
+        """Whether the database's vectors are this index's size (another process may have
+        taken an empty store over with another embedder)."""
+        dims = conn.execute("SELECT value FROM meta WHERE key = 'dims'").fetchone()
+        return dims is not None and int(dims[0]) == self.index.dims
+
     def best_in_scope(self, query: F32, scope: ScopeKey) -> float | None:
         """The best cosine among the live rows of exactly this scope."""
         with self._lock:
@@ -240,12 +262,12 @@ class IndexKeeper:
         index, path = self._index, self._saved_at
         if index is None or path is None or self._epoch is None:
             return
-        if max(len(index), self._unsaved) < self._snapshot_min:
+        logged = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
+        if max(len(index), self._unsaved, logged - self._seq) < self._snapshot_min:
+            return  # small, and little changed since this index: the next process reads it
+        if not self._same_dims(conn):  # another embedder took the store over
             return
-        dims = conn.execute("SELECT value FROM meta WHERE key = 'dims'").fetchone()
-        if dims is None or int(dims[0]) != index.dims:  # another embedder took the store over
-            return
-        self.sync(conn)  # this process's last writes too
+        self.sync(conn)  # this process's last writes too (an import, a load of one call)
         rows = len(index)
         if rows < self._snapshot_min or self._unsaved < max(self._snapshot_min, rows // 20):
             return

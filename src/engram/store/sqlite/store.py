@@ -180,11 +180,19 @@ class SQLiteStore:
         if not operations:
             return []
         result = await self._run(self._writer, self._apply, list(operations), cause)
-        self._writes_since_prune += len(operations)
+        await self._after_writes(len(operations))
+        return result
+
+    async def _after_writes(self, count: int) -> None:
+        """Keep the change log short, and this process's vector index near the database (after
+        the commit: never under the write lock), so that a process that only writes (a bulk
+        load, an import) can save its index at close without reading every vector again."""
+        self._writes_since_prune += count
         if self._writes_since_prune > 5_000:
             self._writes_since_prune = 0
             await self._run(self._writer, lambda conn: self._write(conn, writes.prune_log))
-        return result
+        if self._keeper.wrote(count):
+            await self._run(self._writer, self._keeper.follow)
 
     def _apply(
         self, conn: sqlite3.Connection, operations: list[Operation], cause: str | None = None
@@ -192,10 +200,8 @@ class SQLiteStore:
         def body(c: sqlite3.Connection) -> list[MemoryRecord | None]:
             if any(_writes_vectors(op) for op in operations):
                 self._check_embedder(c)
-            # The index follows this process's writes one call behind (a deduplicating insert
-            # needs it current): at close it is saved without reading every vector again, even
-            # when this process only wrote (an import, a bulk load).
-            self._keeper.sync_for_write(c)
+            if any(isinstance(op, Insert) and op.dedupe is not None for op in operations):
+                self._keeper.sync_for_write(c)
             out: list[MemoryRecord | None] = []
             for op in operations:
                 if isinstance(op, Insert):
@@ -282,6 +288,7 @@ class SQLiteStore:
             self._writer,
             lambda conn: self._write(conn, lambda c: self._restore(c, memories, attached)),
         )
+        await self._after_writes(len(memories))
 
     def _restore(
         self, c: sqlite3.Connection, memories: Sequence[Insert], attached: Attached
