@@ -195,7 +195,7 @@ class Supervisor:
                 self._signals.clear()
                 for i, worker in enumerate(workers):
                     worker.stop()
-                    workers[i] = Worker(self._context, self._args)
+                    workers[i], due[i] = Worker(self._context, self._args), None
             for i, worker in enumerate(workers):
                 if due[i] is not None:
                     if time.monotonic() >= due[i]:  # type: ignore[operator]
