@@ -1,15 +1,16 @@
-"""Columns, and conversions between SQLite rows and store records."""
+"""Columns, and conversions between SQLite rows and store records (and search candidates)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
 
-from engram.store.base import HistoryRecord, MemoryRecord, Vector
+from engram.store.base import Candidate, HistoryRecord, MemoryRecord, Vector, conversation_line
 
 COLUMNS = (
     "id, memory, hash, created_at, updated_at, user_id, agent_id, run_id, app_id, actor_id, role, "
@@ -79,3 +80,48 @@ def history(row: tuple[Any, ...]) -> HistoryRecord:
 
 def blob(vector: Vector) -> bytes:
     return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def candidates_of(
+    conn: sqlite3.Connection, rids: list[int], cosine: dict[int, float], keyword: dict[int, float]
+) -> list[Candidate]:
+    """The candidates' rows with their scores and neighbours: the candidates that are the lines
+    just before and after each one in the same conversation (adjacent rows of the same scope,
+    both `conversation_line`s, at most an hour apart); only those lift a score. One primary-key
+    read of the candidates' rows."""
+    wanted = sorted(set(rids))
+    by_rid: dict[int, tuple[Any, ...]] = {}
+    for chunk, marks in chunked(wanted):
+        for row in conn.execute(
+            "SELECT rid, id, created_at, feedback, actor_id, user_id, agent_id, run_id, role "
+            f"FROM memories WHERE rid IN ({marks})",
+            chunk,
+        ):
+            by_rid[row[0]] = row
+    found: list[Candidate] = []
+    when: dict[int, datetime] = {}  # parsed once per row
+
+    def at(rid: int) -> datetime:
+        if rid not in when:
+            when[rid] = datetime.fromisoformat(by_rid[rid][2])
+        return when[rid]
+
+    for rid in rids:
+        row = by_rid.get(rid)
+        if row is None:  # deleted meanwhile
+            continue
+        adjacent = ()
+        if conversation_line(
+            row[8], row[4]
+        ):  # a line of a conversation: its neighbours are the next ones
+            adjacent = tuple(
+                by_rid[other][1]
+                for other in (rid - 1, rid + 1)
+                if other in by_rid
+                and conversation_line(by_rid[other][8], by_rid[other][4])
+                and by_rid[other][5:8] == row[5:8]
+                and abs((at(other) - at(rid)).total_seconds()) <= 3600
+            )
+        scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
+        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
+    return found

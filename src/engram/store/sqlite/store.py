@@ -14,7 +14,6 @@ import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,7 +40,6 @@ from engram.store.base import (
     SaveMessages,
     Update,
     Vector,
-    conversation_line,
 )
 from engram.store.sqlite import graph, lexicon, opening, snapshot, transfer, writes
 from engram.store.sqlite import keyword as keyword_sql
@@ -51,6 +49,7 @@ from engram.store.sqlite.rows import (
     COLUMNS,
     HISTORY_COLUMNS,
     SAME_SCOPE,
+    candidates_of,
     chunked,
     icontains,
     record,
@@ -509,7 +508,7 @@ class SQLiteStore:
             cosine.update(
                 self._keeper.cosines(query, [r for r in {*scored, *extra} if r not in cosine])
             )
-        return _candidates_of(conn, list({*cosine, *scored, *extra}), cosine, scored)
+        return candidates_of(conn, list({*cosine, *scored, *extra}), cosine, scored)
 
     def _matching_ids(
         self,
@@ -541,51 +540,6 @@ class SQLiteStore:
             ):
                 out[row[0]] = record(row[1:])
         return out
-
-
-def _candidates_of(
-    conn: sqlite3.Connection, rids: list[int], cosine: dict[int, float], keyword: dict[int, float]
-) -> list[Candidate]:
-    """The candidates' rows with their scores and neighbours: the candidates that are the lines
-    just before and after each one in the same conversation (adjacent rows of the same scope,
-    both `conversation_line`s, at most an hour apart); only those lift a score. One primary-key
-    read of the candidates' rows."""
-    wanted = sorted(set(rids))
-    by_rid: dict[int, tuple[Any, ...]] = {}
-    for chunk, marks in chunked(wanted):
-        for row in conn.execute(
-            "SELECT rid, id, created_at, feedback, actor_id, user_id, agent_id, run_id, role "
-            f"FROM memories WHERE rid IN ({marks})",
-            chunk,
-        ):
-            by_rid[row[0]] = row
-    found: list[Candidate] = []
-    when: dict[int, datetime] = {}  # parsed once per row
-
-    def at(rid: int) -> datetime:
-        if rid not in when:
-            when[rid] = datetime.fromisoformat(by_rid[rid][2])
-        return when[rid]
-
-    for rid in rids:
-        row = by_rid.get(rid)
-        if row is None:  # deleted meanwhile
-            continue
-        adjacent = ()
-        if conversation_line(
-            row[8], row[4]
-        ):  # a line of a conversation: its neighbours are the next ones
-            adjacent = tuple(
-                by_rid[other][1]
-                for other in (rid - 1, rid + 1)
-                if other in by_rid
-                and conversation_line(by_rid[other][8], by_rid[other][4])
-                and by_rid[other][5:8] == row[5:8]
-                and abs((at(other) - at(rid)).total_seconds()) <= 3600
-            )
-        scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
-        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
-    return found
 
 
 def _log_failure(done: Future[Any]) -> None:
