@@ -197,8 +197,9 @@ class Supervisor:
                     worker.stop()
                     workers[i], due[i] = Worker(self._context, self._args), None
             for i, worker in enumerate(workers):
-                if due[i] is not None:
-                    if time.monotonic() >= due[i]:  # type: ignore[operator]
+                when = due[i]
+                if when is not None:
+                    if time.monotonic() >= when:
                         workers[i], due[i] = Worker(self._context, self._args), None
                     continue
                 if worker.healthy() or self._stop.is_set():
