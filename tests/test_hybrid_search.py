@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from engram import AsyncMemory, Memory, ValidationError
-from engram.core.scoring import RECIPES, Scores, fuse
+from engram.core.scoring import DETAIL_WORDS, RECIPES, Scores, fuse
+from engram.core.text import CONTENT_CHARS, content_words
 from engram.providers.embedders.hashing import HashingEmbedder
 from engram.store.sqlite.store import SQLiteStore
 
@@ -209,6 +211,44 @@ def test_recency_breaks_ties_towards_newer(db_path: Path) -> None:
         assert hits[0]["explain"]["recency"] > hits[1]["explain"]["recency"]
         plain = m.search("favorite tea", user_id="a", recipe="vector")["results"]
         assert [h["id"] for h in plain] == [new, old]  # an exact tie: the newer first
+
+
+def test_of_two_equally_close_memories_the_one_that_states_more_is_first() -> None:
+    recipe = RECIPES["hybrid"]
+    echo = Scores(vector=0.5, keyword_raw=2.0, words=content_words("How was the hike?"))
+    told = Scores(vector=0.5, keyword_raw=2.0,
+                  words=content_words("We hiked the ridge trail, camped by a lake and saw a bear"))  # fmt: skip
+    wordy = Scores(vector=0.5, keyword_raw=2.0, words=DETAIL_WORDS * 3)
+    fuse([echo, told, wordy], recipe)
+    assert echo.words == 1 and told.words == 7
+    assert echo.parts["detail"] == pytest.approx(math.log(2) / math.log(1 + DETAIL_WORDS))
+    assert told.parts["detail"] == pytest.approx(math.log(8) / math.log(1 + DETAIL_WORDS))
+    assert wordy.parts["detail"] == 1.0  # it saturates
+    assert echo.total < told.total < wordy.total
+    gap = (told.parts["detail"] - echo.parts["detail"]) * recipe.weights["detail"]
+    assert told.total - echo.total == pytest.approx(gap)
+    plain = [Scores(vector=0.5, words=1), Scores(vector=0.5, words=20)]
+    fuse(plain, RECIPES["vector"])
+    assert plain[0].total == plain[1].total and "detail" not in plain[0].parts
+
+
+def test_each_store_counts_what_a_candidate_states(memory: Memory) -> None:
+    """`explain` shows `detail` from the memory's own text on both stores; a long memory's
+    words are counted in its first CONTENT_CHARS characters."""
+    texts = [
+        "Thanks, see you soon!",
+        "Dana adopted a grey cat from the shelter on Elm Street last spring",
+        " ".join(f"garden{i}" for i in range(400)),  # 400 distinct words over 3,000 characters
+    ]
+    for text in texts:
+        memory.add(text, user_id="a", infer=False)
+    hits = memory.search("garden cat shelter see", user_id="a", explain=True)["results"]
+    detail = {h["memory"]: h["explain"]["detail"] for h in hits}
+    for text in texts:
+        words = content_words(text[:CONTENT_CHARS])
+        expected = min(1.0, math.log1p(words) / math.log1p(DETAIL_WORDS))
+        assert detail[text] == pytest.approx(expected, abs=1e-6)  # `explain` shows 6 decimals
+    assert detail[texts[0]] < detail[texts[1]] < detail[texts[2]] == 1.0
 
 
 def test_replies_are_embedded_with_the_turn_they_answer(memory: Memory) -> None:

@@ -4,12 +4,12 @@
         [--grid coarse|...]
 
 Every conversation is stored once (as `bench.locomo.retrieval` stores it). Each setting of a grid
-(the weights of `vector`, `keyword`, `speaker`, `recency`, `neighbours` and `time`; a grid may
-leave some at the default recipe's values) is scored on every conversation (all@10 of each
-question). Then, for each conversation in turn, the setting with the
-best all@10 on the other four is chosen and scored on the held-out one (`--mode both`: each
-conversation stored both ways, verbatim and through the offline extractor, and settings chosen by
-the mean of the two all@10). Printed:
+(the weights of `vector`, `keyword`, `speaker`, `recency`, `neighbours`, `time` and `detail`; a
+grid may leave some at the default recipe's values) is scored on every conversation (all@10 of
+each question). Then, for each conversation in turn, the setting with the best all@10 on the
+other four is chosen and scored on the held-out one (`--mode both`: each conversation stored
+both ways, verbatim and through the offline extractor, and settings chosen by the mean of the
+two all@10). Printed:
 
 - the cross-validated figures (each conversation scored by the setting chosen without it), per
   category and overall, beside the in-sample figures of the default recipe and of the grid's best
@@ -54,15 +54,21 @@ GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
     "coarse-time-tiebreak": {"vector": (0.3, 0.45, 0.6), "speaker": (0.0, 0.16, 0.3),
                              "recency": (0.0, 0.005), "neighbours": (0.0, 0.15, 0.3),
                              "time": (0.0, 0.1, 0.2)},
+    # how much a memory states (`detail`), its share taken from the others alike
+    "detail": {"detail": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)},
+    "coarse-detail": {"vector": (0.45, 0.6), "speaker": (0.16, 0.3), "recency": (0.005,),
+                      "neighbours": (0.15, 0.3), "time": (0.1, 0.2),
+                      "detail": (0.0, 0.1, 0.15, 0.2, 0.25)},
 }  # fmt: skip
-KNOBS = ("vector", "speaker", "recency", "neighbours", "time")
+KNOBS = ("vector", "speaker", "recency", "neighbours", "time", "detail")
 
 
 def settings(grid: dict[str, tuple[float, ...]]) -> list[Recipe]:
     """The grid's recipes (a knob the grid leaves out keeps the default recipe's value):
     `keyword` takes what the others leave of 1 (at least 0.1)."""
     base = RECIPES[DEFAULT_RECIPE]
-    default = {**{k: base.weights.get(k, 0.0) for k in ("vector", "speaker", "recency")},
+    default = {**{k: base.weights.get(k, 0.0) for k in ("vector", "speaker", "recency",
+                                                         "detail")},
                "neighbours": base.neighbours, "time": base.time}  # fmt: skip
     out: list[Recipe] = []
     for values in itertools.product(*(grid.get(n, (default[n],)) for n in KNOBS)):
@@ -72,6 +78,9 @@ def settings(grid: dict[str, tuple[float, ...]]) -> list[Recipe]:
             continue
         weights = {"vector": chosen["vector"], "keyword": keyword, "speaker": chosen["speaker"],
                    "recency": chosen["recency"]}  # fmt: skip
+        if chosen["detail"]:  # its share is taken from the others alike: their ratios stay
+            weights = {k: round(v * (1 - chosen["detail"]), 4) for k, v in weights.items()}
+            weights["detail"] = chosen["detail"]
         name = f"cv-{len(out)}"
         out.append(replace(base, name=name, weights={k: v for k, v in weights.items() if v},
                            neighbours=chosen["neighbours"], time=chosen["time"]))  # fmt: skip
@@ -103,7 +112,8 @@ def describe(recipe: Recipe) -> str:
     w = recipe.weights
     return (f"vector {w.get('vector', 0):.2f} keyword {w.get('keyword', 0):.2f} "
             f"speaker {w.get('speaker', 0):.2f} recency {w.get('recency', 0):.2f} "
-            f"neighbours {recipe.neighbours:.2f} time {recipe.time:.2f}")  # fmt: skip
+            f"neighbours {recipe.neighbours:.2f} time {recipe.time:.2f} "
+            f"detail {w.get('detail', 0):.2f}")  # fmt: skip
 
 
 def table(rows_by_name: dict[str, list[tuple[int, float]]]) -> None:

@@ -181,6 +181,18 @@ def query_terms(query: str, limit: int = 32) -> list[str]:
     return seen[:limit]
 
 
+CONTENT_CHARS = 600  # a memory's content words are counted in this many first characters
+
+
+def content_words(text: str) -> int:
+    """How many distinct words of the text are not stopwords (single letters left out): how much
+    a memory states ("Thanks, see you!" 1, a line that tells of a trip 10 or more). Stores pass
+    a memory's first CONTENT_CHARS characters: search counts them for every candidate, and a
+    count past scoring's DETAIL_WORDS changes nothing."""
+    words = _WORD.findall(text.lower())
+    return len({w for w in words if len(w) > 1 and w not in STOPWORDS})
+
+
 def fts_match(terms: list[str]) -> str:
     """An FTS5 MATCH expression: any of the terms, each quoted (no query syntax gets through)."""
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)

@@ -275,6 +275,7 @@ def _score(
             feedback=c.feedback,
             graph=linked.get(c.memory_id, 0.0),
             speaker=1.0 if speaker is not None and c.actor_id == speaker else 0.0,
+            words=c.words,
         )
         for c in found
     ]

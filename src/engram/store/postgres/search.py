@@ -14,6 +14,7 @@ from typing import Any
 from psycopg import AsyncCursor
 
 from engram.core.filters import Node, scope_of
+from engram.core.text import CONTENT_CHARS, content_words
 from engram.store.base import Candidate, KeywordMatches, MemoryRecord, Vector, conversation_line
 from engram.store.postgres import fulltext
 from engram.store.postgres.compile import Params, compile_live
@@ -172,6 +173,7 @@ async def _candidates_of(
         return []
     await cur.execute(
         "SELECT m.rid, m.id, m.created_at, m.feedback, m.actor_id, m.role, "
+        f"left(m.memory, {CONTENT_CHARS}), "
         "(SELECT b.rid FROM memories b WHERE b.project = m.project AND "
         "b.scope_key = m.scope_key AND b.rid < m.rid ORDER BY b.rid DESC LIMIT 1), "
         "(SELECT a.rid FROM memories a WHERE a.project = m.project AND "
@@ -189,12 +191,13 @@ async def _candidates_of(
         if conversation_line(row[5], row[4]):  # its neighbours: the next lines
             adjacent = tuple(
                 by[other][1]
-                for other in (row[6], row[7])
+                for other in (row[7], row[8])
                 if other in by and conversation_line(by[other][5], by[other][4])
                 and _close(by[other][2], row[2])
             )  # fmt: skip
         scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
-        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
+        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent,
+                               content_words(row[6])))  # fmt: skip
     return found
 
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from engram.core.text import CONTENT_CHARS, content_words
 from engram.store.base import Candidate, HistoryRecord, MemoryRecord, Vector, conversation_line
 
 COLUMNS = (
@@ -93,8 +94,8 @@ def candidates_of(
     by_rid: dict[int, tuple[Any, ...]] = {}
     for chunk, marks in chunked(wanted):
         for row in conn.execute(
-            "SELECT rid, id, created_at, feedback, actor_id, user_id, agent_id, run_id, role "
-            f"FROM memories WHERE rid IN ({marks})",
+            "SELECT rid, id, created_at, feedback, actor_id, user_id, agent_id, run_id, role, "
+            f"substr(memory, 1, {CONTENT_CHARS}) FROM memories WHERE rid IN ({marks})",
             chunk,
         ):
             by_rid[row[0]] = row
@@ -123,5 +124,6 @@ def candidates_of(
                 and abs((at(other) - at(rid)).total_seconds()) <= 3600
             )
         scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
-        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent))
+        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent,
+                               content_words(row[9])))  # fmt: skip
     return found
