@@ -67,8 +67,9 @@ def settings(grid: dict[str, tuple[float, ...]]) -> list[Recipe]:
     """The grid's recipes (a knob the grid leaves out keeps the default recipe's value):
     `keyword` takes what the others leave of 1 (at least 0.1)."""
     base = RECIPES[DEFAULT_RECIPE]
-    default = {**{k: base.weights.get(k, 0.0) for k in ("vector", "speaker", "recency",
-                                                         "detail")},
+    detail = base.weights.get("detail", 0.0)  # the others' ratios are read without its share
+    default = {**{k: base.weights.get(k, 0.0) / (1 - detail)
+                  for k in ("vector", "speaker", "recency")}, "detail": detail,
                "neighbours": base.neighbours, "time": base.time}  # fmt: skip
     out: list[Recipe] = []
     for values in itertools.product(*(grid.get(n, (default[n],)) for n in KNOBS)):
