@@ -182,15 +182,16 @@ def query_terms(query: str, limit: int = 32) -> list[str]:
 
 
 CONTENT_CHARS = 600  # a memory's content words are counted in this many first characters
+_LONG_WORD = re.compile(r"\w\w+", re.UNICODE)
 
 
+@functools.lru_cache(maxsize=8192)  # texts of at most CONTENT_CHARS: a few MB at most
 def content_words(text: str) -> int:
     """How many distinct words of the text are not stopwords (single letters left out): how much
-    a memory states ("Thanks, see you!" 1, a line that tells of a trip 10 or more). Stores pass
-    a memory's first CONTENT_CHARS characters: search counts them for every candidate, and a
-    count past scoring's DETAIL_WORDS changes nothing."""
-    words = _WORD.findall(text.lower())
-    return len({w for w in words if len(w) > 1 and w not in STOPWORDS})
+    a memory states ("Thanks, see you!" 2, a line that tells of a trip 10 or more). Search counts
+    them for every candidate, so stores pass a memory's first CONTENT_CHARS characters (a count
+    past scoring's DETAIL_WORDS changes nothing) and the counts of recent texts are kept."""
+    return len(set(_LONG_WORD.findall(text.lower())).difference(STOPWORDS))
 
 
 def fts_match(terms: list[str]) -> str:
