@@ -157,6 +157,34 @@ def test_an_unnamed_user_keeps_the_precise_style(memory: Memory) -> None:
     assert said(memory, None, "The Eiffel Tower is in Paris.")["results"] == []
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (None, "Working on a novel about time travel these days.",
+         "Is working on a novel about time travel"),  # not "Is Working"
+        # read as "I'm still working on my thesis ...", "I finished my ...": the same memory
+        (None, "Still working on my thesis about coral reefs.",
+         "Is still working on my thesis about coral reefs"),
+        (None, "Finished my first marathon in Porto!", "Finished my first marathon in Porto"),
+        (None, "Just got back from Lisbon.", "Got back from Lisbon"),
+        (None, "Only been to Japan once.", "Has only been to Japan once"),
+        ("Jon", "Still working on opening a dance studio.",
+         "Jon is still working on opening a dance studio"),
+        ("Jon", "Been only to Rome once.", "Jon has been only to Rome once"),
+    ],
+)  # fmt: skip
+def test_a_statement_without_its_subject_is_the_speakers(
+    memory: Memory, name: str | None, text: str, expected: str
+) -> None:
+    """Chat drops the subject, after an adverb too; the speaker is put back."""
+    assert texts(said(memory, name, text)) == [expected]
+
+
+@pytest.mark.parametrize("text", ["Still the best.", "Just wondering.", "Also great news!"])
+def test_an_adverb_alone_does_not_make_a_statement(memory: Memory, text: str) -> None:
+    assert said(memory, None, text)["results"] == []
+
+
 def test_a_reply_is_about_the_speaker_only_when_asked_about_them() -> None:
     def reply(question: str, answer: str) -> list[str]:
         out = offline_extract(

@@ -269,10 +269,16 @@ _FINITE = _m(
 )
 
 
+_LEAD_ADVERBS = {"still", "just", "finally", "recently", "also", "already", "currently",
+                 "actually", "only"}  # fmt: skip
+
+
 def with_subject(clause: str, past: set[str]) -> str | None:
     """A clause that drops its subject, as chat does, with it put back: "Moved to Berlin last
     year" -> "I moved to Berlin last year"; "Big fan of jazz here" -> "I'm a big fan of jazz";
-    "Working at Google" -> "I'm working at Google". None when it does not read as one."""
+    "Working at Google" -> "I'm working at Google"; after an adverb too ("Still working on my
+    thesis", "Just got back from Rome"); "Been to Rome twice" -> "I've been to Rome twice". None
+    when it does not read as one."""
     words = clause.split()
     if len(words) < 2 or not words[0][:1].isalpha():
         return None
@@ -284,11 +290,18 @@ def with_subject(clause: str, past: set[str]) -> str | None:
         if first in ("big", "huge"):
             return f"I'm a {text}" if words[1].lower() == "fan" else None
         return f"I'm {text}"
-    stem = first.removesuffix("ing")
-    gerund = stem != first and len(stem) >= 3 and re.search("[aeiouy]", stem)
-    if gerund and first not in _NOT_GERUNDS and _DROPPED_AFTER_GERUND.match(words[1]):
+    lead = 0  # "Still working on ...": the adverbs before the verb stay where they are
+    while lead < len(words) - 2 and words[lead].lower() in _LEAD_ADVERBS:
+        lead += 1
+    verb = words[lead].lower()
+    clause = clause[:1].lower() + clause[1:]  # the subject goes first: "I'm working", not "Working"
+    if verb == "been" and lead + 1 < len(words):
+        return f"I've {clause}"
+    stem = verb.removesuffix("ing")
+    gerund = stem != verb and len(stem) >= 3 and re.search("[aeiouy]", stem)
+    if gerund and verb not in _NOT_GERUNDS and _DROPPED_AFTER_GERUND.match(words[lead + 1]):
         return None if _FINITE.search(clause) else f"I'm {clause}"
-    if first in past or (first.endswith("ed") and len(first) > 4):
+    if verb in past or (verb.endswith("ed") and len(verb) > 4):
         return f"I {clause}"
     return None
 
