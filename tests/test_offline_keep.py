@@ -12,6 +12,7 @@ from engram import Memory
 from engram.core.messages import Message
 from engram.pipeline.offline import offline_extract
 from engram.pipeline.offline_keep import kept, third_person_sentence
+from engram.pipeline.offline_rewrite import in_first_person
 from engram.prompts.extract import ExtractInput
 from engram.types import AddResult
 
@@ -183,6 +184,36 @@ def test_a_statement_without_its_subject_is_the_speakers(
 @pytest.mark.parametrize("text", ["Still the best.", "Just wondering.", "Also great news!"])
 def test_an_adverb_alone_does_not_make_a_statement(memory: Memory, text: str) -> None:
     assert said(memory, None, text)["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ana is vegan", "I am vegan"),
+        ("Ana loves hiking and jazz.", "I love hiking and jazz."),
+        ("Ana never eats meat. Ana studies law.", "I never eat meat. I study law."),
+        ("Ana's sister lives in Rome.", "My sister lives in Rome."),
+        ("Ana's allergic to nuts", "I am allergic to nuts"),
+        ("Ana moved to Oslo", "I moved to Oslo"),
+        ("Ana and Tom are married.", "Ana and Tom are married."),  # not the user alone
+        ("Anabel is vegan", "Anabel is vegan"),  # another name
+        ("ana is lower case", "ana is lower case"),  # a name is written as one
+    ],
+)
+def test_the_users_own_name_reads_as_i(text: str, expected: str) -> None:
+    assert in_first_person(text, "ana") == expected
+    assert in_first_person("Ana María López works at Acme", "ana_maria_lopez") == "I work at Acme"
+
+
+def test_a_user_named_in_their_own_scope_is_remembered(memory: Memory) -> None:
+    """mem0 users write "Alex prefers dark mode" with user_id="alex": a fact about the user,
+    stored and reconciled as "I prefer dark mode" is; someone else named is not the user."""
+    assert texts(memory.add("Alex prefers dark mode.", user_id="alex")) == ["Prefers dark mode"]
+    assert texts(memory.add("Alex is vegan", user_id="alex")) == ["Is vegan"]
+    gone = memory.add("Alex is not vegan anymore.", user_id="alex")["results"]
+    assert [(r["memory"], r["event"]) for r in gone] == [("Is vegan", "DELETE")]
+    assert memory.add("Alex is vegan", user_id="sam")["results"] == []
+    assert memory.add("Sam is vegan", user_id="alex")["results"] == []
 
 
 def test_a_reply_is_about_the_speaker_only_when_asked_about_them() -> None:

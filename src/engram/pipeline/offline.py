@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from engram.core.messages import one_speaker
+from engram.core.messages import Message, one_speaker
 from engram.core.text import fold
 from engram.pipeline.offline_keep import third_person_sentence
 from engram.pipeline.offline_keys import anchors, conflicts, content, fact_key, stem, words
-from engram.pipeline.offline_rewrite import with_speaker, without_speaker
+from engram.pipeline.offline_rewrite import in_first_person, with_speaker, without_speaker
 from engram.pipeline.offline_rules import About, Extraction, Key, Statement, extract_statements
 from engram.prompts.extract import Event, ExtractInput, ExtractOutput, Fact, Relation
 
@@ -65,8 +65,8 @@ def offline_extract(data: ExtractInput) -> ExtractOutput:
         about: About = "agent" if i < len(abouts) and abouts[i] == "agent" else "user"
         stored.append(_Stored(i, text, fact_key(text), about, speaker, shown))
     extraction = extract_statements(
-        data.messages, data.today, speakers=_speakers(data), existing=[s.text for s in stored],
-        recent=data.recent,
+        _own_name_as_i(data), data.today, speakers=_speakers(data),
+        existing=[s.text for s in stored], recent=data.recent,
     )  # fmt: skip
     reconciler = _Reconciler(stored, data)
     for statement in extraction.statements:
@@ -76,6 +76,20 @@ def offline_extract(data: ExtractInput) -> ExtractOutput:
     if not extraction.statements:
         output.notes.append(_nothing_found(extraction, data))
     return output
+
+
+def _own_name_as_i(data: ExtractInput) -> list[Message]:
+    """The user's messages with the scope's user, named as a sentence's subject, in the first
+    person ("Ana is vegan" in user "ana"'s scope reads "I am vegan"): the rules read statements
+    about the speaker in the first person."""
+    user = data.user_id
+    if not user or data.agent_scope:
+        return data.messages
+    return [
+        replace(m, content=in_first_person(m.content, user))
+        if m.role == "user" and (m.name is None or _same_name(m.name, user)) else m
+        for m in data.messages
+    ]  # fmt: skip
 
 
 def _speakers(data: ExtractInput) -> dict[str, About]:
