@@ -251,6 +251,39 @@ def test_each_store_counts_what_a_candidate_states(memory: Memory) -> None:
     assert detail[texts[0]] < detail[texts[1]] < detail[texts[2]] == 1.0
 
 
+def test_a_memorys_score_does_not_depend_on_how_many_results_are_asked_for(
+    memory: Memory,
+) -> None:
+    """More results than the recipe's candidates widen the retrievers; what is read from the
+    other candidates (neighbours, the speaker named) is read from those a search for fewer
+    has, so a wider pool only adds candidates: mem0 1.x's default of 100 and 2.x's 20 give
+    every memory the same score."""
+    words = ["garden", "tomatoes", "basil", "hiking", "trail", "lake", "chess", "club", "jazz",
+             "piano", "bakery", "bread", "Lisbon", "trip", "kayak", "river"]  # fmt: skip
+    turns = []
+    for i in range(160):
+        a, b, c = words[i % 16], words[(i * 7) % 16], words[(i * 11) % 16]
+        speaker = ("Ana", "Bo", "Cy")[i % 3]
+        turns.append({"role": "user", "name": speaker, "content": f"{a} and {b}, then {c} {i}"})
+    for i in range(0, 160, 8):  # conversations of 8 lines: each line has neighbours
+        memory.add(turns[i : i + 8], user_id="u", infer=False)
+    for query in ("What did Ana say about the garden and basil?", "jazz piano club", "Lisbon trip"):
+        found = {k: memory.search(query, user_id="u", top_k=k, explain=True)["results"]
+                 for k in (5, 20, 50, 100, 200)}  # fmt: skip
+        scores = {k: {r["id"]: r["score"] for r in hits} for k, hits in found.items()}
+        for k, hits in found.items():
+            assert len(hits) == min(k, 160)
+            assert [r["score"] for r in hits] == sorted((r["score"] for r in hits), reverse=True)
+            for other in found:
+                assert all(
+                    scores[other][i] == s for i, s in scores[k].items() if i in scores[other]
+                )
+        assert [r["id"] for r in found[50][:20]] == [r["id"] for r in found[20]]
+        wider = {r["id"] for r in found[200][:20]}  # it holds the 20's best, and maybe better
+        assert all(r["id"] in wider for r in found[20] if r["score"] > found[200][19]["score"])
+        assert any("neighbours" in r["explain"] for r in found[200])
+
+
 def test_replies_are_embedded_with_the_turn_they_answer(memory: Memory) -> None:
     memory.add(
         [

@@ -126,10 +126,10 @@ async def _search(
 ) -> tuple[SearchResult, bool]:
     """The results, and whether they taught a new name of the subject that the query uses."""
     period = _period(ctx, request)
-    found, linked, relations = await _gather(
+    found, base, linked, relations = await _gather(
         ctx, request, phrase(request.query, names or []), period
     )
-    scores = _score(ctx, request, found, linked, period)
+    scores = _score(ctx, request, found, base, linked, period)
     # Best first; of two equal scores, the newer memory first (created_at is UTC ISO 8601).
     pairs = zip(found, scores, strict=True)
     ranked = sorted(pairs, key=lambda pair: pair[0].created_at, reverse=True)
@@ -165,6 +165,24 @@ async def _search(
     return out, False
 
 
+def _base_pool(found: list[Candidate], recipe: Recipe, top_k: int) -> set[str] | None:
+    """When more results are asked for than the recipe's `candidates`, the retrievers are asked
+    for more, and the candidates a search for fewer would have (each retriever's best
+    `candidates`, and the graph's) are its base pool: what is read from the other candidates
+    (a turn's neighbours, the speaker the query names, whether the period's memories are few)
+    is read from it alone. So a memory's score does not depend on how many results are asked
+    for: a wider pool only adds candidates (a v1-style call's 100 and a v2-style call's 20
+    give the same scores). None when every candidate is in it."""
+    if top_k <= recipe.candidates:
+        return None
+    by_vector = sorted(found, key=lambda c: -c.vector)[: recipe.candidates]
+    matched = [c for c in found if c.keyword > 0]
+    by_keyword = sorted(matched, key=lambda c: -c.keyword)[: recipe.candidates]
+    vector = recipe.uses("vector")
+    base = {c.memory_id for c in (*(by_vector if vector else ()), *by_keyword)}
+    return base | {c.memory_id for c in found if not c.vector and not c.keyword}  # the graph's
+
+
 def _stance(record: MemoryRecord) -> float:
     """A memory's stance (`core.text.stance`); none for a turn a named speaker said verbatim: it
     is a line of a conversation, not a statement of what the scope's subject likes or cannot
@@ -185,7 +203,7 @@ def _period(ctx: Context, request: SearchRequest) -> Period | None:
 
 async def _gather(
     ctx: Context, request: SearchRequest, phrasing: Phrasing, period: Period | None
-) -> tuple[list[Candidate], dict[str, float], list[Relation]]:
+) -> tuple[list[Candidate], set[str] | None, dict[str, float], list[Relation]]:
     """Candidates from every retriever. The full-text query and the graph lookup need no
     embedding: they run in the store's threads (or connections) while the query is embedded,
     and the full text may still be running while the store finds the nearest vectors. When the
@@ -221,18 +239,22 @@ async def _gather(
             n_keyword=pool if terms else 0, show_expired=request.show_expired,
             extra_ids=list(linked) if recipe.uses("graph") else [], keyword=keyword,
         )  # fmt: skip
-        if period is not None and not period.any_year and _few_in(period, found):
-            found = _merged(found, await ctx.store.candidates(
+        base = _base_pool(found, recipe, request.top_k)
+        based = found if base is None else [c for c in found if c.memory_id in base]
+        if period is not None and not period.any_year and _few_in(period, based):
+            more = await ctx.store.candidates(
                 vector, terms, combine(request.where, _within(period)), today=today,
                 n_vector=PERIOD_CANDIDATES if vector is not None else 0, n_keyword=0,
                 show_expired=request.show_expired,
-            ))  # fmt: skip
+            )  # fmt: skip
+            found = _merged(found, more)
+            base = None if base is None else base | {c.memory_id for c in more}
     except BaseException:
         for task in (keyword, graph):
             if task is not None:
                 task.cancel()
         raise
-    return found, linked, relations
+    return found, base, linked, relations
 
 
 def _few_in(period: Period, found: list[Candidate]) -> bool:
@@ -260,13 +282,15 @@ def _score(
     ctx: Context,
     request: SearchRequest,
     found: list[Candidate],
+    base: set[str] | None,
     linked: dict[str, float],
     period: Period | None,
 ) -> list[Scores]:
     """Every candidate's components, fused by the recipe, lifted when it happened in the period
-    the query asks about, then by its neighbours."""
+    the query asks about, then by its neighbours (those in the base pool: `_base_pool`)."""
     now = ctx.clock()
-    speaker = named_speaker(request.query, {c.actor_id for c in found if c.actor_id})
+    speakers = {c.actor_id for c in found if c.actor_id and (base is None or c.memory_id in base)}
+    speaker = named_speaker(request.query, speakers)
     scores = [
         Scores(
             vector=c.vector,
@@ -284,6 +308,10 @@ def _score(
         places = [period.score(date.fromisoformat(c.created_at[:10])) for c in found]
         lift_in_time(scores, places, request.recipe)
     position = {c.memory_id: i for i, c in enumerate(found)}
-    adjacent = [[position[n] for n in c.neighbours if n in position] for c in found]
+    adjacent = [
+        [position[n] for n in c.neighbours if n in position
+         and (base is None or n in base)]
+        for c in found
+    ]  # fmt: skip
     smooth(scores, adjacent, request.recipe)
     return scores
