@@ -185,7 +185,7 @@ CONTENT_CHARS = 600  # a memory's content words are counted in this many first c
 _LONG_WORD = re.compile(r"\w\w+", re.UNICODE)
 
 
-@functools.lru_cache(maxsize=8192)  # texts of at most CONTENT_CHARS: a few MB at most
+@functools.lru_cache(maxsize=8192)  # texts of at most CONTENT_CHARS: 20 MB at most
 def content_words(text: str) -> int:
     """How many distinct words of the text are not stopwords (single letters left out): how much
     a memory states ("Thanks, see you!" 2, a line that tells of a trip 10 or more). Search counts

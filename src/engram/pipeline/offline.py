@@ -30,7 +30,8 @@ from engram.core.messages import Message, one_speaker
 from engram.core.text import fold
 from engram.pipeline.offline_keep import third_person_sentence
 from engram.pipeline.offline_keys import anchors, conflicts, content, fact_key, stem, words
-from engram.pipeline.offline_rewrite import in_first_person, with_speaker, without_speaker
+from engram.pipeline.offline_own_name import in_first_person
+from engram.pipeline.offline_rewrite import with_speaker, without_speaker
 from engram.pipeline.offline_rules import About, Extraction, Key, Statement, extract_statements
 from engram.prompts.extract import Event, ExtractInput, ExtractOutput, Fact, Relation
 

@@ -276,15 +276,16 @@ _LEAD_ADVERBS = {"still", "just", "finally", "recently", "also", "already", "cur
 def with_subject(clause: str, past: set[str]) -> str | None:
     """A clause that drops its subject, as chat does, with it put back: "Moved to Berlin last
     year" -> "I moved to Berlin last year"; "Big fan of jazz here" -> "I'm a big fan of jazz";
-    "Working at Google" -> "I'm working at Google"; after an adverb too ("Still working on my
+    "Working at Google" -> "I'm working at Google"; after an adverb too ("Still working on a
     thesis", "Just got back from Rome"); "Been to Rome twice" -> "I've been to Rome twice". None
-    when it does not read as one."""
+    when it does not read as one ("Alfred called yesterday": a name, then its verb)."""
     words = clause.split()
     if len(words) < 2 or not words[0][:1].isalpha():
         return None
     first = words[0].lower()
     if first in ("name", "name's"):
         return f"My {clause}"
+    clause = clause[:1].lower() + clause[1:]  # the subject goes first: "I'm working", not "Working"
     if first in _STATE_ADJECTIVES:
         text = re.sub(r"\s+here$", "", clause)
         if first in ("big", "huge"):
@@ -294,13 +295,15 @@ def with_subject(clause: str, past: set[str]) -> str | None:
     while lead < len(words) - 2 and words[lead].lower() in _LEAD_ADVERBS:
         lead += 1
     verb = words[lead].lower()
-    clause = clause[:1].lower() + clause[1:]  # the subject goes first: "I'm working", not "Working"
     if verb == "been" and lead + 1 < len(words):
         return f"I've {clause}"
     stem = verb.removesuffix("ing")
     gerund = stem != verb and len(stem) >= 3 and re.search("[aeiouy]", stem)
     if gerund and verb not in _NOT_GERUNDS and _DROPPED_AFTER_GERUND.match(words[lead + 1]):
         return None if _FINITE.search(clause) else f"I'm {clause}"
+    after = words[lead + 1].lower()
+    if after in past or (after.endswith("ed") and len(after) > 4):
+        return None  # "Alfred called yesterday": a name, then its verb
     if verb in past or (verb.endswith("ed") and len(verb) > 4):
         return f"I {clause}"
     return None

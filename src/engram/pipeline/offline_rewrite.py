@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from engram.core.text import fold
-
 About = Literal["user", "agent"]
 
 NAME_WORD = r"[A-Z][\w'-]+"
@@ -194,85 +192,3 @@ def without_speaker(text: str, speaker: str | None) -> str:
         if text.startswith(prefix) and len(text) > len(prefix):
             return clean(text[len(prefix) :])
     return text
-
-
-_BASE = {"is": "am", "has": "have", "does": "do", "doesn't": "don't", "isn't": "am not",
-         "hasn't": "haven't", "goes": "go"}  # fmt: skip
-_SAME = {"was", "wasn't", "will", "won't", "would", "wouldn't", "can", "can't", "cannot", "could",
-         "couldn't", "should", "shouldn't", "might", "must", "did", "didn't", "used", "had",
-         "hadn't"}  # fmt: skip
-_ADVERBS = {
-    "never",
-    "also",
-    "still",
-    "just",
-    "always",
-    "often",
-    "usually",
-    "sometimes",
-    "recently",
-    "now",
-    "really",
-    "only",
-    "rarely",
-    "mostly",
-    "already",
-    "finally",
-}
-# After "Ana's": "is" rather than "her" ("Ana's allergic to nuts", "Ana's moving to Oslo").
-_IS_AFTER = {"a", "an", "the", "not", "allergic", "intolerant", "vegan", "vegetarian",
-             "pescatarian", "married", "single", "engaged", "divorced", "from", "based", "retired",
-             "pregnant", "afraid", "scared", "very", "so", "really", "also", "still", "never",
-             "always", "now", "currently"}  # fmt: skip
-
-
-def in_first_person(text: str, name: str) -> str:
-    """A user's sentences whose subject is the scope's own user, named ("Ana is vegan" in
-    Ana's scope), put in the first person, as the rules read statements: "I am vegan"; "Ana
-    loves hiking" -> "I love hiking"; "Ana's sister lives in Rome" -> "My sister lives in Rome".
-    `name` is compared as names are (case and accents aside, "ana_maria" for "Ana María"). A
-    sentence whose verb is not one of these forms stays as it is."""
-    out = []
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
-        out.append(_first_person(sentence, name))
-    return " ".join(out)
-
-
-def _first_person(sentence: str, name: str) -> str:
-    words = sentence.split(" ")
-    for size in (3, 2, 1):  # "Ana María López", "Ana María", "Ana"
-        head = " ".join(words[:size])
-        possessive = head.endswith(("'s", "\u2019s"))
-        said = head[:-2] if possessive else head
-        if len(words) <= size or not said[:1].isupper() or _alnum(said) != _alnum(name):
-            continue
-        rest = words[size:]
-        if possessive:
-            next_word = rest[0].lower()
-            is_ = next_word in _IS_AFTER or (next_word.endswith("ing") and len(next_word) > 5)
-            return " ".join(["I am" if is_ else "My", *rest])
-        adverbs = 0  # "Ana never eats meat": the verb after them
-        while adverbs < len(rest) - 1 and rest[adverbs].lower() in _ADVERBS:
-            adverbs += 1
-        verb, before, after = rest[adverbs].lower(), rest[:adverbs], rest[adverbs + 1 :]
-        if verb in _BASE:
-            return " ".join(["I", *before, _BASE[verb], *after])
-        if verb in _SAME or verb in PAST or (verb.endswith("ed") and verb not in NOT_PAST):
-            return " ".join(["I", *rest])
-        if re.fullmatch(r"[a-z]{3,}s", verb) and not verb.endswith("ss"):
-            return " ".join(["I", *before, _plain(verb), *after])
-        return sentence
-    return sentence
-
-
-def _plain(verb: str) -> str:
-    """ "loves" -> "love", "studies" -> "study", "watches" -> "watch"."""
-    if verb.endswith("ies") and len(verb) > 4:
-        return verb[:-3] + "y"
-    if verb.endswith(("ches", "shes", "sses", "xes", "zes", "oes")):
-        return verb[:-2]
-    return verb[:-1]
-
-
-def _alnum(text: str) -> str:
-    return "".join(ch for ch in fold(text) if ch.isalnum())

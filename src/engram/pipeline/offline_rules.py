@@ -187,9 +187,6 @@ class _Reader:
             if restored is None:
                 return text, clauses.NOT_ABOUT_SPEAKER
             text, reason = restored, clauses.skip_reason(restored, assistant=assistant)
-        elif reason is None and (restored := clauses.with_subject(text, PAST)) is not None:
-            # "Working on my thesis about reefs": about the speaker, still without its subject
-            text, reason = restored, clauses.skip_reason(restored, assistant=assistant)
         if reason == clauses.BACK_REFERENCE and self.antecedent:
             text = clauses.resolved(text, self.antecedent)
             reason = clauses.skip_reason(text, assistant=assistant)
