@@ -60,7 +60,8 @@ class Recipe:
 # vector 0.6, keyword 0.235, speaker 0.16, recency 0.005. Recency is a tie-breaker: LoCoMo's
 # questions never prefer newer memories, but of two equal ones the newer comes first. Then
 # `detail` 0.2, its share taken from the others alike (grid detail: every fold chose 0.2):
-# held out, all@10 0.733 on turns (0.720 without it) and 0.604 on extracted memories (0.607).
+# turns, all@10 0.733 in-sample (0.720 without it), 0.724-0.733 held out; extracted memories
+# 0.604-0.607 held out (bench/README.md).
 _HYBRID = {"vector": 0.48, "keyword": 0.188, "speaker": 0.128, "recency": 0.004, "detail": 0.2}
 RECIPES: dict[str, Recipe] = {
     "vector": Recipe("vector", {"vector": 1.0}, feedback=0.0),
