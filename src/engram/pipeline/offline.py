@@ -27,10 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from engram.core.messages import Message, one_speaker
-from engram.core.text import fold
 from engram.pipeline.offline_keep import third_person_sentence
 from engram.pipeline.offline_keys import anchors, conflicts, content, fact_key, stem, words
-from engram.pipeline.offline_own_name import in_first_person
+from engram.pipeline.offline_own_name import in_first_person, same_name
 from engram.pipeline.offline_rewrite import with_speaker, without_speaker
 from engram.pipeline.offline_rules import About, Extraction, Key, Statement, extract_statements
 from engram.prompts.extract import Event, ExtractInput, ExtractOutput, Fact, Relation
@@ -88,7 +87,7 @@ def _own_name_as_i(data: ExtractInput) -> list[Message]:
         return data.messages
     return [
         replace(m, content=in_first_person(m.content, user))
-        if m.role == "user" and (m.name is None or _same_name(m.name, user)) else m
+        if m.role == "user" and (m.name is None or same_name(m.name, user)) else m
         for m in data.messages
     ]  # fmt: skip
 
@@ -117,7 +116,7 @@ class _Reconciler:
         named as the scope's user ("Alice" in `user_id="alice"`) is the user, whose facts said
         without a name are theirs too."""
         speakers = {statement.speaker}
-        if statement.speaker and _same_name(statement.speaker, self.data.user_id):
+        if statement.speaker and same_name(statement.speaker, self.data.user_id):
             speakers.add(None)
         return [
             s for s in self.stored
@@ -191,18 +190,6 @@ class _Reconciler:
             for other in contradicted:
                 if other.index not in self.used:
                     self.emit(statement, "DELETE", other.text, other)
-
-
-def _same_name(name: str, user_id: str | None) -> bool:
-    """ "Alice" and "alice", "Ana María" and "ana_maria": letters and digits alike, compared
-    as names are (`core.text.fold`)."""
-    if not user_id:
-        return False
-    return bool(_alnum(name)) and _alnum(name) == _alnum(user_id)
-
-
-def _alnum(text: str) -> str:
-    return "".join(ch for ch in fold(text) if ch.isalnum())
 
 
 def _same_key(key: Key | None, own: Sequence[_Stored]) -> tuple[_Stored, bool] | None:

@@ -94,5 +94,13 @@ def _plain(verb: str) -> str:
     return verb[:-1]
 
 
+def same_name(name: str, user_id: str | None) -> bool:
+    """ "Alice" and "alice", "Ana María" and "ana_maria": letters and digits alike, compared
+    as names are (`core.text.fold`)."""
+    if not user_id:
+        return False
+    return bool(_alnum(name)) and _alnum(name) == _alnum(user_id)
+
+
 def _alnum(text: str) -> str:
     return "".join(ch for ch in fold(text) if ch.isalnum())
