@@ -232,6 +232,22 @@ def test_of_two_equally_close_memories_the_one_that_states_more_is_first() -> No
     assert plain[0].total == plain[1].total and "detail" not in plain[0].parts
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Thanks, see you!", 2),
+        ("We hiked the ridge trail, camped by a lake and saw a bear", 7),
+        ("我上周和孩子们去了长城，我们在那里野餐。", 8),  # noqa: RUF001 - a Chinese comma
+        ("東京で新しい仕事を始めました。", 7),
+        ("我爱Python和机器学习", 4),  # "python" apart from the Chinese around it
+        ("ผมไปเที่ยวเชียงใหม่กับครอบครัว", 7),  # Thai, with its marks: a word per four
+        ("", 0),
+    ],
+)
+def test_what_a_memory_states_is_counted_in_any_script(text: str, words: int) -> None:
+    assert content_words(text) == words
+
+
 def test_each_store_counts_what_a_candidate_states(memory: Memory) -> None:
     """`explain` shows `detail` from the memory's own text on both stores; a long memory's
     words are counted in its first CONTENT_CHARS characters."""

@@ -183,6 +183,13 @@ def query_terms(query: str, limit: int = 32) -> list[str]:
 
 CONTENT_CHARS = 600  # a memory's content words are counted in this many first characters
 _LONG_WORD = re.compile(r"\w\w+", re.UNICODE)
+# Scripts written without spaces between words, and about how many characters a word of each
+# takes: Han and kana (Chinese, Japanese) 2; Thai, Lao, Myanmar and Khmer (with their vowel and
+# tone marks) 4.
+_UNSPACED = (
+    (re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"), 2),
+    (re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]+"), 4),
+)
 
 
 @functools.lru_cache(maxsize=8192)  # texts of at most CONTENT_CHARS: 20 MB at most
@@ -190,8 +197,16 @@ def content_words(text: str) -> int:
     """How many distinct words of the text are not stopwords (single letters left out): how much
     a memory states ("Thanks, see you!" 2, a line that tells of a trip 10 or more). Search counts
     them for every candidate, so stores pass a memory's first CONTENT_CHARS characters (a count
-    past scoring's DETAIL_WORDS changes nothing) and the counts of recent texts are kept."""
-    return len(set(_LONG_WORD.findall(text.lower())).difference(STOPWORDS))
+    past scoring's DETAIL_WORDS changes nothing) and the counts of recent texts are kept. Text
+    in a script without spaces between words (Chinese, Japanese, Thai) counts a word per few
+    characters (`_UNSPACED`)."""
+    unspaced = 0
+    for script, per_word in _UNSPACED:
+        runs = set(script.findall(text))
+        if runs:
+            unspaced += sum(len(run) // per_word for run in runs)
+            text = script.sub(" ", text)
+    return unspaced + len(set(_LONG_WORD.findall(text.lower())).difference(STOPWORDS))
 
 
 def fts_match(terms: list[str]) -> str:
