@@ -50,14 +50,17 @@ def in_first_person(text: str, name: str) -> str:
     """`text` with each sentence about the scope's user `name` in the first person (see the
     module); the text unchanged when none is. `name` is compared as names are: case and accents
     aside, letters and digits only ("ana_maria" for "Ana María")."""
-    if _alnum(name) in _NOT_NAMES or len(_alnum(name)) < 2:
+    folded = _alnum(name)
+    if folded in _NOT_NAMES or len(folded) < 2:
         return text
     parts = _SENTENCE_END.split(text)  # sentences and the spaces between them, kept
-    return "".join(_first_person(part, name) if i % 2 == 0 else part
+    return "".join(_first_person(part, folded) if i % 2 == 0 else part
                    for i, part in enumerate(parts))  # fmt: skip
 
 
-def _first_person(sentence: str, name: str) -> str:
+def _first_person(sentence: str, folded: str) -> str:
+    """The sentence in the first person when it starts with the user's name (`folded` by
+    `_alnum`); else as it is."""
     if sentence.rstrip().endswith("?"):  # a question stays one, as the user wrote it
         return sentence
     words = sentence.split(" ")
@@ -67,7 +70,7 @@ def _first_person(sentence: str, name: str) -> str:
         head = " ".join(words[:size])
         possessive = head.endswith(("'s", "\u2019s"))
         said = head[:-2] if possessive else head
-        if not said[:1].isupper() or _alnum(said) != _alnum(name):
+        if not said[:1].isupper() or _alnum(said) != folded:
             continue
         rest = words[size:]
         if possessive:
