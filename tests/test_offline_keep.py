@@ -238,6 +238,62 @@ def test_a_reply_is_about_the_speaker_only_when_asked_about_them() -> None:
     assert reply("What was your reading about?", "It was a reading of trans poets' stories.") == [
         "Ana: It was a reading of trans poets' stories"
     ]
+    # a question about what they were talking of ("it") asks about the speaker's life too
+    assert reply("Never been to one. What was it about?", "It was a reading of trans poetry.") == [
+        "Ana: It was a reading of trans poetry"
+    ]
+
+
+def test_an_answer_needs_no_anchor_of_its_own() -> None:
+    def reply(question: str, answer: str) -> list[str]:
+        out = offline_extract(
+            ExtractInput(
+                messages=[Message("user", answer, "Ana")], today="2024-01-15",
+                recent=[Message("user", question, "Bob")],
+            )
+        )  # fmt: skip
+        return [f.text for f in out.facts]
+
+    asked = "What was the hardest part of your first season?"
+    assert reply(asked, "Fitting into the new team's style of play during pre-season.") == [
+        "Ana: Fitting into the new team's style of play during pre-season"
+    ]
+    # a reaction says nothing, whoever it names
+    assert reply(asked, "Sounds great, Bob!") == []
+    assert reply(asked, "Must have been an amazing season for everyone!") == []
+    # once the speaker asks back or turns to the other speaker, the answer is over
+    assert reply(asked, "How about yours? The weather was awful all winter long.") == []
+    # not an answer: the question is general knowledge
+    assert (
+        reply("Where is the Eiffel Tower?", "The tower stands in central Paris by the Seine.") == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        (
+            "I made a dairy-free chocolate cake last weekend, maybe you would like that!",
+            "Mel made a dairy-free chocolate cake last weekend",
+        ),
+        (
+            "This book I read last year reminds me to pursue my dreams, just like you are doing!",
+            "This book Mel read last year reminds Mel to pursue Mel's dreams",
+        ),
+        (
+            "I hope you feel better soon, my sister had the flu last week too.",
+            "Mel's sister had the flu last week",
+        ),
+        ("You should try yoga, it helped my back a lot.", None),  # "it" is the part left out
+        ("If you ever visit Lisbon, I can show you around.", None),
+        ("Congrats on the new job, I know you worked hard for it.", None),
+        ("I'm so happy they gave you a warm welcome back.", None),
+    ],
+)
+def test_what_a_sentence_says_to_the_other_speaker_is_left_out(
+    sentence: str, expected: str | None
+) -> None:
+    assert kept(sentence, "Mel", {}, own_part=True) == expected
 
 
 def test_a_named_speakers_restriction_keeps_its_stance(memory: Memory) -> None:

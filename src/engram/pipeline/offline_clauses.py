@@ -249,6 +249,21 @@ def addressed(text: str) -> bool:
     return _SECOND_PERSON.search(text) is not None
 
 
+_REFERS_BACK = _m(r"\b(?:it|its|they|them|their|he|him|his|she|her|that|this|those|these|there)\b")
+
+
+def asks_about(text: str | None) -> bool:
+    """Whether the text asks the other speaker a question about their life ("How was your
+    trip?") or about what they were talking of ("What was it about?"), not a question of
+    general knowledge ("Where is the Eiffel Tower?")."""
+    if not text or "?" not in text:
+        return False
+    return any(
+        q.rstrip(" \"')").endswith("?") and (addressed(q) or _REFERS_BACK.search(q) is not None)
+        for q in sentences(text)
+    )
+
+
 def about_speaker(clause: str) -> bool:
     return _FIRST_PERSON.search(clause) is not None
 

@@ -45,7 +45,10 @@ _ANCHOR = re.compile(r"\b(?:i|i'm|i've|i'll|i'd|me|my|mine|myself|we|we're|we've
                      r"us|our|ours|ourselves)\b(?![-'])", re.I)  # fmt: skip
 _AROUND_WORDS = sorted({re.escape(w) + "s?" for w in PEOPLE | PETS}, key=len, reverse=True)
 _AROUND = re.compile(
-    rf"\b(?:{'|'.join(_AROUND_WORDS)}|kids|children|family|parents|siblings|folks)\b", re.I
+    rf"\b(?:{'|'.join(_AROUND_WORDS)}|kids|children|family|parents|siblings|folks|"
+    r"(?:the|my|our|his|her)\s+(?:doctor|therapist|coach|teacher|mentor|manager|landlord|vet|"
+    r"trainer|team|class|students?|clients?|customers?))\b",
+    re.I,
 )
 _ANNOTATION = re.compile(r"\[(?:[\w ]{1,20}:\s*)?([^\[\]]{0,2000})\]")  # "[image: a photo of ...]"
 _REQUEST = re.compile(
@@ -54,6 +57,12 @@ _REQUEST = re.compile(
     r"can you|could you|would you|will you|feel free|imagine|wish me)\b",
     re.I,
 )
+_PARTS = re.compile(r"\s*(?:[,;]|\s[-\u2013\u2014]+|[-\u2013\u2014]+\s)\s*")  # "..., maybe you"
+_REACTION = re.compile(r"^(?:sounds|looks|seems|must|maybe|hope|glad|good luck|keep)\b", re.I)
+_VOCATIVE = re.compile(r"^(?-i:[A-Z])\w+,\s+|,\s+(?-i:[A-Z])\w+\W*$")  # "Jo, ...", "..., Jo!"
+_REACTIONS = {"great", "awesome", "amazing", "cool", "nice", "fun", "good", "wonderful",
+              "fantastic", "lovely", "sweet", "beautiful", "glad", "sounds", "looks", "seems",
+              "totally", "definitely", "sure", "bet", "wow", "haha", "lol", "thanks"}  # fmt: skip
 _SPEAKER_FIRST = re.compile(r"^(?:i|i'm|i've|i'll|i'd|we|we're|we've|we'll|we'd)\s", re.I)
 _HEADING = re.compile(r"^[^:.!?]*:\s+(?=\S)|^[^:.!?]*:\s*$")  # "Quick update on my life:"
 _GOES_ON = re.compile(r"^(?:it|it's|they|they're|they've|he|he's|she|she's|this|that|these|"
@@ -83,8 +92,11 @@ _PRONOUN = re.compile(
     rf"(?:\s+(?P<adverb>(?:(?:{_ADVERBS})\s+){{1,2}})?(?P<verb>[a-z][a-z']*))?"
     r"|(?P<me>(?i:me|myself))|(?P<my>(?i:my|mine)))\b(?![-'])"
 )
-# Not the pronoun: a Roman numeral ("type I diabetes", "World War I", "Episode I").
+# Not the pronoun: a Roman numeral ("type I diabetes", "World War I", "Episode I"); but "this
+# book I read", "every class I take": a noun after a determiner, then a relative clause.
 _NUMBERED = re.compile(
+    r"(?<!\bthis )(?<!\bthat )(?<!\bthe )(?<!\ba )(?<!\bevery )(?<!\bwhich )(?<!\bwhat )"
+    r"(?<!\bany )(?<!\bmy )(?<!\bour )(?<!\byour )(?<!\bhis )(?<!\bher )(?<!\btheir )"
     r"\b(?:type|part|episode|chapter|phase|act|volume|stage|grade|level|class|season|book|"
     r"henry|louis|george|elizabeth|charles|james|edward|william|richard|(?-i:War))\s$",
     re.I,
@@ -92,11 +104,22 @@ _NUMBERED = re.compile(
 
 
 def kept(
-    sentence: str, speaker: str | None, known: dict[str, str], *, going_on: bool = False
+    sentence: str,
+    speaker: str | None,
+    known: dict[str, str],
+    *,
+    going_on: bool = False,
+    answering: bool = False,
+    own_part: bool = False,
 ) -> str | None:
     """The sentence as a self-contained memory of `speaker` (None: the user), or None when it is
     not worth keeping. `going_on`: a sentence before it in the message was kept or read as a
-    fact, so one that starts with a pronoun goes on about what the message is about."""
+    fact, so one that starts with a pronoun goes on about what the message is about.
+    `answering`: the sentence answers what the other speaker asked about the speaker's life, so
+    it needs no anchor of its own ("Fitting in with the new team was the hardest part" to "What
+    was hard about your first season?") when it says more than a reaction would. `own_part`:
+    every clause of the sentence spoke to the other speaker, so only a part that does not is
+    kept ("I made a cake last week, maybe you'd like it")."""
     annotation = _ANNOTATION.fullmatch(sentence.strip())
     sentence = annotation.group(1) if annotation else _ANNOTATION.sub(" ", sentence)
     sentence = _HEADING.sub("", sentence)
@@ -108,11 +131,16 @@ def kept(
     if _REQUEST.match(text):  # "Tell me a joke about my job", "Thanks for the advice on my CV"
         return None
     reason = clauses.skip_reason(text, assistant=False)
-    if reason == clauses.ABOUT_OTHER and _SPEAKER_FIRST.match(text):
+    if reason == clauses.ABOUT_OTHER and (own := _own_part(text)) is not None:
+        text, reason = own, clauses.skip_reason(own, assistant=False)
+    elif own_part:
+        return None
+    elif reason == clauses.ABOUT_OTHER and _SPEAKER_FIRST.match(text):
         reason = None  # "I took your recommendation and watched ...": the speaker's doing
     if reason not in (None, *KEEPABLE):
         return None
-    if not _anchored(text, known, going_on=going_on, annotation=annotation is not None):
+    anchored = _anchored(text, known, going_on=going_on, annotation=annotation is not None)
+    if not anchored and not (answering and _an_answer(text, known)):
         return None
     if not informative(text):
         return None
@@ -120,6 +148,31 @@ def kept(
     if speaker and not re.search(rf"\b{re.escape(speaker)}\b", rewritten):
         return f"{speaker}: {rewritten[:1].upper()}{rewritten[1:]}"  # "we", or someone they know
     return rewritten[:1].upper() + rewritten[1:]
+
+
+def _own_part(text: str) -> str | None:
+    """What a sentence says of the speaker without its parts addressed to the other speaker:
+    "I made a dairy-free cake last week, maybe you'd like it" -> "I made a dairy-free cake last
+    week"; None when no part is the speaker's own ("If you visit Lisbon, I can show you around")
+    or what is left refers back to a part left out ("You should try yoga, it helped my back")."""
+    parts = [p.strip() for p in _PARTS.split(text) if p.strip()]
+    own = [p for p in parts if not clauses.addressed(p)]
+    if not own or len(own) == len(parts) or (own[0] != parts[0] and _GOES_ON.match(own[0])):
+        return None
+    rest = ", ".join(own)
+    return rest if _ANCHOR.search(rest) else None
+
+
+def _an_answer(text: str, known: dict[str, str]) -> bool:
+    """Whether an unanchored sentence of a reply says more than a reaction ("Sounds great,
+    Jo", "Must have been amazing"): it does not start as one, and it has a content word more
+    than `informative` asks, reactions and the names the memories know not counted."""
+    if _REACTION.match(text):
+        return False
+    names = {n.lower() for n in known}
+    words = re.findall(r"[\w'+-]+", _VOCATIVE.sub("", text).lower())
+    found = [w for w in words if w not in _FUNCTION and w not in _REACTIONS and w not in names]
+    return sum(len(w) > 1 for w in found) > MIN_CONTENT
 
 
 def informative(text: str) -> bool:

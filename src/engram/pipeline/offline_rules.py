@@ -107,8 +107,9 @@ class _Reader:
         self.corrective = clauses.corrective(text)
         answered, text = clauses.answered(text, asked)
         found = self.clause(answered, answered) if answered else []
-        # a reply to a question the other speaker asked about the speaker's life
-        replying = asked is not None and "?" in asked and clauses.addressed(asked)
+        # a reply to a question the other speaker asked about the speaker's life; its sentences
+        # answer it until the speaker asks something or turns to the other speaker
+        replying = answering = clauses.asks_about(asked)
         for whole in _WHOLE_SENTENCES.split(text):
             skipped, before = len(self.out.skipped), len(found)
             for sentence in clauses.sentences(whole):
@@ -120,10 +121,16 @@ class _Reader:
                     found += self.clause(part, part if len(parts) > 1 else sentence.strip())
             if whole.strip():
                 going_on = bool(found) or replying  # what the message, or the reply, is about
-                found += self.keep(whole, skipped, read=len(found) > before, going_on=going_on)
+                read = len(found) > before
+                found += self.keep(
+                    whole, skipped, read=read, going_on=going_on, answering=answering
+                )
+                answering = answering and "?" not in whole and not clauses.addressed(whole)
         return found
 
-    def keep(self, sentence: str, skipped: int, *, read: bool, going_on: bool) -> list[Statement]:
+    def keep(
+        self, sentence: str, skipped: int, *, read: bool, going_on: bool, answering: bool = False
+    ) -> list[Statement]:
         """A sentence whose clauses became no fact, or whose unread clauses say more than the
         facts `read` from the others ("I'm carving out some me-time each day - running,
         reading, or playing my violin"), kept as said when it is informative (`offline_keep`);
@@ -132,11 +139,15 @@ class _Reader:
             s.text for s in self.out.skipped[skipped:]
             if s.reason in KEEPABLE and not s.text.endswith(":")  # not a heading
         ]  # fmt: skip
-        if self.role == "assistant" or not unread:
+        addressed = any(s.reason == clauses.ABOUT_OTHER for s in self.out.skipped[skipped:])
+        if self.role == "assistant" or not (unread or addressed):
             return []
         if read and not informative(" ".join(unread)):
             return []
-        text = kept(sentence, self.speaker, self.known, going_on=going_on or read)
+        text = kept(
+            sentence, self.speaker, self.known, going_on=going_on or read, answering=answering,
+            own_part=not unread,
+        )  # fmt: skip
         if text is None:
             return []
         del self.out.skipped[skipped:]
