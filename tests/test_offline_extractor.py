@@ -13,6 +13,7 @@ from engram.core.dates import resolve_relative_dates
 from engram.core.messages import Message
 from engram.pipeline.evaluate import Scored, score
 from engram.pipeline.offline import offline_extract
+from engram.pipeline.offline_rewrite import is_past
 from engram.prompts.extract import ExtractInput, ExtractOutput
 from engram.providers.embedders.hashing import HashingEmbedder
 from engram.providers.llm.openai import OpenAILLM
@@ -92,10 +93,42 @@ def test_relative_dates(text: str, expected: str) -> None:
         ("Met three days ago", True, "Met on 2026-03-07"),
         ("Moves in a few months", False, "Moves in June 2026"),
         ("Plays poker every Friday", False, "Plays poker every Friday"),
+        ("In hospital since Sunday", False, "In hospital since 2026-03-08"),  # gone by
+        ("Vegan since last month", False, "Vegan since February 2026"),
     ],
 )
 def test_relative_dates_follow_the_tense(text: str, past: bool, expected: str) -> None:
     assert resolve_relative_dates(text, TODAY, past=past) == expected
+
+
+@pytest.mark.parametrize(
+    ("clause", "past"),
+    [
+        ("I went to Rome in May", True),
+        ("Went to Rome in May", True),  # no subject: its first word
+        ("Did my first 14 km on Sunday", True),
+        ("Rose loves Rome in May", False),  # a name, not "rose"
+        ("I signed up for the Bristol half marathon in May", False),  # arranged: the event's date
+        ("Signed up for a charity 10k in June", False),
+        ("Priya booked a table for Friday", False),
+        ("We bought concert tickets for Saturday", False),
+        ("Read a great book on Sunday", False),  # "read": present as well
+    ],
+)
+def test_the_tense_that_reads_a_clause_dates(clause: str, past: bool) -> None:
+    assert is_past(clause) is past
+
+
+@pytest.mark.parametrize(
+    ("said", "stored"),
+    [
+        ("I love 5 kinds of tteok", "Loves 5 kinds of tteok"),  # "ok" is the word's, no tag
+        ("I bought a new wok", "Bought a new wok"),
+        ("I love hiking, lol", "Loves hiking"),
+    ],
+)
+def test_a_trailing_tag_is_a_whole_word(memory: Memory, said: str, stored: str) -> None:
+    assert [r["memory"] for r in memory.add(said, user_id="u")["results"]] == [stored]
 
 
 def test_offline_reconciliation_end_to_end(memory: Memory) -> None:

@@ -38,7 +38,19 @@ def resolve_relative_dates(text: str, today: str, *, past: bool = False) -> str:
         ref = date.fromisoformat(today[:10])
     except ValueError:
         return text
-    return _PHRASE.sub(lambda m: _absolute(m.group("rel").lower(), ref, past), text)
+    return _PHRASE.sub(lambda m: _resolved(m, ref, past), text)
+
+
+def _resolved(match: re.Match[str], ref: date, past: bool) -> str:
+    """One phrase; after "since" it is gone by, and its own preposition is dropped ("since
+    Tuesday" -> "since 2026-01-20", not "since on 2026-01-27")."""
+    phrase = match.group("rel").lower()
+    if not _SINCE.search(match.string[: match.start()]):
+        return _absolute(phrase, ref, past)
+    return re.sub(r"^(?:on|in) (?:the week of )?", "", _absolute(phrase, ref, True))
+
+
+_SINCE = re.compile(r"\bsince\s+$", re.I)
 
 
 def _absolute(phrase: str, ref: date, past: bool) -> str:

@@ -49,7 +49,7 @@ _CLAUSES = re.compile(
     r"|,\s+(?=(?-i:[A-Z])[\w'-]*(?: (?-i:[A-Z])[\w'-]*)* (?:is|are|was|were)\b)",
     re.I,
 )
-_TAG = _m(r",?\s*(?:remember|right|you know|ok|okay|lol|haha|:\)|:D)\?*$")
+_TAG = _m(r",?\s*(?:\b(?:remember|right|you know|ok|okay|lol|haha)|:\)|:D)\?*$")
 _LEAD = _m(
     r"^(?:(?:hi|hello|hey|well|so|honestly|also|oh|oh no|oh well|ah|btw|by the way|anyway|ok|"
     r"okay|yeah|yes|yep|yup|no|nope|nah|and|but|plus|guess what|fun fact|funny thing|these days|"

@@ -60,7 +60,15 @@ class Statement:
 
 
 def is_past(clause: str) -> bool:
-    """Whether a clause speaks of the past (its first verb after the subject)."""
+    """Whether a clause speaks of the past (its first verb after the subject, or its first word
+    when it has no subject: "Did my first 10k on Sunday"), so that its dates are read as ones
+    gone by. Not when it arranges something ("Signed up for the half marathon in May", "I
+    booked a table for Friday"): its dates are the coming event's."""
+    if _ARRANGED.search(clause):
+        return False
+    bare = _BARE_PAST.match(clause)
+    if bare and bare.group(1).lower() not in _PRESENT_TOO:
+        return True
     match = re.match(
         r"^(?:i|we|it|[A-Z][\w'-]+)(?:'ve| have| had)?\s+(?:\w+ly\s+)?([\w']+)", clause, re.I
     )
@@ -68,6 +76,23 @@ def is_past(clause: str) -> bool:
         return False
     verb = match.group(1).lower()
     return verb in PAST or (verb.endswith("ed") and verb not in NOT_PAST)
+
+
+_ARRANGED = re.compile(
+    r"^(?:(?:i|we|[A-Z][\w'-]+)\s+)?(?:\w+ly\s+)?(?:signed up|booked|registered|enrolled|"
+    r"scheduled|reserved|arranged|planned|(?:bought|got) (?:\w+ )?tickets)\b",
+    re.I,
+)
+# A subject-less clause that starts with a past verb, then what a verb takes ("Went to Rome",
+# "Got a new job"), not a name with its own verb ("Rose loves Rome").
+_BARE_PAST = re.compile(
+    rf"^(?:\w+ly\s+)?({'|'.join(sorted(PAST))}|[a-z]{{3,}}ed)\s+"
+    r"(?:my|our|the|a|an|to|it|them|him|her|his|their|some|this|that|these|those|up|out|back|"
+    r"home|in|on|at|with|for|into|over|off|by|from)\b",
+    re.I,
+)
+_PRESENT_TOO = {"read", "set", "put", "let", "cut", "hit", "hurt", "quit", "split",
+                *NOT_PAST}  # fmt: skip
 
 
 def m(pattern: str) -> re.Pattern[str]:
