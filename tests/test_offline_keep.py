@@ -318,3 +318,34 @@ def test_a_speaker_named_as_the_user_is_the_user(memory: Memory) -> None:
     memory.add({"role": "user", "content": "I live in Rome.", "name": "Bob"}, user_id="ana")
     stored = {m["memory"] for m in memory.get_all(user_id="ana")["results"]}
     assert stored == {"Ana lives in Berlin", "Bob lives in Rome"}
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Marcus sprained his ankle, so he's out for three weeks.",
+         "Ali: Marcus sprained his ankle, so he's out for three weeks"),
+        ("Nora has been amazing, she does all the books and the website.",
+         "Ali: Nora has been amazing, she does all the books and the website"),
+        ("Doreen from the choir moved into the care home on Elm Road.",
+         "Ali: Doreen from the choir moved into the care home on Elm Road"),
+        ("Everyone loved the new playground downtown.", None),  # nobody named
+        ("Yesterday was long and exhausting at the office.", None),
+        ("Pizza dough needs about two days to rise properly.", None),  # no verb of news after it
+    ],
+)  # fmt: skip
+def test_news_of_someone_the_speaker_names_is_kept(sentence: str, expected: str | None) -> None:
+    assert kept(sentence, "Ali", {}) == expected
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Oh Jack, I'm sorry to hear that.",  # sympathy, to a named speaker
+        "I'm so sorry about that, really.",
+        "Amazing party, thanks for having us.",  # thanks, whatever comes before it
+        "Hahaha poor baby lol.",  # laughter says nothing
+    ],
+)
+def test_sympathy_thanks_and_laughter_are_not_kept(sentence: str) -> None:
+    assert kept(sentence, "Pearl", {}, answering=True) is None

@@ -85,7 +85,8 @@ _REMARK = _m(
     r"was wrong|stand corrected|changed my mind|(?:have |'ve )?come around|appreciate|understood|"
     r"get it|got it|noted|was thinking (?:of|about)|thought you meant|"
     r"can (?:see|imagine|tell)|can't wait|cannot wait|would say|must say|have to say|gotta say|"
-    r"admit|forgot)"
+    r"admit|forgot|(?:so |really |very |truly )?sorry (?:to hear|about that|for your|for the)|"
+    r"(?:so |really |very )?sorry$)"
 )
 # An assistant offering help, recording what it heard, or saying what it is not.
 _SERVICE = _m(
@@ -195,12 +196,16 @@ def with_others(clause: str) -> str:
     return f"I {match.group(2)} with {match.group(1)}" if match else clause
 
 
+_VOCATIVE = re.compile(r"^(?:[A-Z][\w'-]+),\s+(?=(?:I|I'm|I've|I'll|I'd|we|we're|my|our)\b)")
+
+
 def clean(clause: str) -> str:
     """Without discourse markers, filler adverbs and trailing filler."""
     previous = None
     while previous != clause:
         previous = clause
         clause = _LEAD.sub("", clause).strip(" ,")
+        clause = _VOCATIVE.sub("", clause)  # "Jack, I'm sorry to hear that"
         clause = _TRAILING.sub("", clause).strip(" ,")
     return re.sub(r"\s+", " ", _FILLERS.sub("", clause)).strip(" ,")
 

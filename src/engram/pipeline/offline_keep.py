@@ -32,8 +32,10 @@ thinking about going camping".
 
 from __future__ import annotations
 
+import calendar
 import re
 
+from engram.core.text import STOPWORDS
 from engram.pipeline import offline_clauses as clauses
 from engram.pipeline.offline_keys import PEOPLE, PETS
 from engram.pipeline.offline_rewrite import NOT_PAST, PAST, third_person
@@ -51,6 +53,23 @@ _AROUND = re.compile(
     re.I,
 )
 _ANNOTATION = re.compile(r"\[(?:[\w ]{1,20}:\s*)?([^\[\]]{0,2000})\]")  # "[image: a photo of ...]"
+_NAMED_SUBJECT = re.compile(
+    r"^(?P<name>(?-i:[A-Z])[a-z'-]+)(?:\s+(?:from|at|in|on)\s+(?:the\s+|my\s+|our\s+)?[\w-]+)?"
+    r"(?:\s+(?:just|finally|also|still|already|even|never|really|actually))?"
+    r"(?:\s+(?:has|had|have))?\s+(?P<verb>(?-i:[a-z])[a-z']+)\b",
+    re.I,
+)
+_BE = {"is", "was", "has", "had", "been", "got", "gets", "will"}
+_NOT_NAMES = {*STOPWORDS, *(m.lower() for m in calendar.month_name if m),
+              *(d.lower() for d in calendar.day_name), "everyone", "everybody", "someone",
+              "somebody", "nobody", "nothing", "everything", "something", "anyone", "anything",
+              "today", "yesterday", "tonight", "tomorrow", "people", "life", "work", "things",
+              "time", "weather", "traffic", "food", "dinner", "lunch", "breakfast", "school",
+              "nope", "yeah", "yep", "yes", "wow", "haha", "lol", "omg", "thanks", "ok",
+              "okay", "must", "should", "could", "would", "might", "can", "shall", "sounds",
+              "looks", "seems", "hope", "glad", "maybe", "guess", "gotta", "just", "still",
+              "also", "even", "never", "ever", "always", "sometimes", "everywhere", "nowhere",
+              "somewhere", "anyway", "besides", "otherwise"}  # fmt: skip
 _REQUEST = re.compile(
     r"^(?:please|pls|let's|let us|thanks|thank you|thx|tell|remind|give|show|help|recommend|"
     r"suggest|find|send|check out|look at|take a look|make sure|don't forget|do not forget|"
@@ -63,6 +82,7 @@ _VOCATIVE = re.compile(r"^(?-i:[A-Z])\w+,\s+|,\s+(?-i:[A-Z])\w+\W*$")  # "Jo, ..
 _REACTIONS = {"great", "awesome", "amazing", "cool", "nice", "fun", "good", "wonderful",
               "fantastic", "lovely", "sweet", "beautiful", "glad", "sounds", "looks", "seems",
               "totally", "definitely", "sure", "bet", "wow", "haha", "lol", "thanks"}  # fmt: skip
+_THANKS = re.compile(r"(?:^|(?<=[,;-]\s))(?:thanks|thank you|thx|cheers) for\b", re.I)
 _SPEAKER_FIRST = re.compile(r"^(?:i|i'm|i've|i'll|i'd|we|we're|we've|we'll|we'd)\s", re.I)
 _HEADING = re.compile(r"^[^:.!?]*:\s+(?=\S)|^[^:.!?]*:\s*$")  # "Quick update on my life:"
 _GOES_ON = re.compile(r"^(?:it|it's|they|they're|they've|he|he's|she|she's|this|that|these|"
@@ -131,9 +151,10 @@ def kept(
     if _REQUEST.match(text):  # "Tell me a joke about my job", "Thanks for the advice on my CV"
         return None
     reason = clauses.skip_reason(text, assistant=False)
-    if reason == clauses.ABOUT_OTHER and (own := _own_part(text)) is not None:
+    thanks = _THANKS.search(text) is not None  # "Amazing party, thanks for having us"
+    if (reason == clauses.ABOUT_OTHER or thanks) and (own := _own_part(text)) is not None:
         text, reason = own, clauses.skip_reason(own, assistant=False)
-    elif own_part:
+    elif own_part or thanks:
         return None
     elif reason == clauses.ABOUT_OTHER and _SPEAKER_FIRST.match(text):
         reason = None  # "I took your recommendation and watched ...": the speaker's doing
@@ -156,7 +177,7 @@ def _own_part(text: str) -> str | None:
     week"; None when no part is the speaker's own ("If you visit Lisbon, I can show you around")
     or what is left refers back to a part left out ("You should try yoga, it helped my back")."""
     parts = [p.strip() for p in _PARTS.split(text) if p.strip()]
-    own = [p for p in parts if not clauses.addressed(p)]
+    own = [p for p in parts if not clauses.addressed(p) and not _THANKS.match(p)]
     if not own or len(own) == len(parts) or (own[0] != parts[0] and _GOES_ON.match(own[0])):
         return None
     rest = ", ".join(own)
@@ -176,17 +197,34 @@ def _an_answer(text: str, known: dict[str, str]) -> bool:
 
 
 def informative(text: str) -> bool:
-    """Whether the text has at least `MIN_CONTENT` content words."""
+    """Whether the text has at least `MIN_CONTENT` content words (laughter is none)."""
     words = re.findall(r"[\w'+-]+", text.lower())
-    return sum(w not in _FUNCTION and len(w) > 1 for w in words) >= MIN_CONTENT
+    return sum(w not in _FUNCTION and len(w) > 1 and not _LAUGH.fullmatch(w) for w in words) >= (
+        MIN_CONTENT
+    )
+
+
+_LAUGH = re.compile(r"(?:ha){2,}h*|(?:he){2,}|(?:hi){2,}|a?ha+h+|lo+l(?:ol)*|lmf?ao+|rofl|xd+|omg+")
 
 
 def _anchored(text: str, known: dict[str, str], *, going_on: bool, annotation: bool) -> bool:
     return bool(
-        _ANCHOR.search(text) or _AROUND.search(text)
+        _ANCHOR.search(text) or _AROUND.search(text) or _someone_named(text)
         or (going_on and (annotation or _GOES_ON.match(text)))
         or any(re.search(rf"\b{re.escape(n)}\b", text) for n in known)
     )  # fmt: skip
+
+
+def _someone_named(text: str) -> bool:
+    """Whether the sentence is news of someone the speaker names: a name, then what they did or
+    are ("Marcus sprained his ankle", "Nora has been amazing", "Doreen from the choir moved")."""
+    match = _NAMED_SUBJECT.match(text)
+    name = match.group("name").lower() if match else ""
+    if not name or name in _NOT_NAMES or name.endswith(("ly", "ing")):  # "Running is fun"
+        return False
+    verb = match.group("verb")
+    third = len(verb) > 3 and verb.endswith("s") and not verb.endswith(("ss", "us", "is"))
+    return verb in PAST or verb in _BE or third or (verb.endswith("ed") and verb not in NOT_PAST)
 
 
 def third_person_sentence(text: str, speaker: str | None) -> str:
