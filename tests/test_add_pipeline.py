@@ -83,6 +83,25 @@ async def test_update_and_delete_keep_history(fake_openai: FakeOpenAI, mem: Asyn
     assert [h["event"] for h in await mem.history(ids[shown[1]])] == ["ADD", "DELETE"]
 
 
+async def test_an_update_takes_the_adds_metadata_and_keeps_the_rest(
+    fake_openai: FakeOpenAI, mem: AsyncMemory
+) -> None:
+    fake_openai.reply({"facts": [fact("Lives in Leeds")]})
+    first = await mem.add(
+        "I live in Leeds", user_id="priya", metadata={"turn": 3, "source": "chat"}
+    )
+    fake_openai.reply({"facts": [fact("Lives in York", "UPDATE", 0)]})
+    await mem.add("I moved to York", user_id="priya", metadata={"turn": 4, "session": "b"})
+    updated = await mem.get(first["results"][0]["id"])
+    assert updated is not None and updated["memory"] == "Lives in York"
+    # mem0 replaces the metadata with the add's, losing "source"; here it is kept
+    assert updated["metadata"] == {"turn": 4, "source": "chat", "session": "b"}
+    fake_openai.reply({"facts": [fact("Lives in Bath", "UPDATE", 0)]})
+    await mem.add("Actually I moved to Bath", user_id="priya")  # no metadata: all kept
+    again = await mem.get(first["results"][0]["id"])
+    assert again is not None and again["metadata"] == updated["metadata"]
+
+
 async def test_immutable_memories_are_never_changed(
     fake_openai: FakeOpenAI, mem: AsyncMemory
 ) -> None:

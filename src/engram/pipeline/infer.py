@@ -170,6 +170,8 @@ async def _operations(
             old = _changed(change, existing)
             update = Update(old.id, at=now, memory=change.text)
             update.embedding = next(fact_vectors)
+            if request.metadata:  # the add's keys win, as in mem0; keys it does not give stay
+                update.metadata = {**old.metadata, **request.metadata}
             if change.categories:
                 update.categories = change.categories
             ops.append(update)
