@@ -95,6 +95,8 @@ def test_relative_dates(text: str, expected: str) -> None:
         ("Plays poker every Friday", False, "Plays poker every Friday"),
         ("In hospital since Sunday", False, "In hospital since 2026-03-08"),  # gone by
         ("Vegan since last month", False, "Vegan since February 2026"),
+        ("Plays in a Sunday league", False, "Plays in a Sunday league"),  # not a date
+        ("Loves the Friday market", False, "Loves the Friday market"),
     ],
 )
 def test_relative_dates_follow_the_tense(text: str, past: bool, expected: str) -> None:

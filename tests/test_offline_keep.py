@@ -11,6 +11,7 @@ import pytest
 from engram import Memory
 from engram.core.messages import Message
 from engram.pipeline.offline import offline_extract
+from engram.pipeline.offline_clauses import spelled_out
 from engram.pipeline.offline_keep import kept, third_person_sentence
 from engram.pipeline.offline_own_name import in_first_person
 from engram.prompts.extract import ExtractInput
@@ -349,3 +350,31 @@ def test_news_of_someone_the_speaker_names_is_kept(sentence: str, expected: str 
 )
 def test_sympathy_thanks_and_laughter_are_not_kept(sentence: str) -> None:
     assert kept(sentence, "Pearl", {}, answering=True) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("im off to yoga", ["Ana is off to yoga"]),  # chat spelling, without apostrophes
+        ("got promoted btw", ["Ana got promoted btw"]),  # "got" + participle: not a name
+        ("i play in a Sunday league if u ever want to come watch",
+         ["Ana plays in a Sunday league"]),  # the part for the other speaker left out
+    ],
+)  # fmt: skip
+def test_chat_as_typed(text: str, expected: list[str]) -> None:
+    out = offline_extract(ExtractInput(messages=[Message("user", text, "Ana")], today="2026-02-03"))
+    assert [f.text for f in out.facts] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("im off, i dont drive", "I'm off, I don't drive"),
+        ("Dont worry", "Don't worry"),
+        ("see u tmrw", "see you tmrw"),
+        ("I visited the U.S. and IM SO DONE", "I visited the U.S. and IM SO DONE"),
+        ("i.e. the usual", "i.e. the usual"),
+    ],
+)
+def test_chat_spelling_is_spelled_out(text: str, expected: str) -> None:
+    assert spelled_out(text) == expected

@@ -22,7 +22,8 @@ _PHRASE = re.compile(
     r"\b(?P<rel>(?:next|last|this) (?:week|month|year|weekend)|the (?:week|weekend) after next"
     r"|tomorrow|yesterday|today|tonight"
     rf"|in {_COUNT} {_UNIT}|{_COUNT} {_UNIT} ago"
-    r"|(?<!every )(?<!each )(?:next |this |on |last )?"
+    r"|(?<!every )(?<!each )(?<!\ba )(?<!\ban )(?<!\bthe )(?<!\bmy )(?<!\bour )"  # "a Sunday X"
+    r"(?:next |this |on |last )?"
     r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
     r"|in (?:january|february|march|april|may|june|july|august|september|october|november"
     r"|december))\b",

@@ -293,6 +293,31 @@ _LEAD_ADVERBS = {"still", "just", "finally", "recently", "also", "already", "cur
                  "actually", "only"}  # fmt: skip
 
 
+# Chat spelling without apostrophes ("im off to yoga", "i dont eat meat"), spelled out so the
+# rules read it; only forms that are not words of their own ("cant", "wont", "ill" are left).
+_TEXTING = {"im": "I'm", "ive": "I've", "dont": "don't", "didnt": "didn't", "doesnt": "doesn't",
+            "isnt": "isn't", "wasnt": "wasn't", "havent": "haven't", "hasnt": "hasn't",
+            "wouldnt": "wouldn't", "couldnt": "couldn't", "shouldnt": "shouldn't",
+            "arent": "aren't", "werent": "weren't", "youre": "you're", "theyre": "they're",
+            "thats": "that's", "whats": "what's", "u": "you", "ur": "your", "i": "I"}  # fmt: skip
+_TEXTED = re.compile(rf"(?<![\w'.])(?:{'|'.join(_TEXTING)})(?![\w']|\.\w)", re.I)
+
+
+def spelled_out(text: str) -> str:
+    """ "im off to yoga, i dont drive" -> "I'm off to yoga, I don't drive"; other text as is."""
+    return _TEXTED.sub(lambda m: _respelled(m.group(0)), text)
+
+
+def _respelled(word: str) -> str:
+    """Lower case, or capitalised at most ("Dont"); not "IM", "U.S." or "UR"."""
+    if word.islower():
+        return _TEXTING[word]
+    if len(word) > 2 and word[0].isupper() and word[1:].islower():
+        spelled = _TEXTING[word.lower()]
+        return spelled[:1].upper() + spelled[1:]
+    return word
+
+
 def with_subject(clause: str, past: set[str]) -> str | None:
     """A clause that drops its subject, as chat does, with it put back: "Moved to Berlin last
     year" -> "I moved to Berlin last year"; "Big fan of jazz here" -> "I'm a big fan of jazz";
@@ -322,8 +347,8 @@ def with_subject(clause: str, past: set[str]) -> str | None:
     if gerund and verb not in _NOT_GERUNDS and _DROPPED_AFTER_GERUND.match(words[lead + 1]):
         return None if _FINITE.search(clause) else f"I'm {clause}"
     after = words[lead + 1].lower()
-    if after in past or (after.endswith("ed") and len(after) > 4):
-        return None  # "Alfred called yesterday": a name, then its verb
+    if verb not in past and (after in past or (after.endswith("ed") and len(after) > 4)):
+        return None  # "Alfred called yesterday": a name, then its verb; not "Got promoted"
     if verb in past or (verb.endswith("ed") and len(verb) > 4):
         return f"I {clause}"
     return None

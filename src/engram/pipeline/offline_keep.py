@@ -76,7 +76,11 @@ _REQUEST = re.compile(
     r"can you|could you|would you|will you|feel free|imagine|wish me)\b",
     re.I,
 )
-_PARTS = re.compile(r"\s*(?:[,;]|\s[-\u2013\u2014]+|[-\u2013\u2014]+\s)\s*")  # "..., maybe you"
+_PARTS = re.compile(  # "..., maybe you", "... so if you break something"
+    r"\s*(?:[,;]|\s[-\u2013\u2014]+|[-\u2013\u2014]+\s)\s*"
+    r"|\s+(?=(?:so\s+|and\s+|but\s+)?(?:if|when|whenever|in case)\s+you\b)",
+    re.I,
+)
 _REACTION = re.compile(r"^(?:sounds|looks|seems|must|maybe|hope|glad|good luck|keep)\b", re.I)
 _VOCATIVE = re.compile(r"^(?-i:[A-Z])\w+,\s+|,\s+(?-i:[A-Z])\w+\W*$")  # "Jo, ...", "..., Jo!"
 _REACTIONS = {"great", "awesome", "amazing", "cool", "nice", "fun", "good", "wonderful",

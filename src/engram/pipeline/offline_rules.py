@@ -104,6 +104,7 @@ class _Reader:
         self.corrective = False  # the message corrects something said before
 
     def read(self, text: str, asked: str | None) -> list[Statement]:
+        text = clauses.spelled_out(text)
         self.corrective = clauses.corrective(text)
         answered, text = clauses.answered(text, asked)
         found = self.clause(answered, answered) if answered else []
