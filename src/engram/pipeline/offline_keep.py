@@ -223,8 +223,10 @@ def _someone_named(text: str) -> bool:
     """Whether the sentence is news of someone the speaker names: a name, then what they did or
     are ("Marcus sprained his ankle", "Nora has been amazing", "Doreen from the choir moved")."""
     match = _NAMED_SUBJECT.match(text)
-    name = match.group("name").lower() if match else ""
-    if not name or name in _NOT_NAMES or name.endswith(("ly", "ing")):  # "Running is fun"
+    if match is None:
+        return False
+    name = match.group("name").lower()
+    if name in _NOT_NAMES or name.endswith(("ly", "ing")):  # "Running is fun"
         return False
     verb = match.group("verb")
     third = len(verb) > 3 and verb.endswith("s") and not verb.endswith(("ss", "us", "is"))
