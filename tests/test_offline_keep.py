@@ -256,9 +256,28 @@ def test_an_answer_needs_no_anchor_of_its_own() -> None:
         return [f.text for f in out.facts]
 
     asked = "What was the hardest part of your first season?"
-    assert reply(asked, "Fitting into the new team's style of play during pre-season.") == [
-        "Ana: Fitting into the new team's style of play during pre-season"
+    assert reply(asked, "Fitting into the new team's style of play was hard for me.") == [
+        "Fitting into the new team's style of play was hard for Ana"
     ]
+    # a reply that only names what was asked keeps the question it answers
+    assert reply(asked, "Fitting into the new team's style of play during pre-season.") == [
+        "What was the hardest part of Ana's first season? Fitting into the new team's style of"
+        " play during pre-season"
+    ]
+    assert reply("Which team did you sign with?", "The Minnesota Wolves! Can't wait!") == [
+        "Which team did Ana sign with? The Minnesota Wolves"
+    ]
+    assert reply("What did you do last weekend?", "Hiking in the Peaks with my brother.") == [
+        "What did Ana do on the weekend of 2024-01-13? Hiking in the Peaks with Ana's brother"
+    ]
+    assert reply("How are you?", "Good, thanks!") == []  # small talk
+    assert reply("What's up?", "Not much, just the usual.") == []
+    assert reply("What've you been up to?", "Bob! Loads of gardening.") == []
+    # no answer: the asker's name, a yes, a photo shown, words to the other speaker
+    team = "Which team did you sign with?"
+    assert reply(team, "Bob!") == [] and reply(team, "Yep!") == []
+    assert reply(team, "Here's a pic of the stadium.") == []
+    assert reply(team, "Your support, Bob, means a lot.") == []
     # a reaction says nothing, whoever it names
     assert reply(asked, "Sounds great, Bob!") == []
     assert reply(asked, "Must have been an amazing season for everyone!") == []

@@ -261,12 +261,18 @@ def asks_about(text: str | None) -> bool:
     """Whether the text asks the other speaker a question about their life ("How was your
     trip?") or about what they were talking of ("What was it about?"), not a question of
     general knowledge ("Where is the Eiffel Tower?")."""
+    return question_about(text) is not None
+
+
+def question_about(text: str | None) -> str | None:
+    """The last question of the text that `asks_about` the other speaker's life, cleaned."""
     if not text or "?" not in text:
-        return False
-    return any(
-        q.rstrip(" \"')").endswith("?") and (addressed(q) or _REFERS_BACK.search(q) is not None)
-        for q in sentences(text)
-    )
+        return None
+    asked = [
+        q for q in sentences(text)
+        if q.rstrip(" \"')").endswith("?") and (addressed(q) or _REFERS_BACK.search(q))
+    ]  # fmt: skip
+    return clean(asked[-1].strip(" \"')")) if asked else None
 
 
 def about_speaker(clause: str) -> bool:

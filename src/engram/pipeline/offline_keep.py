@@ -81,6 +81,35 @@ _PARTS = re.compile(  # "..., maybe you", "... so if you break something"
     r"|\s+(?=(?:so\s+|and\s+|but\s+)?(?:if|when|whenever|in case)\s+you\b)",
     re.I,
 )
+_ASKS_FOR = re.compile(
+    r"^(?:what|which|who|whom|whose|where|when|how (?:many|much|long|often|old|far|big))\b|"
+    r"^(?:what's|where's|who's|when's)\b",
+    re.I,
+)
+_SMALL_TALK = re.compile(
+    r"^(?:what's (?:up|new|happening)|what about you|what do you (?:think|mean|say|reckon)|"
+    r"what(?: have|'ve) you been up to|what's going on|who knows|what else|what (?:a|an)\b)",
+    re.I,
+)
+# Not an answer naming a thing: a reaction, a photo shown, "to hear that", a yes or no.
+_NOT_AN_ANSWER = re.compile(
+    r"^(?:sounds|looks|seems|must|maybe|hope|glad|good luck|keep|to|here's|here is|here are|"
+    r"this is|these are|that's|look|check|yep|yup|yes|yeah|nope|nah|no|sure|ok|okay|ha|"
+    r"totally|exactly|absolutely|definitely|indeed|same|me too|thanks|thank you)\b",
+    re.I,
+)
+# A reply with a verb or subject of its own is a sentence, not a fragment naming the answer.
+_FINITE = re.compile(
+    r"\b(?:i|i'm|i've|i'll|i'd|we|we're|he|she|they|it|it's|that's|there's|is|are|was|were|am|"
+    r"have|has|had|do|does|did|will|would|can|could|should|\w+ed|\w+n't)\b",
+    re.I,
+)
+_YOU = re.compile(
+    r"\b(?:(?P<verb>are|were|have|do|did|will|would|can|could|should|had)\s+)?"
+    r"(?P<you>you|your|yours|yourself)\b",
+    re.I,
+)
+_ASKED_VERB = {"are": "is", "were": "was", "have": "has", "do": "does"}
 _REACTION = re.compile(r"^(?:sounds|looks|seems|must|maybe|hope|glad|good luck|keep)\b", re.I)
 _VOCATIVE = re.compile(r"^(?-i:[A-Z])\w+,\s+|,\s+(?-i:[A-Z])\w+\W*$")  # "Jo, ...", "..., Jo!"
 _REACTIONS = {"great", "awesome", "amazing", "cool", "nice", "fun", "good", "wonderful",
@@ -173,6 +202,49 @@ def kept(
     if speaker and not re.search(rf"\b{re.escape(speaker)}\b", rewritten):
         return f"{speaker}: {rewritten[:1].upper()}{rewritten[1:]}"  # "we", or someone they know
     return rewritten[:1].upper() + rewritten[1:]
+
+
+def answer_to(
+    question: str, sentence: str, speaker: str | None, asker: str | None = None
+) -> str | None:
+    """A reply that only names what a question about the speaker asked for, kept with the
+    question it answers: "The Minnesota Wolves!" to "Which team did you sign with?" -> "Which
+    team did John sign with? The Minnesota Wolves". None when the question does not ask for a
+    thing (yes/no, small talk: "How are you?", "What's up?") or the reply is not such a
+    fragment: one with a verb or subject of its own is kept (or not) as a sentence."""
+    if not _ASKS_FOR.match(question) or _SMALL_TALK.match(question):
+        return None
+    annotation = _ANNOTATION.fullmatch(sentence.strip())
+    if annotation:
+        return None
+    text = clauses.clean(_ANNOTATION.sub(" ", sentence).strip().strip("\"'").rstrip(".!;: "))
+    if not text or text.endswith("?") or _REQUEST.match(text) or _NOT_AN_ANSWER.match(text):
+        return None
+    if clauses.skip_reason(text, assistant=False) == clauses.GREETING or _FINITE.search(text):
+        return None
+    if clauses.addressed(text):  # "Your support means a lot"
+        return None
+    names = {n.lower() for n in (speaker, asker) if n}  # "Hey Jo!" names no answer
+    words = re.findall(r"[\w'+-]+", _VOCATIVE.sub("", text).lower())
+    said = [
+        w for w in words
+        if w not in _FUNCTION and w not in _REACTIONS and w not in names and not _LAUGH.fullmatch(w)
+    ]  # fmt: skip
+    if not said:
+        return None
+    asked = _YOU.sub(lambda m: _as_named(m, speaker or "the user"), question.rstrip(" ?"))
+    text = third_person_sentence(text, speaker)
+    return f"{asked[:1].upper()}{asked[1:]}? {text[:1].upper()}{text[1:]}"
+
+
+def _as_named(match: re.Match[str], name: str) -> str:
+    """ "are you" -> "is Mel", "your" -> "Mel's", "you" -> "Mel"."""
+    verb, word = (match.group("verb") or "").lower(), match.group("you").lower()
+    if word in ("your", "yours"):
+        return f"{name}'s"
+    if verb:
+        return f"{_ASKED_VERB.get(verb, verb)} {name}"
+    return name
 
 
 def _own_part(text: str) -> str | None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from engram.core.dates import resolve_relative_dates
 from engram.core.messages import Message
 from engram.pipeline import offline_clauses as clauses
-from engram.pipeline.offline_keep import KEEPABLE, informative, kept
+from engram.pipeline.offline_keep import KEEPABLE, answer_to, informative, kept
 from engram.pipeline.offline_keys import Key, fact_key
 from engram.pipeline.offline_recognisers import DEATH, KNOWN_REL, recognise
 from engram.pipeline.offline_rewrite import NAME_WORD, PAST, About, Statement, clean, is_past
@@ -80,7 +80,8 @@ def extract_statements(
             ):
                 asked = previous.content
             reader = _Reader(today, about, message, known, out)
-            for statement in reader.read(message.content, asked):
+            asker = previous.name if previous is not None else None
+            for statement in reader.read(message.content, asked, asker):
                 if (statement.text.lower(), about) not in seen or not statement.text:
                     seen.add((statement.text.lower(), about))
                     out.statements.append(statement)
@@ -102,15 +103,18 @@ class _Reader:
         self.role, self.speaker = message.role, message.name
         self.antecedent: str | None = None  # what "it" / "there" stands for in this sentence
         self.corrective = False  # the message corrects something said before
+        self.asker: str | None = None
 
-    def read(self, text: str, asked: str | None) -> list[Statement]:
+    def read(self, text: str, asked: str | None, asker: str | None = None) -> list[Statement]:
+        self.asker = asker  # who asked `asked`: their name is no answer ("Hey Jo!")
         text = clauses.spelled_out(text)
         self.corrective = clauses.corrective(text)
         answered, text = clauses.answered(text, asked)
         found = self.clause(answered, answered) if answered else []
         # a reply to a question the other speaker asked about the speaker's life; its sentences
         # answer it until the speaker asks something or turns to the other speaker
-        replying = answering = clauses.asks_about(asked)
+        question = clauses.question_about(asked)
+        replying = answering = question is not None
         for whole in _WHOLE_SENTENCES.split(text):
             skipped, before = len(self.out.skipped), len(found)
             for sentence in clauses.sentences(whole):
@@ -123,11 +127,31 @@ class _Reader:
             if whole.strip():
                 going_on = bool(found) or replying  # what the message, or the reply, is about
                 read = len(found) > before
-                found += self.keep(
-                    whole, skipped, read=read, going_on=going_on, answering=answering
+                named = (
+                    self.named_answer(question, whole, skipped) if answering and not read else []
                 )
+                if named:  # one answer a reply: "Which team?" "The Wolves!"
+                    found += named
+                    question = None
+                else:
+                    found += self.keep(
+                        whole, skipped, read=read, going_on=going_on, answering=answering
+                    )
                 answering = answering and "?" not in whole and not clauses.addressed(whole)
         return found
+
+    def named_answer(self, question: str | None, sentence: str, skipped: int) -> list[Statement]:
+        """A reply that only names what the other speaker asked for, kept with the question
+        (`offline_keep.answer_to`)."""
+        if question is None or self.role == "assistant":
+            return []
+        text = answer_to(question, sentence, self.speaker, self.asker)
+        if text is None:
+            return []
+        del self.out.skipped[skipped:]
+        past = re.search(r"\b(?:did|was|were)\b", question, re.I) is not None
+        text = resolve_relative_dates(text, self.today, past=past)
+        return [Statement(text, about=self.about, speaker=self.speaker, kept=True)]
 
     def keep(
         self, sentence: str, skipped: int, *, read: bool, going_on: bool, answering: bool = False
