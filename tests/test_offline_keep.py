@@ -397,3 +397,22 @@ def test_chat_as_typed(text: str, expected: list[str]) -> None:
 )
 def test_chat_spelling_is_spelled_out(text: str, expected: str) -> None:
     assert spelled_out(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Kofi is still sulking, he misses his old friends. He only cares about dinosaurs.",
+            ["Ana: Kofi is still sulking, he misses his old friends",
+             "Ana: Kofi only cares about dinosaurs"],
+        ),
+        (  # the sentence naming her is not kept (it speaks to the other speaker); she is named
+            "Doreen from the choir asked after you. She's moved into the care home on Elm Road.",
+            ["Ana: Doreen's moved into the care home on Elm Road"],
+        ),
+    ],
+)  # fmt: skip
+def test_he_or_she_after_a_name_is_that_person(text: str, expected: list[str]) -> None:
+    out = offline_extract(ExtractInput(messages=[Message("user", text, "Ana")], today="2026-02-03"))
+    assert [f.text for f in out.facts] == expected

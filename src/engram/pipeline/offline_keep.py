@@ -55,7 +55,7 @@ _AROUND = re.compile(
 _ANNOTATION = re.compile(r"\[(?:[\w ]{1,20}:\s*)?([^\[\]]{0,2000})\]")  # "[image: a photo of ...]"
 _NAMED_SUBJECT = re.compile(
     r"^(?P<name>(?-i:[A-Z])[a-z'-]+)(?:\s+(?:from|at|in|on)\s+(?:the\s+|my\s+|our\s+)?[\w-]+)?"
-    r"(?:\s+(?:just|finally|also|still|already|even|never|really|actually))?"
+    r"(?:\s+(?:just|finally|also|still|already|even|never|only|always|often|\w+ly))?"
     r"(?:\s+(?:has|had|have))?\s+(?P<verb>(?-i:[a-z])[a-z']+)\b",
     re.I,
 )
@@ -292,17 +292,33 @@ def _anchored(text: str, known: dict[str, str], *, going_on: bool, annotation: b
 
 
 def _someone_named(text: str) -> bool:
-    """Whether the sentence is news of someone the speaker names: a name, then what they did or
-    are ("Marcus sprained his ankle", "Nora has been amazing", "Doreen from the choir moved")."""
-    match = _NAMED_SUBJECT.match(text)
+    return named_subject(text) is not None
+
+
+def named_subject(text: str) -> str | None:
+    """The name a sentence starts with when it is news of someone the speaker names: a name,
+    then what they did or are ("Marcus sprained his ankle", "Nora has been amazing", "Doreen
+    from the choir moved")."""
+    match = _NAMED_SUBJECT.match(clauses.clean(text.strip()))
     if match is None:
-        return False
-    name = match.group("name").lower()
-    if name in _NOT_NAMES or name.endswith(("ly", "ing")):  # "Running is fun"
-        return False
+        return None
+    name = match.group("name")
+    if name.lower() in _NOT_NAMES or name.lower().endswith(("ly", "ing")):  # "Running is fun"
+        return None
     verb = match.group("verb")
     third = len(verb) > 3 and verb.endswith("s") and not verb.endswith(("ss", "us", "is"))
-    return verb in PAST or verb in _BE or third or (verb.endswith("ed") and verb not in NOT_PAST)
+    news = verb in PAST or verb in _BE or third or (verb.endswith("ed") and verb not in NOT_PAST)
+    return name if news else None
+
+
+def with_name(sentence: str, name: str) -> str:
+    """A sentence that goes on about someone named just before, with the name for its leading
+    "he" or "she": "He only cares about dinosaurs" after "Kofi is sulking" -> "Kofi only cares
+    about dinosaurs"."""
+    return _HE_OR_SHE.sub(name, sentence, count=1)
+
+
+_HE_OR_SHE = re.compile(r"^\s*(?:he|she)\b(?!-)", re.I)
 
 
 def third_person_sentence(text: str, speaker: str | None) -> str:

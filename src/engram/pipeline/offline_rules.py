@@ -26,7 +26,14 @@ from dataclasses import dataclass, field, replace
 from engram.core.dates import resolve_relative_dates
 from engram.core.messages import Message
 from engram.pipeline import offline_clauses as clauses
-from engram.pipeline.offline_keep import KEEPABLE, answer_to, informative, kept
+from engram.pipeline.offline_keep import (
+    KEEPABLE,
+    answer_to,
+    informative,
+    kept,
+    named_subject,
+    with_name,
+)
 from engram.pipeline.offline_keys import Key, fact_key
 from engram.pipeline.offline_recognisers import DEATH, KNOWN_REL, recognise
 from engram.pipeline.offline_rewrite import NAME_WORD, PAST, About, Statement, clean, is_past
@@ -115,6 +122,7 @@ class _Reader:
         # answer it until the speaker asks something or turns to the other speaker
         question = clauses.question_about(asked)
         replying = answering = question is not None
+        news_of: str | None = None  # whom the sentence before was news of
         for whole in _WHOLE_SENTENCES.split(text):
             skipped, before = len(self.out.skipped), len(found)
             for sentence in clauses.sentences(whole):
@@ -124,20 +132,20 @@ class _Reader:
                     self.skip(sentence, reason)
                 for part in parts:
                     found += self.clause(part, part if len(parts) > 1 else sentence.strip())
-            if whole.strip():
+            if not whole.strip():
+                continue
+            read = len(found) > before
+            # "Kofi is sulking. He misses his friends": "he" is Kofi
+            said = with_name(whole, news_of) if news_of and not read else whole
+            news_of = named_subject(said)
+            answer = self.named_answer(question, said, skipped) if answering and not read else []
+            if answer:  # one answer a reply: "Which team?" "The Wolves!"
+                found += answer
+                question = None
+            else:
                 going_on = bool(found) or replying  # what the message, or the reply, is about
-                read = len(found) > before
-                named = (
-                    self.named_answer(question, whole, skipped) if answering and not read else []
-                )
-                if named:  # one answer a reply: "Which team?" "The Wolves!"
-                    found += named
-                    question = None
-                else:
-                    found += self.keep(
-                        whole, skipped, read=read, going_on=going_on, answering=answering
-                    )
-                answering = answering and "?" not in whole and not clauses.addressed(whole)
+                found += self.keep(said, skipped, read=read, going_on=going_on, answering=answering)
+            answering = answering and "?" not in whole and not clauses.addressed(whole)
         return found
 
     def named_answer(self, question: str | None, sentence: str, skipped: int) -> list[Statement]:
