@@ -97,9 +97,13 @@ def test_relative_dates(text: str, expected: str) -> None:
         ("Vegan since last month", False, "Vegan since February 2026"),
         ("Plays in a Sunday league", False, "Plays in a Sunday league"),  # not a date
         ("Loves the Friday market", False, "Loves the Friday market"),
+        # arranged (`past=None`): the nearest month, before or after; a weekday to come
+        ("Booked the gym in February", None, "Booked the gym in February 2026"),
+        ("Booked the half marathon in May", None, "Booked the half marathon in May 2026"),
+        ("Booked a table for Friday", None, "Booked a table for 2026-03-13"),
     ],
 )
-def test_relative_dates_follow_the_tense(text: str, past: bool, expected: str) -> None:
+def test_relative_dates_follow_the_tense(text: str, past: bool | None, expected: str) -> None:
     assert resolve_relative_dates(text, TODAY, past=past) == expected
 
 
@@ -110,14 +114,17 @@ def test_relative_dates_follow_the_tense(text: str, past: bool, expected: str) -
         ("Went to Rome in May", True),  # no subject: its first word
         ("Did my first 14 km on Sunday", True),
         ("Rose loves Rome in May", False),  # a name, not "rose"
-        ("I signed up for the Bristol half marathon in May", False),  # arranged: the event's date
-        ("Signed up for a charity 10k in June", False),
-        ("Priya booked a table for Friday", False),
-        ("We bought concert tickets for Saturday", False),
+        ("I signed up for the Bristol half marathon in May", None),  # arranged: the event's date
+        ("Signed up for a charity 10k in June", None),
+        ("Priya booked a table for Friday", None),
+        ("We bought concert tickets for Saturday", None),
+        ("Ahmed from my team is getting married in June", False),  # a name, not "ahmed"
+        ("Had dinner with Tom on Friday", True),  # "had" the verb
+        ("I had been there on Sunday", True),
         ("Read a great book on Sunday", False),  # "read": present as well
     ],
 )
-def test_the_tense_that_reads_a_clause_dates(clause: str, past: bool) -> None:
+def test_the_tense_that_reads_a_clause_dates(clause: str, past: bool | None) -> None:
     assert is_past(clause) is past
 
 

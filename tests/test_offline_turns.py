@@ -60,7 +60,7 @@ def test_every_label_is_well_formed(data: Path) -> None:
 
 # Floors a little below the measured figures (measured - 0.03, rounded down): a regression fails.
 @pytest.mark.parametrize(
-    ("data", "min_precision", "min_recall"), [(DATA, 0.87, 0.75), (HELDOUT, 0.81, 0.68)]
+    ("data", "min_precision", "min_recall"), [(DATA, 0.87, 0.75), (HELDOUT, 0.84, 0.67)]
 )
 def test_precision_and_recall_floor(data: Path, min_precision: float, min_recall: float) -> None:
     outcomes = run(load(data))

@@ -2,7 +2,8 @@
 
 Pure: the reference date is an argument, never the clock. A fact about the past (`past=True`,
 "Went to a concert on Saturday") reads a weekday, a month or "this weekend" as the one before the
-event date; otherwise as the coming one.
+event date; otherwise as the coming one; with `past=None` (either: "booked the gym in January")
+a month is the nearest, before or after.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _PHRASE = re.compile(
 )
 
 
-def resolve_relative_dates(text: str, today: str, *, past: bool = False) -> str:
+def resolve_relative_dates(text: str, today: str, *, past: bool | None = False) -> str:
     """`text` with relative date phrases replaced by absolute ones; unchanged without `today`."""
     if not today:
         return text
@@ -42,19 +43,23 @@ def resolve_relative_dates(text: str, today: str, *, past: bool = False) -> str:
     return _PHRASE.sub(lambda m: _resolved(m, ref, past), text)
 
 
-def _resolved(match: re.Match[str], ref: date, past: bool) -> str:
-    """One phrase; after "since" it is gone by, and its own preposition is dropped ("since
-    Tuesday" -> "since 2026-01-20", not "since on 2026-01-27")."""
+def _resolved(match: re.Match[str], ref: date, past: bool | None) -> str:
+    """One phrase; after a preposition its own "on" is dropped ("for Friday" -> "for
+    2026-03-13", not "for on ..."), and after "since" it is gone by ("since Tuesday" ->
+    "since 2026-01-20", not the coming Tuesday)."""
     phrase = match.group("rel").lower()
-    if not _SINCE.search(match.string[: match.start()]):
+    before = _PREPOSITION.search(match.string[: match.start()])
+    if before is None:
         return _absolute(phrase, ref, past)
-    return re.sub(r"^(?:on|in) (?:the week of )?", "", _absolute(phrase, ref, True))
+    since = before.group(1).lower() == "since"
+    absolute = _absolute(phrase, ref, True if since else past)
+    return re.sub(r"^(?:on|in) " if not since else r"^(?:on|in) (?:the week of )?", "", absolute)
 
 
-_SINCE = re.compile(r"\bsince\s+$", re.I)
+_PREPOSITION = re.compile(r"\b(since|for|by|until|till|from|before|after)\s+$", re.I)
 
 
-def _absolute(phrase: str, ref: date, past: bool) -> str:
+def _absolute(phrase: str, ref: date, past: bool | None) -> str:
     simple = {
         "today": f"on {ref.isoformat()}",
         "tonight": f"on the night of {ref.isoformat()}",
@@ -83,6 +88,8 @@ def _absolute(phrase: str, ref: date, past: bool) -> str:
         return _counted(phrase, ref)
     if phrase.startswith("in "):
         month = _MONTHS[phrase[3:]]
+        if past is None:  # either way: the nearest ("booked the gym in January", said in March)
+            past = (ref.month - month) % 12 < (month - ref.month) % 12
         if past:
             return f"in {_month_name(ref.year if month <= ref.month else ref.year - 1, month)}"
         return f"in {_month_name(ref.year if month >= ref.month else ref.year + 1, month)}"
@@ -109,7 +116,7 @@ def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _weekend(modifier: str, ref: date, past: bool) -> date:
+def _weekend(modifier: str, ref: date, past: bool | None) -> date:
     """The Saturday of "this", "next" or "last" weekend."""
     saturday = _monday(ref) + timedelta(days=5)
     if modifier == "next":
@@ -128,7 +135,7 @@ def _month_name(year: int, month: int) -> str:
     return f"{calendar.month_name[month]} {year}"
 
 
-def _weekday(phrase: str, ref: date, past: bool) -> date:
+def _weekday(phrase: str, ref: date, past: bool | None) -> date:
     words = phrase.split()
     target = _WEEKDAYS[words[-1]]
     modifier = words[0] if len(words) == 2 else "on"

@@ -295,6 +295,7 @@ _FINITE = _m(
 )
 
 
+_PASSIVE = {"got", "was", "were", "became", "been", "had"}  # before a participle
 _LEAD_ADVERBS = {"still", "just", "finally", "recently", "also", "already", "currently",
                  "actually", "only"}  # fmt: skip
 
@@ -306,20 +307,43 @@ _TEXTING = {"im": "I'm", "ive": "I've", "dont": "don't", "didnt": "didn't", "doe
             "wouldnt": "wouldn't", "couldnt": "couldn't", "shouldnt": "shouldn't",
             "arent": "aren't", "werent": "weren't", "youre": "you're", "theyre": "they're",
             "thats": "that's", "whats": "what's", "u": "you", "ur": "your", "i": "I"}  # fmt: skip
-_TEXTED = re.compile(rf"(?<![\w'.])(?:{'|'.join(_TEXTING)})(?![\w']|\.\w)", re.I)
+_TEXTED = re.compile(rf"(?<![\w'./-])(?:{'|'.join(_TEXTING)})(?![\w'/-]|\.\w)", re.I)
+# Spelled out only in English text: another language's "im", "dont" or "u" ("Ich war im
+# Urlaub", "le livre dont je parle", "u Praze") is left as it is.
+_ENGLISH = re.compile(
+    r"\b(?:the|and|to|is|my|it|you|your|was|for|that|so|just|but|with|of|me|this|have|not|"
+    r"what|at|on|be|are|we|can|get|got|like|lol|i|a|about|do|if|up|out|all|too|now|see|go|"
+    r"yeah|ok|okay|will|would|know|think|want|really|time|today|tomorrow|tonight|worry|love)\b"
+)
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+)$")
 
 
 def spelled_out(text: str) -> str:
-    """ "im off to yoga, i dont drive" -> "I'm off to yoga, I don't drive"; other text as is."""
-    return _TEXTED.sub(lambda m: _respelled(m.group(0)), text)
+    """ "im off to yoga, i dont drive" -> "I'm off to yoga, I don't drive"; other text as is:
+    names ("Jony Ive"), other languages, "IM", "U.S.", "u-turn", "reddit.com/u/ana"."""
+    found = {m.group(0).lower() for m in _TEXTED.finditer(text)}
+    if not found:
+        return text
+    return _TEXTED.sub(lambda m: _respelled(m, text, chat=len(found) > 1), text)
 
 
-def _respelled(word: str) -> str:
-    """Lower case, or capitalised at most ("Dont"); not "IM", "U.S." or "UR"."""
+def _respelled(match: re.Match[str], text: str, *, chat: bool) -> str:
+    """The word spelled out: in lower case, or capitalised at a sentence's start ("Im off",
+    "Dont worry"; not "Ive", "U" or "Ur": names and letters), in English text (or `chat`: two
+    kinds of chat spelling in it); "im" only before a lower-case word (German capitalises its
+    nouns: "im Urlaub")."""
+    word, lowered = match.group(0), match.group(0).lower()
+    rest = text[: match.start()] + " " + text[match.end() :]
+    if not chat and not _ENGLISH.search(rest):  # two chat spellings make it English chat
+        return word
+    after = text[match.end() :].lstrip()
+    if lowered == "im" and not after[:1].islower():
+        return word
     if word.islower():
         return _TEXTING[word]
-    if len(word) > 2 and word[0].isupper() and word[1:].islower():
-        spelled = _TEXTING[word.lower()]
+    at_start = _SENTENCE_START.search(text[: match.start()]) is not None
+    if at_start and word[0].isupper() and word[1:].islower() and lowered not in ("ive", "u", "ur"):
+        spelled = _TEXTING[lowered]
         return spelled[:1].upper() + spelled[1:]
     return word
 
@@ -353,8 +377,9 @@ def with_subject(clause: str, past: set[str]) -> str | None:
     if gerund and verb not in _NOT_GERUNDS and _DROPPED_AFTER_GERUND.match(words[lead + 1]):
         return None if _FINITE.search(clause) else f"I'm {clause}"
     after = words[lead + 1].lower()
-    if verb not in past and (after in past or (after.endswith("ed") and len(after) > 4)):
-        return None  # "Alfred called yesterday": a name, then its verb; not "Got promoted"
+    if verb not in _PASSIVE and (after in past or (after.endswith("ed") and len(after) > 4)):
+        return None  # "Alfred called yesterday", "Drew moved": a name, then its verb
+    # ("Got promoted", "Was invited": a verb, then its participle)
     if verb in past or (verb.endswith("ed") and len(verb) > 4):
         return f"I {clause}"
     return None

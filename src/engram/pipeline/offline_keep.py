@@ -54,12 +54,29 @@ _AROUND = re.compile(
 )
 _ANNOTATION = re.compile(r"\[(?:[\w ]{1,20}:\s*)?([^\[\]]{0,2000})\]")  # "[image: a photo of ...]"
 _NAMED_SUBJECT = re.compile(
-    r"^(?P<name>(?-i:[A-Z])[a-z'-]+)(?:\s+(?:from|at|in|on)\s+(?:the\s+|my\s+|our\s+)?[\w-]+)?"
+    r"^(?P<name>(?-i:[A-Z])[a-z'-]+)(?P<where>\s+(?:from|at|in|on)\s+(?:the\s+|my\s+|our\s+)?[\w-]+)?"
     r"(?:\s+(?:just|finally|also|still|already|even|never|only|always|often|\w+ly))?"
     r"(?:\s+(?:has|had|have))?\s+(?P<verb>(?-i:[a-z])[a-z']+)\b",
     re.I,
 )
 _BE = {"is", "was", "has", "had", "been", "got", "gets", "will"}
+_PERSON = re.compile(r"\b(?:he|she|his|her|hers|him|himself|herself|he's|she's)\b", re.I)
+_PERSON_VERBS = {
+    "said", "says", "told", "tells", "asked", "asks", "called", "calls", "texted", "texts",
+    "visited", "visits", "married", "graduated", "started", "starts", "won", "scored", "loved",
+    "loves", "likes", "liked", "hates", "hated", "wants", "wanted", "thinks", "thought", "feels",
+    "felt", "misses", "missed", "sprained", "broke", "fell", "died", "passed", "moved", "moves",
+    "met", "meets", "cried", "laughed", "helped", "helps", "works", "worked", "lives", "lived",
+    "came", "comes", "went", "goes", "got", "gets", "turned", "turns", "joined", "joins", "quit",
+    "left", "retired", "proposed", "invited", "invites", "cooked", "cooks", "made", "bought",
+}  # fmt: skip
+# "Nora is pregnant", "Ben has been training": a person's state, not a place's ("is beautiful")
+_PERSON_STATE = re.compile(
+    r"^\S+\s+(?:is|was|has been|had been)\s+(?:\w+ly\s+)?(?:still\s+)?"
+    r"(?:\w+ing|pregnant|sick|ill|married|engaged|single|divorced|retired|home|back|away|"
+    r"in hospital|amazing|great|upset|sad|happy|excited|nervous|fine|okay|ok)\b",
+    re.I,
+)
 _NOT_NAMES = {*STOPWORDS, *(m.lower() for m in calendar.month_name if m),
               *(d.lower() for d in calendar.day_name), "everyone", "everybody", "someone",
               "somebody", "nobody", "nothing", "everything", "something", "anyone", "anything",
@@ -76,8 +93,8 @@ _REQUEST = re.compile(
     r"can you|could you|would you|will you|feel free|imagine|wish me)\b",
     re.I,
 )
-_PARTS = re.compile(  # "..., maybe you", "... so if you break something"
-    r"\s*(?:[,;]|\s[-\u2013\u2014]+|[-\u2013\u2014]+\s)\s*"
+_PARTS = re.compile(  # "..., maybe you", "... so if you break something"; not "85,000"
+    r"\s*(?:(?<!\d),|,(?!\d)|;|\s[-\u2013\u2014]+|[-\u2013\u2014]+\s)\s*"
     r"|\s+(?=(?:so\s+|and\s+|but\s+)?(?:if|when|whenever|in case)\s+you\b)",
     re.I,
 )
@@ -88,20 +105,30 @@ _ASKS_FOR = re.compile(
 )
 _SMALL_TALK = re.compile(
     r"^(?:what's (?:up|new|happening)|what about you|what do you (?:think|mean|say|reckon)|"
-    r"what(?: have|'ve) you been up to|what's going on|who knows|what else|what (?:a|an)\b)",
+    r"what(?: have|'ve) you been up to|what (?:are|were) you up to|what's going on|who knows|"
+    r"what else|what (?:a|an)\b|what(?:'s| is) the (?:time|date|day)|what (?:time|day|date) is)",
+    re.I,
+)
+# A question in the asker's own person ("What should I get my mom?") or to several people, or
+# with "you" in a form the rewrite does not put in the third person: not the speaker's fact.
+_NOT_REWRITTEN = re.compile(
+    r"\b(?:i|i'm|i've|i'll|i'd|me|my|mine|we|we're|us|our|ours|you (?:guys|all|two|both)|"
+    r"y'all|you're|you've|you'll|you'd)\b",
     re.I,
 )
 # Not an answer naming a thing: a reaction, a photo shown, "to hear that", a yes or no.
 _NOT_AN_ANSWER = re.compile(
-    r"^(?:sounds|looks|seems|must|maybe|hope|glad|good luck|keep|to|here's|here is|here are|"
-    r"this is|these are|that's|look|check|yep|yup|yes|yeah|nope|nah|no|sure|ok|okay|ha|"
-    r"totally|exactly|absolutely|definitely|indeed|same|me too|thanks|thank you)\b",
+    r"^(?:sounds|looks|seems|must|maybe|hope|glad|good luck|keep|to (?:hear|be honest|be fair)|"
+    r"here's|here is|here are|this is|these are|that's|look|check|yep|yup|yes|yeah|nope|nah|no|"
+    r"sure|ok|okay|ha|totally|exactly|absolutely|definitely|indeed|same|me too|thanks|"
+    r"thank you|idk|dunno|i dunno|no idea|not sure|ugh|meh|hmm+|lemme|let me|long time|"
+    r"whatever|nothing|nowhere|no one|nobody|none)\b",
     re.I,
 )
 # A reply with a verb or subject of its own is a sentence, not a fragment naming the answer.
 _FINITE = re.compile(
     r"\b(?:i|i'm|i've|i'll|i'd|we|we're|he|she|they|it|it's|that's|there's|is|are|was|were|am|"
-    r"have|has|had|do|does|did|will|would|can|could|should|\w+ed|\w+n't)\b",
+    r"have|has|had|do|does|did|will|would|can|could|should|\w+n't|(?-i:[a-z]\w*ed))\b",
     re.I,
 )
 _YOU = re.compile(
@@ -164,6 +191,7 @@ def kept(
     going_on: bool = False,
     answering: bool = False,
     own_part: bool = False,
+    named: bool = False,
 ) -> str | None:
     """The sentence as a self-contained memory of `speaker` (None: the user), or None when it is
     not worth keeping. `going_on`: a sentence before it in the message was kept or read as a
@@ -172,7 +200,8 @@ def kept(
     it needs no anchor of its own ("Fitting in with the new team was the hardest part" to "What
     was hard about your first season?") when it says more than a reaction would. `own_part`:
     every clause of the sentence spoke to the other speaker, so only a part that does not is
-    kept ("I made a cake last week, maybe you'd like it")."""
+    kept ("I made a cake last week, maybe you'd like it"). `named`: its "he" or "she" was
+    replaced by whom the sentence before was news of (`with_name`), so it goes on about them."""
     annotation = _ANNOTATION.fullmatch(sentence.strip())
     sentence = annotation.group(1) if annotation else _ANNOTATION.sub(" ", sentence)
     sentence = _HEADING.sub("", sentence)
@@ -193,7 +222,7 @@ def kept(
         reason = None  # "I took your recommendation and watched ...": the speaker's doing
     if reason not in (None, *KEEPABLE):
         return None
-    anchored = _anchored(text, known, going_on=going_on, annotation=annotation is not None)
+    anchored = named or _anchored(text, known, going_on=going_on, annotation=annotation is not None)
     if not anchored and not (answering and _an_answer(text, known)):
         return None
     if not informative(text):
@@ -214,13 +243,15 @@ def answer_to(
     fragment: one with a verb or subject of its own is kept (or not) as a sentence."""
     if not _ASKS_FOR.match(question) or _SMALL_TALK.match(question):
         return None
+    if _NOT_REWRITTEN.search(question):
+        return None
     annotation = _ANNOTATION.fullmatch(sentence.strip())
     if annotation:
         return None
     text = clauses.clean(_ANNOTATION.sub(" ", sentence).strip().strip("\"'").rstrip(".!;: "))
     if not text or text.endswith("?") or _REQUEST.match(text) or _NOT_AN_ANSWER.match(text):
         return None
-    if clauses.skip_reason(text, assistant=False) == clauses.GREETING or _FINITE.search(text):
+    if clauses.skip_reason(text, assistant=False) == clauses.GREETING or _verb_in(text):
         return None
     if clauses.addressed(text):  # "Your support means a lot"
         return None
@@ -229,12 +260,26 @@ def answer_to(
     said = [
         w for w in words
         if w not in _FUNCTION and w not in _REACTIONS and w not in names and not _LAUGH.fullmatch(w)
+        and _A_WORD.search(w)
     ]  # fmt: skip
     if not said:
         return None
     asked = _YOU.sub(lambda m: _as_named(m, speaker or "the user"), question.rstrip(" ?"))
     text = third_person_sentence(text, speaker)
     return f"{asked[:1].upper()}{asked[1:]}? {text[:1].upper()}{text[1:]}"
+
+
+def _verb_in(text: str) -> bool:
+    """Whether a reply has a verb or subject of its own ("I got a strat"), not only names a thing
+    ("Manchester United", "The Red Lion in Bath")."""
+    return any(
+        m.group(0).lower() not in NOT_PAST and m.group(0).lower() not in _NOT_VERBS
+        for m in _FINITE.finditer(text)
+    )
+
+
+_NOT_VERBS = {"united", "red", "bed", "shed", "ted", "fred", "ned"}
+_A_WORD = re.compile(r"^(?=.*[aeiouy0-9])(?!(.)\1+$).{2,}$")  # not "aaaa", "zzz", "-"
 
 
 def _as_named(match: re.Match[str], name: str) -> str:
@@ -308,7 +353,13 @@ def named_subject(text: str) -> str | None:
     verb = match.group("verb")
     third = len(verb) > 3 and verb.endswith("s") and not verb.endswith(("ss", "us", "is"))
     news = verb in PAST or verb in _BE or third or (verb.endswith("ed") and verb not in NOT_PAST)
-    return name if news else None
+    # a person's: "he", "her", where they are from, or what people do ("Apple released a
+    # phone", "Paris is beautiful" are not news of someone the speaker knows)
+    person = (
+        _PERSON.search(text) or match.group("where") or verb.lower() in _PERSON_VERBS
+        or _PERSON_STATE.match(clauses.clean(text.strip()))
+    )  # fmt: skip
+    return name if news and person else None
 
 
 def with_name(sentence: str, name: str) -> str:

@@ -59,23 +59,43 @@ class Statement:
     kept: bool = False  # a sentence kept as said (`offline_keep`), in the third person already
 
 
-def is_past(clause: str) -> bool:
+def is_past(clause: str) -> bool | None:
     """Whether a clause speaks of the past (its first verb after the subject, or its first word
     when it has no subject: "Did my first 10k on Sunday"), so that its dates are read as ones
-    gone by. Not when it arranges something ("Signed up for the half marathon in May", "I
-    booked a table for Friday"): its dates are the coming event's."""
+    gone by. None when it arranges something ("Signed up for the half marathon in May", "I
+    booked a table for Friday"): its dates are the event's, which may come or be gone by (the
+    nearest month; a weekday to come)."""
     if _ARRANGED.search(clause):
-        return False
+        return None
     bare = _BARE_PAST.match(clause)
-    if bare and bare.group(1).lower() not in _PRESENT_TOO:
+    if bare and bare.group(1).lower() not in _PRESENT_TOO and not _NAME_FROM.match(clause):
+        return True
+    had = re.match(r"^had\s+(\w+)", clause, re.I)  # "Had dinner with Tom on Friday"
+    if had and had.group(1).lower() not in PAST_PARTICIPLES:
         return True
     match = re.match(
-        r"^(?:i|we|it|[A-Z][\w'-]+)(?:'ve| have| had)?\s+(?:\w+ly\s+)?([\w']+)", clause, re.I
-    )
+        r"^(?:i|we|it|[A-Z][\w'-]+)(?P<aux>'ve| have| had)?\s+(?:\w+ly\s+)?([\w']+)",
+        clause, re.I,
+    )  # fmt: skip
     if match is None:
         return False
-    verb = match.group(1).lower()
+    verb = match.group(2).lower()
+    if (match.group("aux") or "").strip().lower() == "had":
+        return True  # "I had a great time on Sunday", "I had been there on Sunday"
     return verb in PAST or (verb.endswith("ed") and verb not in NOT_PAST)
+
+
+PAST_PARTICIPLES = {"been", "gone", "done", "seen", "taken", "given", "eaten", "written",
+                    "known", "grown", "flown", "driven", "ridden", "spoken", "broken", "chosen",
+                    "forgotten", "gotten", "begun", "run", "come", "become", "swum",
+                    "sung"}  # fmt: skip
+# A name that ends as a past verb does, then where they are from and their verb: "Ahmed from my
+# team is getting married", "Jared from work invited me".
+_NAME_FROM = re.compile(
+    r"^(?-i:[A-Z])[a-z]+ed\s+(?:from|at)\s+(?:\S+\s+){1,3}?"
+    r"(?:is|are|was|were|has|had|will|'s|\w+ed|\w+s)\b",
+    re.I,
+)
 
 
 _ARRANGED = re.compile(
@@ -86,7 +106,7 @@ _ARRANGED = re.compile(
 # A subject-less clause that starts with a past verb, then what a verb takes ("Went to Rome",
 # "Got a new job"), not a name with its own verb ("Rose loves Rome").
 _BARE_PAST = re.compile(
-    rf"^(?:\w+ly\s+)?({'|'.join(sorted(PAST))}|[a-z]{{3,}}ed)\s+"
+    rf"^(?:\w+ly\s+)?({'|'.join(sorted(PAST))}|had|[a-z]{{3,}}ed)\s+"
     r"(?:my|our|the|a|an|to|it|them|him|her|his|their|some|this|that|these|those|up|out|back|"
     r"home|in|on|at|with|for|into|over|off|by|from)\b",
     re.I,

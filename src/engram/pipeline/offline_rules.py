@@ -87,8 +87,7 @@ def extract_statements(
             ):
                 asked = previous.content
             reader = _Reader(today, about, message, known, out)
-            asker = previous.name if previous is not None else None
-            for statement in reader.read(message.content, asked, asker):
+            for statement in reader.read(message.content, asked, previous):
                 if (statement.text.lower(), about) not in seen or not statement.text:
                     seen.add((statement.text.lower(), about))
                     out.statements.append(statement)
@@ -110,17 +109,17 @@ class _Reader:
         self.role, self.speaker = message.role, message.name
         self.antecedent: str | None = None  # what "it" / "there" stands for in this sentence
         self.corrective = False  # the message corrects something said before
-        self.asker: str | None = None
+        self.asker: Message | None = None
 
-    def read(self, text: str, asked: str | None, asker: str | None = None) -> list[Statement]:
-        self.asker = asker  # who asked `asked`: their name is no answer ("Hey Jo!")
+    def read(self, text: str, asked: str | None, asker: Message | None = None) -> list[Statement]:
+        self.asker = asker  # who said `asked`
         text = clauses.spelled_out(text)
         self.corrective = clauses.corrective(text)
         answered, text = clauses.answered(text, asked)
         found = self.clause(answered, answered) if answered else []
         # a reply to a question the other speaker asked about the speaker's life; its sentences
         # answer it until the speaker asks something or turns to the other speaker
-        question = clauses.question_about(asked)
+        question = clauses.question_about(asked and clauses.spelled_out(asked))
         replying = answering = question is not None
         news_of: str | None = None  # whom the sentence before was news of
         for whole in _WHOLE_SENTENCES.split(text):
@@ -144,16 +143,22 @@ class _Reader:
                 question = None
             else:
                 going_on = bool(found) or replying  # what the message, or the reply, is about
-                found += self.keep(said, skipped, read=read, going_on=going_on, answering=answering)
+                found += self.keep(
+                    said, skipped, read=read, going_on=going_on, answering=answering,
+                    named=said != whole,  # "He ..." went on about someone named before
+                )  # fmt: skip
             answering = answering and "?" not in whole and not clauses.addressed(whole)
         return found
 
     def named_answer(self, question: str | None, sentence: str, skipped: int) -> list[Statement]:
         """A reply that only names what the other speaker asked for, kept with the question
         (`offline_keep.answer_to`)."""
-        if question is None or self.role == "assistant":
+        # an assistant's questions are about the task ("Which language do you want it in?")
+        if question is None or self.role == "assistant" or self.asker is None:
             return []
-        text = answer_to(question, sentence, self.speaker, self.asker)
+        if self.asker.role == "assistant":
+            return []
+        text = answer_to(question, sentence, self.speaker, self.asker.name)
         if text is None:
             return []
         del self.out.skipped[skipped:]
@@ -162,8 +167,9 @@ class _Reader:
         return [Statement(text, about=self.about, speaker=self.speaker, kept=True)]
 
     def keep(
-        self, sentence: str, skipped: int, *, read: bool, going_on: bool, answering: bool = False
-    ) -> list[Statement]:
+        self, sentence: str, skipped: int, *, read: bool, going_on: bool, answering: bool = False,
+        named: bool = False,
+    ) -> list[Statement]:  # fmt: skip
         """A sentence whose clauses became no fact, or whose unread clauses say more than the
         facts `read` from the others ("I'm carving out some me-time each day - running,
         reading, or playing my violin"), kept as said when it is informative (`offline_keep`);
@@ -179,7 +185,7 @@ class _Reader:
             return []
         text = kept(
             sentence, self.speaker, self.known, going_on=going_on or read, answering=answering,
-            own_part=not unread,
+            own_part=not unread, named=named,
         )  # fmt: skip
         if text is None:
             return []
