@@ -225,16 +225,18 @@ def test_a_user_named_in_their_own_scope_is_remembered(memory: Memory) -> None:
     assert memory.add("Sam is vegan", user_id="alex")["results"] == []
 
 
-def test_a_reply_is_about_the_speaker_only_when_asked_about_them() -> None:
-    def reply(question: str, answer: str) -> list[str]:
-        out = offline_extract(
-            ExtractInput(
-                messages=[Message("user", answer, "Ana")], today="2024-01-15",
-                recent=[Message("user", question, "Bob")],
-            )
-        )  # fmt: skip
-        return [f.text for f in out.facts]
+def reply(question: str, answer: str) -> list[str]:
+    """The facts of Ana's `answer` to Bob's `question`."""
+    out = offline_extract(
+        ExtractInput(
+            messages=[Message("user", answer, "Ana")], today="2024-01-15",
+            recent=[Message("user", question, "Bob")],
+        )
+    )  # fmt: skip
+    return [f.text for f in out.facts]
 
+
+def test_a_reply_is_about_the_speaker_only_when_asked_about_them() -> None:
     assert reply("Where is the Eiffel Tower?", "It's in Paris, the capital of France.") == []
     assert reply("What was your reading about?", "It was a reading of trans poets' stories.") == [
         "Ana: It was a reading of trans poets' stories"
@@ -246,15 +248,6 @@ def test_a_reply_is_about_the_speaker_only_when_asked_about_them() -> None:
 
 
 def test_an_answer_needs_no_anchor_of_its_own() -> None:
-    def reply(question: str, answer: str) -> list[str]:
-        out = offline_extract(
-            ExtractInput(
-                messages=[Message("user", answer, "Ana")], today="2024-01-15",
-                recent=[Message("user", question, "Bob")],
-            )
-        )  # fmt: skip
-        return [f.text for f in out.facts]
-
     asked = "What was the hardest part of your first season?"
     assert reply(asked, "Fitting into the new team's style of play was hard for me.") == [
         "Fitting into the new team's style of play was hard for Ana"
