@@ -64,6 +64,8 @@ def test_precision_and_recall(name: str, min_precision: float, min_recall: float
         ("Visits next month", "Visits in April 2026"),
         ("Flight tomorrow", "Flight on 2026-03-11"),
         ("Started yesterday", "Started on 2026-03-09"),
+        ("Watched it last night", "Watched it on the night of 2026-03-09"),
+        ("Ran 5k this morning", "Ran 5k on 2026-03-10"),
         ("Conference next week", "Conference in the week of 2026-03-16"),
         ("Wedding next year", "Wedding in 2027"),
         ("Marathon in June", "Marathon in June 2026"),

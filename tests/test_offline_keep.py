@@ -301,6 +301,10 @@ def test_an_answer_needs_no_anchor_of_its_own() -> None:
         ("If you ever visit Lisbon, I can show you around.", None),
         ("Congrats on the new job, I know you worked hard for it.", None),
         ("I'm so happy they gave you a warm welcome back.", None),
+        (  # the speaker's own doing, though it names the other speaker's advice
+            "I took your recommendation and watched the whole trilogy.",
+            "Mel took your recommendation and watched the whole trilogy",
+        ),
     ],
 )
 def test_what_a_sentence_says_to_the_other_speaker_is_left_out(

@@ -21,7 +21,7 @@ _COUNT = r"(?:\d{1,2}|a couple of|a few|" + "|".join(k for k in _COUNTS if " " n
 _UNIT = r"(?:day|week|month|year)s?"
 _PHRASE = re.compile(
     r"\b(?P<rel>(?:next|last|this) (?:week|month|year|weekend)|the (?:week|weekend) after next"
-    r"|tomorrow|yesterday|today|tonight"
+    r"|tomorrow|yesterday|today|tonight|last night|this (?:morning|afternoon|evening)"
     rf"|in {_COUNT} {_UNIT}|{_COUNT} {_UNIT} ago"
     r"|(?<!every )(?<!each )(?<!\ba )(?<!\ban )(?<!\bthe )(?<!\bmy )(?<!\bour )"  # "a Sunday X"
     r"(?:next |this |on |last )?"
@@ -65,6 +65,10 @@ def _absolute(phrase: str, ref: date, past: bool | None) -> str:
         "tonight": f"on the night of {ref.isoformat()}",
         "tomorrow": f"on {(ref + timedelta(days=1)).isoformat()}",
         "yesterday": f"on {(ref - timedelta(days=1)).isoformat()}",
+        "last night": f"on the night of {(ref - timedelta(days=1)).isoformat()}",
+        "this morning": f"on {ref.isoformat()}",
+        "this afternoon": f"on {ref.isoformat()}",
+        "this evening": f"on the evening of {ref.isoformat()}",
         "this week": f"in the week of {_monday(ref).isoformat()}",
         "next week": f"in the week of {(_monday(ref) + timedelta(days=7)).isoformat()}",
         "last week": f"in the week of {(_monday(ref) - timedelta(days=7)).isoformat()}",

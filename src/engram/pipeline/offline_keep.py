@@ -38,7 +38,7 @@ import re
 from engram.core.text import STOPWORDS
 from engram.pipeline import offline_clauses as clauses
 from engram.pipeline.offline_keys import PEOPLE, PETS
-from engram.pipeline.offline_rewrite import NOT_PAST, PAST, third_person
+from engram.pipeline.offline_rewrite import NOT_PAST, PAST, is_past, third_person
 
 MIN_CONTENT = 3  # content words a kept sentence must have
 KEEPABLE = {clauses.UNRECOGNISED, clauses.NOT_ABOUT_SPEAKER, clauses.BACK_REFERENCE}
@@ -216,7 +216,7 @@ def kept(
     thanks = _THANKS.search(text) is not None  # "Amazing party, thanks for having us"
     if (reason == clauses.ABOUT_OTHER or thanks) and (own := _own_part(text)) is not None:
         text, reason = own, clauses.skip_reason(own, assistant=False)
-    elif own_part or thanks:
+    elif thanks or (own_part and not (_SPEAKER_FIRST.match(text) and is_past(text))):
         return None
     elif reason == clauses.ABOUT_OTHER and _SPEAKER_FIRST.match(text):
         reason = None  # "I took your recommendation and watched ...": the speaker's doing
