@@ -9,18 +9,23 @@ became a fact is still kept, as a self-contained memory, when it is informative:
   ("Tell me a joke about my job", "Let's meet at my place"), thanks, greeting, acknowledgement,
   remark about the conversation or passing state (the reasons `offline_clauses` gives);
 - it is anchored in its speaker's life: it says "I", "me", "my", "we" or "our", speaks of the
-  people and animals around them ("the kids", "her husband", "the dog"), names someone the
-  memories know, or starts with a pronoun and goes on about what the message spoke of in a
-  sentence kept before it, or about what the other speaker asked the speaker ("They were so
-  excited"; "It was a poetry reading" to "What was your reading about?", not "It's in Paris"
-  to "Where is the Eiffel Tower?"); a bracketed annotation of the message ("[image: a photo of
-  a cup]") is read as its content, and goes on about the message too; general knowledge ("The
-  Eiffel Tower is in Paris") is not kept;
+  people and animals around them ("the kids", "her husband", "the dog", "the coach"), names
+  someone the memories know, is news of someone it names ("Marcus sprained his ankle", with a
+  sign of a person: not "Apple released a phone"), or starts with a pronoun and goes on about
+  what the message spoke of in a sentence kept before it, or about what the other speaker
+  asked the speaker ("They were so excited"; "It was a poetry reading" to "What was your
+  reading about?", not "It's in Paris" to "Where is the Eiffel Tower?"); a bracketed
+  annotation of the message ("[image: a photo of a cup]") is read as its content, and goes on
+  about the message too; general knowledge ("The Eiffel Tower is in Paris") is not kept;
+- or it answers what the other speaker asked about the speaker's life and says more than a
+  reaction (`answering`); a reply that only names what a question asked for is kept with the
+  question instead (`answer_to`: "Which team did John sign with? The Minnesota Wolves");
 - it is not addressed to the other speaker ("You'd be a great counselor!", "Congrats on your
-  new job"): that is conversation, not a fact about anyone's life; unless its subject is the
-  speaker ("I took your advice and watched the trilogy");
-- it has at least `MIN_CONTENT` content words besides pronouns, function words and intensifiers
-  ("I loved that one!" has one).
+  new job"): that is conversation, not a fact about anyone's life; a part of it that is ("...,
+  maybe you'd like it") is left out and the rest kept (`_own_part`); and the speaker's own past
+  doing is kept whole ("I took your advice and watched the trilogy");
+- it has at least `MIN_CONTENT` content words besides pronouns, function words, intensifiers
+  and laughter ("I loved that one!" has one).
 
 The sentence is rewritten in the third person: "I" becomes the speaker's name (or "the user"
 when the message has no name) with the verb agreeing ("I love" -> "Mel loves", "I'm" -> "Mel

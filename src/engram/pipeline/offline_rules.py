@@ -153,12 +153,11 @@ class _Reader:
     def named_answer(self, question: str | None, sentence: str, skipped: int) -> list[Statement]:
         """A reply that only names what the other speaker asked for, kept with the question
         (`offline_keep.answer_to`)."""
+        asker = self.asker
         # an assistant's questions are about the task ("Which language do you want it in?")
-        if question is None or self.role == "assistant" or self.asker is None:
+        if question is None or asker is None or "assistant" in (self.role, asker.role):
             return []
-        if self.asker.role == "assistant":
-            return []
-        text = answer_to(question, sentence, self.speaker, self.asker.name)
+        text = answer_to(question, sentence, self.speaker, asker.name)
         if text is None:
             return []
         del self.out.skipped[skipped:]
