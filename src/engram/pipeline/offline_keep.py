@@ -121,9 +121,10 @@ _NOT_REWRITTEN = re.compile(
     r"y'all|you're|you've|you'll|you'd)\b",
     re.I,
 )
+_REACTING = r"sounds|looks|seems|must|maybe|hope|glad|good luck|keep"  # how a reaction starts
 # Not an answer naming a thing: a reaction, a photo shown, "to hear that", a yes or no.
 _NOT_AN_ANSWER = re.compile(
-    r"^(?:sounds|looks|seems|must|maybe|hope|glad|good luck|keep|to (?:hear|be honest|be fair)|"
+    rf"^(?:{_REACTING}|to (?:hear|be honest|be fair)|"
     r"here's|here is|here are|this is|these are|that's|look|check|yep|yup|yes|yeah|nope|nah|no|"
     r"sure|ok|okay|ha|totally|exactly|absolutely|definitely|indeed|same|me too|thanks|"
     r"thank you|idk|dunno|i dunno|no idea|not sure|ugh|meh|hmm+|lemme|let me|long time|"
@@ -142,7 +143,7 @@ _YOU = re.compile(
     re.I,
 )
 _ASKED_VERB = {"are": "is", "were": "was", "have": "has", "do": "does"}
-_REACTION = re.compile(r"^(?:sounds|looks|seems|must|maybe|hope|glad|good luck|keep)\b", re.I)
+_REACTION = re.compile(rf"^(?:{_REACTING})\b", re.I)
 _VOCATIVE = re.compile(r"^(?-i:[A-Z])\w+,\s+|,\s+(?-i:[A-Z])\w+\W*$")  # "Jo, ...", "..., Jo!"
 _REACTIONS = {"great", "awesome", "amazing", "cool", "nice", "fun", "good", "wonderful",
               "fantastic", "lovely", "sweet", "beautiful", "glad", "sounds", "looks", "seems",
@@ -261,13 +262,7 @@ def answer_to(
     if clauses.addressed(text):  # "Your support means a lot"
         return None
     names = {n.lower() for n in (speaker, asker) if n}  # "Hey Jo!" names no answer
-    words = re.findall(r"[\w'+-]+", _VOCATIVE.sub("", text).lower())
-    said = [
-        w for w in words
-        if w not in _FUNCTION and w not in _REACTIONS and w not in names and not _LAUGH.fullmatch(w)
-        and _A_WORD.search(w)
-    ]  # fmt: skip
-    if not said:
+    if not any(not _LAUGH.fullmatch(w) and _A_WORD.search(w) for w in _said(text, names)):
         return None
     asked = _YOU.sub(lambda m: _as_named(m, speaker or "the user"), question.rstrip(" ?"))
     text = third_person_sentence(text, speaker)
@@ -283,7 +278,7 @@ def _verb_in(text: str) -> bool:
     )
 
 
-_NOT_VERBS = {"united", "red", "bed", "shed", "ted", "fred", "ned"}
+_NOT_VERBS = {"united", "ted", "fred", "ned"}  # and NOT_PAST's "red", "bed", "shed"
 _A_WORD = re.compile(r"^(?=.*[aeiouy0-9])(?!(.)\1+$).{2,}$")  # not "aaaa", "zzz", "-"
 
 
@@ -316,10 +311,14 @@ def _an_answer(text: str, known: dict[str, str]) -> bool:
     than `informative` asks, reactions and the names the memories know not counted."""
     if _REACTION.match(text):
         return False
-    names = {n.lower() for n in known}
+    return sum(len(w) > 1 for w in _said(text, {n.lower() for n in known})) > MIN_CONTENT
+
+
+def _said(text: str, names: set[str]) -> list[str]:
+    """The words of a reply that say something: not function words, reactions ("great",
+    "wow"), a vocative ("Jo, ...") or the `names` (lower case)."""
     words = re.findall(r"[\w'+-]+", _VOCATIVE.sub("", text).lower())
-    found = [w for w in words if w not in _FUNCTION and w not in _REACTIONS and w not in names]
-    return sum(len(w) > 1 for w in found) > MIN_CONTENT
+    return [w for w in words if w not in _FUNCTION and w not in _REACTIONS and w not in names]
 
 
 def informative(text: str) -> bool:
@@ -335,21 +334,18 @@ _LAUGH = re.compile(r"(?:ha){2,}h*|(?:he){2,}|(?:hi){2,}|a?ha+h+|lo+l(?:ol)*|lmf
 
 def _anchored(text: str, known: dict[str, str], *, going_on: bool, annotation: bool) -> bool:
     return bool(
-        _ANCHOR.search(text) or _AROUND.search(text) or _someone_named(text)
+        _ANCHOR.search(text) or _AROUND.search(text) or named_subject(text)
         or (going_on and (annotation or _GOES_ON.match(text)))
         or any(re.search(rf"\b{re.escape(n)}\b", text) for n in known)
     )  # fmt: skip
-
-
-def _someone_named(text: str) -> bool:
-    return named_subject(text) is not None
 
 
 def named_subject(text: str) -> str | None:
     """The name a sentence starts with when it is news of someone the speaker names: a name,
     then what they did or are ("Marcus sprained his ankle", "Nora has been amazing", "Doreen
     from the choir moved")."""
-    match = _NAMED_SUBJECT.match(clauses.clean(text.strip()))
+    cleaned = clauses.clean(text.strip())
+    match = _NAMED_SUBJECT.match(cleaned)
     if match is None:
         return None
     name = match.group("name")
@@ -362,7 +358,7 @@ def named_subject(text: str) -> str | None:
     # phone", "Paris is beautiful" are not news of someone the speaker knows)
     person = (
         _PERSON.search(text) or match.group("where") or verb.lower() in _PERSON_VERBS
-        or _PERSON_STATE.match(clauses.clean(text.strip()))
+        or _PERSON_STATE.match(cleaned)
     )  # fmt: skip
     return name if news and person else None
 

@@ -106,7 +106,7 @@ _ARRANGED = re.compile(
 # A subject-less clause that starts with a past verb, then what a verb takes ("Went to Rome",
 # "Got a new job"), not a name with its own verb ("Rose loves Rome").
 _BARE_PAST = re.compile(
-    rf"^(?:\w+ly\s+)?({'|'.join(sorted(PAST))}|had|[a-z]{{3,}}ed)\s+"
+    rf"^(?:\w+ly\s+)?({'|'.join(sorted(PAST))}|[a-z]{{3,}}ed)\s+"
     r"(?:my|our|the|a|an|to|it|them|him|her|his|their|some|this|that|these|those|up|out|back|"
     r"home|in|on|at|with|for|into|over|off|by|from)\b",
     re.I,
