@@ -289,7 +289,8 @@ def _score_events(case: Case, outcome: Outcome, misses: list[str]) -> Tally:
 # -- the whole set ---------------------------------------------------------------------------
 
 
-def _clock() -> Callable[[], datetime]:
+def fixed_clock() -> Callable[[], datetime]:
+    """START, then one second later at each call."""
     ticks = iter(range(10**9))
     return lambda: START + timedelta(seconds=next(ticks))
 
@@ -313,7 +314,7 @@ def run(cases: Sequence[Case], embedder: str = "hashing") -> list[Scored]:
         store = SQLiteStore(Path(tmp) / "engram.db")
         embed = _embedder(embedder, Path(tmp) / "models")
         offline = MemoryConfig(llm_provider="offline")  # whatever keys the environment holds
-        with Memory(offline, embedder=embed, store=store, clock=_clock()) as memory:
+        with Memory(offline, embedder=embed, store=store, clock=fixed_clock()) as memory:
             return [score_case(case, run_case(memory, case)) for case in cases]
 
 

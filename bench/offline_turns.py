@@ -34,16 +34,14 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "offline_turns.jsonl"
 HELDOUT = DATA.with_name("offline_turns_heldout.jsonl")
-START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 # -- the labelled set --------------------------------------------------------------------------
 
@@ -94,11 +92,6 @@ class Outcome:
         return any(all(m in text.lower() for m in wanted) for text in self.memories[i])
 
 
-def _clock() -> Callable[[], datetime]:
-    ticks = iter(range(10**9))
-    return lambda: START + timedelta(seconds=next(ticks))
-
-
 def _add_turns(memory: Any, conversation: Conversation) -> set[int]:
     """Every turn, one add each; returns the turns whose add only UPDATEd earlier memories."""
     update_only = set()
@@ -117,6 +110,7 @@ def _add_turns(memory: Any, conversation: Conversation) -> set[int]:
 
 def run_conversation(conversation: Conversation) -> Outcome:
     """The conversation through a fresh offline `Memory` on a temporary SQLite store."""
+    from bench.offline_extractor import fixed_clock  # the same clock as the other set's
     from engram import Memory, MemoryConfig
     from engram.providers.embedders.hashing import HashingEmbedder
     from engram.store.sqlite.store import SQLiteStore
@@ -124,7 +118,8 @@ def run_conversation(conversation: Conversation) -> Outcome:
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(Path(tmp) / "engram.db")
         offline = MemoryConfig(llm_provider="offline")  # whatever keys the environment holds
-        with Memory(offline, embedder=HashingEmbedder(256), store=store, clock=_clock()) as memory:
+        embedder, clock = HashingEmbedder(256), fixed_clock()
+        with Memory(offline, embedder=embedder, store=store, clock=clock) as memory:
             update_only = _add_turns(memory, conversation)
             stored = memory.get_all(user_id=conversation.id, top_k=100000)["results"]
     memories: list[list[str]] = [[] for _ in conversation.turns]
@@ -240,5 +235,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "src"))
+    sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # run as a script: engram, bench
     main()
