@@ -4,12 +4,12 @@
         [--grid coarse|...]
 
 Every conversation is stored once (as `bench.locomo.retrieval` stores it). Each setting of a grid
-(the weights of `vector`, `keyword`, `speaker`, `recency`, `neighbours`, `time` and `detail`; a
-grid may leave some at the default recipe's values) is scored on every conversation (all@10 of
-each question). Then, for each conversation in turn, the setting with the best all@10 on the
-other four is chosen and scored on the held-out one (`--mode both`: each conversation stored
-both ways, verbatim and through the offline extractor, and settings chosen by the mean of the
-two all@10). Printed:
+(the weights of `vector`, `keyword`, `speaker`, `recency`, `neighbours`, `time`, `detail` and
+`names`; a grid may leave some at the default recipe's values) is scored on every conversation
+(all@10 of each question). Then, for each conversation in turn, the setting with the best
+all@10 on the other four is chosen and scored on the held-out one (`--mode both`: each
+conversation stored both ways, verbatim and through the offline extractor, and settings chosen
+by the mean of the two all@10). Printed:
 
 - the cross-validated figures (each conversation scored by the setting chosen without it), per
   category and overall, beside the in-sample figures of the default recipe and of the grid's best
@@ -59,8 +59,11 @@ GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
     "coarse-detail": {"vector": (0.45, 0.6), "speaker": (0.16, 0.3), "recency": (0.005,),
                       "neighbours": (0.15, 0.3), "time": (0.1, 0.2),
                       "detail": (0.0, 0.1, 0.15, 0.2, 0.25)},
+    # the lift of a memory that names something, for a query that asks for a name
+    "names": {"names": (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2)},
+    "detail-names": {"detail": (0.0, 0.1, 0.2, 0.3), "names": (0.0, 0.05, 0.1, 0.15)},
 }  # fmt: skip
-KNOBS = ("vector", "speaker", "recency", "neighbours", "time", "detail")
+KNOBS = ("vector", "speaker", "recency", "neighbours", "time", "detail", "names")
 
 
 def settings(grid: dict[str, tuple[float, ...]]) -> list[Recipe]:
@@ -70,7 +73,7 @@ def settings(grid: dict[str, tuple[float, ...]]) -> list[Recipe]:
     detail = base.weights.get("detail", 0.0)  # the others' ratios are read without its share
     default = {**{k: base.weights.get(k, 0.0) / (1 - detail)
                   for k in ("vector", "speaker", "recency")}, "detail": detail,
-               "neighbours": base.neighbours, "time": base.time}  # fmt: skip
+               "neighbours": base.neighbours, "time": base.time, "names": base.names}  # fmt: skip
     out: list[Recipe] = []
     for values in itertools.product(*(grid.get(n, (default[n],)) for n in KNOBS)):
         chosen = dict(zip(KNOBS, values, strict=True))
@@ -84,7 +87,8 @@ def settings(grid: dict[str, tuple[float, ...]]) -> list[Recipe]:
             weights["detail"] = chosen["detail"]
         name = f"cv-{len(out)}"
         out.append(replace(base, name=name, weights={k: v for k, v in weights.items() if v},
-                           neighbours=chosen["neighbours"], time=chosen["time"]))  # fmt: skip
+                           neighbours=chosen["neighbours"], time=chosen["time"],
+                           names=chosen["names"]))  # fmt: skip
     return out
 
 
@@ -114,7 +118,7 @@ def describe(recipe: Recipe) -> str:
     return (f"vector {w.get('vector', 0):.2f} keyword {w.get('keyword', 0):.2f} "
             f"speaker {w.get('speaker', 0):.2f} recency {w.get('recency', 0):.2f} "
             f"neighbours {recipe.neighbours:.2f} time {recipe.time:.2f} "
-            f"detail {w.get('detail', 0):.2f}")  # fmt: skip
+            f"detail {w.get('detail', 0):.2f} names {recipe.names:.2f}")  # fmt: skip
 
 
 def table(rows_by_name: dict[str, list[tuple[int, float]]]) -> None:

@@ -26,6 +26,13 @@ is answered by what the user cannot have or does not like, while both retrievers
 best fused candidates (at least 20) have `stance` (a recipe weight) added for a memory stating a
 restriction and taken off for one stating a liking (`core.text.stance`, shown in `explain`),
 clipped to [0, 1]. Other queries are not touched.
+
+A query that asks for a place or a named work ("Which city have both Jean and John visited?",
+"What book was John reading?", `core.answers.asks_for_name`) is answered by a memory that names
+one, while both retrievers rank by topic: "Took a short trip last week to Rome" is no closer to
+it than "Still working on my biz". So for such a query the candidates that name something (in
+their first `core.text.CONTENT_CHARS` characters: `core.answers.names_something`) have `names`
+(a recipe weight) added last, shown in `explain` as `names: 1`, clipped to 1.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ class Recipe:
     feedback: float = 0.1  # weight of the feedback signal
     neighbours: float = 0.0  # share of the best adjacent turn's score added to a turn's
     stance: float = 0.0  # added for a restriction, taken off for a liking, when asked to avoid
+    names: float = 0.0  # added for a memory that names something, when asked for a name
     time: float = 0.0  # added x a memory's place in the period the query asks about
     half_life_days: float = 124.8  # recency halves in this time (an e-fold of 180 days)
     candidates: int = 50  # taken from each retriever before fusion
@@ -61,18 +69,20 @@ class Recipe:
 # questions never prefer newer memories, but of two equal ones the newer comes first. Then
 # `detail` 0.2, its share taken from the others alike (grid detail: every fold chose 0.2):
 # turns, all@10 0.733 in-sample (0.720 without it), 0.724-0.733 held out; extracted memories
-# 0.604-0.607 held out (bench/README.md).
+# 0.604-0.607 held out (bench/README.md). `names` 0.1 (grid detail-names: every fold chose it,
+# beside detail 0.2): turns 0.739 held out (multi-hop 0.317), extracted memories 0.638.
 _HYBRID = {"vector": 0.48, "keyword": 0.188, "speaker": 0.128, "recency": 0.004, "detail": 0.2}
 RECIPES: dict[str, Recipe] = {
     "vector": Recipe("vector", {"vector": 1.0}, feedback=0.0),
     "keyword": Recipe("keyword", {"keyword": 1.0}, feedback=0.0),
-    "hybrid": Recipe("hybrid", _HYBRID, neighbours=0.15, stance=0.3, time=0.2),
+    "hybrid": Recipe("hybrid", _HYBRID, neighbours=0.15, stance=0.3, time=0.2, names=0.1),
     "hybrid_llm": Recipe(
         "hybrid_llm",
         _HYBRID,
         neighbours=0.15,
         stance=0.3,
         time=0.2,
+        names=0.1,
         decompose=True,
         llm_rerank=True,
     ),
@@ -89,6 +99,7 @@ RECIPES: dict[str, Recipe] = {
         neighbours=0.15,
         stance=0.3,
         time=0.2,
+        names=0.1,
     ),
 }
 DEFAULT_RECIPE = "hybrid"
@@ -126,6 +137,14 @@ def lift_in_time(candidates: list[Scores], places: list[float], recipe: Recipe) 
         c.parts["time"] = value
         if value:
             c.total = min(1.0, c.total + recipe.time * value)
+
+
+def lift_named(candidates: list[Scores], named: list[bool], recipe: Recipe) -> None:
+    """Add `recipe.names` to each candidate that names something (`core.answers`)."""
+    for c, value in zip(candidates, named, strict=True):
+        if value:
+            c.parts["names"] = 1.0
+            c.total = min(1.0, c.total + recipe.names)
 
 
 def take_stance(candidates: list[Scores], stances: list[float], recipe: Recipe) -> None:

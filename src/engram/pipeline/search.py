@@ -3,7 +3,8 @@
 The query is searched without the scope's own subject in it (`pipeline.subject`: "what should I
 not cook for Alex?" in Alex's scope is "what should I not cook for the user?"), and a query that
 asks what to avoid is answered by restrictions, not likings: its best candidates take the
-recipe's `stance` (see `core.scoring`), read from their loaded texts.
+recipe's `stance` (see `core.scoring`), read from their loaded texts. A query that asks for a
+place or a named work lifts the candidates that name one (`names`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from engram.core.answers import asks_for_name, names_something
 from engram.core.filters import And, Cond, Field, Node, combine, scope_of
 from engram.core.periods import TOLD_AFTER, Period, query_period
 from engram.core.scoring import (
@@ -22,6 +24,7 @@ from engram.core.scoring import (
     Scores,
     fuse,
     lift_in_time,
+    lift_named,
     rounded,
     smooth,
     take_stance,
@@ -287,7 +290,9 @@ def _score(
     period: Period | None,
 ) -> list[Scores]:
     """Every candidate's components, fused by the recipe, lifted when it happened in the period
-    the query asks about, then by its neighbours (those in the base pool: `_base_pool`)."""
+    the query asks about, then by its neighbours (those in the base pool: `_base_pool`), then
+    when it names something and the query asks for a name (`core.answers`: a speaker's name is
+    not one)."""
     now = ctx.clock()
     speakers = {c.actor_id for c in found if c.actor_id and (base is None or c.memory_id in base)}
     speaker = named_speaker(request.query, speakers)
@@ -314,4 +319,8 @@ def _score(
         for c in found
     ]  # fmt: skip
     smooth(scores, adjacent, request.recipe)
+    if request.recipe.names and asks_for_name(request.query):
+        said_by = frozenset(speakers)
+        named = [names_something(c.text, said_by) for c in found]
+        lift_named(scores, named, request.recipe)
     return scores

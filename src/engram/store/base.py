@@ -230,6 +230,7 @@ class Candidate:
     actor_id: str | None = None
     neighbours: tuple[str, ...] = ()  # candidates that are its adjacent turns (memory ids)
     words: int = 0  # how much it states: `core.text.content_words` of its text
+    text: str = ""  # its first `core.text.CONTENT_CHARS` characters
 
 
 def conversation_line(role: str | None, actor_id: str | None) -> bool:

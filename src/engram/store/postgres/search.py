@@ -197,7 +197,7 @@ async def _candidates_of(
             )  # fmt: skip
         scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
         found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent,
-                               content_words(row[6])))  # fmt: skip
+                               content_words(row[6]), row[6]))  # fmt: skip
     return found
 
 

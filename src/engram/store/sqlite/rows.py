@@ -125,5 +125,5 @@ def candidates_of(
             )
         scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
         found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent,
-                               content_words(row[9])))  # fmt: skip
+                               content_words(row[9]), row[9]))  # fmt: skip
     return found
