@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
 from bench.locomo.data import Conversation, Question, Turn
-from bench.locomo.retrieval import run
+from bench.locomo.retrieval import report, run
 
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -60,3 +62,31 @@ def test_rerank_reorders_what_the_bench_scores(fake_openai: FakeOpenAI, tmp_path
     plain = run([CONVERSATION], ["vector", "keyword"], out=tmp_path, embedder=hashing)
     assert len(fake_openai.chat_requests) == 4  # no LLM without --rerank
     assert {len(rows) for rows in plain.values()} == {2}
+
+
+def test_the_bench_prints_what_the_llm_recipe_costs(
+    fake_openai: FakeOpenAI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--recipes hybrid_llm`: each question's search splits it and reranks the merged results
+    (two LLM calls); the bench prints the calls and tokens a search cost, and scores what the
+    reranker put first."""
+
+    def respond(body: dict[str, Any]) -> str:
+        if body["response_format"]["json_schema"]["name"] == "decompose":
+            return json.dumps({"queries": ["pottery bowls", "dog beach"]})
+        lines = body["messages"][1]["content"].split("Memories:\n")[1].splitlines()
+        keys = ("bowls", "pottery", "beach")
+        return json.dumps({"scores": [
+            {"id": int(line.split(":")[0]), "score": 0.9 if any(k in line for k in keys) else 0.1}
+            for line in lines]})  # fmt: skip
+
+    fake_openai.responder = respond
+    llm = {"model": "fake", "base_url": fake_openai.base_url, "api_key": "test-key"}
+    rows = run([CONVERSATION], ["hybrid_llm"], llm=llm, out=tmp_path,
+               embedder={"provider": "hashing"})["hybrid_llm"]  # fmt: skip
+    assert [r["llm_calls"] for r in rows] == [2, 2] and all(r["tokens"] > 0 for r in rows)
+    assert len(fake_openai.chat_requests) == 4
+    assert [r["all@5"] for r in rows] == [1.0, 1.0]
+    report("hybrid_llm", rows)
+    printed = capsys.readouterr().out
+    assert re.search(r"LLM per search: 2\.00 calls, \d+ tokens", printed), printed

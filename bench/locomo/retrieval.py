@@ -98,6 +98,9 @@ def report(recipe: str, rows: list[dict[str, Any]]) -> None:
     print(f"{'category':<12} |  n  | {header}")
     groups = [(name, [r for r in rows if r["category"] == c]) for c, name in CATEGORIES.items()]
     for name, group in [*groups, ("overall", rows)]:
+        if not group:  # no question of that category among those asked
+            print(f"{name:<12} | {0:>3} | " + " | ".join(["  -"] * len(KS) * 2))
+            continue
         cells = " | ".join(
             f"{statistics.mean(r[f'{m}@{k}'] for r in group):.3f}"
             for m in ("all", "any")
