@@ -27,6 +27,10 @@ from engram.core.scoring import RECIPES, Scores, lift_named
         "What is Zoe's horse called?",
         "What is the name of Kenji's band?",
         "Which restaurant does Ana recommend?",
+        "What is my dog called?",
+        "What's the name of the user's cat?",
+        "So, where did we go last summer?",
+        "What board games has Nate played?",
     ],
 )
 def test_questions_that_ask_for_a_name(query: str) -> None:
@@ -44,6 +48,9 @@ def test_questions_that_ask_for_a_name(query: str) -> None:
         "Who wrote the book Tim loves?",  # a person
         "What does Melanie like to paint?",  # no kind of named thing
         "What activities has Melanie done with her family?",
+        "What time does the store open?",  # the kind is not what is asked for
+        "What is the state of the project?",
+        "What did she say about the game?",
         "",
     ],
 )
@@ -66,10 +73,14 @@ def test_questions_that_do_not(query: str) -> None:
         "She works for a start-up in the USA now",
         "I'm reading 'The Name of the Wind' again",
         "Our trip to the Great Barrier Reef was amazing",
+        "Has a dog called Biscuit",
+        "We've watched 'Frozen' twice",  # the apostrophe before is not a quote
+        "Just finished \u2018Dune\u2019",
+        "Moved to NYC in 2019",  # capitals after a place word
     ],
 )
 def test_memories_that_name_something(memory: str) -> None:
-    assert names_something(memory, speakers=frozenset({"Jean", "John"}))
+    assert names_something(memory, speakers={"Jean", "John"})
 
 
 @pytest.mark.parametrize(
@@ -83,12 +94,27 @@ def test_memories_that_name_something(memory: str) -> None:
         "Great news. Really happy for you",  # the start of a sentence
         "I Love it, I'm so happy, I'll go again",  # "I"
         "Honestly? Best day ever: Loved it",
+        "Went to bed early\nFeeling Great today",  # a line's first word
+        "- Likes Coffee\n- Hates Tea",  # an item's
+        "## Meeting Notes\nDiscussed the budget",
+        "Best day ever \U0001f60d Loved It",
+        "OMG I LOVE IT SO MUCH",
+        "Talked to Mom about it",
+        "I said that to John's sister",  # a speaker's
+        "Had coffee with O'Brien, she's doing well",
+        "We went to the beach in Aug",
         "Here's our latest painting [image: a photo of a sunset over Lake Tahoe]",  # attached
         "",
     ],
 )
 def test_memories_that_do_not(memory: str) -> None:
-    assert not names_something(memory, speakers=frozenset({"Jean", "John"}))
+    assert not names_something(memory, speakers={"Jean", "John"})
+
+
+def test_speakers_are_not_names_whatever_their_case() -> None:
+    assert not names_something("I said that to Jean yesterday", speakers=["jean"])
+    assert names_something("I said that to Jean yesterday", speakers={"John"})
+    assert names_something("I said that to Jean yesterday")
 
 
 def test_the_lift_is_added_last_and_bounded() -> None:

@@ -320,7 +320,6 @@ def _score(
     ]  # fmt: skip
     smooth(scores, adjacent, request.recipe)
     if request.recipe.names and asks_for_name(request.query):
-        said_by = frozenset(speakers)
-        named = [names_something(c.text, said_by) for c in found]
+        named = [names_something(c.text, speakers) for c in found]
         lift_named(scores, named, request.recipe)
     return scores
