@@ -363,6 +363,11 @@ def named_subject(text: str) -> str | None:
     return name if news and person else None
 
 
+def not_a_name(word: str) -> bool:
+    """Whether a capitalised word is a word of the language, a month or a day, not a name."""
+    return word.lower() in _NOT_NAMES
+
+
 def with_name(sentence: str, name: str) -> str:
     """A sentence that goes on about someone named just before, with the name for its leading
     "he" or "she": "He only cares about dinosaurs" after "Kofi is sulking" -> "Kofi only cares

@@ -36,6 +36,7 @@ from engram.pipeline.offline_keep import (
 )
 from engram.pipeline.offline_keys import Key, fact_key
 from engram.pipeline.offline_recognisers import DEATH, KNOWN_REL, recognise
+from engram.pipeline.offline_refer import referent
 from engram.pipeline.offline_rewrite import NAME_WORD, PAST, About, Statement, clean, is_past
 
 __all__ = ["About", "Extraction", "Key", "Skipped", "Statement", "extract_statements", "fact_key"]
@@ -74,6 +75,7 @@ def extract_statements(
     known = known_names(existing)
     seen: set[tuple[str, About]] = set()
     previous = recent[-1] if recent else None
+    before = list(recent[-2:])  # the turns before a message: whom its "she" may stand for
     for message in messages:
         if message.role not in speakers:
             if message.role != "system":
@@ -87,12 +89,14 @@ def extract_statements(
             ):
                 asked = previous.content
             reader = _Reader(today, about, message, known, out)
+            reader.referent = referent(before, message.content, message.name)
             for statement in reader.read(message.content, asked, previous):
                 if (statement.text.lower(), about) not in seen or not statement.text:
                     seen.add((statement.text.lower(), about))
                     out.statements.append(statement)
                     known.update(known_names([statement.text]))
         previous = message
+        before = [*before[-1:], message]
     return out
 
 
@@ -110,6 +114,7 @@ class _Reader:
         self.antecedent: str | None = None  # what "it" / "there" stands for in this sentence
         self.corrective = False  # the message corrects something said before
         self.asker: Message | None = None
+        self.referent: str | None = None  # whom a leading "he"/"she" stands for (offline_refer)
 
     def read(self, text: str, asked: str | None, asker: Message | None = None) -> list[Statement]:
         self.asker = asker  # who said `asked`
@@ -121,7 +126,7 @@ class _Reader:
         # answer it until the speaker asks something or turns to the other speaker
         question = clauses.question_about(asked and clauses.spelled_out(asked))
         replying = answering = question is not None
-        news_of: str | None = None  # whom the sentence before was news of
+        news_of = self.referent  # whom the sentence before was news of (or the turns before)
         for whole in _WHOLE_SENTENCES.split(text):
             skipped, before = len(self.out.skipped), len(found)
             for sentence in clauses.sentences(whole):
@@ -136,7 +141,7 @@ class _Reader:
             read = len(found) > before
             # "Kofi is sulking. He misses his friends": "he" is Kofi
             said = with_name(whole, news_of) if news_of and not read else whole
-            news_of = named_subject(said)
+            news_of = named_subject(said) or (news_of if said != whole else None)
             answer = self.named_answer(question, said, skipped) if answering and not read else []
             if answer:  # one answer a reply: "Which team?" "The Wolves!"
                 found += answer
