@@ -70,8 +70,8 @@ class Recipe:
 # `detail` 0.2, its share taken from the others alike (grid detail: every fold chose 0.2):
 # turns, all@10 0.733 in-sample (0.720 without it), 0.724-0.733 held out; extracted memories
 # 0.604-0.607 held out (bench/README.md). `names` 0.1 (grid names: the folds chose 0.1-0.15;
-# grid detail-names: four of five chose it beside detail 0.2): turns 0.733-0.741 held out
-# (multi-hop 0.303-0.317), extracted memories 0.636-0.641.
+# grid detail-names: four of five chose detail 0.2 beside it or 0.15): turns 0.734-0.741 held
+# out (multi-hop 0.296-0.310), extracted memories 0.636-0.639.
 _HYBRID = {"vector": 0.48, "keyword": 0.188, "speaker": 0.128, "recency": 0.004, "detail": 0.2}
 RECIPES: dict[str, Recipe] = {
     "vector": Recipe("vector", {"vector": 1.0}, feedback=0.0),
