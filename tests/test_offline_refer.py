@@ -34,13 +34,18 @@ def facts(before: list[Message], reply: Message) -> list[str]:
         ([("Dmitri", "How's your mum doing?")], "She fell and broke her hip.", "Grace's mum"),
         ([("Grace", "My brother got a new job."), ("Dmitri", "Oh nice!")],
          "He starts at the bank on Monday.", "Grace's brother"),
-        ([("Jack", "He's a good lad, that Eddie.")],
+        ([("Pearl", "My grandson Eddie built me a greenhouse."),
+          ("Jack", "He's a good lad, that Eddie.")],
          "He is. He's training to be a plumber now.", "Eddie"),
         ([("Pearl", "My grandson Eddie built me a greenhouse.")], "He's training to be a plumber.",
          "Eddie"),  # the relative and the name: one person
         ([("Pearl", "My granddaughter Mia built me a greenhouse.")], "She's training to be a plumber.",
          "Mia"),
         ([("Rose", "Oh my God, how is Nora?")], "She's pregnant, due in June.", "Nora"),
+        ([("Rose", "How's Aunt Sue?")], "She fell and broke her hip.", "Aunt Sue"),
+        ([("Rose", "I saw Dr Patel today.")], "He retired last year.", "Dr Patel"),
+        ([("Rose", "How is Ana-Mar\u00eda?")], "She started a new job.", "Ana-Mar\u00eda"),
+        ([("Grace", "Mum and Dad went to Spain.")], "She broke her wrist.", "Grace's mum"),
     ],
 )  # fmt: skip
 def test_the_person_the_turns_before_name(
@@ -63,6 +68,22 @@ def test_the_person_the_turns_before_name(
         ([("Rose", "Hey Grace! How was Lisbon?")], "She started a new job."),  # a place
         ([("Rose", "I met Sam and Jo at the park")], "She started a new job."),
         ([("Rose", "Wow, Congrats to you both!")], "She started a new job."),
+        # the review's: someone else's mum, someone's wife, a woman's husband, a man, a title
+        # of the other sex, things, another person addressed, laughter
+        ([("Rose", "Sarah can't come, her mum is in hospital."), ("Grace", "What happened?")],
+         "She fell and broke her hip."),
+        ([("Rose", "How's Tom's wife doing?")], "She's pregnant, due in June."),
+        ([("Rose", "How is Nora's new baby?")], "She's sleeping through the night now."),
+        ([("Rose", "How's Tom doing?")], "She left him last month."),
+        ([("Grace", "My mum is in hospital."), ("Dmitri", "I saw Tom and he didn't say.")],
+         "She fell and broke her hip."),
+        ([("Rose", "I saw Mr Smith at the shop.")], "She retired last year."),
+        ([("Rose", "I had my interview with Google today.")], "He asked about my salary."),
+        ([("Rose", "We tried that new cafe called Luna.")], "She said it was overpriced."),
+        ([("Rose", "Remember that Easter at the farm?")], "She cooked for twenty people."),
+        ([("Rose", "I miss Christmas with Gran.")], "She made the best pudding."),
+        ([("Dmitri", "Rose, how's your mum?")], "She got out of hospital yesterday."),
+        ([("Rose", "How is Ben?")], "He he, he's fine. He got promoted."),
         ([("Rose", "How is Nora?"), ("Rose", "Any news?"), ("Rose", "Hello?")],
          "She started a new job."),  # the turn that named her is three back
     ],
@@ -71,6 +92,17 @@ def test_no_one_when_the_turns_before_do_not_name_one_person(
     before: list[tuple[str, str]], reply: str
 ) -> None:
     assert referent(turns(*before), reply, "Grace") is None
+
+
+def test_an_unnamed_replier_is_left_alone() -> None:
+    before = [Message("assistant", "Oh and Grace, how is your mum?")]
+    assert referent(before, "She fell and broke her hip.", None) is None
+
+
+def test_a_reply_that_turns_to_someone_else_keeps_its_own_he() -> None:
+    got = facts(turns(("Rose", "How is Nora?")),
+                Message("user", "She got married last month. He works at the bank.", "Grace"))  # fmt: skip
+    assert not any("Nora works" in t for t in got), got
 
 
 def test_the_reply_is_kept_as_news_of_that_person() -> None:

@@ -36,7 +36,7 @@ from engram.pipeline.offline_keep import (
 )
 from engram.pipeline.offline_keys import Key, fact_key
 from engram.pipeline.offline_recognisers import DEATH, KNOWN_REL, recognise
-from engram.pipeline.offline_refer import referent
+from engram.pipeline.offline_refer import leading_pronoun, referent
 from engram.pipeline.offline_rewrite import NAME_WORD, PAST, About, Statement, clean, is_past
 
 __all__ = ["About", "Extraction", "Key", "Skipped", "Statement", "extract_statements", "fact_key"]
@@ -126,7 +126,10 @@ class _Reader:
         # answer it until the speaker asks something or turns to the other speaker
         question = clauses.question_about(asked and clauses.spelled_out(asked))
         replying = answering = question is not None
-        news_of = self.referent  # whom the sentence before was news of (or the turns before)
+        news_of: str | None = None  # whom the sentence before was news of
+        # whom the reply's leading "he" or "she" stands for (`offline_refer`), while its
+        # sentences start with that pronoun
+        referent, pronoun = self.referent, leading_pronoun(text)
         for whole in _WHOLE_SENTENCES.split(text):
             skipped, before = len(self.out.skipped), len(found)
             for sentence in clauses.sentences(whole):
@@ -140,8 +143,13 @@ class _Reader:
                 continue
             read = len(found) > before
             # "Kofi is sulking. He misses his friends": "he" is Kofi
-            said = with_name(whole, news_of) if news_of and not read else whole
-            news_of = named_subject(said) or (news_of if said != whole else None)
+            if referent is not None and leading_pronoun(whole) != pronoun:
+                referent = None  # the reply turned to something else
+            if not read and (referent or news_of):  # "He only cares about dinosaurs"
+                said = with_name(whole, referent or news_of or "")
+            else:
+                said = whole
+            news_of = named_subject(said)
             answer = self.named_answer(question, said, skipped) if answering and not read else []
             if answer:  # one answer a reply: "Which team?" "The Wolves!"
                 found += answer
