@@ -105,6 +105,13 @@ def test_a_reply_that_turns_to_someone_else_keeps_its_own_he() -> None:
     assert not any("Nora works" in t for t in got), got
 
 
+def test_a_pronoun_with_its_verb_is_not_a_name() -> None:
+    """ "She's engaged! He proposed in Paris": "He" is not "She's" (the review's)."""
+    for said in ("She's engaged! He proposed in Paris.", "It's done. He signed it today."):
+        got = facts([], Message("user", said, "Grace"))
+        assert not any(t.split(": ")[-1].startswith(("She's", "It's")) for t in got), got
+
+
 def test_the_reply_is_kept_as_news_of_that_person() -> None:
     before = turns(
         ("Grace", "Mum has been in hospital since Tuesday."), ("Dmitri", "What happened?")

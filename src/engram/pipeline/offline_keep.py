@@ -349,7 +349,8 @@ def named_subject(text: str) -> str | None:
     if match is None:
         return None
     name = match.group("name")
-    if name.lower() in _NOT_NAMES or name.lower().endswith(("ly", "ing")):  # "Running is fun"
+    word = re.split("['\u2019]", name.lower())[0]  # "She's engaged": a pronoun, not a name
+    if word in _NOT_NAMES or name.lower().endswith(("ly", "ing")):  # "Running is fun"
         return None
     verb = match.group("verb")
     third = len(verb) > 3 and verb.endswith("s") and not verb.endswith(("ss", "us", "is"))
