@@ -141,13 +141,11 @@ def _people(message: Message, speaker: str, pronoun: str) -> dict[str, bool] | N
             found[called] = False
         elif owner:
             found[f"{owner}'s {kin}"] = False
-    for match in _TITLED.finditer(text):
-        title, name = match.group("title").lower(), match.group("name")
-        skip.add(name.lower())
-        if title in other:
+    for match in _TITLED.finditer(text):  # "Aunt Sue": the title tells the sex
+        if match.group("title").lower() in other:
             return None
-        if name.lower() not in skip - {name.lower()}:
-            found[f"{match.group('title')} {name}"] = False
+        skip.add(match.group("name").lower())
+        found[f"{match.group('title')} {match.group('name')}"] = False
     for match in _NAME.finditer(text):
         name = match.group("name")
         if match.group("title") or name.lower() in skip or not_a_name(name):
