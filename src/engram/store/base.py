@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engram.core.filters import Node
+from engram.core.text import content_words
 from engram.types import Relation
 
 Vector = npt.NDArray[np.float32]
@@ -229,8 +230,11 @@ class Candidate:
     keyword: float
     actor_id: str | None = None
     neighbours: tuple[str, ...] = ()  # candidates that are its adjacent turns (memory ids)
-    words: int = 0  # how much it states: `core.text.content_words` of its text
     text: str = ""  # its first `core.text.CONTENT_CHARS` characters
+    words: int = field(init=False)  # how much it states: `core.text.content_words` of `text`
+
+    def __post_init__(self) -> None:
+        self.words = content_words(self.text)
 
 
 def conversation_line(role: str | None, actor_id: str | None) -> bool:

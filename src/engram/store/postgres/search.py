@@ -14,7 +14,7 @@ from typing import Any
 from psycopg import AsyncCursor
 
 from engram.core.filters import Node, scope_of
-from engram.core.text import CONTENT_CHARS, content_words
+from engram.core.text import CONTENT_CHARS
 from engram.store.base import Candidate, KeywordMatches, MemoryRecord, Vector, conversation_line
 from engram.store.postgres import fulltext
 from engram.store.postgres.compile import Params, compile_live
@@ -196,8 +196,7 @@ async def _candidates_of(
                 and _close(by[other][2], row[2])
             )  # fmt: skip
         scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
-        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent,
-                               content_words(row[6]), row[6]))  # fmt: skip
+        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent, row[6]))
     return found
 
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from engram.core.text import CONTENT_CHARS, content_words
+from engram.core.text import CONTENT_CHARS
 from engram.store.base import Candidate, HistoryRecord, MemoryRecord, Vector, conversation_line
 
 COLUMNS = (
@@ -124,6 +124,5 @@ def candidates_of(
                 and abs((at(other) - at(rid)).total_seconds()) <= 3600
             )
         scores = cosine.get(rid, 0.0), keyword.get(rid, 0.0)
-        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent,
-                               content_words(row[9]), row[9]))  # fmt: skip
+        found.append(Candidate(row[1], row[2], float(row[3]), *scores, row[4], adjacent, row[9]))
     return found
