@@ -46,17 +46,14 @@ _RELATIVE = re.compile(
     rf"(?:\s+(?P<called>{_CAPITALISED})\b)?",
     re.I,
 )
+_TITLES = r"(?-i:Aunt|Auntie|Uncle|Dr|Mr|Mrs|Ms|Miss|Nana|Grandma|Grandpa)"
 # A name in a person's place: after "how is", a verb done to people, or a title ("How is Nora?",
 # "I saw Ben", "Aunt Sue", "Dr Patel"); not someone's possessor ("How's Tom's wife?")
 _NAME = re.compile(
     r"(?:\b(?i:how\s+is|how's|how\s+are|met|saw|told|tell|ask|asked|texted|hugged)\s+)"
-    r"(?:(?P<title>(?-i:Aunt|Auntie|Uncle|Dr|Mr|Mrs|Ms|Miss|Nana|Grandma|Grandpa))"
-    rf"\.?\s+)?(?P<name>{_CAPITALISED})\b(?!['\u2019]s\b)"
+    rf"(?:(?P<title>{_TITLES})\.?\s+)?(?P<name>{_CAPITALISED})\b(?!['\u2019]s\b)"
 )
-_TITLED = re.compile(
-    r"\b(?P<title>(?-i:Aunt|Auntie|Uncle|Dr|Mr|Mrs|Ms|Miss|Nana|Grandma|Grandpa))\.?\s+"
-    rf"(?P<name>{_CAPITALISED})\b"
-)
+_TITLED = re.compile(rf"\b(?P<title>{_TITLES})\.?\s+(?P<name>{_CAPITALISED})\b")
 _PAIR = re.compile(rf"\b({_CAPITALISED})\s+(?:and|or|&)\s+({_CAPITALISED})\b")  # "Sam and Jo"
 _VOCATIVE = re.compile(  # "Rose, how's your mum?", "How's your mum, Rose?"
     rf"^\W*(?:(?i:hey|hi|oh|and)\s+)*({_CAPITALISED})\s*,|,\s*({_CAPITALISED})\W*$"

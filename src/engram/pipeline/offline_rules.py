@@ -89,8 +89,8 @@ def extract_statements(
             ):
                 asked = previous.content
             reader = _Reader(today, about, message, known, out)
-            reader.referent = referent(before, message.content, message.name)
-            for statement in reader.read(message.content, asked, previous):
+            who = referent(before, message.content, message.name)
+            for statement in reader.read(message.content, asked, previous, who):
                 if (statement.text.lower(), about) not in seen or not statement.text:
                     seen.add((statement.text.lower(), about))
                     out.statements.append(statement)
@@ -114,9 +114,14 @@ class _Reader:
         self.antecedent: str | None = None  # what "it" / "there" stands for in this sentence
         self.corrective = False  # the message corrects something said before
         self.asker: Message | None = None
-        self.referent: str | None = None  # whom a leading "he"/"she" stands for (offline_refer)
 
-    def read(self, text: str, asked: str | None, asker: Message | None = None) -> list[Statement]:
+    def read(
+        self, text: str, asked: str | None, asker: Message | None = None,
+        referent: str | None = None,
+    ) -> list[Statement]:  # fmt: skip
+        """The statements of a message; `asked`: what `asker` said before it; `referent`: whom
+        its leading "he" or "she" stands for (`offline_refer`), while its sentences start with
+        that pronoun."""
         self.asker = asker  # who said `asked`
         text = clauses.spelled_out(text)
         self.corrective = clauses.corrective(text)
@@ -127,9 +132,7 @@ class _Reader:
         question = clauses.question_about(asked and clauses.spelled_out(asked))
         replying = answering = question is not None
         news_of: str | None = None  # whom the sentence before was news of
-        # whom the reply's leading "he" or "she" stands for (`offline_refer`), while its
-        # sentences start with that pronoun
-        referent, pronoun = self.referent, leading_pronoun(text)
+        pronoun = leading_pronoun(text)
         for whole in _WHOLE_SENTENCES.split(text):
             skipped, before = len(self.out.skipped), len(found)
             for sentence in clauses.sentences(whole):
@@ -145,10 +148,8 @@ class _Reader:
             # "Kofi is sulking. He misses his friends": "he" is Kofi
             if referent is not None and leading_pronoun(whole) != pronoun:
                 referent = None  # the reply turned to something else
-            if not read and (referent or news_of):  # "He only cares about dinosaurs"
-                said = with_name(whole, referent or news_of or "")
-            else:
-                said = whole
+            who = referent or news_of  # "He only cares about dinosaurs"
+            said = with_name(whole, who) if who and not read else whole
             news_of = named_subject(said)
             answer = self.named_answer(question, said, skipped) if answering and not read else []
             if answer:  # one answer a reply: "Which team?" "The Wolves!"
